@@ -1,0 +1,5 @@
+"""``python -m hwprofile``."""
+
+from .cli import entry
+
+entry()

@@ -1,0 +1,70 @@
+"""The ``hwprofile`` command: a thin layer over the library, one module per subcommand.
+
+``main(argv) -> int`` returns the exit code: 0 success, 1 a regression found by ``check``,
+2 invalid input, 3 environment or measurement failure, 4 an internal bug (with traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+from ..errors import HwprofileError
+
+#: subcommand -> module under hwprofile.cli (imported when the command runs or registers).
+COMMANDS = ("models", "complexity", "scale")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog="hwprofile", description=(
+        "Profile the scaled networks of 'Fast and Accurate Model Scaling' on this device and "
+        "show whether runtime follows activations or flops (flops are multiply-adds)."))
+    parser.add_argument("--version", action="version", version=f"hwprofile {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f".{name}", __name__)
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except HwprofileError as exc:
+        sys.stderr.write(f"hwprofile: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("hwprofile: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:  # an internal bug: show it so it can be reported
+        traceback.print_exc()
+        sys.stderr.write("hwprofile: internal error (a bug in hwprofile); please report it\n")
+        return 4
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Shared fixtures; gpu/trt tests are skipped automatically without the hardware."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    has_gpu = _has_cuda()
+    has_trt = importlib.util.find_spec("tensorrt") is not None
+    for item in items:
+        if "gpu" in item.keywords and not has_gpu:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+        if "trt" in item.keywords and not (has_trt and has_gpu):
+            item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU"))
+
+
+@pytest.fixture(scope="session")
+def pycls_golden() -> dict:
+    data = json.loads((DATA / "pycls_complexity.json").read_text())
+    data.pop("_source")
+    return data
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``hwprofile`` in-process: returns (exit code, stdout, stderr)."""
+    from hwprofile.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
