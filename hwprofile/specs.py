@@ -81,3 +81,16 @@ class EffNetSpec:
 
 
 ModelSpec = Union[AnyNetSpec, EffNetSpec]
+
+
+def spec_to_dict(spec: ModelSpec) -> dict:
+    """JSON-able form of a spec (lists for tuples, plus its ``kind``)."""
+    data = dataclasses.asdict(spec)
+    data["kind"] = spec.kind
+    return data
+
+
+def spec_from_dict(data: dict) -> ModelSpec:
+    """Inverse of :func:`spec_to_dict`."""
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "kind"}
+    return EffNetSpec(**fields) if data.get("kind") == "effnet" else AnyNetSpec(**fields)

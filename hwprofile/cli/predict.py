@@ -1,0 +1,61 @@
+"""``hwprofile predict FILE MODEL``: latency of any model on a profiled device, from its counts."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._output import Column, Table, add_format_args, emit, num
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict a model's latency from a device profile's runtime model")
+    p.add_argument("profile")
+    p.add_argument("model", help="zoo name or .onnx file")
+    p.add_argument("--strategy")
+    p.add_argument("--scale", type=str)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--runner")
+    add_format_args(p)
+    p.set_defaults(handler=run)
+
+
+def model_counts(model: str, strategy: str | None, s: str | None) -> tuple[str, dict]:
+    """(label, counts) of a zoo model (optionally scaled) or an ONNX file."""
+    from ..errors import ConfigError
+
+    if model.lower().endswith(".onnx"):
+        if strategy or s:
+            raise ConfigError("--strategy/--scale apply to zoo models, not ONNX files")
+        from ..onnx_complexity import count_onnx
+
+        oc = count_onnx(model, batch=1)
+        return model, {"flops": oc.flops, "params": oc.params, "acts": oc.acts}
+    if s is not None and strategy is None:
+        raise ConfigError("--scale needs --strategy")
+    from .. import resolve
+    from ..complexity import complexity
+    from ..scaling import check_scale
+
+    spec = resolve(model, strategy, check_scale(s if s is not None else 1.0)) if strategy else resolve(model)
+    cx = complexity(spec)
+    return spec.name, {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..predict import predict
+    from ..profile import Profile
+
+    profile = Profile.load(args.profile)
+    label, counts = model_counts(args.model, args.strategy, args.scale)
+    preds = predict(profile, counts, runner=args.runner, batch=args.batch)
+    rows = [{"model": label, "device_id": p.group[0], "runner": p.group[1], "batch": p.group[2], "mode": p.group[4],
+             "predicted_ms": p.latency_ms, "predicted_memory_mb": p.memory_mb, "fit": "+".join(p.fit.metrics),
+             "r2": p.fit.r2, "loo_error_pct": p.fit.loo_median_abs_pct, "n": p.n, **counts} for p in preds]
+    table = Table(f"Predicted latency of {label} (per batch)", (
+        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
+        Column("predicted_ms", "predicted ms", num), Column("predicted_memory_mb", "predicted MB", num),
+        Column("fit", "fit on"), Column("r2", "R²", num), Column("loo_error_pct", "LOO error %", num),
+        Column("n", "n")), rows,
+        notes=("LOO error: median |predicted/measured - 1| when each measured model is left out of the fit",))
+    emit([table], args.format, rows)
+    return 0

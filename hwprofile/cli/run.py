@@ -1,0 +1,89 @@
+"""``hwprofile run``: profile scaled networks on a device and save a device profile."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import csv_list, float_list
+from ._output import add_format_args, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="profile a sweep of scaled networks on this device and save a profile",
+                       description="With no options: EfficientNet-B0 scaled by d, w, r, dw, dwr and dWr at s in "
+                                   "{1, 4}, batch sizes {1, 8} on CPU ({1, 8, 32, 128} on GPU), every available runner.")
+    add_run_args(p)
+    p.add_argument("--out", help="profile to write (default: a new file under runs/); never overwritten")
+    p.add_argument("--resume", metavar="FILE", help="continue an interrupted sweep saved in FILE")
+    add_format_args(p)
+    p.set_defaults(handler=run)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The sweep options, shared with ``hwprofile check``."""
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda:N (default: auto)")
+    p.add_argument("--runners", help="comma-separated, e.g. torch:cpu,ort:cpu (default: all available)")
+    p.add_argument("--models", help="zoo names or .onnx files (default: EfficientNet-B0)")
+    p.add_argument("--strategies", help="default: d,w,r,dw,dwr,dWr")
+    p.add_argument("--scales", help="flops factors (default: 1,4)")
+    p.add_argument("--batch-sizes", help="default: 1,8 on CPU; 1,8,32,128 on GPU")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    p.add_argument("--mode", choices=("infer", "train"), default="infer",
+                   help="train = forward + backward, no optimizer step (pycls's timing protocol)")
+    p.add_argument("--budget", type=float, help="seconds for the whole sweep; configurations not reached are 'skipped'")
+    p.add_argument("--repeats", type=int, help="processes per measurement (default: 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    """A SweepConfig from parsed options; unset options keep the library's defaults."""
+    from ..errors import ConfigError
+    from ..sweep import SweepConfig
+
+    kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget}
+    if args.runners:
+        kw["runners"] = tuple(csv_list(args.runners))
+    if args.models:
+        kw["models"] = tuple(csv_list(args.models))
+    if args.strategies:
+        kw["strategies"] = tuple(csv_list(args.strategies))
+    if args.scales:
+        kw["scales"] = tuple(float_list(args.scales, "--scales"))
+    if args.batch_sizes:
+        values = float_list(args.batch_sizes, "--batch-sizes")
+        if any(v != int(v) or v < 1 for v in values):
+            raise ConfigError(f"--batch-sizes {args.batch_sizes!r}: expected integers >= 1")
+        kw["batch_sizes"] = tuple(int(v) for v in values)
+    if args.repeats is not None:
+        if args.repeats < 1:
+            raise ConfigError("--repeats must be >= 1")
+        kw["timing"] = {"repeats": args.repeats}
+    return SweepConfig(**kw)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..report import payload, tables
+    from ..sweep import run_sweep
+
+    if args.resume and args.out and args.out != args.resume:
+        raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
+    config = config_from_args(args)
+    out = args.resume or args.out
+    try:
+        profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet)
+    except KeyboardInterrupt:
+        sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
+        return 130
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
+    emit(tables(profile), args.format, payload(profile))
+    counts = {}
+    for r in profile.records:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    sys.stderr.write(f"saved {path} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})\n")
+    if not profile.ok_records():
+        sys.stderr.write("hwprofile: error: no configuration was measured successfully\n")
+        return 3
+    return 0
