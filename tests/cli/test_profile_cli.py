@@ -1,0 +1,86 @@
+import json
+
+import pytest
+
+from hwprofile.profile import SCHEMA_VERSION, Profile
+from synthetic import synthetic_profile
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "p.json"
+    synthetic_profile().save(path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])
+def test_show_prints_the_three_tables(cli, saved, fmt):
+    code, out, err = cli("show", str(saved), "--format", fmt)
+    assert code == 0, err
+    assert "Does runtime follow activations" in out or "r_acts" in out
+    assert "EfficientNet-B0 dWr x4" in out
+
+
+def test_show_json(cli, saved):
+    code, out, _ = cli("show", str(saved), "--json")
+    data = json.loads(out)
+    assert code == 0 and {"records", "follows", "growth"} <= set(data)
+    assert all(row["best"] == "acts" for row in data["follows"])
+
+
+def test_predict_and_select_cli(cli, saved):
+    code, out, err = cli("predict", str(saved), "EfficientNet-B0", "--strategy", "dWr", "--scale", "3", "--batch", "8",
+                         "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == 1 and rows[0]["predicted_ms"] > 0 and rows[0]["loo_error_pct"] is not None
+    code, out, err = cli("select", str(saved), "--model", "EfficientNet-B0", "--max-latency-ms", "5", "--json")
+    assert code == 0, err
+    assert all(r["predicted_ms"] <= 5 for r in json.loads(out))
+
+
+def test_plot_writes_pngs(cli, saved, tmp_path):
+    code, out, err = cli("plot", str(saved), "--out", str(tmp_path / "plots"))
+    assert code == 0, err
+    paths = out.split()
+    assert len(paths) == 2 and all(p.endswith(".png") for p in paths)
+    assert (tmp_path / "plots").joinpath(paths[0].rsplit("/", 1)[-1]).stat().st_size > 10_000
+
+
+def test_profile_roundtrip(saved):
+    prof = Profile.load(saved)
+    again = Profile.from_dict(json.loads(json.dumps(prof.to_dict())))
+    assert [r.key() for r in again.records] == [r.key() for r in prof.records]
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"schema": "hwprofile.profile", "schema_version": SCHEMA_VERSION + 1, "devices": {}, "sweeps": [],
+                 "records": []}), "schema version"),
+    (json.dumps({"hello": 1}), "not an hwprofile profile"),
+    (json.dumps({"schema": "hwprofile.profile", "schema_version": SCHEMA_VERSION, "devices": {}, "sweeps": [],
+                 "records": [{"model": "x"}]}), "lacks fields"),
+])
+def test_bad_profiles_are_one_line_exit_2(cli, tmp_path, content, needle):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    before = path.read_text()
+    code, _, err = cli("show", str(path))
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert path.read_text() == before
+
+
+def test_missing_profile(cli, tmp_path):
+    code, _, err = cli("show", str(tmp_path / "nope.json"))
+    assert code == 2 and "does not exist" in err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["predict", "{p}", "EfficientNet-B0", "--batch", "64"], "no successful records"),
+    (["predict", "{p}", "EfficientNet-B0", "--scale", "2"], "needs --strategy"),
+    (["select", "{p}", "--model", "EfficientNet-B0", "--max-latency-ms", "-1"], "must be > 0"),
+    (["select", "{p}", "--model", "NoSuchNet", "--max-latency-ms", "5"], "unknown model"),
+])
+def test_predict_select_bad_input(cli, saved, argv, needle):
+    code, _, err = cli(*[a.format(p=saved) for a in argv])
+    assert code == 2 and needle in err and "Traceback" not in err
