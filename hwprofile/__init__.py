@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .complexity import Complexity, complexity
+from .profile import Profile, Record
 from .errors import (ConfigError, EnvironmentProblem, HwprofileError, InputFileError,
                      SchemaError, StrategyError, UnknownModelError)
 from .scaling import scale, scaling_factors
@@ -21,8 +22,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnyNetSpec", "Complexity", "ConfigError", "EffNetSpec", "EnvironmentProblem", "HwprofileError",
-    "InputFileError", "ModelSpec", "SchemaError", "StrategyError", "UnknownModelError",
-    "__version__", "build_model", "complexity", "get_spec", "model_names", "resolve", "scale",
+    "InputFileError", "ModelSpec", "Profile", "Record", "SchemaError", "StrategyError", "UnknownModelError",
+    "__version__", "build_model", "complexity", "get_spec", "model_names", "resolve", "run", "scale",
     "scaling_factors",
 ]
 
@@ -43,5 +44,17 @@ def build_model(spec: ModelSpec | str) -> "torch.nn.Module":
     return build(get_spec(spec) if isinstance(spec, str) else spec)
 
 
-def __getattr__(name: str) -> Any:  # lazy, heavier parts of the API
-    raise AttributeError(f"module 'hwprofile' has no attribute {name!r}")
+def run(*, out: str | None = None, resume: bool = False, quiet: bool = True, **options: Any) -> Profile:
+    """Profile a sweep on this device and save it; mirrors ``hwprofile run`` (options of SweepConfig).
+
+    >>> profile = hwprofile.run(device="cpu", strategies=("w", "dWr"), scales=(1, 4), batch_sizes=(1,))
+    """
+    from .sweep import SweepConfig, run_sweep
+
+    tuples = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in options.items()}
+    try:
+        config = SweepConfig(**tuples)
+    except TypeError as exc:
+        raise ConfigError(f"hwprofile.run: {exc}") from None
+    profile, _path, _notes = run_sweep(config, out, resume=resume, quiet=quiet)
+    return profile

@@ -115,6 +115,24 @@ class Profile:
         """Add ``record``, replacing an earlier one with the same identity."""
         self.records = [r for r in self.records if r.key() != record.key()] + [record]
 
+    def to_pandas(self):
+        """One row per record: identity, counts, status and latency/throughput summaries (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            from .errors import EnvironmentProblem
+
+            raise EnvironmentProblem("Profile.to_pandas needs pandas: pip install 'hwprofile[plot]'") from None
+        rows = []
+        for r in self.records:
+            row = {k: v for k, v in r.to_dict().items() if k not in ("latency", "throughput", "memory", "settings")}
+            lat = r.latency or {}
+            row.update({k: v for k, v in lat.items() if k not in ("samples_ms", "medians_ms", "median_ci_ms")})
+            row["samples_per_s"] = (r.throughput or {}).get("samples_per_s")
+            row.update({name: m.get("value_mb") for name, m in r.memory.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     # --------------------------------------------------------------- (de)code
     def to_dict(self) -> dict:
         from . import __version__

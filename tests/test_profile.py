@@ -1,0 +1,41 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from hwprofile.profile import Profile, Record
+from synthetic import synthetic_profile
+
+PROFILES = sorted((Path(__file__).parent.parent / "profiles").glob("*.json"))
+
+
+def test_to_pandas_has_one_row_per_record():
+    pytest.importorskip("pandas")
+    prof = synthetic_profile()
+    df = prof.to_pandas()
+    assert len(df) == len(prof.records)
+    assert {"model", "strategy", "runner", "median_ms", "flops", "acts", "samples_per_s"} <= set(df.columns)
+
+
+def test_upsert_replaces_same_identity():
+    prof = synthetic_profile(batches=(1,))
+    n = len(prof.records)
+    first = prof.records[0]
+    prof.upsert(Record(**{**first.to_dict(), "status": "failed", "reason": "x"}))
+    assert len(prof.records) == n and prof.by_key()[first.key()].status == "failed"
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "p.json"
+    synthetic_profile().save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+    assert json.loads(path.read_text())["schema_version"] == 1
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])
+def test_committed_profiles_load_through_the_schema(path):
+    prof = Profile.load(path)
+    assert prof.devices and prof.records
+    assert all(r.device_id in prof.devices for r in prof.records)
+    assert any(r.ok for r in prof.records)
+
