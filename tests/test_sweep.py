@@ -1,0 +1,147 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hwprofile.errors import ConfigError
+from hwprofile.profile import Profile
+from hwprofile.sweep import SweepConfig, plan, run_sweep
+import sweep_fakes
+from sweep_fakes import fake_measure
+
+SMALL = dict(device="cpu", runners=("torch:cpu",), strategies=("w", "d"), scales=(1.0, 2.0), batch_sizes=(1, 2))
+
+
+def test_default_plan_is_figure_1_in_miniature():
+    items, notes = plan(SweepConfig(), "cpu", ["torch:cpu", "ort:cpu"])
+    labels = {i.label for i in items}
+    assert labels == {"EfficientNet-B0"} | {f"EfficientNet-B0 {s} x4" for s in ("d", "w", "r", "dw", "dwr", "dWr")}
+    assert len(items) == 7 * 2 * 2 and {i.batch for i in items} == {1, 8} and not notes
+    gpu_items, _ = plan(SweepConfig(), "cuda:0", ["torch:cuda"])
+    assert {i.batch for i in gpu_items} == {1, 8, 32, 128}
+
+
+def test_sweep_writes_a_valid_profile(tmp_path):
+    out = tmp_path / "p.json"
+    prof, path, _ = run_sweep(SweepConfig(**SMALL), out, quiet=True, measure_fn=fake_measure)
+    assert path == out
+    loaded = Profile.load(out)
+    assert len(loaded.records) == 3 * 2 and all(r.ok for r in loaded.records)
+    assert list(loaded.devices) == [loaded.records[0].device_id]
+    base = [r for r in loaded.records if r.strategy is None]
+    assert len(base) == 2 and all(r.flops == 385825092 for r in base)
+    assert loaded.sweeps[0]["config"]["strategies"] == ["w", "d"]
+
+
+def test_budget_marks_unreached_configurations_skipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWPROFILE_FAKE_SLEEP", "0.3")
+    prof, _, _ = run_sweep(SweepConfig(**SMALL, budget_s=0.5), tmp_path / "p.json", quiet=True,
+                           measure_fn=fake_measure)
+    statuses = [r.status for r in prof.records]
+    assert "ok" in statuses and "skipped" in statuses
+    assert all("budget" in r.reason for r in prof.records if r.status == "skipped")
+
+
+def test_resume_redoes_only_unfinished_records(tmp_path, monkeypatch):
+    out = tmp_path / "p.json"
+    monkeypatch.setenv("HWPROFILE_FAKE_SLEEP", "0.3")
+    run_sweep(SweepConfig(**SMALL, budget_s=0.5), out, quiet=True, measure_fn=fake_measure)
+    done_before = {r.key(): r.measured_utc for r in Profile.load(out).records if r.ok}
+    monkeypatch.setenv("HWPROFILE_FAKE_SLEEP", "0")
+    sweep_fakes.CALLS.clear()
+    prof, _, _ = run_sweep(SweepConfig(**SMALL, budget_s=None), out, resume=True, quiet=True, measure_fn=fake_measure)
+    assert all(r.ok for r in prof.records) and len(prof.records) == 6
+    assert len(sweep_fakes.CALLS) == 6 - len(done_before)
+    assert all(prof.by_key()[k].measured_utc == t for k, t in done_before.items())
+
+
+def test_resume_refuses_another_configuration(tmp_path):
+    out = tmp_path / "p.json"
+    run_sweep(SweepConfig(**SMALL), out, quiet=True, measure_fn=fake_measure)
+    before = out.read_text()
+    with pytest.raises(ConfigError, match="configuration differs"):
+        run_sweep(SweepConfig(**{**SMALL, "scales": (1.0, 4.0)}), out, resume=True, measure_fn=fake_measure)
+    data = json.loads(before)
+    data["devices"] = {"other-device": {}}
+    for r in data["records"]:
+        r["device_id"] = "other-device"
+    out.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="measured on other-device"):
+        run_sweep(SweepConfig(**SMALL), out, resume=True, measure_fn=fake_measure)
+
+
+def test_existing_output_is_never_overwritten(tmp_path):
+    out = tmp_path / "p.json"
+    out.write_text("precious")
+    with pytest.raises(ConfigError, match="already exists"):
+        run_sweep(SweepConfig(**SMALL), out, measure_fn=fake_measure)
+    assert out.read_text() == "precious"
+
+
+def test_unwritable_output_detected_before_measuring(tmp_path):
+    sweep_fakes.CALLS.clear()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    target = ro / "sub" / "p.json" if os.geteuid() != 0 else Path("/proc/hwprofile/p.json")
+    with pytest.raises(ConfigError, match="cannot write"):
+        run_sweep(SweepConfig(**SMALL), target, measure_fn=fake_measure)
+    assert not sweep_fakes.CALLS
+
+
+@pytest.mark.parametrize("changes,needle", [
+    (dict(strategies=()), "empty sweep"),
+    (dict(models=()), "empty sweep"),
+    (dict(batch_sizes=(0,)), "batch-sizes"),
+    (dict(runners=("ort:cpu",), mode="train"), "needs torch runners"),
+    (dict(runners=("nope:x",)), "nope:x"),
+    (dict(strategies=("XYZ",)), "unknown strategy"),
+    (dict(models=("NoSuchNet",)), "unknown model"),
+    (dict(budget_s=0), "--budget"),
+])
+def test_invalid_sweeps(tmp_path, changes, needle):
+    with pytest.raises(ConfigError, match=needle):
+        run_sweep(SweepConfig(**{**SMALL, **changes}), tmp_path / "p.json", measure_fn=fake_measure)
+    assert not (tmp_path / "p.json").exists()
+
+
+CHILD = """
+import sys
+sys.path.insert(0, {tests!r})
+from hwprofile.sweep import SweepConfig, run_sweep
+from sweep_fakes import fake_measure
+cfg = SweepConfig(device="cpu", runners=("torch:cpu",), strategies=("w", "d", "r"), scales=(1.0, 2.0, 4.0),
+                  batch_sizes=(1,))
+run_sweep(cfg, {out!r}, quiet=True, measure_fn=fake_measure)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_killed_sweep_leaves_a_valid_file_that_resume_completes(tmp_path, sig, monkeypatch):
+    out = tmp_path / "p.json"
+    env = {**os.environ, "HWPROFILE_FAKE_SLEEP": "0.4"}
+    code = CHILD.format(tests=str(Path(__file__).parent), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if len(json.loads(out.read_text())["records"]) >= 2:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    partial = Profile.load(out)  # valid after any kill
+    assert 2 <= len(partial.records) < 7
+    monkeypatch.setenv("HWPROFILE_FAKE_SLEEP", "0")
+    cfg = SweepConfig(device="cpu", runners=("torch:cpu",), strategies=("w", "d", "r"), scales=(1.0, 2.0, 4.0),
+                      batch_sizes=(1,))
+    prof, _, _ = run_sweep(cfg, out, resume=True, quiet=True, measure_fn=fake_measure)
+    assert len(prof.records) == 7 and all(r.ok for r in prof.records)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")] or sig == signal.SIGKILL
