@@ -291,6 +291,10 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     from .runners import availability, available_runners, resolve_device
 
     validate(config)
+    try:
+        timing = TimingConfig(**config.timing)
+    except TypeError as exc:
+        raise ConfigError(f"unknown timing option: {exc}") from None
     device = resolve_device(config.device)
     runners = list(config.runners) if config.runners else available_runners(device)
     if config.mode == "train":
@@ -311,7 +315,6 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     path = Path(out) if out else default_out(dev_id)
     profile = open_profile(config, path, resume, dev_id, fp)
     profile.save(path)
-    timing = TimingConfig(**config.timing)
     measure_fn = measure_fn or measure
     done = {k for k, r in profile.by_key().items() if r.status in FINAL}
     artifacts = _Artifacts(config)

@@ -33,6 +33,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                    help="train = forward + backward, no optimizer step (pycls's timing protocol)")
     p.add_argument("--budget", type=float, help="seconds for the whole sweep; configurations not reached are 'skipped'")
     p.add_argument("--repeats", type=int, help="processes per measurement (default: 1)")
+    p.add_argument("--seconds-per-config", type=float, dest="seconds_per_config",
+                   help="time budget of each measurement's timed phase (default: 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -55,10 +57,17 @@ def config_from_args(args: argparse.Namespace):
         if any(v != int(v) or v < 1 for v in values):
             raise ConfigError(f"--batch-sizes {args.batch_sizes!r}: expected integers >= 1")
         kw["batch_sizes"] = tuple(int(v) for v in values)
+    timing = {}
     if args.repeats is not None:
         if args.repeats < 1:
             raise ConfigError("--repeats must be >= 1")
-        kw["timing"] = {"repeats": args.repeats}
+        timing["repeats"] = args.repeats
+    if args.seconds_per_config is not None:
+        if not args.seconds_per_config > 0:
+            raise ConfigError("--seconds-per-config must be > 0")
+        timing["budget_s"] = args.seconds_per_config
+    if timing:
+        kw["timing"] = timing
     return SweepConfig(**kw)
 
 
