@@ -1,0 +1,333 @@
+"""``hwprofile check --baseline BASE.json [CURRENT.json | run options]``: the regression gate.
+
+Exit codes: 0 pass, 1 a regression, 2 invalid input, 3 environment or measurement failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ._output import Column, Table, add_format_args, emit, render
+
+RUN_DEFAULTS = {"device": "auto", "runners": None, "models": None, "strategies": None, "scales": None,
+                "batch_sizes": None, "precision": "fp32", "mode": "infer", "budget": None, "repeats": None}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from .run import add_run_args
+
+    p = sub.add_parser("check", help="regression gate: compare a profile (or a fresh run) with a baseline",
+                       description="Without CURRENT.json, measures now with the run options. A record regresses "
+                                   "when the confidence interval of its ratio lies wholly beyond the threshold. "
+                                   "Exit 0 pass, 1 regression, 2 invalid input, 3 measurement failure.")
+    p.add_argument("current", nargs="?", help="profile to check (default: measure now with the run options)")
+    p.add_argument("--baseline", required=True, help="baseline profile (may hold several devices)")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="create the baseline for this device if it has none; otherwise replace this device's "
+                        "records in it when the gate passes")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="gate against another device, or despite differing backend versions or threads")
+    p.add_argument("--metrics", default="latency", help="metrics to gate: latency,throughput,memory "
+                                                        "(default: latency)")
+    for metric in ("latency", "throughput", "memory"):
+        p.add_argument(f"--{metric}-threshold", type=float, metavar="FRACTION",
+                       help=f"{metric} threshold, e.g. 0.05 for 5%% (default: per device type, docs/ci.md)")
+    p.add_argument("--confidence", type=float, default=0.90, help="interval confidence (default 0.90)")
+    p.add_argument("--remeasure", type=int, default=0, metavar="N",
+                   help="measure regressed or suspect records N more times (interleaved, one process each) "
+                        "and decide on all processes (default 0: off)")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_run_args(p)
+    p.add_argument("--out", help="(with run options) where to save the measured profile (default: under runs/)")
+    add_format_args(p)
+    p.set_defaults(handler=run)
+
+
+# ----------------------------------------------------------------------------- options
+
+def gate_config(args: argparse.Namespace):
+    from ..gate import GateConfig
+    from ._common import csv_list
+
+    thresholds = {m: getattr(args, f"{m}_threshold") for m in ("latency", "throughput", "memory")
+                  if getattr(args, f"{m}_threshold") is not None}
+    return GateConfig(metrics=tuple(csv_list(args.metrics)), thresholds=thresholds, confidence=args.confidence,
+                      seed=args.seed)
+
+
+def _run_options_given(args: argparse.Namespace) -> list[str]:
+    return [f"--{k.replace('_', '-')}" for k, v in RUN_DEFAULTS.items() if getattr(args, k) != v]
+
+
+# ----------------------------------------------------------------------------- current
+
+def current_profile(args: argparse.Namespace):
+    """(profile, sweep config, path): loaded from CURRENT.json, or measured now (and saved at path)."""
+    from ..errors import ConfigError
+    from ..profile import Profile
+
+    if args.current:
+        given = _run_options_given(args) + (["--out"] if args.out else [])
+        if given:
+            raise ConfigError(f"give CURRENT.json or run options, not both (got {args.current} and "
+                              f"{', '.join(given)})")
+        return Profile.load(args.current), None, None
+    from ..sweep import run_sweep
+    from .run import config_from_args
+
+    config = config_from_args(args)
+    profile, path, notes = run_sweep(config, args.out, quiet=args.quiet)
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
+    sys.stderr.write(f"saved the measured profile to {path}\n")
+    return profile, config, Path(path)
+
+
+def one_device(profile, what: str) -> str:
+    from ..errors import ConfigError
+
+    ids = sorted({r.device_id for r in profile.records})
+    if len(ids) != 1:
+        raise ConfigError(f"{what} must hold the records of one device; it holds {len(ids)}: {', '.join(ids)}")
+    return ids[0]
+
+
+# ---------------------------------------------------------------------------- baseline
+
+def save_baseline(path: Path, baseline, current, device: str) -> int:
+    """Put the current ok records of ``device`` into ``baseline`` (other devices kept); returns the count."""
+    from ..errors import MeasurementError
+    from ..profile import Profile
+
+    ok = [r for r in current.records if r.device_id == device and r.ok]
+    if not ok:
+        raise MeasurementError("no record was measured successfully; the baseline was not written")
+    base = baseline or Profile(devices={}, sweeps=[], records=[])
+    base.devices[device] = current.devices.get(device, {})
+    base.sweeps += [s for s in current.sweeps if s not in base.sweeps]
+    for r in ok:
+        base.upsert(r)
+    base.save(path)
+    return len(ok)
+
+
+def baseline_side(args: argparse.Namespace, baseline, device: str):
+    """The baseline's records for ``device`` (or, with --allow-mismatch, its only device's)."""
+    from ..compare import sides
+    from ..errors import ConfigError
+
+    all_sides = sides(baseline, args.baseline)
+    mine = [s for s in all_sides if s.device_id == device]
+    if mine:
+        return mine[0]
+    held = ", ".join(s.device_id for s in all_sides) or "no records"
+    if not args.allow_mismatch:
+        raise ConfigError(f"baseline {args.baseline!r} holds no records for this device ({device}); it holds "
+                          f"{held}. Pass --update-baseline to add this device, or --allow-mismatch to gate "
+                          "across devices")
+    if len(all_sides) != 1:
+        raise ConfigError(f"baseline {args.baseline!r} holds several devices ({held}) and none is {device}")
+    sys.stderr.write(f"warning: gating {device} against another device's baseline ({all_sides[0].device_id})\n")
+    return all_sides[0]
+
+
+def guard(args: argparse.Namespace, base_side, cur_side) -> None:
+    from ..compare import comparability, join
+    from ..errors import ConfigError
+
+    found = comparability(base_side, cur_side, join(base_side.records, cur_side.records).pairs)
+    refuse = [m for m in found if m.severity == "refuse"]
+    if refuse and not args.allow_mismatch:
+        raise ConfigError("the current profile is not comparable with the baseline: "
+                          + "; ".join(m.text() for m in refuse[:4])
+                          + (f" (+{len(refuse) - 4} more)" if len(refuse) > 4 else "")
+                          + " (pass --allow-mismatch to gate anyway, with --update-baseline to re-baseline)")
+    for m in found:
+        sys.stderr.write(f"warning: baseline vs current: {m.text()}\n")
+
+
+# --------------------------------------------------------------------------- remeasure
+
+def _sweep_config_of(current):
+    """The sweep configuration a profile was measured with (defaults where it does not say)."""
+    from ..sweep import SweepConfig
+
+    cfg = next((s.get("config") for s in reversed(current.sweeps) if s.get("config")), None) or {}
+    known = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()
+             if k in SweepConfig.__dataclass_fields__}
+    return SweepConfig(**known)
+
+
+def _config_for(base, ident):
+    """A one-record sweep configuration for ``ident``; None if its ONNX file is unknown."""
+    import dataclasses
+
+    model, strategy, scale, batch, runner, precision, mode = ident
+    if model.lower().endswith(".onnx"):
+        model = next((m for m in base.models if Path(m).name == model and Path(m).is_file()), None)
+        if model is None:
+            return None
+    return dataclasses.replace(base, runners=(runner,), models=(model,), scales=(scale,), batch_sizes=(batch,),
+                               strategies=(strategy or base.strategies[0],), precision=precision, mode=mode,
+                               timing={**base.timing, "repeats": 1}, budget_s=None)
+
+
+def remeasurer(args: argparse.Namespace, current, sweep_config, device: str):
+    """Measures suspects again on this machine: ``--remeasure`` rounds of one process per suspect,
+    interleaved (A B C A B C), so a slow spell of the machine hits every suspect alike."""
+    import tempfile
+
+    from ..compare import identity
+    from ..errors import ConfigError
+    from ..gate import pool
+    from ..measure import device_id as make_device_id, fingerprint
+    from ..runners import resolve_device
+    from ..sweep import run_sweep
+
+    base = sweep_config or _sweep_config_of(current)
+    here = make_device_id(fingerprint(resolve_device(base.device)))
+    if here != device:
+        raise ConfigError(f"--remeasure measures on this machine ({here}), but the current profile was measured "
+                          f"on {device}")
+
+    def remeasure(idents):
+        found: dict = {}
+        with tempfile.TemporaryDirectory(prefix="hwprofile-remeasure-") as tmp:
+            for rnd in range(args.remeasure):
+                for n, ident in enumerate(idents):
+                    cfg = _config_for(base, ident)
+                    if cfg is None:
+                        continue
+                    profile, _, _ = run_sweep(cfg, Path(tmp) / f"{rnd}-{n}.json", quiet=True)
+                    found.setdefault(ident, []).extend(r for r in profile.records if identity(r) == ident and r.ok)
+        out = []
+        for recs in found.values():
+            if recs:
+                merged = recs[0]
+                for r in recs[1:]:
+                    merged = pool(merged, r)
+                out.append(merged)
+        return out
+
+    return remeasure
+
+
+def save_remeasured(current, pooled, measured_path: Path | None) -> None:
+    """Keep the re-measured processes: in the profile this command measured, else in a new file."""
+    from ..profile import Profile
+    from ..sweep import default_out
+
+    if measured_path is not None:
+        path = measured_path
+        target = Profile.load(path)
+        for r in pooled:
+            target.upsert(r)
+    else:
+        path = default_out(one_device(current, "the current profile")).with_suffix(".remeasured.json")
+        target = Profile(devices=dict(current.devices), sweeps=list(current.sweeps), records=list(pooled))
+    target.save(path)
+    sys.stderr.write(f"saved the re-measured records to {path}\n")
+
+
+# ------------------------------------------------------------------------------ output
+
+def write_text(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename)."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _r(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def verdict_table(result, title: str) -> Table:
+    from ..gate import describe
+
+    rows = []
+    for v in result.verdicts:
+        i = v.identity
+        limit = None if v.threshold is None else (1 - v.threshold if v.metric == "throughput" else 1 + v.threshold)
+        rows.append({"status": v.status.upper() if v.status in ("regression", "failed") else v.status,
+                     "model": v.label, "runner": i["runner"], "batch": i["batch"], "mode": i["mode"],
+                     "metric": v.metric, "ratio": v.ratio,
+                     "ci": None if v.ci_low is None else f"[{v.ci_low:.3f}, {v.ci_high:.3f}]",
+                     "limit": limit, "processes": "/".join(map(str, v.processes)) if v.processes[0] else None,
+                     "note": v.reason if v.ratio is None else (v.reason or None), "text": describe(v)})
+    counts = ", ".join(f"{n} {s}" for s, n in result.counts().items())
+    c = result.config
+    notes = (f"{counts}. Ratio = current / baseline of the geometric mean of per-process medians (latency); "
+             f"{c.confidence:.0%} bootstrap interval over processes; a record regresses when the interval lies "
+             "wholly beyond the limit. processes = baseline/current.",)
+    if result.remeasured:
+        notes += (f"re-measured before deciding: {len(result.remeasured)} records",)
+    return Table(title, (Column("status", "status"), Column("model", "model"), Column("runner", "runner"),
+                         Column("batch", "batch"), Column("mode", "mode"), Column("metric", "metric"),
+                         Column("ratio", "ratio", _r), Column("ci", "interval"), Column("limit", "limit", _r),
+                         Column("processes", "processes"), Column("note", "note")), rows, notes=notes)
+
+
+def write_outputs(args: argparse.Namespace, result, title: str, extra: dict) -> None:
+    from ..gate import junit_xml
+
+    table = verdict_table(result, title)
+    emit([table], args.format, {**extra, **result.to_dict()})
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(render([table], "markdown", None).replace("### ", "## ", 1) + "\n\n")
+    if args.junit:
+        write_text(Path(args.junit), junit_xml(result))
+
+
+# --------------------------------------------------------------------------------- run
+
+def run(args: argparse.Namespace) -> int:
+    from ..compare import sides
+    from ..errors import ConfigError
+    from ..gate import evaluate_with_remeasure
+    from ..profile import Profile
+
+    config = gate_config(args)
+    if args.remeasure < 0:
+        raise ConfigError("--remeasure must be >= 0")
+    base_path = Path(args.baseline)
+    baseline = Profile.load(base_path) if base_path.exists() else None
+    if baseline is None and not args.update_baseline:
+        raise ConfigError(f"baseline {args.baseline!r} does not exist; create it once with "
+                          "hwprofile check --baseline FILE --update-baseline (same options)")
+    current, sweep_config, measured_path = current_profile(args)
+    device = one_device(current, "the current profile")
+    if baseline is None or (args.update_baseline and not any(r.device_id == device for r in baseline.records)):
+        n = save_baseline(base_path, baseline, current, device)
+        sys.stderr.write(f"no baseline for {device}: saved {n} records to {args.baseline}; passing\n")
+        emit([], args.format, {"outcome": "baseline created", "exit_code": 0, "baseline": args.baseline,
+                               "device_id": device, "records": n})
+        return 0
+    base_side = baseline_side(args, baseline, device)
+    cur_side = sides(current, args.current or "current")[0]
+    guard(args, base_side, cur_side)
+    remeasure = remeasurer(args, current, sweep_config, device) if args.remeasure else None
+    result, pooled = evaluate_with_remeasure(base_side.records, cur_side.records, config, remeasure)
+    if result.remeasured:
+        save_remeasured(current, pooled, measured_path)
+    title = (f"hwprofile check: {result.outcome.upper()} ({device} against {args.baseline}"
+             f"{'' if base_side.device_id == device else ' of ' + base_side.device_id})")
+    write_outputs(args, result, title, {"baseline": args.baseline, "device_id": device})
+    if args.update_baseline:
+        if result.exit_code == 0:
+            current.records = pooled
+            n = save_baseline(base_path, baseline, current, device)
+            sys.stderr.write(f"updated {args.baseline}: {n} records of {device}\n")
+        else:
+            sys.stderr.write(f"baseline not updated: the gate did not pass ({result.outcome})\n")
+    return result.exit_code

@@ -1,0 +1,140 @@
+"""``hwprofile compare A.json B.json [...]``: ratios between saved device profiles, with intervals."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._output import Column, Table, add_format_args, emit, num
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare saved profiles: latency, throughput and memory ratios with CIs",
+                       description="Joins records on (model, strategy, scale, batch, runner, precision, mode) and "
+                                   "prints current/base ratios; the first side is the base. A profile holding "
+                                   "several devices (hwprofile merge) counts as one side per device.")
+    p.add_argument("profiles", nargs="+", help="profile JSON files; the first device is the base")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="compare even when backend versions, thread settings or precision differ")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals (default 0.95)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_format_args(p)
+    p.set_defaults(handler=run)
+
+
+def ratio_ci(r: dict | None) -> str:
+    if not r:
+        return "-"
+    text = f"{r['ratio']:.3f}x"
+    if r.get("ci_low") is not None:
+        text += f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+    return text
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def rows_table(c: dict) -> Table:
+    rows = []
+    for r in c["rows"]:
+        i, lat = r["identity"], r["latency"] or {}
+        mem = _memory(r)
+        rows.append({"model": r["label"], "runner": i["runner"], "batch": i["batch"], "mode": i["mode"],
+                     "base_ms": lat.get("base"), "current_ms": lat.get("current"), "latency": r["latency"],
+                     "throughput": r["throughput"], "memory": mem,
+                     "status": r["current_status"] if r["base_status"] == "ok" else
+                     f"{r['base_status']} -> {r['current_status']}"})
+    kind = f"cross-device: {c['current_device']} vs {c['base_device']}" if c["cross_device"] else c["base_device"]
+    return Table(f"{c['current']} vs {c['base']} ({kind}); ratio = current / base", (
+        Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
+        Column("base_ms", "base ms", _ms), Column("current_ms", "current ms", _ms),
+        Column("latency", "latency ratio [CI]", ratio_ci), Column("throughput", "throughput ratio", ratio_ci),
+        Column("memory", "memory ratio", ratio_ci), Column("status", "status")), rows, notes=_notes(c))
+
+
+def _memory(row: dict) -> dict | None:
+    from ..report import MEMORY_PREFERENCE
+
+    by = {m["metric"].split(":", 1)[1]: m for m in row["memory"]}
+    return next((by[n] for n in MEMORY_PREFERENCE if n in by), row["memory"][0] if row["memory"] else None)
+
+
+def _notes(c: dict) -> tuple[str, ...]:
+    notes = []
+    methods = sorted({r["latency"]["method"] for r in c["rows"] if r["latency"]})
+    if methods:
+        conf = next(r["latency"]["confidence"] for r in c["rows"] if r["latency"])
+        notes.append(f"latency: geometric mean of per-process medians; {conf:.0%} interval by {' / '.join(methods)}")
+    if c["only_base"] or c["only_current"]:
+        notes.append(f"not joined: {c['only_base']} records only in the base, {c['only_current']} only in current")
+    notes += [f"warning: {m}" for m in c.get("warnings", [])]
+    return tuple(notes)
+
+
+def summary_table(c: dict) -> Table:
+    return Table(f"Geometric means: {c['current']} / {c['base']}", (
+        Column("runner", "runner"), Column("records", "records"), Column("latency", "latency [CI]", ratio_ci),
+        Column("throughput", "throughput", ratio_ci), Column("memory", "memory", ratio_ci)), c["summary"])
+
+
+def follows_table(name: str, rows: list[dict]) -> Table:
+    return Table(f"Does runtime follow activations on {name}? log latency vs log flops / acts", (
+        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
+        Column("r2_flops", "R² flops", num), Column("r2_params", "R² params", num), Column("r2_acts", "R² acts", num),
+        Column("exponent_acts", "latency ~ acts^e", num), Column("best", "best predictor")), rows,
+        notes=("needs at least 3 distinct models per runner and batch",) if not rows else ())
+
+
+def load_sides(paths: list[str]):
+    from ..compare import sides
+    from ..errors import ConfigError
+    from ..profile import Profile
+
+    out = [s for path in paths for s in sides(Profile.load(path), path)]
+    if len(out) < 2:
+        raise ConfigError("compare needs two sides: give two profiles, or one profile holding two devices "
+                          f"({', '.join(paths)} holds {len(out)} device with records)")
+    return out
+
+
+def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool) -> list[dict]:
+    """Each side after the first against the first, refusing meaningless comparisons."""
+    from ..compare import compare_sides
+    from ..errors import ConfigError
+    from ..gate import DRIFT_FLOOR, device_type
+
+    out = []
+    for side in sides_[1:]:
+        c = compare_sides(sides_[0], side, confidence=confidence, seed=seed,
+                          drift_floor=lambda runner: DRIFT_FLOOR[device_type(runner)])
+        if not c.rows:
+            raise ConfigError(f"{side.name} and {sides_[0].name} have no record in common (same model, strategy, "
+                              "scale, batch, runner, precision and mode)")
+        refuse = [m for m in c.mismatches if m.severity == "refuse"]
+        if refuse and not allow_mismatch:
+            raise ConfigError(f"{side.name} and {sides_[0].name} are not comparable: "
+                              + "; ".join(m.text() for m in refuse[:4])
+                              + (f" (+{len(refuse) - 4} more)" if len(refuse) > 4 else "")
+                              + " (pass --allow-mismatch to compare anyway)")
+        d = c.to_dict()
+        d["warnings"] = [m.text() for m in c.mismatches]
+        out.append(d)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+
+    if not 0.5 <= args.confidence < 1:
+        raise ConfigError(f"--confidence {args.confidence}: expected a number in [0.5, 1), e.g. 0.95")
+    results = comparisons(load_sides(args.profiles), confidence=args.confidence, seed=args.seed,
+                          allow_mismatch=args.allow_mismatch)
+    tables = []
+    for c in results:
+        tables += [rows_table(c), summary_table(c)]
+        tables += [follows_table(name, rows) for name, rows in c["follows"].items()]
+        for w in c["warnings"]:
+            sys.stderr.write(f"warning: {c['current']} vs {c['base']}: {w}\n")
+    emit(tables, args.format, {"comparisons": results})
+    return 0

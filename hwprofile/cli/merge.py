@@ -1,0 +1,41 @@
+"""``hwprofile merge A.json B.json [...] -o OUT.json``: one profile holding several devices."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._output import Column, Table, add_format_args, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("merge", help="join profiles from several machines into one file")
+    p.add_argument("profiles", nargs="+", help="profile JSON files (at least two)")
+    p.add_argument("-o", "--out", required=True, help="file to write; never overwritten")
+    p.add_argument("--prefer", choices=("newer",),
+                   help="resolve records (and fingerprints) that differ for the same identity: keep the newer")
+    add_format_args(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import ConfigError
+    from ..merge import merge
+    from ..profile import Profile
+
+    out = Path(args.out)
+    if out.exists():
+        raise ConfigError(f"{args.out!r} already exists; merge never overwrites a file: choose another -o")
+    result = merge([(p, Profile.load(p)) for p in args.profiles], prefer=args.prefer)
+    result.profile.save(out)
+    rows = [{"device_id": d, "records": sum(r.device_id == d for r in result.profile.records),
+             "ok": sum(r.device_id == d and r.ok for r in result.profile.records),
+             "from": ", ".join(dict.fromkeys(src))} for d, src in result.sources.items()]
+    table = Table(f"Merged into {args.out}", (Column("device_id", "device"), Column("records", "records"),
+                                              Column("ok", "ok"), Column("from", "from")), rows,
+                  notes=result.notes)
+    emit([table], args.format, {"out": args.out, "devices": rows, "notes": list(result.notes)})
+    sys.stderr.write(f"saved {args.out} ({len(result.profile.records)} records, {len(rows)} devices)\n")
+    return 0

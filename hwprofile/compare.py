@@ -1,0 +1,453 @@
+"""Joins and ratio statistics between device profiles (pure functions: nothing here prints).
+
+Records are joined on their identity without the device (model, strategy, scale, batch, runner,
+precision, mode), so the same code compares two runs on one device and two devices.
+
+Latency ratios get a seeded bootstrap confidence interval that includes the drift *between
+processes*, not only the noise inside one: each side's centre is the geometric mean of its
+per-process medians, and a replicate resamples those per-process medians (a process's median
+already carries its own sampling noise). With few processes the bootstrap spread is too narrow by
+``sqrt((k-1)/k)``, so replicates are expanded by ``sqrt(k/(k-1))``; a side whose spread is below a
+device-type drift floor gets that floor, and a single-process side resamples its raw samples and
+adds the floor as assumed drift (one process cannot show drift).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from .profile import Profile, Record
+
+Identity = tuple[str, str | None, float, int, str, str, str]  # model, strategy, scale, batch, runner, precision, mode
+IDENTITY_FIELDS = ("model", "strategy", "scale", "batch", "runner", "precision", "mode")
+DEFAULT_BOOT = 2000
+
+
+def identity(r: Record) -> Identity:
+    """A record's key without its device: what compare joins on."""
+    return r.key()[1:]  # type: ignore[return-value]
+
+
+def identity_dict(ident: Identity) -> dict:
+    return dict(zip(IDENTITY_FIELDS, ident))
+
+
+def runner_family(runner: str) -> str:
+    """What a runner is across devices: ``ort:cpu`` and ``ort:cuda`` are both ``ort``; TensorRT stays apart."""
+    backend, _, target = runner.partition(":")
+    return runner if target not in ("cpu", "cuda") else backend
+
+
+def cross_identity(r: Record) -> tuple:
+    """The join key across devices: the runner's device part left out (CPU against GPU)."""
+    ident = identity(r)
+    return (*ident[:4], runner_family(ident[4]), *ident[5:])
+
+
+# ----------------------------------------------------------------------------------- sides
+
+@dataclass(frozen=True)
+class Side:
+    """One device's records from one profile file."""
+
+    name: str
+    device_id: str
+    fingerprint: dict
+    records: tuple[Record, ...]
+
+
+def sides(profile: Profile, name: str) -> list[Side]:
+    """One side per device that has records (a merged profile holds several)."""
+    ids = list(dict.fromkeys([*profile.devices, *(r.device_id for r in profile.records)]))
+    ids = [d for d in ids if any(r.device_id == d for r in profile.records)]
+    multi = len(ids) > 1
+    return [Side(f"{name}:{d}" if multi else name, d, profile.devices.get(d, {}),
+                 tuple(r for r in profile.records if r.device_id == d)) for d in ids]
+
+
+@dataclass(frozen=True)
+class Join:
+    pairs: tuple[tuple[Record, Record], ...]  # (base, current), both sides' statuses as they are
+    only_base: tuple[Record, ...]
+    only_current: tuple[Record, ...]
+
+
+def join(base: Iterable[Record], current: Iterable[Record], cross_device: bool = False) -> Join:
+    """Pair records with the same identity; records on one side only are listed apart.
+
+    ``cross_device`` joins ``ort:cpu`` with ``ort:cuda`` and ``torch:cpu`` with ``torch:cuda``.
+    """
+    key = cross_identity if cross_device else identity
+    b = {key(r): r for r in base}
+    c = {key(r): r for r in current}
+    pairs = tuple((b[k], c[k]) for k in b if k in c)
+    return Join(pairs, tuple(r for k, r in b.items() if k not in c), tuple(r for k, r in c.items() if k not in b))
+
+
+# ------------------------------------------------------------------------------ statistics
+
+@dataclass(frozen=True)
+class Ratio:
+    """current / base of one metric, with its confidence interval where one can be computed."""
+
+    metric: str  # latency | throughput | memory:<name>
+    base: float | None  # None for a geometric mean
+    current: float | None
+    ratio: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    confidence: float | None = None
+    method: str = ""
+    higher_is_better: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Ratio":
+        return cls(**data)
+
+
+def process_medians_ms(r: Record) -> list[float]:
+    """Median of each process's raw samples (falls back to ``medians_ms``, then ``median_ms``)."""
+    lat = r.latency or {}
+    samples = [s for s in lat.get("samples_ms") or [] if s]
+    if samples:
+        return [float(np.median(s)) for s in samples]
+    if lat.get("medians_ms"):
+        return [float(m) for m in lat["medians_ms"]]
+    return [float(lat["median_ms"])] if lat.get("median_ms") else []
+
+
+def centre_ms(r: Record) -> float | None:
+    """Geometric mean of the per-process medians: the statistic the ratios use."""
+    m = process_medians_ms(r)
+    return float(math.exp(np.mean(np.log(m)))) if m and min(m) > 0 else None
+
+
+def rng_for(seed: int, ident: Any) -> np.random.Generator:
+    """A generator seeded by ``seed`` and the record identity: results do not depend on order."""
+    return np.random.default_rng([seed, zlib.crc32(repr(ident).encode())])
+
+
+def log_centre_replicates(r: Record, n_boot: int, rng: np.random.Generator, drift_floor: float) -> np.ndarray:
+    """Bootstrap replicates of log(centre) for one side (see the module docstring)."""
+    meds = np.log(process_medians_ms(r))
+    k, centre = len(meds), float(np.mean(meds))
+    if k >= 2:
+        idx = rng.integers(0, k, size=(n_boot, k))
+        reps = centre + math.sqrt(k / (k - 1)) * (meds[idx].mean(axis=1) - centre)
+        floor_var = drift_floor ** 2 / k - float(np.var(reps))
+        if floor_var > 0:
+            reps = reps + rng.normal(0.0, math.sqrt(floor_var), n_boot)
+        return reps
+    samples = np.asarray(((r.latency or {}).get("samples_ms") or [[]])[0], dtype=float)
+    if samples.size >= 2:
+        idx = rng.integers(0, samples.size, size=(n_boot, samples.size))
+        reps = np.log(np.median(samples[idx], axis=1))
+        reps = reps - float(np.median(reps)) + centre
+    else:
+        reps = np.full(n_boot, centre)
+    return reps + rng.normal(0.0, drift_floor, n_boot) if drift_floor > 0 else reps
+
+
+def _method(base: Record, cur: Record) -> str:
+    k = min(len(process_medians_ms(base)), len(process_medians_ms(cur)))
+    return "bootstrap over processes" if k >= 2 else "bootstrap over samples + assumed drift"
+
+
+def latency_replicates(base: Record, cur: Record, *, n_boot: int = DEFAULT_BOOT, seed: int = 0,
+                       drift_floor: float = 0.0) -> tuple[float, np.ndarray]:
+    """(log ratio current/base, its bootstrap replicates)."""
+    rng = rng_for(seed, identity(base))
+    lb, lc = math.log(centre_ms(base)), math.log(centre_ms(cur))  # type: ignore[arg-type]
+    reps = (log_centre_replicates(cur, n_boot, rng, drift_floor)
+            - log_centre_replicates(base, n_boot, rng, drift_floor))
+    return lc - lb, reps
+
+
+def interval(reps: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval of log-ratio replicates, as ratios."""
+    tail = (1.0 - confidence) / 2 * 100
+    lo, hi = np.percentile(reps, [tail, 100 - tail])
+    return math.exp(float(lo)), math.exp(float(hi))
+
+
+def has_latency(r: Record) -> bool:
+    return r.ok and centre_ms(r) is not None
+
+
+def latency_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
+                  seed: int = 0, drift_floor: float = 0.0) -> Ratio | None:
+    """Latency ratio current/base with a bootstrap interval; None if a side has no latency."""
+    if not (has_latency(base) and has_latency(cur)):
+        return None
+    point, reps = latency_replicates(base, cur, n_boot=n_boot, seed=seed, drift_floor=drift_floor)
+    lo, hi = interval(reps, confidence)
+    return Ratio("latency", centre_ms(base), centre_ms(cur), math.exp(point), lo, hi,  # type: ignore[arg-type]
+                 confidence, _method(base, cur))
+
+
+def throughput_ratio(base: Record, cur: Record, *, confidence: float = 0.95,
+                     drift_floor: float = 0.0) -> Ratio | None:
+    """Throughput ratio current/base. One window per record: the interval is the assumed drift only."""
+    tb, tc = ((r.throughput or {}).get("samples_per_s") for r in (base, cur))
+    if not (base.ok and cur.ok and tb and tc):
+        return None
+    value = tc / tb
+    if drift_floor <= 0:
+        return Ratio("throughput", tb, tc, value, method="one window (no interval)", higher_is_better=True)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2) * drift_floor * math.sqrt(2)
+    return Ratio("throughput", tb, tc, value, value * math.exp(-z), value * math.exp(z), confidence,
+                 "one window + assumed drift", higher_is_better=True)
+
+
+def memory_ratios(base: Record, cur: Record) -> list[Ratio]:
+    """One ratio per memory reading both records hold (single readings: no interval)."""
+    out = []
+    if not (base.ok and cur.ok):
+        return out
+    for name in sorted(set(base.memory) & set(cur.memory)):
+        vb, vc = base.memory[name].get("value_mb"), cur.memory[name].get("value_mb")
+        if vb is None or vc is None or vb <= 0:
+            continue
+        out.append(Ratio(f"memory:{name}", float(vb), float(vc), float(vc) / float(vb), method="single reading"))
+    return out
+
+
+def geomean(point_logs: Sequence[float], replicates: Sequence[np.ndarray], metric: str,
+            confidence: float) -> Ratio | None:
+    """Geometric mean of ratios; the interval comes from the per-record replicates."""
+    if not point_logs:
+        return None
+    value = math.exp(float(np.mean(point_logs)))
+    if not replicates:
+        return Ratio(metric, None, None, value, method=f"geometric mean of {len(point_logs)}")
+    lo, hi = interval(np.mean(np.vstack(replicates), axis=0), confidence)
+    return Ratio(metric, None, None, value, lo, hi, confidence,
+                 f"geometric mean of {len(point_logs)}")
+
+
+# ------------------------------------------------------------------------- comparability
+
+REFUSE_TOKENS = {
+    "backend version": ("torch", "onnxruntime", "onnx", "tensorrt", "trt", "ort", "cuda", "cudnn", "driver"),
+    "thread setting": ("thread", "threads", "intra", "inter", "omp", "mkl"),
+    "precision": ("precision", "tf32", "fp16", "amp"),
+    "provider": ("provider", "providers"),
+}
+#: fields that change from run to run on one machine (never a reason to refuse or warn)
+IGNORED_TOKENS = ("utc", "time", "date", "uptime", "free", "available", "temperature", "temp", "load", "pid",
+                  "host", "hostname", "node", "uuid", "serial", "wall", "path", "dir", "cache", "bus", "pci")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A difference between two sides: ``refuse`` makes a comparison meaningless, ``warn`` may matter."""
+
+    kind: str
+    field: str
+    base: Any
+    current: Any
+    severity: str  # refuse | warn
+    records: int = 0  # how many joined records differ in this setting (0: the device fingerprint)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        where = f" in {self.records} records" if self.records else ""
+        return f"{self.kind} {self.field}: {_short(self.base)} vs {_short(self.current)}{where}"
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys; lists and scalars are leaves."""
+    if not isinstance(data, dict):
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _tokens(key: str) -> set[str]:
+    """``versions.onnxruntime`` -> {"versions", "onnxruntime"}; ``intra_op_num_threads`` -> {..., "threads"}."""
+    return {t for t in re.split(r"[^a-z0-9]+", key.lower()) if t}
+
+
+def classify(key: str) -> str | None:
+    """The refusal kind of a differing field, ``None`` to ignore it, ``"other"`` to warn (whole words only)."""
+    toks = _tokens(key)
+    if toks & set(IGNORED_TOKENS):
+        return None
+    for kind, words in REFUSE_TOKENS.items():
+        if toks & set(words):
+            return kind
+    return "other"
+
+
+def _norm(value: Any) -> Any:
+    """Versions compare without local build labels: ``2.13.0+cpu`` == ``2.13.0+cu130``."""
+    return value.split("+", 1)[0] if isinstance(value, str) and value[:1].isdigit() else value
+
+
+def _diff(a: dict, b: dict, both: bool = False) -> list[tuple[str, Any, Any]]:
+    """Differing leaves; ``both`` keeps only keys present on both sides."""
+    fa, fb = flatten(a), flatten(b)
+    keys = set(fa) & set(fb) if both else set(fa) | set(fb)
+    return [(k, fa.get(k), fb.get(k)) for k in sorted(keys) if _norm(fa.get(k)) != _norm(fb.get(k))]
+
+
+def comparability(base: Side, cur: Side, pairs: Sequence[tuple[Record, Record]]) -> list[Mismatch]:
+    """Differences that make the comparison meaningless (refuse) or worth a look (warn).
+
+    Record settings are compared pair by pair; device fingerprints are compared for backend
+    versions and thread settings (on one device also for everything else, as warnings; across
+    devices only fields both fingerprints hold, since a CPU has no driver version).
+    """
+    found: dict[tuple[str, Any, Any], int] = {}
+    for rb, rc in pairs:
+        for k, vb, vc in _diff(rb.settings, rc.settings):
+            key = (f"settings.{k}", json.dumps(vb, default=str), json.dumps(vc, default=str))
+            found[key] = found.get(key, 0) + 1
+    out = []
+    for (k, vb, vc), n in found.items():
+        kind = classify(k)
+        if kind:
+            out.append(Mismatch(kind if kind != "other" else "setting", k, json.loads(vb), json.loads(vc),
+                                "warn" if kind == "other" else "refuse", n))
+    same_device = base.device_id == cur.device_id
+    for k, vb, vc in _diff(base.fingerprint, cur.fingerprint, both=not same_device):
+        kind = classify(k)
+        if kind is None or (kind == "other" and not same_device):
+            continue
+        severity = "refuse" if kind in ("backend version", "thread setting", "precision") else "warn"
+        out.append(Mismatch(kind if kind != "other" else "fingerprint", f"fingerprint.{k}", vb, vc, severity))
+    return out
+
+
+# ---------------------------------------------------------------------------- comparisons
+
+@dataclass(frozen=True)
+class Row:
+    """One joined record: its identity, statuses and ratios (current / base)."""
+
+    identity: dict
+    label: str
+    base_status: str
+    current_status: str
+    latency: Ratio | None
+    throughput: Ratio | None
+    memory: tuple[Ratio, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"identity": self.identity, "label": self.label, "base_status": self.base_status,
+                "current_status": self.current_status,
+                "latency": self.latency.to_dict() if self.latency else None,
+                "throughput": self.throughput.to_dict() if self.throughput else None,
+                "memory": [m.to_dict() for m in self.memory]}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``current`` against ``base``: rows, geometric means and the comparability check."""
+
+    base: str
+    current: str
+    base_device: str
+    current_device: str
+    rows: tuple[Row, ...]
+    summary: tuple[dict, ...]  # per runner and overall: geometric means
+    mismatches: tuple[Mismatch, ...]
+    only_base: int
+    only_current: int
+    follows: dict = field(default_factory=dict)  # side name -> follows_table rows
+
+    @property
+    def cross_device(self) -> bool:
+        return self.base_device != self.current_device
+
+    def to_dict(self) -> dict:
+        return {"base": self.base, "current": self.current, "base_device": self.base_device,
+                "current_device": self.current_device, "cross_device": self.cross_device,
+                "rows": [r.to_dict() for r in self.rows], "summary": list(self.summary),
+                "mismatches": [m.to_dict() for m in self.mismatches], "only_base": self.only_base,
+                "only_current": self.only_current, "follows": self.follows}
+
+
+def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
+                  seed: int = 0, drift_floor: float | Callable[[str], float] = 0.0) -> Comparison:
+    """Join two sides and compute every ratio, the geometric means and the comparability check.
+
+    ``drift_floor`` is a number or a function of the runner name (see the module docstring).
+    """
+    j = join(base.records, cur.records, cross_device=base.device_id != cur.device_id)
+    rows, reps = [], []
+    for rb, rc in j.pairs:
+        lat, floor = None, drift_floor(rb.runner) if callable(drift_floor) else drift_floor
+        if has_latency(rb) and has_latency(rc):
+            point, rep = latency_replicates(rb, rc, n_boot=n_boot, seed=seed, drift_floor=floor)
+            lo, hi = interval(rep, confidence)
+            lat = Ratio("latency", centre_ms(rb), centre_ms(rc), math.exp(point), lo, hi,  # type: ignore[arg-type]
+                        confidence, _method(rb, rc))
+            reps.append((rb.runner, point, rep))
+        ident = identity_dict(identity(rb))
+        if rc.runner != rb.runner:
+            ident["runner"] = f"{rb.runner}>{rc.runner}"
+        rows.append(Row(ident, rb.label, rb.status, rc.status, lat,
+                        throughput_ratio(rb, rc, confidence=confidence, drift_floor=floor),
+                        tuple(memory_ratios(rb, rc))))
+    follows = {s.name: follows_rows(s.records) for s in (base, cur)} if base.device_id != cur.device_id else {}
+    return Comparison(base.name, cur.name, base.device_id, cur.device_id, tuple(rows),
+                      tuple(summarize(rows, reps, confidence)), tuple(comparability(base, cur, j.pairs)),
+                      len(j.only_base), len(j.only_current), follows)
+
+
+def summarize(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]], confidence: float) -> list[dict]:
+    """Geometric means of latency, throughput and memory ratios, per runner and over all."""
+    runners = sorted({r.identity["runner"] for r in rows})
+    out = []
+    for runner in [*runners, None] if len(runners) > 1 else [None]:
+        pick = [r for r in rows if runner is None or r.identity["runner"] == runner]
+        lat_reps = [(p, rep) for rn, p, rep in reps if runner is None or rn == runner]
+        lat = geomean([p for p, _ in lat_reps], [rep for _, rep in lat_reps], "latency", confidence)
+        thr = geomean([math.log(r.throughput.ratio) for r in pick if r.throughput], [], "throughput", confidence)
+        mems = [_primary_memory(r) for r in pick]
+        mem = geomean([math.log(m.ratio) for m in mems if m and m.ratio > 0], [], "memory", confidence)
+        out.append({"runner": runner or "all", "records": len(pick),
+                    "latency": lat.to_dict() if lat else None, "throughput": thr.to_dict() if thr else None,
+                    "memory": mem.to_dict() if mem else None})
+    return out
+
+
+def _primary_memory(row: Row) -> Ratio | None:
+    from .report import MEMORY_PREFERENCE
+
+    by_name = {m.metric.split(":", 1)[1]: m for m in row.memory}
+    return next((by_name[n] for n in MEMORY_PREFERENCE if n in by_name), row.memory[0] if row.memory else None)
+
+
+def primary_memory(row: Row) -> Ratio | None:
+    """The memory ratio shown in tables (the most specific reading both records hold)."""
+    return _primary_memory(row)
+
+
+def follows_rows(records: Iterable[Record]) -> list[dict]:
+    """Whether runtime follows flops, params or acts on one device (``hwprofile.analysis``)."""
+    from .analysis import follows_table
+
+    return follows_table(records)

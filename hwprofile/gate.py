@@ -1,0 +1,319 @@
+"""The regression gate: pure decisions over two sets of records (nothing here measures or prints).
+
+A record regresses when its ratio's confidence interval lies wholly beyond the threshold:
+latency or memory above ``1 + t``, throughput below ``1 - t``. A point estimate beyond the
+threshold whose interval is not wholly beyond it is a ``suspect``: it passes, and it is what
+optional re-measurement measures again (pooling the new processes with the old) before deciding.
+Thresholds and drift floors are per device type; ``docs/ci.md`` says how they were set.
+
+Exit codes of a result: 1 a regression, else 3 a current measurement failed where the baseline
+had one (a broken device never reads as a regression), else 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from xml.etree import ElementTree as ET
+
+import numpy as np
+
+from .compare import (DEFAULT_BOOT, Identity, Ratio, identity, identity_dict, join, latency_ratio, memory_ratios,
+                      throughput_ratio)
+from .errors import ConfigError
+from .profile import Record
+
+METRICS = ("latency", "throughput", "memory")
+DEVICE_TYPES = ("cpu", "cuda")
+GPU_RUNNERS = ("torch:cuda", "ort:cuda", "ort:tensorrt", "trt")
+
+#: Default thresholds (fractions). cpu: from the A/A spread measured by bench/bench_gate.py on the
+#: 2-core reference box (docs/ci.md); cuda: provisional, not yet measured on a GPU (docs/ci.md).
+DEFAULT_THRESHOLDS = {"cpu": {"latency": 0.05, "throughput": 0.05, "memory": 0.10},
+                      "cuda": {"latency": 0.03, "throughput": 0.03, "memory": 0.05}}
+#: Smallest between-process drift (sd of log latency) assumed for one process.
+DRIFT_FLOOR = {"cpu": 0.02, "cuda": 0.01}
+MEMORY_MIN_MB = 2.0  # memory growth below this is never a regression
+
+STATUSES = ("regression", "failed", "suspect", "pass", "improvement", "missing", "new")
+
+
+def device_type(runner: str) -> str:
+    """``cuda`` for GPU runners, else ``cpu``."""
+    return "cuda" if runner in GPU_RUNNERS or runner.endswith(":cuda") else "cpu"
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """What to gate and how strictly. ``thresholds`` overrides the per-device defaults by metric."""
+
+    metrics: tuple[str, ...] = ("latency",)
+    thresholds: dict = field(default_factory=dict)
+    confidence: float = 0.90
+    n_boot: int = DEFAULT_BOOT
+    seed: int = 0
+    memory_min_mb: float = MEMORY_MIN_MB
+
+    def __post_init__(self) -> None:
+        bad = [m for m in [*self.metrics, *self.thresholds] if m not in METRICS]
+        if bad or not self.metrics:
+            raise ConfigError(f"unknown metric {bad[0] if bad else '(none)'!r}; expected some of {', '.join(METRICS)}")
+        for m, t in self.thresholds.items():
+            if not (isinstance(t, (int, float)) and 0 <= t < 1):
+                raise ConfigError(f"{m} threshold {t!r}: expected a fraction in [0, 1), e.g. 0.05 for 5%")
+        if not 0.5 <= self.confidence < 1:
+            raise ConfigError(f"confidence {self.confidence!r}: expected a number in [0.5, 1), e.g. 0.9")
+
+    def threshold(self, metric: str, runner: str) -> float:
+        return float(self.thresholds.get(metric, DEFAULT_THRESHOLDS[device_type(runner)][metric]))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision for one record and metric."""
+
+    identity: dict
+    label: str
+    metric: str  # latency | throughput | memory:<name> | all (failed / missing / new)
+    status: str  # one of STATUSES
+    ratio: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    threshold: float | None = None
+    base: float | None = None
+    current: float | None = None
+    processes: tuple[int, int] = (0, 0)  # (baseline, current) processes behind the latency ratio
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        i = self.identity
+        return f"{self.label} b{i['batch']} {i['runner']} {i['precision']} {i['mode']} {self.metric}"
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["processes"] = list(self.processes)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Verdict":
+        return cls(**{**data, "processes": tuple(data.get("processes", (0, 0)))})
+
+
+@dataclass(frozen=True)
+class GateResult:
+    verdicts: tuple[Verdict, ...]
+    config: GateConfig
+    remeasured: tuple[dict, ...] = ()  # identities measured again before deciding
+
+    def having(self, *statuses: str) -> list[Verdict]:
+        return [v for v in self.verdicts if v.status in statuses]
+
+    @property
+    def exit_code(self) -> int:
+        if self.having("regression"):
+            return 1
+        return 3 if self.having("failed") else 0
+
+    @property
+    def outcome(self) -> str:
+        return {0: "pass", 1: "regression", 3: "measurement failure"}[self.exit_code]
+
+    def counts(self) -> dict[str, int]:
+        return {s: len(self.having(s)) for s in STATUSES if self.having(s)}
+
+    def to_dict(self) -> dict:
+        return {"outcome": self.outcome, "exit_code": self.exit_code, "counts": self.counts(),
+                "config": self.config.to_dict(), "remeasured": list(self.remeasured),
+                "verdicts": [v.to_dict() for v in self.verdicts]}
+
+
+# ----------------------------------------------------------------------------- decisions
+
+def _decide(r: Ratio, t: float) -> str:
+    lo = r.ci_low if r.ci_low is not None else r.ratio
+    hi = r.ci_high if r.ci_high is not None else r.ratio
+    if r.higher_is_better:
+        lo, hi, value = 1 / hi, 1 / lo, 1 / r.ratio  # as "slowdown" ratios: above 1 is worse
+        bound_bad, bound_good = 1 / (1 - t), 1 / (1 + t)
+    else:
+        value, bound_bad, bound_good = r.ratio, 1 + t, 1 / (1 + t)
+    if lo > bound_bad:
+        return "regression"
+    if hi < bound_good:
+        return "improvement"
+    return "suspect" if value > bound_bad else "pass"
+
+
+def _verdict(rb: Record, rc: Record, r: Ratio, t: float, status: str | None = None, reason: str = "") -> Verdict:
+    return Verdict(identity_dict(identity(rb)), rb.label, r.metric, status or _decide(r, t), r.ratio, r.ci_low,
+                   r.ci_high, t, r.base, r.current, (_processes(rb), _processes(rc)), reason)
+
+
+def _processes(r: Record) -> int:
+    lat = r.latency or {}
+    return len([s for s in lat.get("samples_ms") or [] if s]) or len(lat.get("medians_ms") or []) or 1
+
+
+def judge_pair(rb: Record, rc: Record, config: GateConfig) -> list[Verdict]:
+    """Verdicts for one joined record: one per gated metric, or one saying why there is none."""
+    ident, label = identity_dict(identity(rb)), rb.label
+    if not rb.ok:
+        return [Verdict(ident, label, "all", "new", reason=f"baseline has no measurement ({rb.status})")]
+    if rc.status == "skipped":
+        return [Verdict(ident, label, "all", "missing", reason=rc.reason or "skipped")]
+    if not rc.ok:
+        return [Verdict(ident, label, "all", "failed", reason=f"{rc.status}: {rc.reason or 'no reason given'}")]
+    out = []
+    for metric in config.metrics:
+        t = config.threshold(metric, rb.runner)
+        floor = DRIFT_FLOOR[device_type(rb.runner)]
+        if metric == "latency":
+            r = latency_ratio(rb, rc, confidence=config.confidence, n_boot=config.n_boot, seed=config.seed,
+                              drift_floor=floor)
+        elif metric == "throughput":
+            r = throughput_ratio(rb, rc, confidence=config.confidence, drift_floor=floor)
+        else:
+            out += _memory_verdicts(rb, rc, t, config.memory_min_mb)
+            continue
+        if r is None:
+            out.append(Verdict(ident, label, metric, "missing", threshold=t, reason=f"no {metric} in a record"))
+            continue
+        out.append(_verdict(rb, rc, r, t))
+    return out
+
+
+def _memory_verdicts(rb: Record, rc: Record, t: float, min_mb: float) -> list[Verdict]:
+    from .report import MEMORY_PREFERENCE
+
+    ratios = {m.metric.split(":", 1)[1]: m for m in memory_ratios(rb, rc)}
+    name = next((n for n in MEMORY_PREFERENCE if n in ratios), next(iter(sorted(ratios)), None))
+    if name is None:
+        return [Verdict(identity_dict(identity(rb)), rb.label, "memory", "missing", threshold=t,
+                        reason="no memory reading in both records")]
+    r = ratios[name]  # a single reading: no interval, so the ratio itself decides
+    grown = (r.current or 0) - (r.base or 0)
+    status = _decide(r, t)
+    if status == "regression" and grown < min_mb:
+        status = "pass"
+    return [_verdict(rb, rc, r, t, status, f"{grown:+.1f} MB" if status == "regression" else "")]
+
+
+def evaluate(base: Iterable[Record], current: Iterable[Record], config: GateConfig = GateConfig()) -> GateResult:
+    """Judge every record of ``current`` against ``base`` (joined without the device)."""
+    j = join(base, current)
+    if not j.pairs:
+        raise ConfigError("the baseline and the current profile have no record in common (same model, strategy, "
+                          "scale, batch, runner, precision and mode); measure what the baseline holds")
+    verdicts = [v for rb, rc in j.pairs for v in judge_pair(rb, rc, config)]
+    verdicts += [Verdict(identity_dict(identity(r)), r.label, "all", "missing", reason="not in the current profile")
+                 for r in j.only_base if r.ok]
+    verdicts += [Verdict(identity_dict(identity(r)), r.label, "all", "new", reason="not in the baseline")
+                 for r in j.only_current]
+    order = {s: i for i, s in enumerate(STATUSES)}
+    return GateResult(tuple(sorted(verdicts, key=lambda v: order[v.status])), config)
+
+
+# -------------------------------------------------------------------------- re-measuring
+
+Remeasure = Callable[[Sequence[Identity]], Sequence[Record]]
+
+
+def suspects(result: GateResult) -> list[Identity]:
+    """Identities whose latency or throughput regressed or is suspect: worth measuring again."""
+    out = []
+    for v in result.having("regression", "suspect"):
+        if v.metric.startswith("memory"):
+            continue
+        ident = tuple(v.identity[k] for k in ("model", "strategy", "scale", "batch", "runner", "precision", "mode"))
+        if ident not in out:
+            out.append(ident)
+    return out  # type: ignore[return-value]
+
+
+def evaluate_with_remeasure(base: Sequence[Record], current: Sequence[Record], config: GateConfig,
+                            remeasure: Remeasure | None) -> tuple[GateResult, list[Record]]:
+    """Evaluate; measure suspects again with ``remeasure`` and judge them on all their processes.
+
+    Returns the result and the current records with the pooled re-measurements in place.
+    """
+    result = evaluate(base, current, config)
+    todo = suspects(result) if remeasure else []
+    if not todo:
+        return result, list(current)
+    extra = {identity(r): r for r in remeasure(todo)}  # type: ignore[misc]
+    pooled = [pool(r, extra[identity(r)]) if identity(r) in extra else r for r in current]
+    again = evaluate(base, pooled, config)
+    return dataclasses.replace(again, remeasured=tuple(identity_dict(i) for i in todo if i in extra)), pooled
+
+
+def pool(first: Record, extra: Record) -> Record:
+    """``first`` with the processes of ``extra`` added (latency statistics recomputed)."""
+    if not (first.ok and extra.ok and first.latency and extra.latency):
+        return first if first.ok else extra
+    samples = [list(s) for s in (first.latency.get("samples_ms") or []) + (extra.latency.get("samples_ms") or [])
+               if s]
+    if not samples:
+        return first
+    return dataclasses.replace(first, latency=pooled_latency(first.latency, samples))
+
+
+def pooled_latency(template: dict, samples: list[list[float]]) -> dict:
+    """Latency statistics of several processes' raw samples, in the profile's field names."""
+    flat = np.concatenate([np.asarray(s, dtype=float) for s in samples])
+    medians = [float(np.median(s)) for s in samples]
+    q1, q3 = np.percentile(flat, [25, 75])
+    median = float(np.median(flat))
+    std = float(np.std(flat))
+    return {**template, "median_ms": median, "mean_ms": float(np.mean(flat)),
+            "p90_ms": float(np.percentile(flat, 90)), "p99_ms": float(np.percentile(flat, 99)),
+            "min_ms": float(np.min(flat)), "std_ms": std, "iqr_ms": float(q3 - q1),
+            "cv": std / float(np.mean(flat)), "iterations": int(flat.size), "repeats": len(samples),
+            "samples_ms": samples, "medians_ms": medians, "median_ci_ms": None,
+            "pooled_processes": len(samples)}
+
+
+# -------------------------------------------------------------------------------- JUnit
+
+def junit_xml(result: GateResult, suite: str = "hwprofile.check") -> str:
+    """JUnit XML: one test case per record and metric; regressions fail, failed measurements error."""
+    cases = list(result.verdicts)
+    root = ET.Element("testsuites")
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)),
+                       failures=str(len(result.having("regression"))), errors=str(len(result.having("failed"))),
+                       skipped=str(len(result.having("missing", "new"))))
+    for v in cases:
+        tc = ET.SubElement(ts, "testcase", classname=f"{suite}.{v.identity['runner']}", name=v.name)
+        text = describe(v)
+        if v.status == "regression":
+            ET.SubElement(tc, "failure", message=text, type="regression").text = text
+        elif v.status == "failed":
+            ET.SubElement(tc, "error", message=text, type="measurement-failure").text = text
+        elif v.status in ("missing", "new"):
+            ET.SubElement(tc, "skipped", message=text)
+        else:
+            ET.SubElement(tc, "system-out").text = text
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def describe(v: Verdict) -> str:
+    """One line: ``latency 1.18x [1.12, 1.25] vs limit 1.05: regression``."""
+    if v.ratio is None:
+        return f"{v.status}: {v.reason}"
+    ci = f" [{v.ci_low:.3f}, {v.ci_high:.3f}]" if v.ci_low is not None and v.ci_high is not None else ""
+    limit = "" if v.threshold is None else (
+        f" vs limit {1 - v.threshold:.3f}" if v.metric == "throughput" else f" vs limit {1 + v.threshold:.3f}")
+    extra = f" ({v.reason})" if v.reason else ""
+    return f"{v.metric} {v.ratio:.3f}x{ci}{limit}: {v.status}{extra}"
+
+
+def rates(results: Iterable[GateResult], status: str = "regression") -> float:
+    """Fraction of latency verdicts with ``status`` over several results (for A/A and A/B studies)."""
+    vs = [v for r in results for v in r.verdicts if v.metric == "latency"]
+    return sum(v.status == status for v in vs) / len(vs) if vs else math.nan

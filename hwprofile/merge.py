@@ -1,0 +1,83 @@
+"""Join profiles from several machines (or runs) into one: the schema holds several devices.
+
+Identical records are kept once. Two different records with the same identity (device included)
+are a conflict, as are two fingerprints of one device id that differ beyond volatile fields
+(free memory, times, host names); ``prefer="newer"`` resolves both in favour of the later one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .compare import classify, flatten
+from .errors import ConfigError
+from .profile import Key, Profile, Record
+
+PREFER = ("newer",)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    profile: Profile
+    notes: tuple[str, ...]
+    sources: dict  # device_id -> [file names]
+
+
+def _stable(fp: dict) -> dict:
+    """A fingerprint without its volatile fields."""
+    return {k: v for k, v in flatten(fp).items() if classify(k) is not None}
+
+
+def _newer(a: Record, b: Record) -> Record:
+    return b if (b.measured_utc or "") >= (a.measured_utc or "") else a
+
+
+def _describe(key: Key) -> str:
+    dev, model, strategy, s, batch, runner, precision, mode = key
+    label = model if not strategy else f"{model} {strategy} x{s:g}"
+    return f"{dev} {label} b{batch} {runner} {precision} {mode}"
+
+
+def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> MergeResult:
+    """One profile holding every device and record of ``named`` (name, profile) pairs."""
+    if prefer is not None and prefer not in PREFER:
+        raise ConfigError(f"--prefer {prefer!r}: expected one of {', '.join(PREFER)}")
+    if len(named) < 2:
+        raise ConfigError("merge needs at least two profiles")
+    devices, stamps, sources, notes = {}, {}, {}, []
+    records: dict[Key, Record] = {}
+    conflicts: list[Key] = []
+    replaced = 0
+    for name, p in named:
+        stamp = p.updated_utc or p.created_utc or ""
+        for dev, fp in p.devices.items():
+            sources.setdefault(dev, []).append(name)
+            if dev in devices and _stable(devices[dev]) != _stable(fp):
+                if prefer != "newer":
+                    raise ConfigError(f"device {dev} has different fingerprints in {sources[dev][0]} and {name} "
+                                      "(library versions or hardware differ); pass --prefer newer to keep the newer")
+                if stamp < stamps[dev]:
+                    continue
+                notes.append(f"device {dev}: kept the fingerprint of {name} (newer)")
+            devices[dev], stamps[dev] = fp, stamp
+        for r in p.records:
+            k = r.key()
+            if k in records and records[k].to_dict() != r.to_dict():
+                if prefer != "newer":
+                    conflicts.append(k)
+                    continue
+                r = _newer(records[k], r)
+                replaced += 1
+            records[k] = r
+    if conflicts:
+        raise ConfigError(f"{len(conflicts)} records differ between the inputs for the same identity, e.g. "
+                          f"{_describe(conflicts[0])}; pass --prefer newer to keep the later measurement")
+    if replaced:
+        notes.append(f"{replaced} records measured in more than one input: kept the newer measurement")
+    sweeps = list({json.dumps(s, sort_keys=True, default=str): s for _, p in named for s in p.sweeps}.values())
+    created = min((p.created_utc for _, p in named if p.created_utc), default="")
+    merged = Profile(devices=devices, sweeps=sweeps, records=list(records.values()),
+                     **({"created_utc": created} if created else {}))
+    return MergeResult(merged, tuple(notes), sources)
