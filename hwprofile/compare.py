@@ -20,7 +20,6 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -139,25 +138,35 @@ def rng_for(seed: int, ident: Any) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(repr(ident).encode())])
 
 
-def log_centre_replicates(r: Record, n_boot: int, rng: np.random.Generator, drift_floor: float) -> np.ndarray:
-    """Bootstrap replicates of log(centre) for one side (see the module docstring)."""
-    meds = np.log(process_medians_ms(r))
-    k, centre = len(meds), float(np.mean(meds))
+def log_centre_replicates(values: Sequence[float], n_boot: int, rng: np.random.Generator, drift_floor: float,
+                          samples: Sequence[float] = ()) -> np.ndarray:
+    """Bootstrap replicates of the log geometric mean of per-process ``values`` (see the module docstring).
+
+    ``samples``: the raw samples of a single process, resampled for its median when ``values``
+    holds one process.
+    """
+    logs = np.log(np.asarray(values, dtype=float))
+    k, centre = len(logs), float(np.mean(logs))
     if k >= 2:
         idx = rng.integers(0, k, size=(n_boot, k))
-        reps = centre + math.sqrt(k / (k - 1)) * (meds[idx].mean(axis=1) - centre)
+        reps = centre + math.sqrt(k / (k - 1)) * (logs[idx].mean(axis=1) - centre)
         floor_var = drift_floor ** 2 / k - float(np.var(reps))
         if floor_var > 0:
             reps = reps + rng.normal(0.0, math.sqrt(floor_var), n_boot)
         return reps
-    samples = np.asarray(((r.latency or {}).get("samples_ms") or [[]])[0], dtype=float)
-    if samples.size >= 2:
-        idx = rng.integers(0, samples.size, size=(n_boot, samples.size))
-        reps = np.log(np.median(samples[idx], axis=1))
+    raw = np.asarray(samples, dtype=float)
+    if raw.size >= 2:
+        idx = rng.integers(0, raw.size, size=(n_boot, raw.size))
+        reps = np.log(np.median(raw[idx], axis=1))
         reps = reps - float(np.median(reps)) + centre
     else:
         reps = np.full(n_boot, centre)
     return reps + rng.normal(0.0, drift_floor, n_boot) if drift_floor > 0 else reps
+
+
+def _latency_reps(r: Record, n_boot: int, rng: np.random.Generator, drift_floor: float) -> np.ndarray:
+    samples = ((r.latency or {}).get("samples_ms") or [[]])[0]
+    return log_centre_replicates(process_medians_ms(r), n_boot, rng, drift_floor, samples)
 
 
 def _method(base: Record, cur: Record) -> str:
@@ -170,8 +179,7 @@ def latency_replicates(base: Record, cur: Record, *, n_boot: int = DEFAULT_BOOT,
     """(log ratio current/base, its bootstrap replicates)."""
     rng = rng_for(seed, identity(base))
     lb, lc = math.log(centre_ms(base)), math.log(centre_ms(cur))  # type: ignore[arg-type]
-    reps = (log_centre_replicates(cur, n_boot, rng, drift_floor)
-            - log_centre_replicates(base, n_boot, rng, drift_floor))
+    reps = _latency_reps(cur, n_boot, rng, drift_floor) - _latency_reps(base, n_boot, rng, drift_floor)
     return lc - lb, reps
 
 
@@ -197,18 +205,30 @@ def latency_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_boot
                  confidence, _method(base, cur))
 
 
-def throughput_ratio(base: Record, cur: Record, *, confidence: float = 0.95,
-                     drift_floor: float = 0.0) -> Ratio | None:
-    """Throughput ratio current/base. One window per record: the interval is the assumed drift only."""
-    tb, tc = ((r.throughput or {}).get("samples_per_s") for r in (base, cur))
-    if not (base.ok and cur.ok and tb and tc):
+def throughput_per_process(r: Record) -> list[float]:
+    """Samples per second of each process (``per_repeat_samples_per_s``), else the one overall value."""
+    t = r.throughput or {}
+    per = [float(v) for v in t.get("per_repeat_samples_per_s") or [] if v]
+    return per or ([float(t["samples_per_s"])] if t.get("samples_per_s") else [])
+
+
+def throughput_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
+                     seed: int = 0, drift_floor: float = 0.0) -> Ratio | None:
+    """Throughput ratio current/base (geometric means over processes), bootstrapped like latency.
+
+    A record with one throughput window per side gets an interval from the assumed drift only.
+    """
+    tb, tc = throughput_per_process(base), throughput_per_process(cur)
+    if not (base.ok and cur.ok and tb and tc and min(tb + tc) > 0):
         return None
-    value = tc / tb
-    if drift_floor <= 0:
-        return Ratio("throughput", tb, tc, value, method="one window (no interval)", higher_is_better=True)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2) * drift_floor * math.sqrt(2)
-    return Ratio("throughput", tb, tc, value, value * math.exp(-z), value * math.exp(z), confidence,
-                 "one window + assumed drift", higher_is_better=True)
+    rng = rng_for(seed + 1, identity(base))
+    cb, cc = (float(np.exp(np.mean(np.log(v)))) for v in (tb, tc))
+    reps = log_centre_replicates(tc, n_boot, rng, drift_floor) - log_centre_replicates(tb, n_boot, rng, drift_floor)
+    if min(len(tb), len(tc)) < 2 and drift_floor <= 0:
+        return Ratio("throughput", cb, cc, cc / cb, method="one window (no interval)", higher_is_better=True)
+    lo, hi = interval(reps, confidence)
+    method = "bootstrap over processes" if min(len(tb), len(tc)) >= 2 else "one window + assumed drift"
+    return Ratio("throughput", cb, cc, cc / cb, lo, hi, confidence, method, higher_is_better=True)
 
 
 def memory_ratios(base: Record, cur: Record) -> list[Ratio]:
@@ -247,7 +267,10 @@ REFUSE_TOKENS = {
 }
 #: fields that change from run to run on one machine (never a reason to refuse or warn)
 IGNORED_TOKENS = ("utc", "time", "date", "uptime", "free", "available", "temperature", "temp", "load", "pid",
-                  "host", "hostname", "node", "uuid", "serial", "wall", "path", "dir", "cache", "bus", "pci")
+                  "host", "hostname", "node", "uuid", "serial", "wall", "path", "dir", "cache", "bus", "pci",
+                  # observations of one run, not settings: warm-up counts, timed seconds, stop reasons,
+                  # the measuring children's and fork server's state
+                  "warmup", "timed", "stop", "reasons", "spread", "child", "server", "fork", "import", "id")
 
 
 @dataclass(frozen=True)
@@ -312,31 +335,50 @@ def _diff(a: dict, b: dict, both: bool = False) -> list[tuple[str, Any, Any]]:
     return [(k, fa.get(k), fb.get(k)) for k in sorted(keys) if _norm(fa.get(k)) != _norm(fb.get(k))]
 
 
+def _is_version(value: Any) -> bool:
+    return isinstance(value, str) and bool(re.match(r"\d+(\.\d+)+", value))
+
+
+def _judge(field: str, vb: Any, vc: Any, same_device: bool, what: str) -> tuple[str, str] | None:
+    """(kind, severity) of one difference, or None when it does not matter.
+
+    On one device: backend versions, threads, providers and precision refuse; anything else warns.
+    Across devices, hardware, providers and threads differ by design: only two different version
+    numbers of one library (or a precision setting) refuse, other version numbers warn.
+    """
+    kind = classify(field)
+    if kind is None:
+        return None
+    if same_device:
+        return (what, "warn") if kind == "other" else (kind, "refuse")
+    if kind == "precision":
+        return kind, "refuse"
+    if _is_version(vb) and _is_version(vc):
+        return (kind, "refuse") if kind == "backend version" else ("version", "warn")
+    return None
+
+
 def comparability(base: Side, cur: Side, pairs: Sequence[tuple[Record, Record]]) -> list[Mismatch]:
     """Differences that make the comparison meaningless (refuse) or worth a look (warn).
 
-    Record settings are compared pair by pair; device fingerprints are compared for backend
-    versions and thread settings (on one device also for everything else, as warnings; across
-    devices only fields both fingerprints hold, since a CPU has no driver version).
+    Record settings are compared pair by pair, device fingerprints once; fields that change from
+    run to run (times, free memory, observed warm-up counts...) are ignored.
     """
-    found: dict[tuple[str, Any, Any], int] = {}
+    same_device = base.device_id == cur.device_id
+    found: dict[tuple[str, str, str], int] = {}
     for rb, rc in pairs:
-        for k, vb, vc in _diff(rb.settings, rc.settings):
+        for k, vb, vc in _diff(rb.settings, rc.settings, both=not same_device):
             key = (f"settings.{k}", json.dumps(vb, default=str), json.dumps(vc, default=str))
             found[key] = found.get(key, 0) + 1
     out = []
     for (k, vb, vc), n in found.items():
-        kind = classify(k)
-        if kind:
-            out.append(Mismatch(kind if kind != "other" else "setting", k, json.loads(vb), json.loads(vc),
-                                "warn" if kind == "other" else "refuse", n))
-    same_device = base.device_id == cur.device_id
+        judged = _judge(k, json.loads(vb), json.loads(vc), same_device, "setting")
+        if judged:
+            out.append(Mismatch(judged[0], k, json.loads(vb), json.loads(vc), judged[1], n))
     for k, vb, vc in _diff(base.fingerprint, cur.fingerprint, both=not same_device):
-        kind = classify(k)
-        if kind is None or (kind == "other" and not same_device):
-            continue
-        severity = "refuse" if kind in ("backend version", "thread setting", "precision") else "warn"
-        out.append(Mismatch(kind if kind != "other" else "fingerprint", f"fingerprint.{k}", vb, vc, severity))
+        judged = _judge(k, vb, vc, same_device, "fingerprint")
+        if judged:
+            out.append(Mismatch(judged[0], f"fingerprint.{k}", vb, vc, judged[1]))
     return out
 
 
@@ -409,7 +451,8 @@ def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: in
         if rc.runner != rb.runner:
             ident["runner"] = f"{rb.runner}>{rc.runner}"
         rows.append(Row(ident, rb.label, rb.status, rc.status, lat,
-                        throughput_ratio(rb, rc, confidence=confidence, drift_floor=floor),
+                        throughput_ratio(rb, rc, confidence=confidence, n_boot=n_boot, seed=seed,
+                                         drift_floor=floor),
                         tuple(memory_ratios(rb, rc))))
     follows = {s.name: follows_rows(s.records) for s in (base, cur)} if base.device_id != cur.device_id else {}
     return Comparison(base.name, cur.name, base.device_id, cur.device_id, tuple(rows),

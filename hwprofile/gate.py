@@ -177,7 +177,8 @@ def judge_pair(rb: Record, rc: Record, config: GateConfig) -> list[Verdict]:
             r = latency_ratio(rb, rc, confidence=config.confidence, n_boot=config.n_boot, seed=config.seed,
                               drift_floor=floor)
         elif metric == "throughput":
-            r = throughput_ratio(rb, rc, confidence=config.confidence, drift_floor=floor)
+            r = throughput_ratio(rb, rc, confidence=config.confidence, n_boot=config.n_boot, seed=config.seed,
+                                 drift_floor=floor)
         else:
             out += _memory_verdicts(rb, rc, t, config.memory_min_mb)
             continue

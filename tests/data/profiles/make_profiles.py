@@ -81,7 +81,9 @@ def record(rng: np.random.Generator, device_id: str, model: str, strategy: str |
             "flops": c["flops"], "params": c["params"], "acts": c["acts"], "status": status,
             "reason": None if status == "ok" else "synthetic failure",
             "latency": lat,
-            "throughput": {"samples_per_s": 1000.0 * batch / lat["median_ms"]} if lat else None,
+            "throughput": {"samples_per_s": 1000.0 * batch / lat["median_ms"], "batch": batch,
+                           "per_repeat_samples_per_s": [1000.0 * batch / m for m in lat["medians_ms"]]}
+            if lat else None,
             "memory": {"cpu_peak_rss_increase_mb": {"value_mb": round(mem, 3), "definition": "synthetic"}}
             if status == "ok" else {},
             "settings": {"threads": threads, "synthetic": True}, "source": "zoo",
