@@ -1,0 +1,134 @@
+"""The code that runs inside a measurement child: load, warm up, time, measure memory, report.
+
+Used by forked children of the fork server and by spawned children
+(``python -m hwprofile.measure.child JOB.json``). The result goes to ``job["result_path"]`` as JSON;
+a crash, a kill or a hang leaves no result and the parent classifies the exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+
+from . import memory as mem
+
+_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc",
+                "failed to allocate", "outofmemory")
+
+
+def _load_runner(path: str):
+    from ..runners import load_path
+
+    return load_path(path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip().rstrip(":")[:300]
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return any(m in str(exc).lower() for m in _OOM_MARKERS)
+
+
+def run_baseline(job: dict) -> dict:
+    """Load the runner's libraries and stop: the reference for memory increases."""
+    _load_runner(job["runner_path"]).preload()
+    return {"status": "ok", "rss_mb": mem.rss_mb()}
+
+
+def run_measure(job: dict) -> dict:
+    """Load the workload, run the timing loop, collect memory and settings."""
+    from ..runners.base import Unsupported
+    from .records import TimingConfig, Workload
+    from .timing import run_timed
+
+    cls = _load_runner(job["runner_path"])
+    workload, cfg, device = Workload.from_dict(job["workload"]), TimingConfig.from_dict(job["timing"]), job["device"]
+    try:
+        cls.preload()
+        sampler = mem.start_nvml(device)
+        free0 = mem.cuda_free_mb(device) if cls.device_type == "cuda" else None
+        start = time.perf_counter()
+        with cls(device) as runner:
+            runner.load(workload)
+            load_s = time.perf_counter() - start
+            memory = _run_memory_start()
+            runner.reset_peak_memory()
+            timed = run_timed(runner, cfg, workload.batch)
+            memory = _run_memory_end(memory) | runner.memory() | _gpu_memory(sampler, free0, device)
+            out = {"status": "ok", "reason": None, "timing_method": runner.timing_method,
+                   "settings": runner.settings(), "memory": memory, "load_s": load_s, **timed.to_dict()}
+        return out
+    except Unsupported as exc:
+        return {"status": "unsupported", "reason": str(exc)}
+    except BaseException as exc:  # the parent goes on; the reason is one line
+        traceback.print_exc()
+        return {"status": "oom" if _is_oom(exc) else "failed", "reason": _one_line(exc)}
+
+
+def _run_memory_start() -> dict:
+    return {"rss_loaded": mem.rss_mb(), "reset": mem.reset_hwm()}
+
+
+def _run_memory_end(start: dict) -> dict:
+    out = {"cpu_rss_after_load_mb": mem.entry(start["rss_loaded"] or 0, "RSS of the measuring process once the "
+                                              "model/session was loaded, before the first run")}
+    hwm = mem.hwm_mb()
+    if start["reset"] and hwm is not None and start["rss_loaded"] is not None:
+        out["cpu_run_peak_rss_mb"] = mem.entry(hwm, "peak RSS of the measuring process from the end of loading "
+                                               "through warm-up, timing and throughput (VmHWM reset via "
+                                               "/proc/self/clear_refs)")
+        out["cpu_run_rss_increase_mb"] = mem.entry(hwm - start["rss_loaded"], "cpu_run_peak_rss_mb minus the "
+                                                   "RSS after loading: what running added (activations, arenas, "
+                                                   "workspaces)")
+    return out
+
+
+def _gpu_memory(sampler, free0: float | None, device: str) -> dict:
+    out = {}
+    if sampler is not None:
+        out["nvml_used_delta_mb"] = mem.entry(sampler.stop(), "max device memory used (NVML, device-wide, "
+                                              "sampled every ~1 ms) from before loading to the end of the runs, "
+                                              "minus the value before loading; includes a CUDA context created "
+                                              "while loading")
+    free1 = mem.cuda_free_mb(device) if free0 is not None else None
+    if free0 is not None and free1 is not None:
+        out["cuda_mem_get_info_delta_mb"] = mem.entry(free0 - free1, "cudaMemGetInfo free memory before loading "
+                                                      "minus free memory after the runs (device-wide, "
+                                                      "point in time)")
+    return out
+
+
+def write_result(path: str, result: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh)
+    os.replace(tmp, path)
+
+
+def execute(job: dict) -> None:
+    """Run ``job`` and write its result; the caller exits the process afterwards."""
+    result = run_baseline(job) if job.get("type") == "baseline" else run_measure(job)
+    result["child_threads"] = len(os.listdir("/proc/self/task"))
+    write_result(job["result_path"], result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Spawned child: ``python -m hwprofile.measure.child JOB.json``."""
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0]) as fh:
+        job = json.load(fh)
+    execute(job)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown (CUDA/ORT destructors): the result is written
+
+
+if __name__ == "__main__":
+    main()

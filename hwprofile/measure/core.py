@@ -1,0 +1,120 @@
+"""``measure()``: one runner on one workload, isolated in child process(es), never raising for a child."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from ..errors import RunnerUnavailable
+from .records import Measurement, TimingConfig, Workload
+from .stats import summarize
+
+
+def _settings(name: str, device: str, workload: Workload, timing: TimingConfig, launcher) -> dict:
+    return {"runner": name, "device": device, "model": workload.model, "batch": workload.batch,
+            "resolution": workload.resolution, "precision": workload.precision, "mode": workload.mode,
+            "options": dict(workload.options), "timing": timing.to_dict(), **launcher.info()}
+
+
+def _check(name: str, device: str, workload: Workload):
+    from .. import runners
+    from ..runners.base import check_options
+
+    cls = runners.runner_class(name)
+    ok, reason = cls.available(device)
+    if not ok:
+        usable = runners.available_runners(device)
+        raise RunnerUnavailable(f"runner {runners.unavailable_text(reason)}; available on {device}: "
+                                f"{', '.join(usable) or 'none'}")
+    check_options(cls, workload.options)
+    return cls
+
+
+def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig(), timeout_s: float = 120.0,
+            device: str = "cpu", *, memory_limit_mb: float | None = None,
+            isolation: str = "auto") -> Measurement:
+    """Measure ``workload`` on ``runner`` in ``timing.repeats`` fresh child processes.
+
+    Bad input raises ConfigError; an unavailable runner or device raises an EnvironmentProblem.
+    Everything that goes wrong inside a child (crash, out-of-memory, hang past ``timeout_s``, an
+    exception, an unsupported combination) comes back as the Measurement's status and reason.
+    """
+    from .. import runners
+    from .isolation import default_memory_limit_mb, get_launcher
+
+    start = time.perf_counter()
+    name = runners.check_runner_name(runner)
+    device = runners.resolve_device(device)
+    cls = _check(name, device, workload)
+    launcher = get_launcher(device, isolation)
+    settings = _settings(name, device, workload, timing, launcher)
+    unsupported = cls.check(workload)
+    if unsupported:
+        return Measurement(name, "unsupported", unsupported, None, None, {}, settings, time.perf_counter() - start)
+    cap = memory_limit_mb or default_memory_limit_mb()
+    job = {"type": "measure", "runner_path": runners.runner_path(name), "device": device,
+           "workload": workload.to_dict(), "timing": timing.to_dict()}
+    runs = []
+    for i in range(timing.repeats):
+        exit, result, tail = launcher.run(job, timeout_s, cap)
+        status, reason = _classify(exit, result, timeout_s, cap, tail)
+        if status != "ok":
+            where = f" (repeat {i + 1}/{timing.repeats})" if timing.repeats > 1 else ""
+            settings.update((result or {}).get("settings") or {})
+            return Measurement(name, status, f"{reason}{where}", None, None, {}, settings,
+                               time.perf_counter() - start)
+        runs.append((exit, result))
+    baseline = launcher.baseline(job["runner_path"], device)
+    return _combine(name, runs, baseline, settings, timing, time.perf_counter() - start)
+
+
+def _classify(exit, result, timeout_s, cap, tail):
+    from .isolation import classify
+
+    return classify(exit, result, timeout_s, cap, tail)
+
+
+def _combine(name: str, runs: list, baseline: dict | None, settings: dict, timing: TimingConfig,
+             wall_s: float) -> Measurement:
+    results = [r for _, r in runs]
+    method = results[0]["timing_method"]
+    latency = summarize([r["samples_ms"] for r in results], method, timing.noise_cv).to_dict()
+    return Measurement(name, "ok", None, latency, _throughput(results), _memory(runs, baseline),
+                       {**settings, **results[0]["settings"], **_timing_settings(results)}, wall_s)
+
+
+def _timing_settings(results: list[dict]) -> dict:
+    return {"warmup_iters": [r["warmup_iters"] for r in results], "warmup_s": [r["warmup_s"] for r in results],
+            "timed_s": [r["timed_s"] for r in results], "stop_reasons": [r["stop_reason"] for r in results],
+            "load_s": [r["load_s"] for r in results], "child_threads": [r.get("child_threads") for r in results]}
+
+
+def _throughput(results: list[dict]) -> dict | None:
+    windows = [r["throughput"] for r in results if r.get("throughput")]
+    if not windows:
+        return None
+    best = statistics.median(w["samples_per_s"] for w in windows)
+    return {"samples_per_s": best, "window_s": sum(w["window_s"] for w in windows),
+            "iterations": sum(w["iterations"] for w in windows), "batch": windows[0]["batch"],
+            "per_repeat_samples_per_s": [w["samples_per_s"] for w in windows]}
+
+
+def _memory(runs: list, baseline: dict | None) -> dict:
+    """Each number's max over repeats, plus the whole-child wait4 peak and its increase over a baseline."""
+    from .memory import entry
+
+    out: dict[str, dict] = {}
+    for _, result in runs:
+        for key, value in result["memory"].items():
+            if key not in out or value["value_mb"] > out[key]["value_mb"]:
+                out[key] = value
+    peak = max(exit["maxrss_mb"] for exit, _ in runs)
+    out["cpu_peak_rss_mb"] = entry(peak, "peak RSS of the whole measuring child (wait4 ru_maxrss), max over "
+                                         "repeats")
+    if baseline is not None:
+        out["cpu_baseline_rss_mb"] = entry(baseline["maxrss_mb"], "peak RSS (wait4) of a baseline child that "
+                                                                  "loaded the same libraries and ran nothing")
+        out["cpu_peak_rss_increase_mb"] = entry(peak - baseline["maxrss_mb"], "cpu_peak_rss_mb minus "
+                                                "cpu_baseline_rss_mb: what the model, its inputs and running "
+                                                "it added")
+    return out

@@ -1,0 +1,74 @@
+"""The fork server: ``python -m hwprofile.measure.forkserver RUNNER_PATH...``.
+
+Imports the runners' libraries once (no computation), prints one JSON "ready" line, then for each
+JSON request line on stdin forks a child that runs the job, waits for it (timeout, RSS cap, wait4)
+and answers one JSON line. Library output is sent to stderr so stdout carries only the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+def _preload(paths: list[str]) -> list[str]:
+    from ..runners import load_path
+
+    done = []
+    for path in paths:
+        load_path(path).preload()
+        done.append(path)
+    return done
+
+
+def _child(request: dict) -> None:
+    """In the forked child: new process group, stdio to the job's stderr file, run, exit."""
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        fd = os.open(request["stderr_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        from .child import execute
+
+        execute(request["job"])
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 70
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve(paths: list[str]) -> None:
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    start = time.perf_counter()
+    preloaded = _preload(paths)
+    from .isolation import wait_child
+
+    proto.write(json.dumps({"ready": True, "pid": os.getpid(), "preloaded": preloaded,
+                            "import_s": round(time.perf_counter() - start, 3),
+                            "threads": len(os.listdir("/proc/self/task"))}) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            proto.close()
+            _child(request)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        proto.write(json.dumps(wait_child(pid, request["timeout_s"], request.get("mem_cap_mb"))) + "\n")
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

@@ -1,0 +1,77 @@
+"""Measured device peaks: dense matmul FLOP/s and copy bandwidth.
+
+They let a result state the fraction of the hardware a model reached. hwprofile's flops are
+multiply-adds, so a roofline compares ``2 * flops`` against ``matmul_*_flops_per_s``. Copy
+bandwidth counts the bytes read plus the bytes written.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def _timer(torch, device):
+    if device.type == "cuda":
+        def clock() -> float:
+            torch.cuda.synchronize(device)
+            return time.perf_counter()
+    else:
+        clock = time.perf_counter
+    return clock
+
+
+def _rates(fn, work: float, seconds: float, clock, min_reps: int = 3) -> list[float]:
+    """Work per second of each call of ``fn`` (after two warm-up calls) for about ``seconds``."""
+    fn()
+    fn()
+    rates, start = [], time.perf_counter()
+    while len(rates) < min_reps or time.perf_counter() - start < seconds:
+        t0 = clock()
+        fn()
+        rates.append(work / (clock() - t0))
+    return rates
+
+
+def _matmul(torch, device, n: int, dtype, seconds: float, clock) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen).to(device, dtype)
+    b = torch.randn(n, n, generator=gen).to(device, dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    rates = _rates(lambda: torch.matmul(a, b, out=out), 2.0 * n**3, seconds, clock)
+    return {"flops_per_s": statistics.median(rates), "flops_per_s_best": max(rates), "n": n,
+            "repeats": len(rates)}
+
+
+def _copy(torch, device, size_mb: int, seconds: float, clock) -> dict:
+    count = size_mb * 2**20 // 4
+    src = torch.ones(count, device=device, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    rates = _rates(lambda: dst.copy_(src), 2.0 * count * 4 / 1e9, seconds, clock)
+    return {"gb_per_s": statistics.median(rates), "gb_per_s_best": max(rates), "size_mb": size_mb,
+            "repeats": len(rates)}
+
+
+def peaks(device: str = "cpu", *, seconds: float = 0.5, matmul_n: int | None = None,
+          copy_mb: int | None = None) -> dict:
+    """Dense matmul FLOP/s (fp32; fp16 too on GPU) and copy bandwidth of ``device``, measured now."""
+    import torch
+
+    from ..runners import resolve_device
+
+    name = resolve_device(device)
+    dev = torch.device(name)
+    gpu = dev.type == "cuda"
+    if gpu:
+        torch.cuda.set_device(dev)
+    clock = _timer(torch, dev)
+    n = matmul_n or (8192 if gpu else 2048)
+    out = {"device": name, "threads": torch.get_num_threads(), "timing": "perf_counter" + (
+        " after torch.cuda.synchronize" if gpu else ""), "seconds_per_test": seconds,
+        "note": "flops here count 2 per multiply-add; compare against 2 x hwprofile flops",
+        "matmul_fp32": _matmul(torch, dev, n, torch.float32, seconds, clock)}
+    if gpu:
+        out["matmul_fp16"] = _matmul(torch, dev, n, torch.float16, seconds, clock)
+        out["tf32_matmul_allowed"] = bool(torch.backends.cuda.matmul.allow_tf32)
+    out["copy"] = _copy(torch, dev, copy_mb or (1024 if gpu else 256), seconds, clock)
+    return out

@@ -1,0 +1,163 @@
+"""What to run (Workload), how to time it (TimingConfig) and what came out (Measurement).
+
+All three are frozen, JSON-able records: they travel to child processes as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from ..specs import AnyNetSpec, EffNetSpec, ModelSpec
+
+KINDS = ("spec", "onnx", "engine")
+PRECISIONS = ("fp32", "fp16")
+MODES = ("infer", "train")
+STATUSES = ("ok", "oom", "crashed", "timeout", "unsupported", "failed")
+
+
+def spec_to_dict(spec: ModelSpec) -> dict:
+    """A spec as plain JSON data (tuples become lists) with its ``kind`` ("anynet" | "effnet")."""
+    data = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()}
+    return {**data, "kind": spec.kind}
+
+
+def spec_from_dict(data: dict) -> ModelSpec:
+    """The inverse of :func:`spec_to_dict` (lists become tuples again)."""
+    data = dict(data)
+    kind = data.pop("kind", None)
+    cls = {"anynet": AnyNetSpec, "effnet": EffNetSpec}.get(kind)
+    if cls is None:
+        raise ConfigError(f"spec dict has kind {kind!r}; expected 'anynet' or 'effnet'")
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+    except TypeError as exc:
+        raise ConfigError(f"spec dict is incomplete: {exc}") from None
+
+
+def _positive_int(value: object, what: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{what} must be an integer >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What to run: a spec (torch), an .onnx file (ort) or an engine file (trt)."""
+
+    kind: str
+    spec: dict | None
+    path: str | None
+    batch: int
+    resolution: int
+    precision: str = "fp32"
+    mode: str = "infer"
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for value, allowed, what in ((self.kind, KINDS, "kind"), (self.precision, PRECISIONS, "precision"),
+                                     (self.mode, MODES, "mode")):
+            if value not in allowed:
+                raise ConfigError(f"workload {what} {value!r} is not one of: {', '.join(allowed)}")
+        _positive_int(self.batch, "batch")
+        _positive_int(self.resolution, "resolution")
+        if self.kind == "spec" and not isinstance(self.spec, dict):
+            raise ConfigError("a 'spec' workload needs spec (a dict from spec_to_dict)")
+        if self.kind != "spec" and not self.path:
+            raise ConfigError(f"a {self.kind!r} workload needs a file path")
+        if not isinstance(self.options, dict):
+            raise ConfigError(f"workload options must be a dict, got {type(self.options).__name__}")
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, batch: int = 1, resolution: int | None = None, **kw: Any) -> "Workload":
+        """A torch workload; the resolution defaults to the spec's training resolution (as pycls times)."""
+        return cls("spec", spec_to_dict(spec), None, batch, resolution or spec.train_res, **kw)
+
+    @classmethod
+    def from_file(cls, path: str, batch: int = 1, resolution: int = 224, **kw: Any) -> "Workload":
+        """An .onnx (ort) or engine (trt) workload, by the file's suffix."""
+        kind = "onnx" if str(path).lower().endswith(".onnx") else "engine"
+        return cls(kind, None, str(path), batch, resolution, **kw)
+
+    @property
+    def model(self) -> str:
+        """A short label: the spec's name or the file name."""
+        if self.spec:
+            return str(self.spec.get("name"))
+        return str(self.path).rsplit("/", 1)[-1]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Workload":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """Warm-up by count and time; timed iterations until the median's CI is narrow or the budget is spent.
+
+    ``budget_s`` caps the timed phase of each repeat; ``repeats`` is the number of processes;
+    ``target_rel_ci`` is the half-width of the 95% CI of the median relative to the median.
+    """
+
+    warmup_iters: int = 10
+    warmup_s: float = 0.2
+    min_iters: int = 10
+    max_iters: int = 10000
+    target_rel_ci: float = 0.01
+    budget_s: float = 2.0
+    repeats: int = 1
+    throughput_window_s: float = 0.5
+    noise_cv: float = 0.10
+
+    def __post_init__(self) -> None:
+        for name in ("warmup_iters", "min_iters", "max_iters", "repeats"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "warmup_iters" else 1):
+                raise ConfigError(f"timing {name} must be a non-negative integer, got {value!r}")
+        if self.min_iters > self.max_iters:
+            raise ConfigError(f"timing min_iters ({self.min_iters}) exceeds max_iters ({self.max_iters})")
+        for name in ("warmup_s", "target_rel_ci", "budget_s", "throughput_window_s", "noise_cv"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"timing {name} must be a finite number >= 0, got {value!r}")
+        if self.budget_s <= 0:
+            raise ConfigError("timing budget_s must be > 0")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TimingConfig":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One runner on one workload: status, latency statistics, throughput, labelled memory, settings."""
+
+    runner: str
+    status: str
+    reason: str | None
+    latency: dict | None
+    throughput: dict | None
+    memory: dict
+    settings: dict
+    wall_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Measurement":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,100 @@
+"""Latency statistics over raw samples, pooled over one or more processes (repeats).
+
+Pure Python (no numpy): quantiles interpolate linearly like ``numpy.quantile``; the confidence
+interval of the median is the distribution-free order-statistic interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Z95 = 1.959964
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile of already sorted values (numpy's default method)."""
+    if not sorted_values:
+        raise ValueError("no samples")
+    pos = (len(sorted_values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def median_ci(sorted_values: Sequence[float], z: float = Z95) -> tuple[float, float]:
+    """95% CI of the median from order statistics (ranks n/2 -+ z*sqrt(n)/2); [min, max] when n < 6."""
+    n = len(sorted_values)
+    if n < 6:
+        return sorted_values[0], sorted_values[-1]
+    half = z * math.sqrt(n) / 2
+    lo = max(0, math.floor(n / 2 - half) - 1)
+    hi = min(n - 1, math.ceil(n / 2 + half))
+    return sorted_values[lo], sorted_values[hi]
+
+
+def rel_ci_halfwidth(samples: Sequence[float]) -> float:
+    """Half-width of the median's CI relative to the median (inf when undefined)."""
+    values = sorted(samples)
+    med = quantile(values, 0.5)
+    lo, hi = median_ci(values)
+    return (hi - lo) / 2 / med if med > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Latency in milliseconds; ``median_ms`` is the median of per-repeat medians when repeats > 1."""
+
+    median_ms: float
+    mean_ms: float
+    p90_ms: float
+    p99_ms: float
+    min_ms: float
+    max_ms: float
+    std_ms: float
+    iqr_ms: float
+    cv: float
+    noisy: bool
+    median_ci_ms: list[float]
+    iterations: int
+    repeats: int
+    timing_method: str
+    samples_ms: list[list[float]]
+    medians_ms: list[float]
+    repeat_spread: float  # max/min - 1 of the per-repeat medians (0 for one repeat)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LatencyStats":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def summarize(samples_ms: Sequence[Sequence[float]], timing_method: str, noise_cv: float = 0.10) -> LatencyStats:
+    """Statistics of one list of raw samples per repeat (process).
+
+    ``noisy`` is set when the pooled CV exceeds ``noise_cv`` or the per-repeat medians spread by more.
+    The CI is the order-statistic CI of one repeat's median, or [min, max] of the medians for several.
+    """
+    runs = [list(map(float, s)) for s in samples_ms if len(s)]
+    if not runs:
+        raise ValueError("no samples to summarize")
+    pooled = sorted(x for run in runs for x in run)
+    medians = [statistics.median(run) for run in runs]
+    mean = statistics.fmean(pooled)
+    std = statistics.pstdev(pooled) if len(pooled) > 1 else 0.0
+    cv = std / mean if mean > 0 else math.inf
+    spread = max(medians) / min(medians) - 1 if min(medians) > 0 else math.inf
+    ci = median_ci(pooled) if len(runs) == 1 else (min(medians), max(medians))
+    return LatencyStats(
+        median_ms=statistics.median(medians), mean_ms=mean, p90_ms=quantile(pooled, 0.90),
+        p99_ms=quantile(pooled, 0.99), min_ms=pooled[0], max_ms=pooled[-1], std_ms=std,
+        iqr_ms=quantile(pooled, 0.75) - quantile(pooled, 0.25), cv=cv,
+        noisy=bool(cv > noise_cv or spread > noise_cv), median_ci_ms=[float(ci[0]), float(ci[1])],
+        iterations=len(pooled), repeats=len(runs), timing_method=timing_method, samples_ms=runs,
+        medians_ms=medians, repeat_spread=spread)

@@ -1,0 +1,92 @@
+"""The timing loop run inside a (child) process on a loaded runner.
+
+Warm-up until both ``warmup_iters`` and ``warmup_s`` are reached (cut short by the budget for
+very slow models); timed iterations until the median's 95% CI half-width is within
+``target_rel_ci`` (after ``min_iters``), ``budget_s`` is spent or ``max_iters`` reached; then a
+back-to-back throughput window without per-iteration synchronisation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .records import TimingConfig
+from .stats import rel_ci_halfwidth
+
+MIN_SAMPLES = 3  # never stop on the budget with fewer samples than this
+
+
+@dataclass(frozen=True)
+class TimedRun:
+    """One process's timing result."""
+
+    samples_ms: list[float]
+    stop_reason: str  # ci | budget | max_iters
+    warmup_iters: int
+    warmup_s: float
+    timed_s: float
+    throughput: dict | None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def warm_up(runner, cfg: TimingConfig) -> tuple[int, float]:
+    """Run untimed units; returns (iterations, seconds)."""
+    start = time.perf_counter()
+    iters = 0
+    while True:
+        elapsed = time.perf_counter() - start
+        if iters >= cfg.warmup_iters and elapsed >= cfg.warmup_s:
+            break
+        if iters >= 1 and elapsed >= cfg.budget_s:  # a very slow unit: do not spend minutes warming up
+            break
+        runner.infer()
+        runner.synchronize()
+        iters += 1
+    return iters, time.perf_counter() - start
+
+
+def sample(runner, cfg: TimingConfig) -> tuple[list[float], str, float]:
+    """Timed units with adaptive stopping; returns (samples_ms, stop_reason, seconds)."""
+    samples: list[float] = []
+    start = time.perf_counter()
+    next_check = cfg.min_iters
+    while True:
+        samples.append(runner.time_once())
+        n = len(samples)
+        if n >= cfg.max_iters:
+            return samples, "max_iters", time.perf_counter() - start
+        if n >= MIN_SAMPLES and time.perf_counter() - start >= cfg.budget_s:
+            return samples, "budget", time.perf_counter() - start
+        if n >= next_check:
+            if rel_ci_halfwidth(samples) <= cfg.target_rel_ci:
+                return samples, "ci", time.perf_counter() - start
+            next_check = n + max(5, n // 8)
+
+
+def throughput(runner, batch: int, window_s: float) -> dict | None:
+    """Samples per second over a back-to-back window (one synchronisation at the end)."""
+    if window_s <= 0:
+        return None
+    runner.synchronize()
+    start = time.perf_counter()
+    iters = 0
+    while True:
+        runner.infer()
+        iters += 1
+        if time.perf_counter() - start >= window_s:
+            runner.synchronize()
+            elapsed = time.perf_counter() - start
+            if elapsed >= window_s:
+                break
+    return {"samples_per_s": iters * batch / elapsed, "window_s": elapsed, "iterations": iters, "batch": batch}
+
+
+def run_timed(runner, cfg: TimingConfig, batch: int) -> TimedRun:
+    """Warm-up, timed samples, throughput window."""
+    warm_iters, warm_s = warm_up(runner, cfg)
+    samples, reason, timed_s = sample(runner, cfg)
+    tput = throughput(runner, batch, cfg.throughput_window_s)
+    return TimedRun(samples, reason, warm_iters, warm_s, timed_s, tput)

@@ -1,0 +1,117 @@
+"""The runner lifecycle: ``load(workload)`` -> ``infer()`` (one timed unit) ... -> ``close()``.
+
+A runner module must stay cheap to import: torch, onnxruntime and tensorrt are imported inside
+methods. ``available()`` says whether (and why not) the runner can run here without importing them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from . import env
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..measure.records import Workload
+
+
+class Unsupported(Exception):
+    """This runner cannot run this workload (recorded as status ``unsupported``)."""
+
+
+class Runner:
+    """Base class: subclasses set the class attributes and implement load/infer/close."""
+
+    name: ClassVar[str] = ""
+    device_type: ClassVar[str] = "cpu"  # "cpu" | "cuda"
+    timing_method: ClassVar[str] = "perf_counter_ns"
+    modes: ClassVar[tuple[str, ...]] = ("infer",)
+    kinds: ClassVar[tuple[str, ...]] = ()  # workload kinds accepted: spec | onnx | engine
+    option_names: ClassVar[tuple[str, ...]] = ("threads",)
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = device or ("cpu" if self.device_type == "cpu" else "cuda:0")
+        self.workload: Workload | None = None
+
+    # -- what can run where -------------------------------------------------------------
+    @classmethod
+    def available(cls, device: str = "cpu") -> tuple[bool, str]:
+        """(ok, reason): e.g. (False, "ort:cuda - onnxruntime-gpu is not installed")."""
+        try:
+            kind, index = env.parse_device(device)
+        except ValueError:
+            return False, f"{cls.name} - unknown device {device!r} (expected cpu or cuda:N)"
+        if kind != cls.device_type:
+            return False, f"{cls.name} - runs on {cls.device_type} devices, not {device}"
+        missing = cls.missing(index)
+        return (missing is None), f"{cls.name} - {missing or cls.version_text()}"
+
+    @classmethod
+    def missing(cls, index: int | None) -> str | None:
+        """Why this runner cannot run on device ``index`` here, or None."""
+        return None
+
+    @classmethod
+    def version_text(cls) -> str:
+        return "ready"
+
+    @classmethod
+    def check(cls, workload: Workload) -> str | None:
+        """Why this runner cannot run ``workload`` (status unsupported), or None."""
+        if workload.mode not in cls.modes:
+            return f"{cls.name} does not support mode {workload.mode!r} (supports: {', '.join(cls.modes)})"
+        if cls.kinds and workload.kind not in cls.kinds:
+            need = " or ".join(cls.kinds)
+            return f"{cls.name} runs {need} workloads, not {workload.kind!r}"
+        return None
+
+    @classmethod
+    def preload(cls) -> None:
+        """Import the heavy libraries this runner needs (no computation, no thread pools)."""
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def load(self, workload: Workload) -> None:
+        raise NotImplementedError
+
+    def infer(self) -> None:
+        """Run (on GPU: enqueue) one unit of work: a batch forward, or forward+backward."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (no-op on CPU)."""
+
+    def time_once(self) -> float:
+        """One timed unit in milliseconds (perf_counter_ns on CPU; CUDA runners use events)."""
+        start = time.perf_counter_ns()
+        self.infer()
+        return (time.perf_counter_ns() - start) / 1e6
+
+    def reset_peak_memory(self) -> None:
+        """Reset the runner's own peak-memory counters before the measured phase."""
+
+    def memory(self) -> dict[str, dict]:
+        """Runner-specific memory numbers: name -> {"value_mb", "definition"}."""
+        return {}
+
+    def settings(self) -> dict[str, Any]:
+        """What actually ran: threads, providers, session options..."""
+        return {}
+
+    def close(self) -> None:
+        """Release everything; safe to call twice."""
+
+    def __enter__(self) -> "Runner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_options(cls: type[Runner], options: dict) -> None:
+    """Unknown option names are a user error listing the valid ones."""
+    from ..errors import ConfigError
+
+    unknown = sorted(set(options) - set(cls.option_names))
+    if unknown:
+        raise ConfigError(f"{cls.name}: unknown option(s) {', '.join(unknown)}; "
+                          f"expected: {', '.join(cls.option_names)}")

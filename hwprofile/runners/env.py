@@ -1,0 +1,185 @@
+"""Cheap probes of the environment: installed packages, GPUs, provider libraries.
+
+Nothing here imports torch, onnxruntime or tensorrt: packages are found with
+``importlib.util.find_spec`` and ``importlib.metadata``, GPUs with NVML (nvidia-ml-py) when it is
+installed, else with the driver's ``/proc`` entries.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata as metadata
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
+
+
+def has_module(name: str) -> bool:
+    """Whether top-level module ``name`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def dist_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def module_dir(name: str) -> Path | None:
+    """The directory of an installed top-level package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@functools.lru_cache(maxsize=1)
+def torch_build() -> dict:
+    """torch's version and the CUDA version it was built for, read from ``torch/version.py``."""
+    folder = module_dir("torch")
+    if folder is None:
+        return {"version": None, "cuda": None}
+    text = (folder / "version.py").read_text() if (folder / "version.py").exists() else ""
+    version = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)", text, re.M)
+    cuda = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)", text, re.M)
+    return {"version": version.group(1) if version else dist_version("torch"),
+            "cuda": cuda.group(1) if cuda else None}
+
+
+def ort_distributions() -> list[str]:
+    """The onnxruntime distributions installed (two of them overwrite each other's files)."""
+    return [d for d in ORT_DISTRIBUTIONS if dist_version(d) is not None]
+
+
+def ort_version() -> str | None:
+    for dist in ORT_DISTRIBUTIONS[::-1]:
+        if (v := dist_version(dist)) is not None:
+            return v
+    return None
+
+
+def ort_has_provider_lib(short: str) -> bool:
+    """Whether onnxruntime ships ``libonnxruntime_providers_<short>.so`` (cuda, tensorrt)."""
+    folder = module_dir("onnxruntime")
+    return folder is not None and any((folder / "capi").glob(f"libonnxruntime_providers_{short}.*"))
+
+
+def tensorrt_version() -> str | None:
+    for dist in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11", "tensorrt_libs",
+                 "tensorrt-cu12-libs", "tensorrt-cu13-libs"):
+        if (v := dist_version(dist)) is not None:
+            return v
+    return None
+
+
+def has_tensorrt_libs() -> bool:
+    """libnvinfer is reachable: the tensorrt wheel's libs or a system install."""
+    if has_module("tensorrt_libs") or has_module("tensorrt"):
+        return True
+    import ctypes.util
+
+    return ctypes.util.find_library("nvinfer") is not None
+
+
+def _visible_limit() -> int | None:
+    text = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if text is None:
+        return None
+    items = [t for t in text.split(",") if t.strip()]
+    if not items or items[0].strip() in ("-1", "none", "NoDevFiles"):
+        return 0
+    return len(items)
+
+
+@functools.lru_cache(maxsize=1)
+def _physical_gpus() -> tuple[str, ...]:
+    names = nvml_gpu_names()
+    if names is not None:
+        return tuple(names)
+    folder = Path("/proc/driver/nvidia/gpus")
+    if folder.is_dir():
+        return tuple(_proc_gpu_name(p) for p in sorted(folder.iterdir()))
+    return ()
+
+
+def _proc_gpu_name(path: Path) -> str:
+    info = path / "information"
+    if info.exists():
+        match = re.search(r"^Model:\s*(.+)$", info.read_text(), re.M)
+        if match:
+            return match.group(1).strip()
+    return "NVIDIA GPU"
+
+
+def nvml_gpu_names() -> list[str] | None:
+    """GPU names from NVML, or None when NVML (nvidia-ml-py or the driver) is missing."""
+    if not has_module("pynvml"):
+        return None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            count = pynvml.nvmlDeviceGetCount()
+            return [_text(pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)]
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+        return None
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def gpu_names() -> list[str]:
+    """Names of the CUDA GPUs this process may use (honours CUDA_VISIBLE_DEVICES by count)."""
+    names = list(_physical_gpus())
+    limit = _visible_limit()
+    return names if limit is None else names[:limit]
+
+
+def gpu_count() -> int:
+    return len(gpu_names())
+
+
+def parse_device(device: str) -> tuple[str, int | None]:
+    """``"cpu"`` -> ("cpu", None); ``"cuda"``/``"cuda:N"`` -> ("cuda", N); else ValueError."""
+    text = str(device).strip().lower()
+    if text == "cpu":
+        return "cpu", None
+    match = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if not match:
+        raise ValueError(text)
+    return "cuda", int(match.group(1) or 0)
+
+
+def gpu_problem(index: int | None) -> str | None:
+    """Why CUDA device ``index`` cannot be used here, or None."""
+    count = gpu_count()
+    if count == 0:
+        return "no CUDA GPU is visible"
+    if index is not None and index >= count:
+        return f"cuda:{index} does not exist ({count} GPU(s) visible)"
+    return None
+
+
+def torch_cuda_problem() -> str | None:
+    """Why torch cannot drive a CUDA GPU here (not installed, or a CPU-only build), or None."""
+    build = torch_build()
+    if build["version"] is None:
+        return "torch is not installed"
+    if build["cuda"] is None:
+        return f"torch {build['version']} is a CPU-only build"
+    return None

@@ -1,0 +1,76 @@
+"""A runner with scripted latencies and injectable faults, for tests only.
+
+It is not among ``RUNNER_NAMES``: a test registers it (``register_runner("fake", PATH)``), so no
+user can select it by accident. Options:
+
+- ``latencies_ms``: list of per-unit latencies, cycled; ``time_once`` returns them (timing_method
+  "scripted") and, with ``sleep: true``, also sleeps that long in ``infer``.
+- ``fault``: ``segfault`` | ``hang`` | ``alloc`` (touch ``alloc_mb`` MiB) | ``raise`` | ``memory_error``,
+  triggered in ``fault_at``: ``load`` (default) or ``infer``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from .base import Runner
+
+PATH = "hwprofile.runners.fake:FakeRunner"
+
+
+class FakeRunner(Runner):
+    name = "fake"
+    timing_method = "scripted"
+    modes = ("infer", "train")
+    kinds = ("spec", "onnx", "engine")
+    option_names = ("latencies_ms", "sleep", "fault", "fault_at", "alloc_mb", "unsupported")
+
+    @classmethod
+    def check(cls, workload) -> str | None:
+        reason = workload.options.get("unsupported")
+        return str(reason) if reason else super().check(workload)
+
+    def load(self, workload) -> None:
+        self.workload, opts = workload, workload.options
+        self._lat = itertools.cycle([float(v) for v in opts.get("latencies_ms", [1.0])])
+        self._calls = 0
+        self._hold: list[bytearray] = []
+        if opts.get("fault_at", "load") == "load":
+            self._fault()
+
+    def _fault(self) -> None:
+        fault = self.workload.options.get("fault")
+        if fault == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)  # reads address 0: SIGSEGV
+        elif fault == "hang":
+            while True:
+                time.sleep(1)
+        elif fault == "alloc":
+            self._hold.append(bytearray(b"\x01") * (int(self.workload.options.get("alloc_mb", 1024)) << 20))
+        elif fault == "raise":
+            raise RuntimeError("injected failure\nsecond line")
+        elif fault == "memory_error":
+            raise MemoryError("injected allocation failure")
+
+    def infer(self) -> None:
+        self._calls += 1
+        if self._calls == 1 and self.workload.options.get("fault_at") == "infer":
+            self._fault()
+        if self.workload.options.get("sleep"):
+            time.sleep(next(self._lat) / 1000)
+
+    def time_once(self) -> float:
+        if self.workload.options.get("sleep"):
+            return super().time_once()
+        self.infer()
+        return next(self._lat)
+
+    def settings(self) -> dict[str, Any]:
+        return {"library": "fake", "threads": 1, "calls": self._calls}
+
+    def close(self) -> None:
+        self._hold = []

@@ -1,0 +1,280 @@
+"""ONNX Runtime runners: ``ort:cpu``, ``ort:cuda``, ``ort:tensorrt``.
+
+Session: full graph optimisation (ORT_ENABLE_ALL), sequential execution, ``inter_op_num_threads=1``,
+``intra_op_num_threads`` set explicitly (default: physical cores), CPU arena and memory pattern set
+explicitly; all recorded. After creating a session, the first active provider must be the one asked
+for: a silent fallback to CPU is an error, never a CPU number labelled CUDA. GPU runners bind inputs
+and outputs on the device (IOBinding); option ``iobinding`` exercises the same path on CPU. The
+TensorRT provider caches its engines (``trt_engine_cache_enable``) under ``trt_cache_dir``.
+Options: threads, iobinding, cpu_mem_arena, mem_pattern, trt_cache_dir, seed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import env
+from .base import Runner, Unsupported
+
+_NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
+
+
+class ProviderFallback(RuntimeError):
+    """The session does not run on the execution provider that was asked for."""
+
+
+def check_provider(runner: str, asked: str, active: list[str]) -> None:
+    """Raise ProviderFallback unless ``asked`` is the session's first provider."""
+    if not active or active[0] != asked:
+        got = active[0] if active else "no provider"
+        raise ProviderFallback(f"{runner} asked for {asked} but the session runs on {got}")
+
+
+def default_threads() -> int:
+    """ONNX Runtime's own default: one intra-op thread per physical core."""
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except Exception:  # pragma: no cover
+        cores = None
+    return int(cores or len(os.sched_getaffinity(0)) or 1)
+
+
+class OrtRunner(Runner):
+    kinds = ("onnx",)
+    modes = ("infer",)
+    provider = "CPUExecutionProvider"
+    option_names = ("threads", "iobinding", "cpu_mem_arena", "mem_pattern", "trt_cache_dir", "seed")
+
+    @classmethod
+    def preload(cls) -> None:
+        import numpy  # noqa: F401
+        import onnxruntime  # noqa: F401
+
+    @classmethod
+    def missing(cls, index: int | None) -> str | None:
+        return None if env.has_module("onnxruntime") else "onnxruntime is not installed"
+
+    @classmethod
+    def version_text(cls) -> str:
+        return f"onnxruntime {env.ort_version()} ({', '.join(env.ort_distributions())})"
+
+    def _providers(self) -> list:
+        return [self.provider]
+
+    def _session_options(self, ort, opts: dict):
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.intra_op_num_threads = int(opts.get("threads") or default_threads())
+        so.inter_op_num_threads = 1
+        so.enable_cpu_mem_arena = bool(opts.get("cpu_mem_arena", True))
+        so.enable_mem_pattern = bool(opts.get("mem_pattern", True))
+        so.log_severity_level = 3
+        return so
+
+    def load(self, workload) -> None:
+        import numpy as np
+        import onnxruntime as ort
+
+        self.workload, opts = workload, workload.options
+        self._stream = self._make_stream()
+        so = self._session_options(ort, opts)
+        self._sess = ort.InferenceSession(workload.path, so, providers=self._providers())
+        self._active = self._sess.get_providers()
+        check_provider(self.name, self.provider, self._active)
+        self._so = so
+        inp = self._sess.get_inputs()[0]
+        dtype = self._input_dtype(inp.type)
+        rng = np.random.default_rng(int(opts.get("seed", 0)))
+        x = rng.standard_normal(self._input_shape(inp.shape), dtype=np.float32).astype(dtype)
+        self._iobinding = bool(opts.get("iobinding", self.device_type == "cuda"))
+        self._feed = {inp.name: x}
+        if self._iobinding:
+            self._bind(ort, inp.name, x)
+
+    def _make_stream(self):
+        return None
+
+    def _input_dtype(self, onnx_type: str) -> str:
+        dtype = _NP_TYPES.get(onnx_type)
+        if dtype is None:
+            raise Unsupported(f"{self.name}: input type {onnx_type} is not a float image")
+        want = "float16" if self.workload.precision == "fp16" else "float32"
+        if dtype != want and not self._converts_precision():
+            raise Unsupported(f"{self.name}: the ONNX file takes {dtype} but precision "
+                              f"{self.workload.precision} was asked; export a matching graph")
+        return dtype
+
+    def _converts_precision(self) -> bool:
+        return False
+
+    def _input_shape(self, dims: list) -> tuple[int, ...]:
+        w = self.workload
+        if len(dims) != 4:
+            raise Unsupported(f"{self.name}: expected an NCHW image input, got shape {dims}")
+        if isinstance(dims[0], int) and dims[0] != w.batch:
+            raise Unsupported(f"{self.name}: the ONNX file has a fixed batch {dims[0]}, not {w.batch}")
+        channels = dims[1] if isinstance(dims[1], int) else 3
+        fixed = [d for d in dims[2:] if isinstance(d, int)]
+        if fixed and any(d != w.resolution for d in fixed):
+            raise Unsupported(f"{self.name}: the ONNX file has a fixed resolution {dims[2:]}, "
+                              f"not {w.resolution}")
+        return (w.batch, channels, w.resolution, w.resolution)
+
+    def _bind(self, ort, name: str, x) -> None:
+        kind, index = self._ort_device()
+        self._io = self._sess.io_binding()
+        self._x_ort = ort.OrtValue.ortvalue_from_numpy(x, kind, index)
+        self._io.bind_ortvalue_input(name, self._x_ort)
+        for out in self._sess.get_outputs():
+            self._io.bind_output(out.name, kind, index)
+
+    def _ort_device(self) -> tuple[str, int]:
+        return "cpu", 0
+
+    def infer(self) -> None:
+        if self._iobinding:
+            self._sess.run_with_iobinding(self._io)
+        else:
+            self._sess.run(None, self._feed)
+
+    @property
+    def session(self):
+        """The ONNX Runtime session (e.g. for a bare-loop comparison)."""
+        return self._sess
+
+    @property
+    def feed(self) -> dict:
+        return self._feed
+
+    def settings(self) -> dict[str, Any]:
+        import onnxruntime as ort
+
+        so = self._so
+        return {"library": "onnxruntime", "onnxruntime_version": ort.__version__,
+                "distributions": env.ort_distributions(), "device": self.device,
+                "providers_requested": [p if isinstance(p, str) else p[0] for p in self._providers()],
+                "providers_active": list(self._active),
+                "provider_options": self._sess.get_provider_options().get(self.provider, {}),
+                "threads": so.intra_op_num_threads, "inter_op_threads": so.inter_op_num_threads,
+                "graph_optimization_level": str(so.graph_optimization_level).rsplit(".", 1)[-1],
+                "execution_mode": str(so.execution_mode).rsplit(".", 1)[-1],
+                "cpu_mem_arena": so.enable_cpu_mem_arena, "mem_pattern": so.enable_mem_pattern,
+                "iobinding": self._iobinding, "input_dtype": str(next(iter(self._feed.values())).dtype)}
+
+    def close(self) -> None:
+        for name in ("_io", "_x_ort", "_sess", "_feed", "_stream"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+
+class OrtCpuRunner(OrtRunner):
+    name = "ort:cpu"
+
+
+class _OrtGpuRunner(OrtRunner):
+    """CUDA and TensorRT providers: device-resident IOBinding, CUDA events when torch has CUDA."""
+
+    device_type = "cuda"
+
+    @classmethod
+    def preload(cls) -> None:
+        if env.torch_cuda_problem() is None:
+            import torch  # noqa: F401  (loads the CUDA libraries onnxruntime-gpu links against)
+        import onnxruntime as ort
+
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()
+
+    @classmethod
+    def missing(cls, index: int | None) -> str | None:
+        if not env.has_module("onnxruntime") or not env.ort_has_provider_lib("cuda"):
+            return "onnxruntime-gpu is not installed"
+        return env.gpu_problem(index)
+
+    @property
+    def index(self) -> int:
+        return int(self.device.partition(":")[2] or 0)
+
+    def _ort_device(self) -> tuple[str, int]:
+        return "cuda", self.index
+
+    def _make_stream(self):
+        """A non-default torch CUDA stream handed to ORT, so CUDA events can bracket each run."""
+        self.preload()
+        if env.torch_cuda_problem() is not None:
+            self.timing_method = "perf_counter_ns"
+            return None
+        import torch
+
+        torch.cuda.set_device(self.index)
+        stream = torch.cuda.Stream(self.index)
+        self._events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+        self.timing_method = "cuda_event"
+        return stream
+
+    def _stream_options(self) -> dict:
+        if self._stream is None:
+            return {}
+        return {"has_user_compute_stream": "1", "user_compute_stream": str(self._stream.cuda_stream)}
+
+    def _cuda_options(self) -> dict:
+        return {"device_id": str(self.index), "arena_extend_strategy": "kSameAsRequested",
+                **self._stream_options()}
+
+    def time_once(self) -> float:
+        if self._stream is None:
+            return super().time_once()
+        start, end = self._events
+        start.record(self._stream)
+        self.infer()
+        end.record(self._stream)
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    def synchronize(self) -> None:
+        if self._stream is not None:
+            self._stream.synchronize()
+
+
+class OrtCudaRunner(_OrtGpuRunner):
+    name = "ort:cuda"
+    provider = "CUDAExecutionProvider"
+
+    def _providers(self) -> list:
+        return [(self.provider, self._cuda_options()), "CPUExecutionProvider"]
+
+
+class OrtTensorrtRunner(_OrtGpuRunner):
+    name = "ort:tensorrt"
+    provider = "TensorrtExecutionProvider"
+
+    @classmethod
+    def missing(cls, index: int | None) -> str | None:
+        if not env.has_module("onnxruntime") or not env.ort_has_provider_lib("cuda"):
+            return "onnxruntime-gpu is not installed"
+        if not env.ort_has_provider_lib("tensorrt"):
+            return "this onnxruntime build has no TensorRT execution provider"
+        if not env.has_tensorrt_libs():
+            return "TensorRT (libnvinfer) is not installed"
+        return env.gpu_problem(index)
+
+    def _converts_precision(self) -> bool:
+        return True  # fp32 graph + trt_fp16_enable builds an fp16 engine
+
+    def cache_dir(self) -> str:
+        base = self.workload.options.get("trt_cache_dir") or os.path.join(
+            os.path.dirname(os.path.abspath(self.workload.path)), ".ort_trt_cache")
+        os.makedirs(base, exist_ok=True)
+        return base
+
+    def _providers(self) -> list:
+        cache = self.cache_dir()
+        fp16 = self.workload.precision == "fp16"
+        trt = {"device_id": str(self.index), "trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
+               "trt_timing_cache_enable": "True", "trt_timing_cache_path": cache,
+               "trt_fp16_enable": "True" if fp16 else "False", **self._stream_options()}
+        return [(self.provider, trt), (OrtCudaRunner.provider, self._cuda_options()), "CPUExecutionProvider"]

@@ -1,0 +1,196 @@
+"""Eager PyTorch runners (``torch:cpu``, ``torch:cuda``) on hwprofile-built models.
+
+``infer``: ``model.eval()`` forward under ``no_grad``. ``train``: forward + cross-entropy on random
+labels + backward, no optimizer step, BatchNorm running statistics restored on ``close`` (pycls's
+``compute_time_train`` protocol, science.md 4.1). fp16: a half model for infer, autocast for train.
+Options: threads, channels_last, compile (``torch.compile``), cuda_graphs (torch:cuda infer), seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import env
+from .base import Runner, Unsupported
+
+
+class TorchRunner(Runner):
+    kinds = ("spec",)
+    modes = ("infer", "train")
+    option_names = ("threads", "channels_last", "compile", "cuda_graphs", "seed")
+
+    @classmethod
+    def preload(cls) -> None:
+        import torch  # noqa: F401
+
+        from .. import models  # noqa: F401
+
+    @classmethod
+    def missing(cls, index: int | None) -> str | None:
+        return None if env.has_module("torch") else "torch is not installed"
+
+    @classmethod
+    def version_text(cls) -> str:
+        return f"torch {env.torch_build()['version']}"
+
+    @classmethod
+    def check(cls, workload) -> str | None:
+        reason = super().check(workload)
+        if reason is None and workload.options.get("cuda_graphs"):
+            if cls.device_type != "cuda" or workload.mode != "infer":
+                return f"{cls.name}: cuda_graphs is supported for torch:cuda infer only"
+        return reason
+
+    def load(self, workload) -> None:
+        import torch
+
+        from .. import build_model
+        from ..measure.records import spec_from_dict
+
+        self.workload, opts, t = workload, workload.options, torch
+        if opts.get("threads"):
+            torch.set_num_threads(int(opts["threads"]))
+        gen = torch.Generator().manual_seed(int(opts.get("seed", 0)))
+        torch.manual_seed(int(opts.get("seed", 0)))
+        self._dev = torch.device(self.device)
+        if self._dev.type == "cuda":
+            torch.cuda.set_device(self._dev)
+            torch.backends.cudnn.benchmark = True  # pycls CUDNN.BENCHMARK
+        fmt = torch.channels_last if opts.get("channels_last") else torch.contiguous_format
+        spec = spec_from_dict(workload.spec)
+        self.model = build_model(spec).to(self._dev, memory_format=fmt)
+        shape = (workload.batch, 3, workload.resolution, workload.resolution)
+        x = torch.randn(shape, generator=gen)
+        self._half = workload.precision == "fp16"
+        if workload.mode == "infer":
+            self.model.eval()
+            if self._half:
+                self.model.half()
+                x = x.half()
+        else:
+            self.model.train()
+            self._bn = self._snapshot_bn()
+            self._y = torch.randint(0, spec.num_classes, (workload.batch,), generator=gen).to(self._dev)
+        self._x = x.to(self._dev, memory_format=fmt)
+        self._fn = torch.compile(self.model) if opts.get("compile") else self.model
+        self._graph = self._capture() if opts.get("cuda_graphs") else None
+        if self._dev.type == "cuda":
+            self._events = (t.cuda.Event(enable_timing=True), t.cuda.Event(enable_timing=True))
+
+    def _snapshot_bn(self) -> list[tuple[Any, dict]]:
+        import torch
+
+        saved = []
+        for mod in self.model.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                saved.append((mod, {k: v.detach().clone() for k, v in mod.named_buffers(recurse=False)}))
+        return saved
+
+    def restore_bn(self) -> None:
+        """Put back the BatchNorm running statistics saved at load (train mode)."""
+        import torch
+
+        with torch.no_grad():
+            for mod, buffers in getattr(self, "_bn", []):
+                for name, value in buffers.items():
+                    getattr(mod, name).copy_(value)
+
+    def _capture(self):
+        import torch
+
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.no_grad(), torch.cuda.stream(stream):
+            for _ in range(3):
+                self._fn(self._x)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.no_grad(), torch.cuda.graph(graph):
+            self._out = self._fn(self._x)
+        return graph
+
+    def infer(self) -> None:
+        import torch
+
+        if self._graph is not None:
+            self._graph.replay()
+        elif self.workload.mode == "infer":
+            with torch.no_grad():
+                self._fn(self._x)
+        else:
+            self._train_step(torch)
+
+    def _train_step(self, torch) -> None:
+        self.model.zero_grad(set_to_none=True)
+        with torch.autocast(self._dev.type, dtype=torch.float16, enabled=self._half):
+            loss = torch.nn.functional.cross_entropy(self._fn(self._x), self._y)
+        loss.backward()
+
+    def settings(self) -> dict[str, Any]:
+        import torch
+
+        opts = self.workload.options if self.workload else {}
+        out = {"library": "torch", "torch_version": torch.__version__, "device": self.device,
+               "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+               "channels_last": bool(opts.get("channels_last")), "compile": bool(opts.get("compile")),
+               "cuda_graphs": bool(opts.get("cuda_graphs")),
+               "precision_mode": "half model" if self._half and self.workload.mode == "infer"
+               else "autocast fp16" if self._half else "fp32"}
+        if self._dev.type == "cuda":
+            out.update(gpu=torch.cuda.get_device_name(self._dev), cudnn_benchmark=True,
+                       cudnn_version=torch.backends.cudnn.version(), cuda_version=torch.version.cuda)
+        return out
+
+    def close(self) -> None:
+        if getattr(self, "_bn", None):
+            self.restore_bn()
+        for name in ("_fn", "_graph", "_x", "_y", "_out", "model", "_bn"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+
+class TorchCpuRunner(TorchRunner):
+    name = "torch:cpu"
+
+
+class TorchCudaRunner(TorchRunner):
+    name = "torch:cuda"
+    device_type = "cuda"
+    timing_method = "cuda_event"
+
+    @classmethod
+    def missing(cls, index: int | None) -> str | None:
+        return env.torch_cuda_problem() or env.gpu_problem(index)
+
+    def synchronize(self) -> None:
+        import torch
+
+        torch.cuda.synchronize(self._dev)
+
+    def time_once(self) -> float:
+        start, end = self._events
+        start.record()
+        self.infer()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    def reset_peak_memory(self) -> None:
+        import torch
+
+        torch.cuda.synchronize(self._dev)
+        torch.cuda.reset_peak_memory_stats(self._dev)
+
+    def memory(self) -> dict[str, dict]:
+        import torch
+
+        from ..measure.memory import MB, entry
+
+        return {
+            "torch_max_allocated_mb": entry(torch.cuda.max_memory_allocated(self._dev) / MB,
+                                            "torch.cuda.max_memory_allocated during warm-up, timing and "
+                                            "throughput (weights, inputs, activations, gradients)"),
+            "torch_max_reserved_mb": entry(torch.cuda.max_memory_reserved(self._dev) / MB,
+                                           "torch.cuda.max_memory_reserved (caching allocator) over the same "
+                                           "phase"),
+        }

@@ -1,0 +1,150 @@
+"""Native TensorRT runner (``trt``): deserialize an engine file and run it with CUDA events.
+
+Device buffers are torch CUDA tensors (``data_ptr()``); inputs are shaped with ``set_input_shape``,
+bound with ``set_tensor_address`` and run with ``execute_async_v3`` on a non-default stream. Only
+names present in both TensorRT 10.x and 11.x are used (see tests/data/tensorrt/).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import env
+from .base import Runner, Unsupported
+
+_TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32",
+                 "INT64": "int64", "INT8": "int8", "UINT8": "uint8", "BOOL": "bool"}
+
+
+class TrtRunner(Runner):
+    name = "trt"
+    device_type = "cuda"
+    timing_method = "cuda_event"
+    kinds = ("engine",)
+    modes = ("infer",)
+    option_names = ("seed",)
+
+    @classmethod
+    def preload(cls) -> None:
+        import tensorrt  # noqa: F401
+        import torch  # noqa: F401
+
+    @classmethod
+    def missing(cls, index: int | None) -> str | None:
+        if not env.has_module("tensorrt"):
+            return "the tensorrt Python package is not installed"
+        problem = env.torch_cuda_problem()
+        if problem:
+            return f"trt uses torch CUDA tensors as device buffers, but {problem}"
+        return env.gpu_problem(index)
+
+    @classmethod
+    def version_text(cls) -> str:
+        return f"tensorrt {env.tensorrt_version()}"
+
+    def load(self, workload) -> None:
+        import tensorrt as trt
+        import torch
+
+        self.workload = workload
+        self._index = int(self.device.partition(":")[2] or 0)
+        self._cuda_setup(torch)
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        with open(workload.path, "rb") as fh:
+            self._engine = self._runtime.deserialize_cuda_engine(fh.read())
+        if self._engine is None:
+            raise Unsupported(f"trt: {workload.path} is not a TensorRT engine this TensorRT can deserialize")
+        self._context = self._engine.create_execution_context()
+        self._stream = self._new_stream(torch)
+        self._buffers = self._bind(trt, torch)
+        self._events = self._new_events(torch)
+
+    # -- the CUDA parts, kept apart so the TensorRT logic can be tested without a GPU ---------
+    def _cuda_setup(self, torch) -> None:
+        torch.cuda.set_device(self._index)
+
+    def _new_stream(self, torch):
+        return torch.cuda.Stream(self._index)
+
+    def _new_events(self, torch):
+        return torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def _device_tensor(self, torch, shape: tuple, dtype, gen=None):
+        if gen is not None:
+            return torch.randn(shape, generator=gen).to(f"cuda:{self._index}", dtype)
+        return torch.empty(shape, dtype=dtype, device=f"cuda:{self._index}")
+
+    def _gpu_name(self, torch) -> str:
+        return torch.cuda.get_device_name(self._index)
+
+    def _tensor_names(self) -> list[str]:
+        return [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+
+    def _torch_dtype(self, trt, torch, name: str):
+        dtype = self._engine.get_tensor_dtype(name)
+        for key, value in _TORCH_DTYPES.items():
+            if hasattr(trt.DataType, key) and dtype == getattr(trt.DataType, key):
+                return getattr(torch, value)
+        raise Unsupported(f"trt: tensor {name} has unsupported dtype {dtype}")
+
+    def _bind(self, trt, torch) -> dict[str, Any]:
+        w, buffers = self.workload, {}
+        gen = torch.Generator().manual_seed(int(w.options.get("seed", 0)))
+        names = self._tensor_names()
+        inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        if len(inputs) != 1:
+            raise Unsupported(f"trt: expected one image input, found {len(inputs)}")
+        shape = tuple(self._engine.get_tensor_shape(inputs[0]))
+        if len(shape) != 4:
+            raise Unsupported(f"trt: expected an NCHW image input, got shape {shape}")
+        want = (w.batch, shape[1] if shape[1] > 0 else 3, w.resolution, w.resolution)
+        if not self._context.set_input_shape(inputs[0], want):
+            raise Unsupported(f"trt: the engine does not accept input shape {want} (its profile: {shape})")
+        dtype = self._torch_dtype(trt, torch, inputs[0])
+        buffers[inputs[0]] = self._device_tensor(torch, want, dtype, gen)
+        for name in names:
+            if name not in buffers:
+                out_shape = tuple(self._context.get_tensor_shape(name))
+                buffers[name] = self._device_tensor(torch, out_shape, self._torch_dtype(trt, torch, name))
+        for name, tensor in buffers.items():
+            self._context.set_tensor_address(name, tensor.data_ptr())
+        return buffers
+
+    def infer(self) -> None:
+        if not self._context.execute_async_v3(self._stream.cuda_stream):
+            raise RuntimeError("trt: execute_async_v3 failed")
+
+    def synchronize(self) -> None:
+        self._stream.synchronize()
+
+    def time_once(self) -> float:
+        start, end = self._events
+        start.record(self._stream)
+        self.infer()
+        end.record(self._stream)
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    def memory(self) -> dict[str, dict]:
+        from ..measure.memory import MB, entry
+
+        size = getattr(self._engine, "device_memory_size_v2", None)
+        if size is None:
+            return {}
+        return {"trt_engine_device_memory_mb": entry(size / MB, "ICudaEngine.device_memory_size_v2: "
+                                                     "activation/scratch memory of one execution context")}
+
+    def settings(self) -> dict[str, Any]:
+        import tensorrt as trt
+        import torch
+
+        shapes = {n: list(self._context.get_tensor_shape(n)) for n in self._tensor_names()}
+        return {"library": "tensorrt", "tensorrt_version": trt.__version__, "device": self.device,
+                "gpu": self._gpu_name(torch), "tensor_shapes": shapes,
+                "buffers": "torch CUDA tensors", "stream": "non-default torch.cuda.Stream"}
+
+    def close(self) -> None:
+        for name in ("_buffers", "_context", "_engine", "_runtime", "_stream"):
+            if hasattr(self, name):
+                delattr(self, name)

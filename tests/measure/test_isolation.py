@@ -1,0 +1,130 @@
+"""Fault injection: each failing child becomes a status with a reason, and the caller goes on."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from hwprofile.errors import ConfigError, RunnerUnavailable
+from hwprofile.measure import TimingConfig, Workload, measure
+from hwprofile.measure.isolation import classify, get_launcher, wait_child
+from hwprofile.runners import register_runner, unregister_runner
+from hwprofile.runners.fake import PATH
+
+FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, budget_s=0.2, throughput_window_s=0.05)
+
+
+@pytest.fixture(autouse=True)
+def fake_runner():
+    register_runner("fake", PATH)
+    yield
+    unregister_runner("fake")
+
+
+def _fake(**options):
+    return Workload("spec", {"name": "fake"}, None, 2, 8, options=options)
+
+
+def _ok_after(isolation="auto"):
+    """The caller goes on: the next measurement works."""
+    m = measure("fake", _fake(latencies_ms=[2.0, 3.0]), FAST, isolation=isolation)
+    assert m.status == "ok" and m.latency["median_ms"] in (2.0, 2.5, 3.0)
+
+
+@pytest.mark.parametrize("isolation", ["forkserver", "spawn"])
+def test_segfault_is_crashed(isolation):
+    m = measure("fake", _fake(fault="segfault"), FAST, isolation=isolation)
+    assert (m.status, m.reason) == ("crashed", "the child died of SIGSEGV") and m.latency is None
+    _ok_after(isolation)
+
+
+def test_segfault_while_timing_is_crashed():
+    m = measure("fake", _fake(fault="segfault", fault_at="infer"), FAST)
+    assert m.status == "crashed" and "SIGSEGV" in m.reason
+    _ok_after()
+
+
+def test_memory_limit_is_oom():
+    start = time.monotonic()
+    m = measure("fake", _fake(fault="alloc", alloc_mb=4096), FAST, memory_limit_mb=600)
+    assert m.status == "oom" and "over the 600 MiB limit; killed" in m.reason
+    assert time.monotonic() - start < 30
+    _ok_after()
+
+
+def test_memory_error_is_oom():
+    m = measure("fake", _fake(fault="memory_error"), FAST)
+    assert (m.status, m.reason) == ("oom", "MemoryError: injected allocation failure")
+
+
+@pytest.mark.parametrize("isolation", ["forkserver", "spawn"])
+def test_hang_is_timeout_and_killed(isolation):
+    start = time.monotonic()
+    m = measure("fake", _fake(fault="hang"), FAST, timeout_s=1.5, isolation=isolation)
+    assert m.status == "timeout" and "1.5 s timeout; killed" in m.reason
+    assert 1.5 <= time.monotonic() - start < 20
+    _ok_after(isolation)
+
+
+def test_exception_is_failed_with_one_line():
+    m = measure("fake", _fake(fault="raise"), FAST)
+    assert (m.status, m.reason) == ("failed", "RuntimeError: injected failure")
+
+
+def test_unsupported_is_reported_without_a_child():
+    m = measure("fake", _fake(unsupported="fake cannot do that"), FAST)
+    assert (m.status, m.reason, m.latency) == ("unsupported", "fake cannot do that", None)
+
+
+def test_repeats_are_separate_processes():
+    m = measure("fake", _fake(latencies_ms=[4.0]), TimingConfig(min_iters=5, budget_s=0.2, repeats=3,
+                                                                 throughput_window_s=0.02, warmup_s=0))
+    lat = m.latency
+    assert m.status == "ok" and lat["repeats"] == 3 and len(lat["samples_ms"]) == 3 and lat["medians_ms"] == [4.0] * 3
+    assert len(m.throughput["per_repeat_samples_per_s"]) == 3 and lat["timing_method"] == "scripted"
+    assert m.settings["stop_reasons"] == ["ci"] * 3
+
+
+def test_bad_input_raises_before_any_child():
+    with pytest.raises(ConfigError, match="unknown runner"):
+        measure("nope", _fake())
+    with pytest.raises(ConfigError, match="unknown option"):
+        measure("fake", _fake(colour="red"))
+    with pytest.raises(ConfigError, match="isolation"):
+        measure("fake", _fake(), isolation="thread")
+
+
+def test_unavailable_runner_raises_exit_3():
+    with pytest.raises(RunnerUnavailable) as info:
+        measure("trt", Workload.from_file("m.engine", 1, 8), device="cpu")
+    assert info.value.exit_code == 3 and "available on cpu: torch:cpu, ort:cpu" in str(info.value)
+
+
+def test_fork_server_is_preloaded_and_single_threaded():
+    launcher = get_launcher("cpu")
+    measure("fake", _fake(), FAST)
+    info = launcher.info()
+    assert info["isolation"] == "forkserver" and info["server_threads_at_fork"] is not None
+    assert any("torch_runner" in p for p in info["server_preloaded"])
+    # onnxruntime's import starts one idle housekeeping thread; torch and numpy start none
+    assert info["server_threads_at_fork"] <= 2
+
+
+def test_wait_child_reports_signal_and_rusage():
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        data = bytearray(b"\x01") * (64 << 20)  # noqa: F841
+        os.kill(os.getpid(), signal.SIGTERM)
+    exit = wait_child(pid, 10, None)
+    assert exit["signal"] == signal.SIGTERM and exit["exitcode"] is None and exit["maxrss_mb"] >= 64
+    assert classify(exit, None, 10, None) == ("crashed", "the child died of SIGTERM")
+
+
+def test_classify_kernel_kill_and_peak_over_cap():
+    base = {"killed": None, "signal": None, "exitcode": 0, "maxrss_mb": 100.0, "rss_seen_mb": 50.0}
+    assert classify({**base, "signal": signal.SIGKILL}, None, 5, None)[0] == "oom"
+    assert classify({**base, "maxrss_mb": 900.0}, {"status": "ok"}, 5, 800)[0] == "oom"
+    assert classify({**base, "exitcode": 70}, None, 5, None, "Traceback: boom") == (
+        "crashed", "the child exited with code 70 and no result: Traceback: boom")

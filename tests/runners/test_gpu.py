@@ -1,0 +1,96 @@
+"""End-to-end GPU runs: torch:cuda, ort:cuda, ort:tensorrt and trt on small models (skipped without a GPU)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwprofile import get_spec
+from hwprofile.measure import TimingConfig, Workload, measure
+from hwprofile.runners import availability
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))
+from onnx_model import tiny_onnx  # noqa: E402
+
+FAST = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=10, budget_s=0.5, throughput_window_s=0.2)
+
+
+def _need(runner):
+    ok, why = availability(runner, "cuda:0")
+    if not ok:
+        pytest.skip(why)
+
+
+def _assert_ok(m, methods=("cuda_event",)):
+    assert m.status == "ok", m.reason
+    lat = m.latency
+    assert lat["median_ms"] > 0 and lat["iterations"] == len(lat["samples_ms"][0]) >= 3
+    assert lat["timing_method"] in methods and m.settings["isolation"] == "spawn"
+    assert m.throughput["samples_per_s"] > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode,precision,options", [("infer", "fp32", {}), ("train", "fp32", {}),
+                                                     ("infer", "fp16", {"channels_last": True}),
+                                                     ("infer", "fp32", {"cuda_graphs": True})])
+def test_torch_cuda(mode, precision, options):
+    _need("torch:cuda")
+    w = Workload.from_spec(get_spec("RegNetX-200MF"), batch=4, resolution=64, mode=mode, precision=precision,
+                           options=options)
+    m = measure("torch:cuda", w, FAST, timeout_s=300, device="cuda:0")
+    _assert_ok(m)
+    assert m.memory["torch_max_allocated_mb"]["value_mb"] > 0
+    assert m.settings["gpu"] and m.settings["cudnn_benchmark"] is True
+
+
+@pytest.mark.gpu
+def test_ort_cuda_runs_on_cuda_with_device_iobinding(tmp_path):
+    _need("ort:cuda")
+    path = tiny_onnx(tmp_path / "tiny.onnx")
+    m = measure("ort:cuda", Workload.from_file(str(path), batch=4, resolution=64), FAST, timeout_s=300,
+                device="cuda:0")
+    _assert_ok(m, ("cuda_event", "perf_counter_ns"))  # events need torch built with CUDA
+    assert m.settings["providers_active"][0] == "CUDAExecutionProvider" and m.settings["iobinding"] is True
+    assert m.settings["provider_options"]["arena_extend_strategy"] == "kSameAsRequested"
+
+
+@pytest.mark.gpu
+@pytest.mark.trt
+def test_ort_tensorrt_builds_and_caches_its_engine(tmp_path):
+    _need("ort:tensorrt")
+    path = tiny_onnx(tmp_path / "tiny.onnx")
+    cache = tmp_path / "cache"
+    w = Workload.from_file(str(path), batch=2, resolution=32, options={"trt_cache_dir": str(cache)})
+    m = measure("ort:tensorrt", w, FAST, timeout_s=600, device="cuda:0")
+    _assert_ok(m, ("cuda_event", "perf_counter_ns"))  # events need torch built with CUDA
+    assert m.settings["providers_active"][0] == "TensorrtExecutionProvider"
+    assert any(cache.iterdir()), "the TensorRT provider wrote no engine cache"
+
+
+def _build_engine(onnx_path: Path, engine_path: Path) -> None:
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse_from_file(str(onnx_path)), [str(parser.get_error(i)) for i in range(parser.num_errors)]
+    config = builder.create_builder_config()
+    profile = builder.create_optimization_profile()
+    profile.set_shape("input", (1, 3, 32, 32), (2, 3, 32, 32), (4, 3, 32, 32))
+    config.add_optimization_profile(profile)
+    plan = builder.build_serialized_network(network, config)
+    assert plan is not None
+    engine_path.write_bytes(bytes(plan))
+
+
+@pytest.mark.gpu
+@pytest.mark.trt
+def test_trt_engine(tmp_path):
+    _need("trt")
+    engine = tmp_path / "tiny.engine"
+    _build_engine(tiny_onnx(tmp_path / "tiny.onnx"), engine)
+    m = measure("trt", Workload.from_file(str(engine), batch=2, resolution=32), FAST, timeout_s=300, device="cuda:0")
+    _assert_ok(m)
+    assert m.memory["trt_engine_device_memory_mb"]["value_mb"] >= 0
+    assert m.settings["tensor_shapes"]["input"] == [2, 3, 32, 32]

@@ -1,0 +1,85 @@
+"""In-process lifecycle of the ort:cpu runner, its IOBinding path and the provider check."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+np = pytest.importorskip("numpy")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))
+
+from onnx_model import tiny_onnx  # noqa: E402
+
+from hwprofile.measure import Workload  # noqa: E402
+from hwprofile.runners.base import Unsupported  # noqa: E402
+from hwprofile.runners.ort_runner import (OrtCpuRunner, OrtCudaRunner, OrtTensorrtRunner,  # noqa: E402
+                                          ProviderFallback, check_provider)
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory):
+    return str(tiny_onnx(tmp_path_factory.mktemp("ort") / "tiny.onnx"))
+
+
+def _run(path, **options):
+    with OrtCpuRunner() as runner:
+        runner.load(Workload.from_file(path, batch=2, resolution=16, options={"threads": 1, **options}))
+        runner.infer()
+        out = runner._io.copy_outputs_to_cpu()[0] if runner._iobinding else runner.session.run(None, runner.feed)[0]
+        return out, runner.settings(), runner.time_once()
+
+
+def test_session_settings_are_explicit_and_recorded(onnx_path):
+    out, settings, ms = _run(onnx_path)
+    assert out.shape == (2, 10) and ms > 0
+    assert settings["providers_active"][0] == "CPUExecutionProvider"
+    assert settings["graph_optimization_level"] == "ORT_ENABLE_ALL"
+    assert settings["execution_mode"] == "ORT_SEQUENTIAL"
+    assert (settings["threads"], settings["inter_op_threads"]) == (1, 1)
+    assert settings["cpu_mem_arena"] is True and settings["mem_pattern"] is True and settings["iobinding"] is False
+
+
+def test_iobinding_path_gives_the_same_output(onnx_path):
+    plain, _, _ = _run(onnx_path)
+    bound, settings, _ = _run(onnx_path, iobinding=True, cpu_mem_arena=False, mem_pattern=False)
+    assert settings["iobinding"] is True and settings["cpu_mem_arena"] is False and settings["mem_pattern"] is False
+    np.testing.assert_array_equal(plain, bound)
+    assert np.std(plain) > 0
+
+
+def test_silent_cpu_fallback_is_an_error():
+    check_provider("ort:cuda", "CUDAExecutionProvider", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(ProviderFallback, match="ort:cuda asked for CUDAExecutionProvider but the session runs on "
+                                               "CPUExecutionProvider"):
+        check_provider("ort:cuda", "CUDAExecutionProvider", ["CPUExecutionProvider"])
+
+
+def test_fallback_detected_on_a_real_session(onnx_path, monkeypatch):
+    """A CUDA runner on a CPU-only onnxruntime gets a CPU session: load must refuse it."""
+    runner = OrtCudaRunner("cuda:0")
+    monkeypatch.setattr(runner, "_make_stream", lambda: None)
+    monkeypatch.setattr(runner, "_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(ProviderFallback, match="runs on CPUExecutionProvider"):
+        runner.load(Workload.from_file(onnx_path, batch=1, resolution=16))
+
+
+def test_input_checks(tmp_path, onnx_path):
+    fixed = str(tiny_onnx(tmp_path / "fixed.onnx", fixed_batch=4))
+    with pytest.raises(Unsupported, match="fixed batch 4"):
+        OrtCpuRunner().load(Workload.from_file(fixed, batch=2, resolution=16))
+    with pytest.raises(Unsupported, match="takes float32 but precision fp16"):
+        OrtCpuRunner().load(Workload.from_file(onnx_path, batch=1, resolution=16, precision="fp16"))
+    assert "does not support mode 'train'" in OrtCpuRunner.check(Workload.from_file(onnx_path, 1, 16, mode="train"))
+
+
+def test_tensorrt_provider_options(onnx_path, tmp_path):
+    runner = OrtTensorrtRunner("cuda:0")
+    runner.workload = Workload.from_file(onnx_path, 1, 16, precision="fp16", options={"trt_cache_dir": str(tmp_path)})
+    runner._stream = None
+    providers = runner._providers()
+    name, trt = providers[0]
+    assert name == "TensorrtExecutionProvider" and providers[1][0] == "CUDAExecutionProvider"
+    assert trt["trt_engine_cache_enable"] == "True" and trt["trt_engine_cache_path"] == str(tmp_path)
+    assert trt["trt_fp16_enable"] == "True" and providers[-1] == "CPUExecutionProvider"

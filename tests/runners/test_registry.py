@@ -1,0 +1,110 @@
+import subprocess
+import sys
+
+import pytest
+
+from hwprofile.errors import ConfigError, DeviceUnavailable, RunnerUnavailable
+from hwprofile.runners import (RUNNER_NAMES, availability, available_runners, check_runner_name, env, get_runner,
+                               register_runner, resolve_device, runner_class, runner_names, unregister_runner)
+from hwprofile.runners.fake import PATH as FAKE
+
+
+def test_names_and_classes():
+    assert runner_names() == RUNNER_NAMES == ("torch:cpu", "torch:cuda", "ort:cpu", "ort:cuda", "ort:tensorrt", "trt")
+    for name in RUNNER_NAMES:
+        cls = runner_class(name)
+        assert cls.name == name and cls.device_type == ("cpu" if name.endswith(":cpu") else "cuda")
+        assert cls.timing_method in ("perf_counter_ns", "cuda_event")
+
+
+def test_unknown_runner_is_config_error_listing_names():
+    with pytest.raises(ConfigError, match="expected one of: torch:cpu, torch:cuda, ort:cpu"):
+        check_runner_name("onnx:cpu")
+    assert check_runner_name(" ORT:CPU ") == "ort:cpu"
+
+
+def test_cpu_runners_available_here_gpu_ones_say_why():
+    assert availability("torch:cpu") == (True, f"torch:cpu - torch {env.torch_build()['version']}")
+    assert availability("ort:cpu")[0]
+    assert set(available_runners("cpu")) >= {"torch:cpu", "ort:cpu"}
+    ok, why = availability("torch:cpu", "cuda:0")
+    assert not ok and "runs on cpu devices" in why
+
+
+@pytest.mark.skipif(env.gpu_count() > 0, reason="checks the messages of a machine without a GPU")
+def test_gpu_runner_reasons_without_gpu():
+    if env.torch_cuda_problem():
+        assert "CPU-only build" in availability("torch:cuda", "cuda:0")[1] or "not installed" in \
+            availability("torch:cuda", "cuda:0")[1]
+    if not env.ort_has_provider_lib("cuda"):
+        assert availability("ort:cuda", "cuda:0") == (False, "ort:cuda - onnxruntime-gpu is not installed")
+    assert available_runners("cuda:0") == []
+
+
+def test_gpu_reason_order(monkeypatch):
+    """Software first, then the GPU: with the CUDA provider present, only the missing GPU is left."""
+    monkeypatch.setattr(env, "ort_has_provider_lib", lambda short: True)
+    monkeypatch.setattr(env, "gpu_count", lambda: 0)
+    assert availability("ort:cuda", "cuda:0") == (False, "ort:cuda - no CUDA GPU is visible")
+    monkeypatch.setattr(env, "gpu_count", lambda: 1)
+    assert availability("ort:cuda", "cuda:0")[0]
+    assert availability("ort:cuda", "cuda:1") == (False, "ort:cuda - cuda:1 does not exist (1 GPU(s) visible)")
+
+
+def test_get_runner_unavailable_names_what_is_available(monkeypatch):
+    monkeypatch.setattr(env, "ort_has_provider_lib", lambda short: False)
+    assert get_runner("ort:cpu").name == "ort:cpu"
+    with pytest.raises(RunnerUnavailable) as info:
+        get_runner("ort:cuda")
+    msg = str(info.value)
+    assert info.value.exit_code == 3 and "\n" not in msg
+    assert "ort:cuda is unavailable: onnxruntime-gpu is not installed" in msg and "torch:cpu, ort:cpu" in msg
+
+
+def test_resolve_device(monkeypatch):
+    monkeypatch.setattr(env, "gpu_count", lambda: 0)
+    assert resolve_device("auto") == "cpu" and resolve_device(" CPU ") == "cpu"
+    with pytest.raises(DeviceUnavailable, match="no CUDA GPU is visible; available devices: cpu") as info:
+        resolve_device("cuda:0")
+    assert info.value.exit_code == 3
+    for bad in ("gpu", "cuda:x", "cuda:-1", ""):
+        with pytest.raises(ConfigError, match="expected auto, cpu, cuda or cuda:N"):
+            resolve_device(bad)
+    monkeypatch.setattr(env, "gpu_count", lambda: 2)
+    assert resolve_device("auto") == "cuda:0" and resolve_device("cuda") == "cuda:0"
+    assert resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(DeviceUnavailable, match="2 CUDA GPU"):
+        resolve_device("cuda:2")
+
+
+def test_cuda_visible_devices_limits_the_count(monkeypatch):
+    monkeypatch.setattr(env, "_physical_gpus", lambda: ("A", "B"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert env.gpu_names() == ["A"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert env.gpu_count() == 0
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert env.gpu_count() == 2
+
+
+def test_registered_runner_is_not_listed():
+    register_runner("fake", FAKE)
+    try:
+        assert check_runner_name("fake") == "fake" and "fake" not in runner_names()
+        with pytest.raises(ConfigError):
+            register_runner("ort:cpu", FAKE)
+    finally:
+        unregister_runner("fake")
+    with pytest.raises(ConfigError):
+        check_runner_name("fake")
+
+
+def test_registry_and_runner_modules_import_no_heavy_library():
+    code = ("import sys, hwprofile.runners as r, hwprofile.measure, hwprofile.runners.torch_runner, "
+            "hwprofile.runners.ort_runner, hwprofile.runners.trt_runner; "
+            "[r.availability(n, d) for n in r.RUNNER_NAMES for d in ('cpu', 'cuda:0')]; "
+            "hwprofile.measure.fingerprint('cpu'); "
+            "bad = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'onnx') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

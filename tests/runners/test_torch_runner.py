@@ -1,0 +1,59 @@
+"""In-process lifecycle of the torch:cpu runner (the isolated path is in tests/measure)."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hwprofile import get_spec  # noqa: E402
+from hwprofile.measure import Workload  # noqa: E402
+from hwprofile.runners.torch_runner import TorchCpuRunner, TorchCudaRunner  # noqa: E402
+
+
+def _workload(options=None, **kw):
+    return Workload.from_spec(get_spec("RegNetX-200MF"), batch=2, resolution=32,
+                              options={"threads": 1, **(options or {})}, **kw)
+
+
+def test_infer_lifecycle():
+    with TorchCpuRunner() as runner:
+        runner.load(_workload())
+        assert not runner.model.training
+        ms = [runner.time_once() for _ in range(3)]
+        settings = runner.settings()
+    assert all(m > 0 for m in ms)
+    assert settings["threads"] == 1 and settings["library"] == "torch" and not settings["channels_last"]
+    assert not hasattr(runner, "model")  # close released it
+
+
+def test_train_runs_backward_and_restores_batchnorm():
+    runner = TorchCpuRunner()
+    runner.load(_workload(mode="train"))
+    model = runner.model
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    before = bn.running_mean.clone(), bn.num_batches_tracked.clone()
+    runner.infer()
+    runner.infer()
+    assert model.training and bn.num_batches_tracked.item() == before[1].item() + 2
+    assert not torch.equal(bn.running_mean, before[0])
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    runner.close()
+    assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.num_batches_tracked, before[1])
+
+
+def test_channels_last_option():
+    with TorchCpuRunner() as runner:
+        runner.load(Workload.from_spec(get_spec("RegNetX-200MF"), batch=1, resolution=32,
+                                       options={"threads": 1, "channels_last": True}))
+        assert runner._x.is_contiguous(memory_format=torch.channels_last)
+        runner.infer()
+        assert runner.settings()["channels_last"]
+
+
+def test_checks():
+    onnx_workload = Workload.from_file("m.onnx", batch=1, resolution=32)
+    assert "runs spec workloads" in TorchCpuRunner.check(onnx_workload)
+    graphs = _workload(options={"cuda_graphs": True})
+    assert "torch:cuda infer only" in TorchCpuRunner.check(graphs)
+    assert TorchCudaRunner.check(graphs) is None
+    assert "torch:cuda infer only" in TorchCudaRunner.check(
+        Workload.from_spec(get_spec("RegNetX-200MF"), 1, 32, mode="train", options={"cuda_graphs": True}))

@@ -1,0 +1,198 @@
+"""The trt runner's TensorRT logic against a strict stand-in, on CPU.
+
+The stand-in refuses any TensorRT name that is not in both the 10.16 and 11.4 bindings
+(tests/data/tensorrt/identifiers-common.txt). A name may also be the tail of a listed string at a
+CamelCase or ``_`` boundary ("Logger" in "ILogger"): the lists come from ``strings``, where the linker
+folds a short literal into a longer one ending with it. The CUDA parts (stream, events, device
+tensors) are replaced by CPU ones; the end-to-end GPU test is in test_gpu.py.
+"""
+
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hwprofile.measure import Workload  # noqa: E402
+from hwprofile.runners.base import Unsupported  # noqa: E402
+from hwprofile.runners.trt_runner import TrtRunner  # noqa: E402
+
+COMMON = set((Path(__file__).parents[1] / "data" / "tensorrt" / "identifiers-common.txt").read_text().split())
+ENGINE_BYTES = b"FAKE-ENGINE"
+
+
+def allowed(name: str) -> bool:
+    if name in COMMON:
+        return True
+    return len(name) >= 4 and any(s.endswith(name) and len(s) > len(name) and
+                                  (name[0].isupper() or s[-len(name) - 1] == "_") for s in COMMON)
+
+
+class Strict:
+    """Attribute access is checked against the identifier list."""
+
+    def __getattribute__(self, name):
+        if not name.startswith("_") and not allowed(name):
+            raise AttributeError(f"TensorRT 10.x/11.x common API has no {name!r}")
+        return object.__getattribute__(self, name)
+
+
+class Enum(Strict):
+    def __init__(self, **members):
+        for k, v in members.items():
+            object.__setattr__(self, k, v)
+
+
+DataType = Enum(FLOAT="FLOAT", HALF="HALF", INT32="INT32", INT64="INT64", BOOL="BOOL", UINT8="UINT8", BF16="BF16")
+TensorIOMode = Enum(INPUT="INPUT", OUTPUT="OUTPUT")
+
+
+class Context(Strict):
+    def __init__(self):
+        self._shapes, self._addresses, self._runs = {}, {}, 0
+
+    def set_input_shape(self, name, shape):
+        assert name == "input"
+        self._shapes[name] = tuple(shape)
+        return shape[1] == 3
+
+    def get_tensor_shape(self, name):
+        batch = self._shapes["input"][0]
+        return self._shapes["input"] if name == "input" else (batch, 10)
+
+    def set_tensor_address(self, name, ptr):
+        assert isinstance(ptr, int) and ptr != 0
+        self._addresses[name] = ptr
+        return True
+
+    def execute_async_v3(self, stream_handle):
+        assert set(self._addresses) == {"input", "logits"} and isinstance(stream_handle, int)
+        self._runs += 1
+        return True
+
+
+class Engine(Strict):
+    num_io_tensors = 2
+    device_memory_size_v2 = 3 << 20
+
+    def __init__(self):
+        self._contexts = []
+
+    def get_tensor_name(self, i):
+        return ("input", "logits")[i]
+
+    def get_tensor_mode(self, name):
+        return TensorIOMode.INPUT if name == "input" else TensorIOMode.OUTPUT
+
+    def get_tensor_dtype(self, name):
+        return DataType.FLOAT
+
+    def get_tensor_shape(self, name):
+        return (-1, 3, -1, -1) if name == "input" else (-1, 10)
+
+    def create_execution_context(self):
+        self._contexts.append(Context())
+        return self._contexts[-1]
+
+
+class Runtime(Strict):
+    def __init__(self, logger):
+        assert isinstance(logger, Logger)
+
+    def deserialize_cuda_engine(self, data):
+        return Engine() if data == ENGINE_BYTES else None
+
+
+class Logger(Strict):
+    WARNING = "WARNING"
+
+    def __init__(self, severity):
+        self._severity = severity
+
+
+def fake_tensorrt():
+    mod = types.ModuleType("tensorrt")
+    mod.__version__ = "10.16.1.11"
+    for obj in (Logger, Runtime, DataType, TensorIOMode):
+        name = obj.__name__ if isinstance(obj, type) else ("DataType" if obj is DataType else "TensorIOMode")
+        assert allowed(name)
+        setattr(mod, name, obj)
+    return mod
+
+
+class CpuEvent:
+    def record(self, stream=None):
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+    def elapsed_time(self, end):
+        return (end.t - self.t) * 1000
+
+
+class CpuTrtRunner(TrtRunner):
+    """TrtRunner with its CUDA parts on the CPU."""
+
+    def _cuda_setup(self, torch):
+        pass
+
+    def _new_stream(self, torch):
+        return types.SimpleNamespace(cuda_stream=1234, synchronize=lambda: None)
+
+    def _new_events(self, torch):
+        return CpuEvent(), CpuEvent()
+
+    def _device_tensor(self, torch, shape, dtype, gen=None):
+        return torch.randn(shape, generator=gen).to(dtype) if gen is not None else torch.empty(shape, dtype=dtype)
+
+    def _gpu_name(self, torch):
+        return "fake GPU"
+
+
+@pytest.fixture
+def engine_file(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "tensorrt", fake_tensorrt())
+    path = tmp_path / "m.engine"
+    path.write_bytes(ENGINE_BYTES)
+    return str(path)
+
+
+def test_strict_stand_in_refuses_removed_names():
+    assert allowed("execute_async_v3") and allowed("Logger") and allowed("Runtime")
+    for gone in ("execute_async_v2", "get_binding_shape", "num_bindings", "device_memory_size", "nptype_x"):
+        assert not allowed(gone)
+    with pytest.raises(AttributeError):
+        Engine().get_binding_shape  # noqa: B018
+
+
+def test_load_bind_run(engine_file):
+    runner = CpuTrtRunner("cuda:0")
+    runner.load(Workload.from_file(engine_file, batch=4, resolution=16))
+    ctx = runner._context
+    assert ctx._shapes["input"] == (4, 3, 16, 16)
+    assert runner._buffers["logits"].shape == (4, 10)
+    assert ctx._addresses == {n: t.data_ptr() for n, t in runner._buffers.items()}
+    assert runner.time_once() >= 0 and ctx._runs == 1
+    runner.infer()
+    assert ctx._runs == 2
+    assert runner.memory()["trt_engine_device_memory_mb"]["value_mb"] == 3.0
+    settings = runner.settings()
+    assert settings["tensor_shapes"] == {"input": [4, 3, 16, 16], "logits": [4, 10]}
+    assert settings["tensorrt_version"] == "10.16.1.11"
+    runner.close()
+    assert not hasattr(runner, "_engine")
+
+
+def test_not_an_engine(engine_file, tmp_path):
+    bad = tmp_path / "bad.engine"
+    bad.write_bytes(b"junk")
+    with pytest.raises(Unsupported, match="not a TensorRT engine"):
+        CpuTrtRunner("cuda:0").load(Workload.from_file(str(bad), batch=1, resolution=16))
+
+
+def test_trt_checks():
+    assert "runs engine workloads" in TrtRunner.check(Workload.from_file("m.onnx", 1, 16))
+    assert "does not support mode 'train'" in TrtRunner.check(Workload.from_file("m.plan", 1, 16, mode="train"))
