@@ -205,9 +205,11 @@ def _memory_verdicts(rb: Record, rc: Record, t: float, min_mb: float) -> list[Ve
     return [_verdict(rb, rc, r, t, status, f"{grown:+.1f} MB" if status == "regression" else "")]
 
 
-def evaluate(base: Iterable[Record], current: Iterable[Record], config: GateConfig = GateConfig()) -> GateResult:
-    """Judge every record of ``current`` against ``base`` (joined without the device)."""
-    j = join(base, current)
+def evaluate(base: Iterable[Record], current: Iterable[Record], config: GateConfig = GateConfig(),
+             cross_device: bool = False) -> GateResult:
+    """Judge every record of ``current`` against ``base`` (joined without the device; ``cross_device``
+    also joins ``ort:cpu`` with ``ort:cuda``, see :func:`hwprofile.compare.join`)."""
+    j = join(base, current, cross_device=cross_device)
     if not j.pairs:
         raise ConfigError("the baseline and the current profile have no record in common (same model, strategy, "
                           "scale, batch, runner, precision and mode); measure what the baseline holds")
@@ -238,18 +240,18 @@ def suspects(result: GateResult) -> list[Identity]:
 
 
 def evaluate_with_remeasure(base: Sequence[Record], current: Sequence[Record], config: GateConfig,
-                            remeasure: Remeasure | None) -> tuple[GateResult, list[Record]]:
+                            remeasure: Remeasure | None, cross_device: bool = False) -> tuple[GateResult, list[Record]]:
     """Evaluate; measure suspects again with ``remeasure`` and judge them on all their processes.
 
     Returns the result and the current records with the pooled re-measurements in place.
     """
-    result = evaluate(base, current, config)
+    result = evaluate(base, current, config, cross_device)
     todo = suspects(result) if remeasure else []
     if not todo:
         return result, list(current)
     extra = {identity(r): r for r in remeasure(todo)}  # type: ignore[misc]
     pooled = [pool(r, extra[identity(r)]) if identity(r) in extra else r for r in current]
-    again = evaluate(base, pooled, config)
+    again = evaluate(base, pooled, config, cross_device)
     return dataclasses.replace(again, remeasured=tuple(identity_dict(i) for i in todo if i in extra)), pooled
 
 

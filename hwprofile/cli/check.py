@@ -139,7 +139,8 @@ def guard(args: argparse.Namespace, base_side, cur_side) -> None:
     from ..compare import comparability, join
     from ..errors import ConfigError
 
-    found = comparability(base_side, cur_side, join(base_side.records, cur_side.records).pairs)
+    cross = base_side.device_id != cur_side.device_id
+    found = comparability(base_side, cur_side, join(base_side.records, cur_side.records, cross).pairs)
     refuse = [m for m in found if m.severity == "refuse"]
     if refuse and not args.allow_mismatch:
         raise ConfigError("the current profile is not comparable with the baseline: "
@@ -316,8 +317,12 @@ def run(args: argparse.Namespace) -> int:
     base_side = baseline_side(args, baseline, device)
     cur_side = sides(current, args.current or "current")[0]
     guard(args, base_side, cur_side)
+    if args.remeasure and base_side.device_id != device:
+        raise ConfigError("--remeasure needs a baseline measured on this device (the baseline is "
+                          f"{base_side.device_id}, this profile {device})")
     remeasure = remeasurer(args, current, sweep_config, device) if args.remeasure else None
-    result, pooled = evaluate_with_remeasure(base_side.records, cur_side.records, config, remeasure)
+    result, pooled = evaluate_with_remeasure(base_side.records, cur_side.records, config, remeasure,
+                                             cross_device=base_side.device_id != device)
     if result.remeasured:
         save_remeasured(current, pooled, measured_path)
     title = (f"hwprofile check: {result.outcome.upper()} ({device} against {args.baseline}"

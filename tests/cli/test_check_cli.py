@@ -1,0 +1,194 @@
+"""``hwprofile check``: exit codes, baselines, outputs and bad input, on synthetic fixture profiles."""
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hwprofile.profile import Profile
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "profiles"
+
+
+def p(name: str) -> str:
+    return str(DATA / name)
+
+
+def one_line_error(code, err, needle):
+    assert code == 2, err
+    assert needle in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_pass_on_another_run_of_the_same_configuration(cli):
+    code, out, err = cli("check", "--baseline", p("cpu-a.json"), p("cpu-a2.json"))
+    assert code == 0, err
+    assert "hwprofile check: PASS" in out and "8 pass" in out
+
+
+def test_regression_exits_1(cli):
+    code, out, _ = cli("check", "--baseline", p("cpu-a.json"), p("cpu-slow.json"))
+    assert code == 1 and "REGRESSION" in out
+
+
+def test_failed_measurements_exit_3_not_1(cli):
+    code, out, _ = cli("check", "--baseline", p("cpu-a.json"), p("cpu-failed.json"))
+    assert code == 3 and "FAILED" in out and "crashed" in out
+
+
+def test_outputs_json_junit_and_step_summary(cli, tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    junit = tmp_path / "out" / "junit.xml"
+    code, out, _ = cli("check", "--baseline", p("cpu-a.json"), p("cpu-slow.json"), "--junit", str(junit), "--json",
+                       "--metrics", "latency,throughput")
+    data = json.loads(out)
+    assert code == 1 and data["exit_code"] == 1 and data["outcome"] == "regression"
+    assert {v["metric"] for v in data["verdicts"]} == {"latency", "throughput"}
+    assert all({"ratio", "ci_low", "ci_high", "threshold", "status"} <= set(v) for v in data["verdicts"])
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("tests") == "16" and int(suite.get("failures")) == data["counts"]["regression"]
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n") and "## hwprofile check: REGRESSION" in text and "| REGRESSION |" in text
+
+
+def test_thresholds_and_metrics_options(cli):
+    code, _, _ = cli("check", "--baseline", p("cpu-a.json"), p("cpu-slow.json"), "--latency-threshold", "0.4")
+    assert code == 0
+    code, out, _ = cli("check", "--baseline", p("cpu-a.json"), p("cpu-slow.json"), "--metrics", "memory", "--json")
+    assert code == 0 and {v["metric"] for v in json.loads(out)["verdicts"]} == {"memory:cpu_peak_rss_increase_mb"}
+
+
+def test_first_use_creates_the_baseline_and_never_overwrites_without_the_flag(cli, tmp_path):
+    base = tmp_path / "baselines" / "ci.json"
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-a.json"))
+    one_line_error(code, err, "does not exist")
+    assert not base.exists()
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-a.json"), "--update-baseline")
+    assert code == 0 and "saved 8 records" in err and base.exists()
+    before = base.read_bytes()
+    code, _, _ = cli("check", "--baseline", str(base), p("cpu-slow.json"))
+    assert code == 1 and base.read_bytes() == before
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-slow.json"), "--update-baseline")
+    assert code == 1 and "not updated" in err and base.read_bytes() == before
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--update-baseline")
+    assert code == 0 and "updated" in err
+    assert {r.measured_utc for r in Profile.load(base).records} == {"2026-01-02T00:00:00+00:00"}
+
+
+def test_update_baseline_adds_a_device_and_keeps_the_others(cli, tmp_path):
+    base = tmp_path / "ci.json"
+    shutil.copy(p("cpu-a.json"), base)
+    code, _, err = cli("check", "--baseline", str(base), p("gpu.json"))
+    one_line_error(code, err, "holds no records for this device (synthetic-gpu)")
+    code, _, err = cli("check", "--baseline", str(base), p("gpu.json"), "--update-baseline")
+    assert code == 0, err
+    merged = Profile.load(base)
+    assert set(merged.devices) == {"synthetic-cpu", "synthetic-gpu"} and len(merged.records) == 16
+    code, _, _ = cli("check", "--baseline", str(base), p("cpu-a2.json"))  # the cpu part still gates
+    assert code == 0
+
+
+def test_failed_run_never_becomes_a_baseline(cli, tmp_path):
+    base = tmp_path / "ci.json"
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-failed.json"), "--update-baseline")
+    assert code == 3 and "not written" in err and not base.exists()
+
+
+def test_another_devices_baseline_with_allow_mismatch(cli):
+    code, out, err = cli("check", "--baseline", p("cpu-a.json"), p("gpu.json"), "--allow-mismatch")
+    assert code == 0 and "warning" in err  # the GPU is far faster: improvements, no regression
+    assert "improvement" in out
+
+
+@pytest.mark.parametrize("baseline,current,needle", [
+    ("schema-v2.json", "cpu-a.json", "schema version 2"),
+    ("cpu-a.json", "schema-v2.json", "schema version 2"),
+    ("corrupt.json", "cpu-a.json", "not valid JSON"),
+    ("cpu-a.json", "corrupt.json", "not valid JSON"),
+    ("cpu-a.json", "cpu-other-models.json", "no record in common"),
+    ("cpu-a.json", "gpu.json", "--allow-mismatch"),
+    ("cpu-a.json", "cpu-threads4.json", "thread setting"),
+    ("cpu-a.json", "cpu-other-ort.json", "backend version"),
+    ("cpu-a.json", "nothere.json", "does not exist"),
+])
+def test_bad_input_one_line_exit_2(cli, baseline, current, needle):
+    code, _, err = cli("check", "--baseline", p(baseline), p(current))
+    one_line_error(code, err, needle)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--models", "EfficientNet-B0"], "not both"),
+    (["--metrics", "speed"], "unknown metric"),
+    (["--latency-threshold", "5"], "fraction"),
+    (["--confidence", "2"], "confidence"),
+    (["--remeasure", "-1"], "--remeasure"),
+])
+def test_bad_options_one_line_exit_2(cli, extra, needle):
+    code, _, err = cli("check", "--baseline", p("cpu-a.json"), p("cpu-a2.json"), *extra)
+    one_line_error(code, err, needle)
+
+
+def test_unavailable_device_exits_3(cli, tmp_path):
+    """Measuring on a GPU that is not there is an environment failure, never a regression."""
+    pytest.importorskip("hwprofile.measure")
+    from hwprofile.runners import env
+
+    if env.parse_device("cuda:0") and _has_cuda():
+        pytest.skip("this machine has a GPU")
+    code, _, err = cli("check", "--baseline", p("cpu-a.json"), "--device", "cuda:0", "--runners", "ort:cuda",
+                       "--models", "RegNetX-200MF", "--scales", "1", "--batch-sizes", "1", "--quiet",
+                       "--out", str(tmp_path / "cur.json"))
+    assert code == 3 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def test_remeasure_interleaves_suspects_and_pools_processes(cli, tmp_path, monkeypatch):
+    """--remeasure N: N rounds of one process per suspect, A B A B, pooled before deciding (sweeps faked)."""
+    import importlib.util
+
+    import hwprofile.measure
+    import hwprofile.sweep
+
+    spec = importlib.util.spec_from_file_location("make_profiles", DATA / "make_profiles.py")
+    mp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mp)
+    current = tmp_path / "cur.json"
+    current.write_text(json.dumps(mp.profile(77, slowdown=1.07, processes=3)))
+    calls = []
+
+    def fake_sweep(config, out, resume=False, quiet=False, measure_fn=None):
+        assert config.timing["repeats"] == 1 and len(config.models) == len(config.batch_sizes) == 1
+        calls.append((config.models[0], config.strategies[0] if config.scales[0] != 1 else None,
+                      config.scales[0], config.batch_sizes[0]))
+        model = (config.models[0], calls[-1][1], config.scales[0])
+        data = mp.profile(len(calls), slowdown=1.07, processes=1, models=(model,), batches=config.batch_sizes)
+        profile = Profile.from_dict(data)
+        profile.save(out)
+        return profile, Path(out), []
+
+    monkeypatch.setattr(hwprofile.sweep, "run_sweep", fake_sweep)
+    monkeypatch.setattr(hwprofile.measure, "fingerprint", lambda device: {})
+    monkeypatch.setattr(hwprofile.measure, "device_id", lambda fp: "synthetic-cpu")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("check", "--baseline", p("cpu-a.json"), str(current), "--remeasure", "2", "--json")
+    data = json.loads(out)
+    suspects = data["remeasured"]
+    assert suspects and code in (0, 1), err
+    n = len(suspects)
+    assert len(calls) == 2 * n and calls[:n] == calls[n:]  # round 1 then round 2: interleaved
+    again = {(v["identity"]["model"], v["identity"]["batch"], v["identity"]["scale"]): v for v in data["verdicts"]}
+    for s in suspects:
+        assert again[(s["model"], s["batch"], s["scale"])]["processes"] == [5, 5]  # baseline 5; current 3 + 2 new
+    saved = list((tmp_path / "runs").glob("*.remeasured.json"))
+    assert len(saved) == 1 and Profile.load(saved[0]).records
