@@ -1,0 +1,211 @@
+"""Artifact records of exported ONNX graphs and built TensorRT engines, plus the file cache.
+
+Both records are frozen dataclasses with ``to_dict``/``from_dict``; the cache stores each
+artifact as ``<key>.<ext>`` beside ``<key>.json`` (its record) and trusts a hit only when
+the file's sha256 still matches the record. Nothing here imports torch, onnx or tensorrt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Bumped whenever the export recipe changes, so old cache entries are not reused.
+EXPORT_RECIPE = 1
+
+
+@dataclass(frozen=True)
+class Verification:
+    """ONNX Runtime (CPU) against the fp32 PyTorch module on the same random images.
+
+    Scale-free metrics: ``rel_err`` is max |ort - torch| and ``rms_err`` the root-mean-square
+    difference, both divided by the standard deviation of the torch output; ``cosine`` is the
+    cosine similarity of the mean-centred outputs. ``tolerance`` holds the bounds applied
+    (``rel_err``/``rms_err`` at most, ``cosine`` at least).
+    """
+
+    passed: bool
+    rel_err: float
+    rms_err: float
+    cosine: float
+    tolerance: dict
+    images: int
+    output_std: float
+    reference: str  # e.g. "torch fp32"
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verification":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class OnnxArtifact:
+    """An exported ONNX graph: where it is, what it holds, and how it was checked."""
+
+    path: str
+    sha256: str
+    opset: int
+    input_name: str
+    input_shape: tuple  # ("batch", 3, H, W) when dynamic, (N, 3, H, W) when fixed
+    dtype: str  # float32 | float16
+    external_data: str | None  # path of the .data file beside ``path`` (models > 2 GB)
+    external_data_sha256: str | None
+    versions: dict  # torch, onnx, onnxscript, onnxruntime
+    folded_bn: tuple  # names of the BatchNorms the exporter folded into convs
+    folded_bn_channels: int  # their total channel count (params added back: 2x this)
+    verification: Verification | None
+    export_s: float
+    model: str  # spec name or module class
+    spec: dict | None  # the spec (as in the file's ``hwprofile.spec`` metadata) or None
+    cache_key: str = ""
+    cache_hit: bool = False
+
+    @property
+    def folded_bn_count(self) -> int:
+        return len(self.folded_bn)
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return isinstance(self.input_shape[0], str)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        d["folded_bn"] = list(self.folded_bn)
+        d["folded_bn_count"] = self.folded_bn_count
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OnnxArtifact":
+        d = {k: v for k, v in d.items() if k in _fields(cls)}
+        d["input_shape"] = tuple(d["input_shape"])
+        d["folded_bn"] = tuple(d["folded_bn"])
+        if d.get("verification") is not None:
+            d["verification"] = Verification.from_dict(d["verification"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class EngineArtifact:
+    """A serialized TensorRT engine built from an ONNX artifact."""
+
+    path: str
+    sha256: str
+    onnx_sha256: str
+    tensorrt_version: str
+    precision: str  # fp32 | fp16
+    input_name: str
+    profiles: tuple  # ({"index", "min", "opt", "max"}, ...) shapes of the input per profile
+    device_memory_bytes: int | None
+    gpu_name: str
+    workspace_mb: int
+    strongly_typed: bool
+    timing_cache: str | None
+    build_s: float
+    cache_key: str = ""
+    cache_hit: bool = False
+
+    def profile_for(self, batch: int) -> int:
+        """Index of the optimization profile that accepts ``batch`` (the tightest one)."""
+        fits = [p for p in self.profiles if p["min"][0] <= batch <= p["max"][0]]
+        if not fits:
+            from hwprofile.errors import ConfigError
+
+            sizes = ", ".join(f"{p['min'][0]}-{p['max'][0]}" for p in self.profiles)
+            raise ConfigError(f"batch {batch} is outside this engine's profiles ({sizes}); rebuild with it")
+        return min(fits, key=lambda p: p["max"][0] - p["min"][0])["index"]
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["profiles"] = [dict(p) for p in self.profiles]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EngineArtifact":
+        d = {k: v for k, v in d.items() if k in _fields(cls)}
+        d["profiles"] = tuple(d["profiles"])
+        return cls(**d)
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+# ------------------------------------------ files ------------------------------------------ #
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def key_of(payload: Any) -> str:
+    """A short stable hash of a JSON-able payload (the cache key)."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cache_root(kind: str, cache_dir: str | os.PathLike | None) -> Path:
+    """``cache_dir`` if given, else ``$HWPROFILE_CACHE/<kind>`` or ``~/.cache/hwprofile/<kind>``."""
+    if cache_dir is not None:
+        root = Path(cache_dir)
+    else:
+        base = os.environ.get("HWPROFILE_CACHE") or Path.home() / ".cache" / "hwprofile"
+        root = Path(base) / kind
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes | memoryview) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_record(json_path: Path) -> dict | None:
+    """The cached record at ``json_path``, or None when absent or unreadable."""
+    try:
+        return json.loads(json_path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def library_versions(*names: str) -> dict:
+    """Installed versions of ``names`` (None when missing), read without importing them."""
+    from importlib import metadata
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out

@@ -1,0 +1,390 @@
+"""PyTorch -> ONNX with torch's dynamo exporter, verified on ONNX Runtime CPU, cached.
+
+``to_onnx(spec_or_module)`` builds (a spec) or copies (a module) the network, calibrates its
+BatchNorms on random batches so its outputs are well-scaled, exports it with
+``torch.onnx.export(dynamo=True, optimize=True)`` to one file (external data beside it only
+past protobuf's 2 GB), records in the file's metadata which convs absorbed a BatchNorm or
+lost an all-zero bias (so ``count_onnx`` reproduces the analytic counts) and what spec it is,
+checks it with ``onnx.checker``, and compares ONNX Runtime with PyTorch. Re-exporting the same
+spec/module with the same settings and library versions returns the cached file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwprofile.errors import ConfigError, InputFileError, MeasurementError
+from hwprofile.onnx_complexity import FOLDED_BN_KEY, SPEC_KEY
+
+from .artifacts import (EXPORT_RECIPE, OnnxArtifact, cache_root, key_of, library_versions, read_record,
+                        sha256_file, write_json_atomic)
+from .calibrate import calibrate_bn
+from .verify import verify_onnx
+
+#: Models whose weights exceed this many bytes are saved with external data (protobuf: 2 GiB).
+EXTERNAL_DATA_BYTES = 2_000_000_000
+LIBRARIES = ("torch", "onnx", "onnxscript", "onnxruntime")
+INPUT_NAME, OUTPUT_NAME = "input", "output"
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What to export: a spec or a module, at an input shape, with export settings."""
+
+    name: str
+    spec: Any
+    module: Any
+    input_shape: tuple[int, int, int]
+    batch: Any  # "dynamic" | int
+    fp16: bool
+    opset: int | None
+    calibrate: bool
+    seed: int
+
+    @property
+    def dtype(self) -> str:
+        return "float16" if self.fp16 else "float32"
+
+    def spec_dict(self) -> dict | None:
+        if self.spec is None:
+            return None
+        return {"kind": self.spec.kind, **dataclasses.asdict(self.spec)}
+
+    def key(self) -> str:
+        what = {"spec": self.spec_dict()} if self.spec is not None else {"module": _module_identity(self.module)}
+        return key_of({**what, "input_shape": self.input_shape, "batch": self.batch, "dtype": self.dtype,
+                       "opset": self.opset, "calibrate": self.calibrate, "seed": self.seed,
+                       "recipe": EXPORT_RECIPE, "versions": library_versions(*LIBRARIES)})
+
+
+def _module_identity(module: Any) -> dict:
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return {"class": f"{type(module).__module__}.{type(module).__qualname__}", "repr": repr(module),
+            "state_sha256": h.hexdigest()}
+
+
+# --------------------------------------------- public --------------------------------------------- #
+
+def to_onnx(model_or_spec: Any, path: str | os.PathLike | None = None, *, batch: Any = "dynamic",
+            fp16: bool = False, opset: int | None = None, cache_dir: str | os.PathLike | None = None,
+            verify: bool = True, input_shape: tuple[int, ...] | None = None, calibrate: bool | None = None,
+            overwrite: bool = False, seed: int = 0) -> OnnxArtifact:
+    """Export a spec (zoo or scaled), zoo name, or ``nn.Module`` (with ``input_shape`` (C, H, W)).
+
+    ``batch`` is ``"dynamic"`` or a fixed size; ``fp16`` exports an fp16 graph (fp16 input and
+    output); ``calibrate`` (default: yes for specs, no for modules, which may be trained)
+    calibrates BatchNorm statistics on random batches first. The file lives in the cache
+    (``cache_dir``, else ``$HWPROFILE_CACHE/onnx`` or ``~/.cache/hwprofile/onnx``); with ``path``
+    it is also copied there (an existing different file is an error unless ``overwrite``).
+    Verification failure raises :class:`MeasurementError`; a cache hit reuses the record.
+    """
+    job = _job(model_or_spec, batch, fp16, opset, input_shape, calibrate, seed)
+    root = cache_root("onnx", cache_dir)
+    key = job.key()
+    art = _cache_hit(root, key)
+    if art is None or (verify and art.verification is None):
+        art = _export(job, root, key, verify)
+    if verify and not art.verification.passed:
+        raise MeasurementError(f"{job.name}: the ONNX graph does not reproduce PyTorch on ONNX Runtime CPU "
+                               f"({art.verification.reason}); kept at {art.path}")
+    return art if path is None else _publish(art, Path(path), overwrite)
+
+
+def _job(model_or_spec: Any, batch: Any, fp16: bool, opset: int | None, input_shape: Any,
+         calibrate: bool | None, seed: int) -> _Job:
+    from hwprofile import get_spec
+    from hwprofile.specs import AnyNetSpec, EffNetSpec
+
+    batch = _check_batch(batch)
+    if opset is not None and (not isinstance(opset, int) or opset < 7):
+        raise ConfigError(f"opset must be an integer >= 7, got {opset!r}")
+    spec = get_spec(model_or_spec) if isinstance(model_or_spec, str) else model_or_spec
+    if isinstance(spec, (AnyNetSpec, EffNetSpec)):
+        shape = (3, spec.train_res, spec.train_res)
+        return _Job(spec.name, spec, None, shape, batch, bool(fp16), opset,
+                    True if calibrate is None else calibrate, seed)
+    import torch
+
+    if not isinstance(model_or_spec, torch.nn.Module):
+        raise ConfigError(f"expected a model spec, zoo name or torch.nn.Module, got {type(model_or_spec).__name__}")
+    if input_shape is None or len(input_shape) not in (3, 4) or any(int(d) < 1 for d in input_shape):
+        raise ConfigError(f"a module needs input_shape=(C, H, W), got {input_shape!r}")
+    shape = tuple(int(d) for d in input_shape[-3:])
+    return _Job(type(model_or_spec).__name__, None, model_or_spec, shape, batch, bool(fp16), opset,
+                bool(calibrate), seed)
+
+
+def _check_batch(batch: Any) -> Any:
+    if batch == "dynamic":
+        return batch
+    try:
+        n = int(batch)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(n) != str(batch).strip():
+        raise ConfigError(f"batch must be 'dynamic' or a positive integer, got {batch!r}")
+    return n
+
+
+# ---------------------------------------------- cache ---------------------------------------------- #
+
+def _cache_hit(root: Path, key: str) -> OnnxArtifact | None:
+    rec = read_record(root / f"{key}.json")
+    if rec is None:
+        return None
+    try:
+        art = OnnxArtifact.from_dict(rec)
+    except (KeyError, TypeError, ValueError):
+        return None
+    path = Path(art.path)
+    if not path.is_file() or sha256_file(path) != art.sha256:
+        return None
+    if art.external_data and (not Path(art.external_data).is_file()
+                              or sha256_file(art.external_data) != art.external_data_sha256):
+        return None
+    return dataclasses.replace(art, cache_hit=True)
+
+
+def _publish(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
+    """Copy the cached file to ``dest`` (never replacing a different file unless ``overwrite``)."""
+    if dest.suffix.lower() != ".onnx":
+        raise ConfigError(f"{dest}: the output file name must end in .onnx")
+    if not dest.parent.is_dir():
+        raise ConfigError(f"{dest.parent}: no such folder")
+    if dest.exists() and not overwrite and not (art.external_data is None and sha256_file(dest) == art.sha256):
+        raise ConfigError(f"{dest} exists; choose another name or pass --force to replace it")
+    if art.external_data:
+        return _publish_external(art, dest)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.copyfile(art.path, tmp)
+    os.replace(tmp, dest)
+    return dataclasses.replace(art, path=str(dest))
+
+
+def _publish_external(art: OnnxArtifact, dest: Path) -> OnnxArtifact:
+    import onnx
+
+    model = onnx.load(art.path)
+    data = dest.with_name(dest.name + ".data")
+    for p in (dest, data):
+        p.unlink(missing_ok=True)
+    onnx.save(model, str(dest), save_as_external_data=True, all_tensors_to_one_file=True, location=data.name)
+    return dataclasses.replace(art, path=str(dest), sha256=sha256_file(dest), external_data=str(data),
+                               external_data_sha256=sha256_file(data))
+
+
+# --------------------------------------------- export --------------------------------------------- #
+
+def _torch_model(job: _Job) -> Any:
+    """The fp32 eval-mode module to export: built from the spec (seeded) or a copy of the module."""
+    import torch
+
+    from hwprofile import build_model
+
+    with torch.random.fork_rng():
+        torch.manual_seed(job.seed)
+        model = build_model(job.spec) if job.spec is not None else copy.deepcopy(job.module)
+    model = model.float().eval()
+    if job.calibrate:
+        calibrate_bn(model, job.input_shape, seed=job.seed)
+    return model
+
+
+def _export(job: _Job, root: Path, key: str, verify: bool) -> OnnxArtifact:
+    model = _torch_model(job)
+    layers = _layers(model, job.input_shape)
+    start = time.perf_counter()
+    final = root / f"{key}.onnx"
+    tmp = root / f".{key}.{os.getpid()}.tmp.onnx"
+    try:
+        external = _param_bytes(model, job.fp16) > EXTERNAL_DATA_BYTES
+        _run_exporter(job, model, tmp, external)
+        opset = _finish(job, tmp, final, layers, external)
+    finally:
+        for p in (tmp, Path(f"{tmp}.data")):
+            p.unlink(missing_ok=True)
+    export_s = time.perf_counter() - start
+    folded = tuple(e["bn"] for e in layers if e.get("bn") and e.get("folded"))
+    data = Path(f"{final}.data") if external else None
+    verification = (verify_onnx(str(final), model, job.input_shape, input_name=INPUT_NAME, dtype=job.dtype,
+                                batch=3 if job.batch == "dynamic" else job.batch) if verify else None)
+    c, h, w = job.input_shape
+    art = OnnxArtifact(
+        path=str(final), sha256=sha256_file(final), opset=opset, input_name=INPUT_NAME,
+        input_shape=("batch" if job.batch == "dynamic" else job.batch, c, h, w), dtype=job.dtype,
+        external_data=str(data) if data else None, external_data_sha256=sha256_file(data) if data else None,
+        versions=library_versions(*LIBRARIES), folded_bn=folded,
+        folded_bn_channels=sum(e["channels"] for e in layers if e.get("folded")),
+        verification=verification, export_s=round(export_s, 3), model=job.name, spec=job.spec_dict(),
+        cache_key=key, cache_hit=False)
+    if verification is None or verification.passed:
+        write_json_atomic(root / f"{key}.json", art.to_dict())
+    return art
+
+
+def _param_bytes(model: Any, fp16: bool) -> int:
+    return sum(p.numel() for p in model.parameters()) * (2 if fp16 else 4)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporter's progress prints, warnings and logs."""
+    names = ("torch.onnx", "torch.export", "torch._export", "onnxscript", "torch._dynamo")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _run_exporter(job: _Job, model: Any, tmp: Path, external: bool) -> None:
+    import torch
+
+    net = copy.deepcopy(model).half() if job.fp16 else model
+    n = 2 if job.batch == "dynamic" else job.batch
+    x = torch.randn(n, *job.input_shape, generator=torch.Generator().manual_seed(job.seed))
+    x = x.half() if job.fp16 else x
+    dynamic = ({0: "batch"},) if job.batch == "dynamic" else None
+    try:
+        with _quiet():
+            torch.onnx.export(net, (x,), str(tmp), dynamo=True, external_data=external, optimize=True,
+                              opset_version=job.opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_shapes=dynamic)
+    except Exception as exc:
+        if job.spec is not None:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError(f"torch.onnx could not export {job.name}: {first}") from None
+
+
+def _finish(job: _Job, tmp: Path, final: Path, layers: list[dict], external: bool) -> int:
+    """Check the opset, add hwprofile's metadata, save to ``final`` and run the checker."""
+    import onnx
+
+    model = onnx.load(str(tmp), load_external_data=True)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if job.opset is not None and opset != job.opset:
+        raise ConfigError(f"torch's exporter produced opset {opset}, not the {job.opset} asked for "
+                          f"(the dynamo exporter supports opset >= 18)")
+    _annotate(model, layers, job)
+    part = final.with_name(f".{final.name}.part")
+    if external:
+        data = Path(f"{final}.data")
+        data.unlink(missing_ok=True)
+        onnx.save(model, str(part), save_as_external_data=True, all_tensors_to_one_file=True, location=data.name)
+    else:
+        onnx.save(model, str(part))
+    os.replace(part, final)
+    try:
+        onnx.checker.check_model(str(final))
+    except onnx.checker.ValidationError as exc:
+        raise InputFileError(f"{job.name}: the exported graph fails onnx.checker: {exc}") from None
+    return opset
+
+
+# ---------------------------------------- folded layers ---------------------------------------- #
+
+def _layers(model: Any, input_shape: tuple[int, ...]) -> list[dict]:
+    """Conv2d and Linear modules in execution order, each with the BatchNorm applied to its output."""
+    import torch
+    from torch import nn
+
+    order: list[dict] = []
+    by_output: dict[int, dict] = {}
+    names = {m: n for n, m in model.named_modules()}
+
+    def after(module: Any, _inputs: Any, output: Any) -> None:
+        entry = {"module": names[module], "op": "Conv" if isinstance(module, nn.Conv2d) else "Gemm",
+                 "channels": int(module.weight.shape[0]), "bias": module.bias is not None,
+                 "weight_shape": list(module.weight.shape), "bn": None}
+        order.append(entry)
+        by_output[id(output)] = entry
+
+    def before_bn(module: Any, inputs: Any) -> None:
+        entry = by_output.get(id(inputs[0]))
+        if entry is not None and entry["op"] == "Conv":
+            entry["bn"] = names[module]
+
+    hooks = [m.register_forward_hook(after) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks += [m.register_forward_pre_hook(before_bn) for m in model.modules()
+              if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return order
+
+
+def _annotate(model: Any, layers: list[dict], job: _Job) -> None:
+    """Write ``hwprofile.folded_bn`` (what each Conv/Gemm node was in PyTorch) and ``hwprofile.spec``."""
+    g = model.graph
+    dims = {t.name: list(t.dims) for t in g.initializer}
+    bn_inputs = {n.input[0] for n in g.node if n.op_type == "BatchNormalization"}
+    nodes = [n for n in g.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    matched = len(nodes) == len(layers) and all(
+        _same_layer(n, e, dims) for n, e in zip(nodes, layers))
+    records = []
+    if matched:
+        for node, entry in zip(nodes, layers):
+            entry["node"] = node.name
+            entry["folded"] = bool(entry["bn"]) and node.output[0] not in bn_inputs
+            records.append({"node": node.name, "op": node.op_type, "module": entry["module"],
+                            "channels": entry["channels"], "bias": entry["bias"],
+                            "bn": entry["bn"] if entry["folded"] else None})
+    payload = {"version": 1, "matched": matched, "convs": records}
+    _set_meta(model, FOLDED_BN_KEY, json.dumps(payload, separators=(",", ":")))
+    if job.spec is not None:
+        _set_meta(model, SPEC_KEY, json.dumps(job.spec_dict(), separators=(",", ":")))
+    from hwprofile import __version__
+
+    _set_meta(model, "hwprofile.version", __version__)
+
+
+def _same_layer(node: Any, entry: dict, dims: dict) -> bool:
+    want = entry["op"] == "Conv"
+    if (node.op_type == "Conv") != want:
+        return False
+    shape = dims.get(node.input[1])
+    if shape is None:
+        return False
+    if want:
+        return shape == entry["weight_shape"]
+    return sorted(shape) == sorted(entry["weight_shape"])
+
+
+def _set_meta(model: Any, key: str, value: str) -> None:
+    for p in model.metadata_props:
+        if p.key == key:
+            p.value = value
+            return
+    model.metadata_props.add(key=key, value=value)
+
+
+def prepared_model(model_or_spec: Any, *, input_shape: tuple[int, ...] | None = None,
+                   calibrate: bool | None = None, seed: int = 0) -> Any:
+    """The fp32 eval-mode module exactly as :func:`to_onnx` exports it (seeded build, calibrated BN)."""
+    return _torch_model(_job(model_or_spec, "dynamic", False, None, input_shape, calibrate, seed))

@@ -1,0 +1,479 @@
+"""flops, params and activations of any ONNX graph, counted with pycls's definitions.
+
+The batch dimension is pinned, shapes are inferred (``data_prop=True``), and each node is
+mapped to the analytic counter's layer rules (science.md §2): Conv (grouped, depthwise, any
+pads/strides; a bias counts as pycls counts a biased conv), Gemm / MatMul with a weight (a
+constant Add after them is their bias), MaxPool (acts), BatchNormalization and
+LayerNormalization (their scale and shift). Activations, elementwise and shape ops cost
+nothing by those definitions; every other op is listed in ``uncounted`` by name, never
+counted as zero. Counts are per image (divided by the batch).
+
+hwprofile's own exports fold BatchNorm into the preceding conv; they record each fold in the
+model's ``hwprofile.folded_bn`` metadata, and the counter uses it to count such a conv as the
+unbiased conv plus BatchNorm it came from, so the counts equal the analytic ones. A foreign
+graph is counted as it stands. Weights are read from initializers, Constant and
+ConstantOfShape nodes, or graph inputs backed by initializers (old graphs); the weights
+themselves are never loaded from external data, only their shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, InputFileError
+
+FOLDED_BN_KEY = "hwprofile.folded_bn"
+SPEC_KEY = "hwprofile.spec"
+
+#: Ops that carry no cost by the analytic definitions (activations, elementwise maths, pooling
+#: to 1x1, data movement and shape bookkeeping).
+ZERO_COST_OPS = frozenset({
+    "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Swish", "Tanh", "Elu", "Selu", "Gelu",
+    "Erf", "Softplus", "Softsign", "Mish", "Clip", "Softmax", "LogSoftmax",
+    "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Exp", "Log", "Pow", "Sqrt", "Reciprocal", "Sum", "Mean",
+    "Max", "Min", "Where", "Equal", "Less", "Greater", "Not", "And", "Or",
+    "GlobalAveragePool", "ReduceMean", "Dropout", "Identity", "Flatten", "Reshape", "Shape", "Size",
+    "Cast", "CastLike", "Concat", "Split", "Slice", "Squeeze", "Unsqueeze", "Transpose", "Expand",
+    "Gather", "Constant", "ConstantOfShape", "Range", "Tile",
+})
+#: Ops through which a constant stays a constant (a weight may be cast or reshaped).
+_CONST_PASS = frozenset({"Identity", "Cast", "CastLike", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
+                         "Flatten"})
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    """Per-image counts of one node; ``kind`` is counted, zero (no cost by definition) or uncounted."""
+
+    name: str
+    op_type: str
+    kind: str
+    flops: int = 0
+    params: int = 0
+    acts: int = 0
+    output_shape: tuple | None = None
+
+    def to_dict(self) -> dict:
+        d = dict(vars(self))
+        d["output_shape"] = None if self.output_shape is None else list(self.output_shape)
+        return d
+
+
+@dataclass(frozen=True)
+class OnnxComplexity:
+    """Per-image flops (multiply-adds), params and acts of an ONNX graph."""
+
+    model: str
+    flops: int
+    params: int
+    acts: int
+    resolution: int
+    input_name: str
+    input_shape: tuple  # with the batch pinned
+    batch: int
+    opset: int | None
+    uncounted: dict  # op type -> number of nodes that could not be counted
+    folded_bn_params_added: int
+    spec: dict | None = None  # hwprofile's ``hwprofile.spec`` metadata, for its own exports
+    nodes: tuple = field(default=())  # NodeCost, with by_node=True
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("model", "flops", "params", "acts", "resolution", "input_name",
+                                           "batch", "opset", "uncounted", "folded_bn_params_added", "spec")}
+        d["input_shape"] = list(self.input_shape)
+        d["nodes"] = [n.to_dict() for n in self.nodes]
+        return d
+
+
+# ------------------------------------------ loading ------------------------------------------ #
+
+def load_model(path_or_model: Any) -> tuple[Any, str, Path | None]:
+    """(ModelProto without external weights, display name, folder) or a one-line InputFileError."""
+    import onnx
+
+    if isinstance(path_or_model, onnx.ModelProto):
+        model = onnx.ModelProto()
+        model.CopyFrom(path_or_model)
+        _check_structure(model, "<model>")
+        return model, "<model>", None
+    path = Path(path_or_model)
+    name = path.name
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file (expected an .onnx model)")
+    if not path.is_file():
+        raise InputFileError(f"{path}: not a file (expected an .onnx model)")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: empty file (expected an .onnx model)")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # DecodeError and friends: the bytes are not a ModelProto
+        raise InputFileError(f"{path}: not a readable ONNX model (truncated or not ONNX: "
+                             f"{_first_line(exc)})") from None
+    _check_structure(model, str(path))
+    _check_external_data(model, path)
+    return model, name, path.parent
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _check_structure(model: Any, where: str) -> None:
+    if model.ir_version <= 0 or not model.HasField("graph"):
+        raise InputFileError(f"{where}: not an ONNX model (no IR version or graph)")
+    if not model.opset_import:
+        raise InputFileError(f"{where}: incomplete ONNX model (no opset; truncated file?)")
+    g = model.graph
+    if not g.node or not g.output:
+        raise InputFileError(f"{where}: incomplete ONNX model (no nodes or outputs; truncated file?)")
+    known = {i.name for i in g.input} | {t.name for t in g.initializer} | {""}
+    for node in g.node:
+        missing = [i for i in node.input if i not in known]
+        if missing:
+            raise InputFileError(f"{where}: broken graph: node {node.name or node.op_type!r} reads undefined "
+                                 f"tensor {missing[0]!r} (truncated or edited file?)")
+        known.update(node.output)
+    undefined = [o.name for o in g.output if o.name not in known]
+    if undefined:
+        raise InputFileError(f"{where}: broken graph: output {undefined[0]!r} is never produced")
+
+
+def _external_tensors(model: Any):
+    from onnx.external_data_helper import _get_all_tensors
+
+    for t in _get_all_tensors(model):
+        if t.data_location == 1:  # TensorProto.EXTERNAL
+            yield t
+
+
+def _check_external_data(model: Any, path: Path) -> None:
+    """External-data locations must name existing files inside the model's folder."""
+    folder = path.parent.resolve()
+    for t in _external_tensors(model):
+        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        target = (folder / loc).resolve()
+        if not loc or os.path.isabs(loc) or not target.is_relative_to(folder):
+            raise InputFileError(f"{path}: external data of {t.name!r} points outside the model's folder "
+                                 f"({loc!r}); refused")
+        if not target.is_file():
+            raise InputFileError(f"{path}: external data file {loc!r} of {t.name!r} is missing")
+
+
+# ------------------------------------------- shapes ------------------------------------------- #
+
+def _dims(tensor_type: Any) -> list | None:
+    if not tensor_type.HasField("shape"):
+        return None
+    out = []
+    for d in tensor_type.shape.dim:
+        out.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
+    return out
+
+
+def _image_input(model: Any, where: str) -> Any:
+    g = model.graph
+    inits = {t.name for t in g.initializer}
+    inputs = [i for i in g.input if i.name not in inits]
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs) or "none"
+        raise InputFileError(f"{where}: expected one image input [N, C, H, W], found {len(inputs)} ({names})")
+    inp = inputs[0]
+    dims = _dims(inp.type.tensor_type) if inp.type.HasField("tensor_type") else None
+    if dims is None or len(dims) != 4:
+        shape = "unknown" if dims is None else dims
+        raise InputFileError(f"{where}: no image-shaped input: expected [N, C, H, W], input {inp.name!r} "
+                             f"has shape {shape}")
+    for axis, d in enumerate(dims[1:], start=1):
+        if not isinstance(d, int) or d <= 0:
+            raise InputFileError(f"{where}: input {inp.name!r} has symbolic dimension {d!r} at axis {axis}; "
+                                 f"only the batch dimension may be symbolic (export at a fixed resolution)")
+    return inp
+
+
+def _pin_batch(model: Any, inp: Any, batch: int | None, where: str) -> int:
+    dim0 = inp.type.tensor_type.shape.dim[0]
+    if dim0.HasField("dim_value") and dim0.dim_value > 0:
+        fixed = dim0.dim_value
+        if batch is not None and batch != fixed:
+            raise ConfigError(f"{where}: the graph has a fixed batch of {fixed}; --batch {batch} is not possible")
+        return fixed
+    batch = 1 if batch is None else batch
+    if batch < 1:
+        raise ConfigError(f"batch must be >= 1, got {batch}")
+    dim0.Clear()
+    dim0.dim_value = batch
+    return batch
+
+
+def _light(model: Any) -> Any:
+    """A copy for shape inference in which large initializers are typed graph inputs instead
+    (inference needs their shapes, never their values), so counting stays fast for big models."""
+    import onnx
+
+    light = onnx.ModelProto()
+    for name in ("ir_version", "producer_name", "producer_version", "domain", "model_version"):
+        setattr(light, name, getattr(model, name))
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    g, lg = model.graph, light.graph
+    lg.name = g.name
+    lg.node.extend(g.node)
+    lg.input.extend(g.input)
+    lg.output.extend(g.output)
+    declared = {i.name for i in g.input}
+    for t in g.initializer:
+        if _numel(list(t.dims)) <= 1024:
+            lg.initializer.append(t)
+        elif t.name not in declared:
+            lg.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    return light
+
+
+def _infer(model: Any, where: str) -> dict[str, list]:
+    """Tensor name -> inferred shape (ints where known), ignoring stale annotations in the file."""
+    import onnx
+
+    light = _light(model)
+    for out in light.graph.output:
+        if out.type.HasField("tensor_type"):
+            out.type.tensor_type.ClearField("shape")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(light, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        raise InputFileError(f"{where}: shape inference failed: {_first_line(exc)}") from None
+    shapes: dict[str, list] = {}
+    for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+        if vi.type.HasField("tensor_type"):
+            dims = _dims(vi.type.tensor_type)
+            if dims is not None:
+                shapes[vi.name] = dims
+    for t in model.graph.initializer:
+        shapes[t.name] = list(t.dims)
+    return shapes
+
+
+# ------------------------------------------ counting ------------------------------------------ #
+
+def _numel(shape: list | None) -> int | None:
+    if shape is None or any(not isinstance(d, int) for d in shape):
+        return None
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+class _Graph:
+    """Constant tracking, consumers and shapes of one graph."""
+
+    def __init__(self, model: Any, shapes: dict[str, list]):
+        g = model.graph
+        self.shapes = shapes
+        self.consts = {t.name for t in g.initializer}
+        self.consumers: Counter = Counter()
+        for node in g.node:
+            for i in node.input:
+                self.consumers[i] += 1
+            if node.op_type in ("Constant", "ConstantOfShape") or (
+                    node.op_type in _CONST_PASS and node.input and all(i in self.consts for i in node.input if i)):
+                self.consts.update(node.output)
+            if node.op_type == "Constant":
+                self._constant_shape(node)
+        for o in g.output:
+            self.consumers[o.name] += 1
+
+    def _constant_shape(self, node: Any) -> None:
+        for a in node.attribute:
+            if a.name == "value" and node.output[0] not in self.shapes:
+                self.shapes[node.output[0]] = list(a.t.dims)
+
+    def shape(self, name: str) -> list | None:
+        s = self.shapes.get(name)
+        return s if _numel(s) is not None else None
+
+    def numel(self, name: str) -> int | None:
+        return _numel(self.shapes.get(name))
+
+    def is_const(self, name: str) -> bool:
+        return name in self.consts
+
+
+def _folded(model: Any) -> dict[str, dict]:
+    """Conv/Gemm node name -> what it was in PyTorch (channels, bias, folded BatchNorm), from
+    hwprofile's metadata; empty for foreign graphs, which are counted as they stand."""
+    for p in model.metadata_props:
+        if p.key == FOLDED_BN_KEY:
+            try:
+                return {e["node"]: e for e in json.loads(p.value)["convs"]}
+            except (ValueError, KeyError, TypeError):
+                return {}
+    return {}
+
+
+def _bias(node: Any, g: _Graph, origin: dict | None, y_n: int) -> tuple[int, int]:
+    """(flops, params) of a layer's bias: as built in PyTorch when hwprofile recorded it, else as in the graph."""
+    if origin is not None:
+        return (y_n, int(origin["channels"])) if origin.get("bias") else (0, 0)
+    if len(node.input) > 2 and node.input[2]:
+        return y_n, g.numel(node.input[2]) or 0
+    return 0, 0
+
+
+def _conv(node: Any, g: _Graph, origin: dict | None) -> tuple[int, int, int] | None:
+    y, w = g.shape(node.output[0]), g.shape(node.input[1])
+    if y is None or w is None:
+        return None
+    y_n, w_n = _numel(y), _numel(w)
+    b_flops, b_params = _bias(node, g, origin, y_n)
+    flops = y_n * w_n // w[0] + b_flops
+    params = (w_n if g.is_const(node.input[1]) else 0) + b_params
+    if origin is not None and origin.get("bn"):
+        params += 2 * int(origin["channels"])
+    return flops, params, y_n
+
+
+def _gemm(node: Any, g: _Graph, origin: dict | None) -> tuple[int, int, int] | None:
+    a, b = node.input[0], node.input[1]
+    weight = b if g.is_const(b) else a if g.is_const(a) else None
+    sa, sb, y = g.shape(a), g.shape(b), g.shape(node.output[0])
+    if weight is None or sa is None or sb is None or y is None:
+        return None
+    trans_a = next((x.i for x in node.attribute if x.name == "transA"), 0)
+    k = sa[0] if trans_a else sa[1]
+    y_n = _numel(y)
+    b_flops, b_params = _bias(node, g, origin, y_n)
+    return y_n * k + b_flops, (g.numel(weight) or 0) + b_params, y_n
+
+
+def _matmul(node: Any, g: _Graph) -> tuple[int, int, int] | None:
+    a, b = node.input[0], node.input[1]
+    weight = b if g.is_const(b) else a if g.is_const(a) else None
+    sa, y = g.shape(a), g.shape(node.output[0])
+    if weight is None or sa is None or y is None:
+        return None
+    y_n = _numel(y)
+    return y_n * sa[-1], g.numel(weight) or 0, y_n
+
+
+def _norm(node: Any, g: _Graph) -> tuple[int, int, int] | None:
+    sizes = [g.numel(i) for i in node.input[1:3] if i and g.is_const(i)]
+    if len(sizes) != len([i for i in node.input[1:3] if i]) or None in sizes:
+        return None
+    return 0, sum(sizes), 0
+
+
+def _maxpool(node: Any, g: _Graph) -> tuple[int, int, int] | None:
+    n = g.numel(node.output[0])
+    return None if n is None else (0, 0, n)
+
+
+def _bias_add(node: Any, g: _Graph, weighted: dict[str, str]) -> str | None:
+    """The name of the Conv/Gemm/MatMul output this Add biases, when it is such an Add."""
+    if node.op_type != "Add" or len(node.input) != 2:
+        return None
+    for x, c in (node.input, node.input[::-1]):
+        if x in weighted and g.is_const(c) and g.consumers[x] == 1:
+            n_c, shape_x = g.numel(c), g.shape(x)
+            if n_c is not None and shape_x is not None and len(shape_x) >= 2 and n_c == shape_x[1 if weighted[x] == "Conv" else -1]:
+                return x
+    return None
+
+
+def _node_cost(node: Any, g: _Graph, folds: dict) -> tuple[int, int, int] | None:
+    op = node.op_type
+    if op == "Conv":
+        return _conv(node, g, folds.get(node.name))
+    if op == "Gemm":
+        return _gemm(node, g, folds.get(node.name))
+    if op == "MatMul":
+        return _matmul(node, g)
+    if op in ("BatchNormalization", "LayerNormalization"):
+        return _norm(node, g)
+    if op == "MaxPool":
+        return _maxpool(node, g)
+    return None
+
+
+_COUNTED = frozenset({"Conv", "Gemm", "MatMul", "BatchNormalization", "LayerNormalization", "MaxPool"})
+
+
+def _count_nodes(model: Any, g: _Graph, batch: int) -> tuple[list[NodeCost], Counter, int]:
+    folds = _folded(model)
+    costs, uncounted, folded_params = [], Counter(), 0
+    weighted: dict[str, str] = {}
+    for node in model.graph.node:
+        op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+        out_shape = g.shapes.get(node.output[0]) if node.output else None
+        biased = _bias_add(node, g, weighted)
+        if biased is not None:
+            y_n, c_n = g.numel(biased), g.numel(node.input[1] if node.input[0] == biased else node.input[0])
+            costs.append(NodeCost(node.name, op, "counted", y_n, c_n, 0, _tuple(out_shape)))
+        elif op in _COUNTED:
+            cost = _node_cost(node, g, folds)
+            if cost is None:
+                uncounted[op] += 1
+                costs.append(NodeCost(node.name, op, "uncounted", output_shape=_tuple(out_shape)))
+                continue
+            if op in ("Conv", "Gemm", "MatMul"):
+                weighted[node.output[0]] = op
+            if op == "Conv" and folds.get(node.name, {}).get("bn"):
+                folded_params += 2 * int(folds[node.name]["channels"])
+            costs.append(NodeCost(node.name, op, "counted", *cost, _tuple(out_shape)))
+        elif op in ZERO_COST_OPS:
+            costs.append(NodeCost(node.name, op, "zero", output_shape=_tuple(out_shape)))
+        else:
+            uncounted[op] += 1
+            costs.append(NodeCost(node.name, op, "uncounted", output_shape=_tuple(out_shape)))
+    per_image = [_per_image(c, batch) for c in costs]
+    return per_image, uncounted, folded_params
+
+
+def _tuple(shape: list | None) -> tuple | None:
+    return None if shape is None else tuple(shape)
+
+
+def _per_image(c: NodeCost, batch: int) -> NodeCost:
+    if batch == 1 or c.kind != "counted":
+        return c
+    return NodeCost(c.name, c.op_type, c.kind, c.flops // batch, c.params, c.acts // batch, c.output_shape)
+
+
+def count_onnx(path_or_model: Any, batch: int | None = None, by_node: bool = False) -> OnnxComplexity:
+    """Per-image counts of an ONNX file or ModelProto at ``batch`` (default 1, or the fixed batch)."""
+    model, name, _ = load_model(path_or_model)
+    where = name
+    inp = _image_input(model, where)
+    batch = _pin_batch(model, inp, batch, where)
+    input_shape = tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)
+    shapes = _infer(model, where)
+    g = _Graph(model, shapes)
+    costs, uncounted, folded_params = _count_nodes(model, g, batch)
+    counted = [c for c in costs if c.kind == "counted"]
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return OnnxComplexity(
+        model=name, flops=sum(c.flops for c in counted), params=sum(c.params for c in counted),
+        acts=sum(c.acts for c in counted), resolution=input_shape[2], input_name=inp.name,
+        input_shape=input_shape, batch=batch, opset=opset, uncounted=dict(sorted(uncounted.items())),
+        folded_bn_params_added=folded_params, spec=_spec(model), nodes=tuple(costs) if by_node else (),
+    )
+
+
+def _spec(model: Any) -> dict | None:
+    for p in model.metadata_props:
+        if p.key == SPEC_KEY:
+            try:
+                return json.loads(p.value)
+            except ValueError:
+                return None
+    return None
+
+
+def spec_metadata(path_or_model: Any) -> dict | None:
+    """The ``hwprofile.spec`` metadata of one of hwprofile's exports (None for foreign graphs)."""
+    return _spec(load_model(path_or_model)[0])

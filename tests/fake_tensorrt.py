@@ -1,0 +1,230 @@
+"""A strict stand-in for the ``tensorrt`` module: refuses every name the real bindings lack.
+
+The allowed names are the identifiers read from the TensorRT binding libraries
+(``tests/data/tensorrt/identifiers-*.txt``; ``common`` = present in both 10.16 and 11.4).
+Every public attribute read or written -- on the module, its classes and enums, and every
+object it returns -- must be in that list, else ``AttributeError``; so a call removed in 11.x
+(``BuilderFlag.FP16``, ``EXPLICIT_BATCH``) or a misspelt one fails the tests.
+
+Those lists come from the libraries' strings, in which the linker merges a short literal
+into a longer one that ends with it. ``FOLDED`` names the few documented API names the
+builder uses that are missing for that reason; each is accepted only if it is a proper
+suffix of a listed identifier (checked when the stand-in is made).
+
+Every call is appended to ``module._calls`` as ``(name, args...)`` so tests can check the
+builder's logic; ``module._state`` controls failures (``parse_ok``, ``build_ok``).
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+LISTS = Path(__file__).parent / "data" / "tensorrt"
+VERSIONS = {"common": "11.4.0.106", "10.16.1.11": "10.16.1.11", "11.4.0.106": "11.4.0.106"}
+#: Real API names (tech.md §6, NVIDIA's Python API docs) whose literal is folded into a longer string.
+FOLDED = {"Logger": "ILogger", "Builder": "IExprBuilder", "Runtime": "IPluginV3OneRuntime",
+          "serialize": "get_fields_to_serialize", "num_errors": "get_num_errors"}
+
+
+def allowed_names(which: str = "common") -> frozenset[str]:
+    names = {line.strip() for line in (LISTS / f"identifiers-{which}.txt").read_text().splitlines() if line.strip()}
+    for name, longer in FOLDED.items():
+        assert longer in names and longer.endswith(name) and longer != name, (name, longer)
+        names.add(name)
+    return frozenset(names)
+
+
+def _check(allowed: frozenset, owner: str, name: str) -> None:
+    if not name.startswith("_") and name not in allowed:
+        raise AttributeError(f"tensorrt stand-in: {owner}.{name} is not in the TensorRT API list")
+
+
+class _StrictMeta(type):
+    """Class-level strictness (``trt.BuilderFlag.FP16``, ``trt.Logger.WARNING``)."""
+
+    def __getattribute__(cls, name: str):
+        if not name.startswith("_"):
+            _check(type.__getattribute__(cls, "_allowed"), type.__getattribute__(cls, "__name__"), name)
+        return type.__getattribute__(cls, name)
+
+
+class _Strict(metaclass=_StrictMeta):
+    """Instance-level strictness for reads and writes."""
+
+    _allowed: frozenset = frozenset()
+
+    def __getattribute__(self, name: str):
+        if not name.startswith("_"):
+            _check(type(self)._allowed, type(self).__name__, name)
+        return object.__getattribute__(self, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if not name.startswith("_"):
+            _check(type(self)._allowed, type(self).__name__, name)
+        object.__setattr__(self, name, value)
+
+
+class _StrictModule(types.ModuleType):
+    def __getattribute__(self, name: str):
+        if not name.startswith("_"):
+            _check(types.ModuleType.__getattribute__(self, "_allowed"), "tensorrt", name)
+        return types.ModuleType.__getattribute__(self, name)
+
+
+def make(which: str = "common") -> types.ModuleType:
+    """A fresh stand-in module using identifier list ``which`` (common, 10.16.1.11, 11.4.0.106)."""
+    allowed = allowed_names(which)
+    mod = _StrictModule("tensorrt")
+    mod._allowed = allowed
+    mod._calls = calls = []
+    mod._state = state = {"parse_ok": True, "build_ok": True, "device_memory": 123 << 20, "errors": ["bad node"]}
+
+    def strict(name: str, bases: tuple = (_Strict,), **attrs) -> type:
+        return _StrictMeta(name, bases, {"_allowed": allowed, **attrs})
+
+    def enum(name: str, members: dict) -> type:
+        return strict(name, **{k: v for k, v in members.items() if k in allowed})
+
+    def record(*entry) -> None:
+        calls.append(entry)
+
+    # ----- enums (members outside the list simply do not exist) -----
+    mod.BuilderFlag = enum("BuilderFlag", {"FP16": 0, "BF16": 1, "INT8": 2, "TF32": 7, "REFIT": 4, "STRIP_PLAN": 20})
+    mod.NetworkDefinitionCreationFlag = enum("NetworkDefinitionCreationFlag",
+                                             {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1})
+    mod.MemoryPoolType = enum("MemoryPoolType", {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "TACTIC_DRAM": 4})
+
+    class _HostMemory(bytes):  # buffer protocol, like IHostMemory
+        pass
+
+    HostMemory = strict("IHostMemory", (_Strict, _HostMemory))
+
+    class _TimingCache:
+        def __init__(self, data: bytes):
+            self._data = bytes(data)
+
+        def serialize(self):
+            record("serialize")
+            return HostMemory(b"TC1" + self._data[3:] + b"+")
+
+    TimingCache = strict("ITimingCache", (_Strict, _TimingCache))
+
+    class _Profile:
+        def set_shape(self, name, min, opt, max):  # noqa: A002 - TensorRT's argument names
+            record("set_shape", name, tuple(min), tuple(opt), tuple(max))
+            return True
+
+    Profile = strict("IOptimizationProfile", (_Strict, _Profile))
+
+    class _Config:
+        def __init__(self):
+            self._cache = None
+            self._profiles = 0
+
+        def set_memory_pool_limit(self, pool, size):
+            record("set_memory_pool_limit", pool, size)
+
+        def set_flag(self, flag):
+            record("set_flag", flag)
+
+        def create_timing_cache(self, data):
+            record("create_timing_cache", bytes(data))
+            return TimingCache(data or b"TC1")
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            record("set_timing_cache", ignore_mismatch)
+            self._cache = cache
+            return True
+
+        def get_timing_cache(self):
+            return self._cache
+
+        def add_optimization_profile(self, profile):
+            record("add_optimization_profile")
+            self._profiles += 1
+            return self._profiles - 1
+
+    Config = strict("IBuilderConfig", (_Strict, _Config))
+
+    class _Network:
+        def __init__(self, flags):
+            self._flags = flags
+
+    Network = strict("INetworkDefinition", (_Strict, _Network))
+
+    class _Builder:
+        def __init__(self, logger):
+            record("Builder")
+
+        def create_network(self, flags):
+            record("create_network", flags)
+            return Network(flags)
+
+        def create_builder_config(self):
+            return Config()
+
+        def create_optimization_profile(self):
+            return Profile()
+
+        def build_serialized_network(self, network, config):
+            record("build_serialized_network", network._flags, config._profiles)
+            return HostMemory(b"ENGINE:" + bytes(str(config._profiles), "ascii")) if state["build_ok"] else None
+
+    mod.Builder = strict("Builder", (_Strict, _Builder))
+
+    class _Error:
+        def __init__(self, text):
+            self._text = text
+
+        def __str__(self):
+            return self._text
+
+    Error = strict("IParserError", (_Strict, _Error))
+
+    class _Parser:
+        def __init__(self, network, logger):
+            self._ok = None
+
+        def parse_from_file(self, path):
+            record("parse_from_file", str(path))
+            self._ok = state["parse_ok"] and Path(path).is_file()
+            return self._ok
+
+        @property
+        def num_errors(self):
+            return 0 if self._ok else len(state["errors"])
+
+        def get_error(self, i):
+            return Error(state["errors"][i])
+
+    mod.OnnxParser = strict("OnnxParser", (_Strict, _Parser))
+
+    class _Engine:
+        def __init__(self, plan):
+            self._plan = plan
+
+        device_memory_size_v2 = property(lambda self: state["device_memory"])
+        device_memory_size = property(lambda self: state["device_memory"])  # 10.x only: refused by the list
+        num_optimization_profiles = property(lambda self: int(self._plan.split(b":")[1]))
+
+    Engine = strict("ICudaEngine", (_Strict, _Engine))
+
+    class _Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, plan):
+            record("deserialize_cuda_engine")
+            return Engine(bytes(plan))
+
+    mod.Runtime = strict("Runtime", (_Strict, _Runtime))
+
+    class _Logger:
+        def __init__(self, severity):
+            self._severity = severity
+
+    mod.Logger = strict("Logger", (_Strict, _Logger), **{k: i for i, k in enumerate(
+        ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE")) if k in allowed})
+    mod.__version__ = VERSIONS[which]
+    return mod
