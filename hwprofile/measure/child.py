@@ -58,10 +58,10 @@ def run_measure(job: dict) -> dict:
         with cls(device) as runner:
             runner.load(workload)
             load_s = time.perf_counter() - start
-            memory = _run_memory_start()
+            mark = _run_memory_start()
             runner.reset_peak_memory()
             timed = run_timed(runner, cfg, workload.batch)
-            memory = _run_memory_end(memory) | runner.memory() | _gpu_memory(sampler, free0, device)
+            memory = _run_memory_end(mark) | runner.memory() | _gpu_memory(sampler, free0, device)
             out = {"status": "ok", "reason": None, "timing_method": runner.timing_method,
                    "settings": runner.settings(), "memory": memory, "load_s": load_s, **timed.to_dict()}
         return out

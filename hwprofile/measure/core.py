@@ -116,5 +116,5 @@ def _memory(runs: list, baseline: dict | None) -> dict:
                                                                   "loaded the same libraries and ran nothing")
         out["cpu_peak_rss_increase_mb"] = entry(peak - baseline["maxrss_mb"], "cpu_peak_rss_mb minus "
                                                 "cpu_baseline_rss_mb: what the model, its inputs and running "
-                                                "it added")
+                                                "it added (on GPU including the CUDA context's host memory)")
     return out

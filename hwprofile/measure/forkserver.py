@@ -1,8 +1,8 @@
 """The fork server: ``python -m hwprofile.measure.forkserver RUNNER_PATH...``.
 
 Imports the runners' libraries once (no computation), prints one JSON "ready" line, then for each
-JSON request line on stdin forks a child that runs the job, waits for it (timeout, RSS cap, wait4)
-and answers one JSON line. Library output is sent to stderr so stdout carries only the protocol.
+JSON request line on stdin forks a child that runs the job, answers ``{"started": pid}``, waits for
+it (timeout, RSS cap, wait4) and answers its exit as one more JSON line. Library output is sent to stderr so stdout carries only the protocol.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def serve(paths: list[str]) -> None:
             os.setpgid(pid, pid)
         except OSError:
             pass
+        proto.write(json.dumps({"started": pid}) + "\n")
         proto.write(json.dumps(wait_child(pid, request["timeout_s"], request.get("mem_cap_mb"))) + "\n")
 
 

@@ -206,10 +206,14 @@ class ForkServer(Launcher):
             request = {"job": job, "stderr_path": str(stderr), "timeout_s": timeout_s, "mem_cap_mb": cap}
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
-            line = self._readline(timeout_s + 60.0)
-            if not line:  # the server itself hung or died: replace it
+            started = self._readline(60.0)
+            pid = json.loads(started)["started"] if started else None
+            line = self._readline(timeout_s + 60.0) if pid else None
+            if not line:  # the server itself hung or died: kill its child's group, replace the server
+                if pid:
+                    _kill_group(pid)
                 self.close()
-                return {"pid": None, "exitcode": None, "signal": None, "maxrss_mb": 0.0, "killed": "timeout",
+                return {"pid": pid, "exitcode": None, "signal": None, "maxrss_mb": 0.0, "killed": "timeout",
                         "rss_seen_mb": 0.0, "wall_s": timeout_s}
             return json.loads(line)
 

@@ -186,8 +186,11 @@ class _OrtGpuRunner(OrtRunner):
             import torch  # noqa: F401  (loads the CUDA libraries onnxruntime-gpu links against)
         import onnxruntime as ort
 
-        if hasattr(ort, "preload_dlls"):
-            ort.preload_dlls()
+        if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from torch or the nvidia wheels (onnxruntime-gpu >= 1.21)
+            try:
+                ort.preload_dlls()
+            except Exception:  # session creation will report what is missing
+                pass
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:

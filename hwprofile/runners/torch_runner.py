@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import env
-from .base import Runner, Unsupported
+from .base import Runner
 
 
 class TorchRunner(Runner):

@@ -128,3 +128,12 @@ def test_classify_kernel_kill_and_peak_over_cap():
     assert classify({**base, "maxrss_mb": 900.0}, {"status": "ok"}, 5, 800)[0] == "oom"
     assert classify({**base, "exitcode": 70}, None, 5, None, "Traceback: boom") == (
         "crashed", "the child exited with code 70 and no result: Traceback: boom")
+
+
+def test_a_dead_fork_server_is_replaced():
+    launcher = get_launcher("cpu")
+    measure("fake", _fake(), FAST)
+    launcher._proc.kill()
+    launcher._proc.wait()
+    _ok_after()
+    assert launcher.alive()
