@@ -44,7 +44,8 @@ class Fit:
     loo_median_abs_pct: float | None  # median |predicted/measured - 1| in %, leave-one-out
 
     def predict(self, values: dict[str, float]) -> float:
-        return math.exp(self.intercept + sum(b * math.log(values[m]) for b, m in zip(self.slopes, self.metrics)))
+        log_y = self.intercept + sum(b * math.log(values[m]) for b, m in zip(self.slopes, self.metrics))
+        return math.exp(min(log_y, 700.0))
 
 
 Target = Callable[[Record], float | None]
@@ -76,15 +77,21 @@ def fit(records: Sequence[Record], metrics: Sequence[str], target: Target = late
     resid = y - x @ coef
     tss = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float((resid ** 2).sum()) / tss if tss > 0 else float("nan")
+    return Fit(tuple(metrics), float(coef[0]), tuple(float(c) for c in coef[1:]), r2, _loo_error(x, y))
+
+
+def _loo_error(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Median leave-one-out |predicted/measured - 1| in %, when each fit keeps >= 3 points."""
+    if len(y) - 1 < x.shape[1] + 1:
+        return None
     errors = []
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
         if np.linalg.matrix_rank(x[keep]) < x.shape[1]:
             continue
-        c = _lstsq(x[keep], y[keep])
-        errors.append(abs(math.exp(float(x[i] @ c) - y[i]) - 1.0) * 100)
-    loo = float(np.median(errors)) if errors else None
-    return Fit(tuple(metrics), float(coef[0]), tuple(float(c) for c in coef[1:]), r2, loo)
+        log_ratio = float(x[i] @ _lstsq(x[keep], y[keep])) - y[i]
+        errors.append(abs(math.expm1(min(log_ratio, 50.0))) * 100)
+    return float(np.median(errors)) if errors else None
 
 
 def pearson(records: Sequence[Record], metric: str) -> float | None:
