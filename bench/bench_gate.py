@@ -173,7 +173,8 @@ def report(a, b, args: argparse.Namespace) -> dict:
         print(f"A/B: injected +{args.slowdown:.0%}, measured {res['ab_ratio_geomean']:.3f}x; {res['ab_comparisons']} "
               f"comparisons, {res['ab_records']} record comparisons: {res['detections']} detected "
               f"({res['detection_rate']:.1%}), {res['ab_gate_failures']} failing gates")
-    print(f"(cpu latency threshold {res['threshold']:.0%}, drift floor {res['drift_floor']:.1%}, "
+    print(f"(cpu latency threshold {res['threshold']:.0%}, drift floor {res['drift_floor'][0]:.1%} "
+          f"(one process: {res['drift_floor'][1]:.1%}), "
           f"confidence {args.confidence:.0%})")
     return res
 

@@ -9,7 +9,8 @@ per-process medians, and a replicate resamples those per-process medians (a proc
 already carries its own sampling noise). With few processes the bootstrap spread is too narrow by
 ``sqrt((k-1)/k)``, so replicates are expanded by ``sqrt(k/(k-1))``; a side whose spread is below a
 device-type drift floor gets that floor, and a single-process side resamples its raw samples and
-adds the floor as assumed drift (one process cannot show drift).
+adds an assumed drift (one process cannot show drift). ``drift_floor`` is the sd of log drift:
+one number for both uses, or a pair (floor for several processes, drift assumed for one).
 """
 
 from __future__ import annotations
@@ -138,19 +139,28 @@ def rng_for(seed: int, ident: Any) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(repr(ident).encode())])
 
 
-def log_centre_replicates(values: Sequence[float], n_boot: int, rng: np.random.Generator, drift_floor: float,
+Floor = float | tuple[float, float]  # sd of log drift: one number, or (several processes, a single process)
+
+
+def floors(drift_floor: Floor) -> tuple[float, float]:
+    """(smallest drift sd for k >= 2 processes, drift sd assumed for a single process)."""
+    return (drift_floor, drift_floor) if isinstance(drift_floor, (int, float)) else tuple(drift_floor)  # type: ignore
+
+
+def log_centre_replicates(values: Sequence[float], n_boot: int, rng: np.random.Generator, drift_floor: Floor,
                           samples: Sequence[float] = ()) -> np.ndarray:
     """Bootstrap replicates of the log geometric mean of per-process ``values`` (see the module docstring).
 
     ``samples``: the raw samples of a single process, resampled for its median when ``values``
     holds one process.
     """
+    floor, single = floors(drift_floor)
     logs = np.log(np.asarray(values, dtype=float))
     k, centre = len(logs), float(np.mean(logs))
     if k >= 2:
         idx = rng.integers(0, k, size=(n_boot, k))
         reps = centre + math.sqrt(k / (k - 1)) * (logs[idx].mean(axis=1) - centre)
-        floor_var = drift_floor ** 2 / k - float(np.var(reps))
+        floor_var = floor ** 2 / k - float(np.var(reps))
         if floor_var > 0:
             reps = reps + rng.normal(0.0, math.sqrt(floor_var), n_boot)
         return reps
@@ -161,10 +171,10 @@ def log_centre_replicates(values: Sequence[float], n_boot: int, rng: np.random.G
         reps = reps - float(np.median(reps)) + centre
     else:
         reps = np.full(n_boot, centre)
-    return reps + rng.normal(0.0, drift_floor, n_boot) if drift_floor > 0 else reps
+    return reps + rng.normal(0.0, single, n_boot) if single > 0 else reps
 
 
-def _latency_reps(r: Record, n_boot: int, rng: np.random.Generator, drift_floor: float) -> np.ndarray:
+def _latency_reps(r: Record, n_boot: int, rng: np.random.Generator, drift_floor: Floor) -> np.ndarray:
     samples = ((r.latency or {}).get("samples_ms") or [[]])[0]
     return log_centre_replicates(process_medians_ms(r), n_boot, rng, drift_floor, samples)
 
@@ -175,7 +185,7 @@ def _method(base: Record, cur: Record) -> str:
 
 
 def latency_replicates(base: Record, cur: Record, *, n_boot: int = DEFAULT_BOOT, seed: int = 0,
-                       drift_floor: float = 0.0) -> tuple[float, np.ndarray]:
+                       drift_floor: Floor = 0.0) -> tuple[float, np.ndarray]:
     """(log ratio current/base, its bootstrap replicates)."""
     rng = rng_for(seed, identity(base))
     lb, lc = math.log(centre_ms(base)), math.log(centre_ms(cur))  # type: ignore[arg-type]
@@ -195,7 +205,7 @@ def has_latency(r: Record) -> bool:
 
 
 def latency_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                  seed: int = 0, drift_floor: float = 0.0) -> Ratio | None:
+                  seed: int = 0, drift_floor: Floor = 0.0) -> Ratio | None:
     """Latency ratio current/base with a bootstrap interval; None if a side has no latency."""
     if not (has_latency(base) and has_latency(cur)):
         return None
@@ -213,7 +223,7 @@ def throughput_per_process(r: Record) -> list[float]:
 
 
 def throughput_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                     seed: int = 0, drift_floor: float = 0.0) -> Ratio | None:
+                     seed: int = 0, drift_floor: Floor = 0.0) -> Ratio | None:
     """Throughput ratio current/base (geometric means over processes), bootstrapped like latency.
 
     A record with one throughput window per side gets an interval from the assumed drift only.
@@ -224,7 +234,7 @@ def throughput_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_b
     rng = rng_for(seed + 1, identity(base))
     cb, cc = (float(np.exp(np.mean(np.log(v)))) for v in (tb, tc))
     reps = log_centre_replicates(tc, n_boot, rng, drift_floor) - log_centre_replicates(tb, n_boot, rng, drift_floor)
-    if min(len(tb), len(tc)) < 2 and drift_floor <= 0:
+    if min(len(tb), len(tc)) < 2 and floors(drift_floor)[1] <= 0:
         return Ratio("throughput", cb, cc, cc / cb, method="one window (no interval)", higher_is_better=True)
     lo, hi = interval(reps, confidence)
     method = "bootstrap over processes" if min(len(tb), len(tc)) >= 2 else "one window + assumed drift"
@@ -432,7 +442,7 @@ class Comparison:
 
 
 def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                  seed: int = 0, drift_floor: float | Callable[[str], float] = 0.0) -> Comparison:
+                  seed: int = 0, drift_floor: Floor | Callable[[str], Floor] = 0.0) -> Comparison:
     """Join two sides and compute every ratio, the geometric means and the comparability check.
 
     ``drift_floor`` is a number or a function of the runner name (see the module docstring).

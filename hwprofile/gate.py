@@ -33,8 +33,9 @@ GPU_RUNNERS = ("torch:cuda", "ort:cuda", "ort:tensorrt", "trt")
 #: 2-core reference box (docs/ci.md); cuda: provisional, not yet measured on a GPU (docs/ci.md).
 DEFAULT_THRESHOLDS = {"cpu": {"latency": 0.05, "throughput": 0.05, "memory": 0.10},
                       "cuda": {"latency": 0.03, "throughput": 0.03, "memory": 0.05}}
-#: Smallest between-process drift (sd of log latency) assumed for one process.
-DRIFT_FLOOR = {"cpu": 0.02, "cuda": 0.01}
+#: Drift between processes, as the sd of log latency: (the least a record measured in several
+#: processes is credited with, the drift assumed for a record measured in one process).
+DRIFT_FLOOR = {"cpu": (0.02, 0.035), "cuda": (0.01, 0.02)}
 MEMORY_MIN_MB = 2.0  # memory growth below this is never a regression
 
 STATUSES = ("regression", "failed", "suspect", "pass", "improvement", "missing", "new")

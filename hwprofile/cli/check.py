@@ -271,6 +271,12 @@ def verdict_table(result, title: str) -> Table:
              "wholly beyond the limit. processes = baseline/current.",)
     if result.remeasured:
         notes += (f"re-measured before deciding: {len(result.remeasured)} records",)
+    if any(v.ratio is not None and 0 < min(v.processes) < 2 for v in result.verdicts):
+        from ..gate import DRIFT_FLOOR
+
+        floors = ", ".join(f"{k} {v[1]:.1%}" for k, v in DRIFT_FLOOR.items())
+        notes += ("some records were measured in a single process: their drift between processes is assumed "
+                  f"({floors}); measure with --repeats 3 or more",)
     return Table(title, (Column("status", "status"), Column("model", "model"), Column("runner", "runner"),
                          Column("batch", "batch"), Column("mode", "mode"), Column("metric", "metric"),
                          Column("ratio", "ratio", _r), Column("ci", "interval"), Column("limit", "limit", _r),
@@ -311,8 +317,10 @@ def run(args: argparse.Namespace) -> int:
     if baseline is None or (args.update_baseline and not any(r.device_id == device for r in baseline.records)):
         n = save_baseline(base_path, baseline, current, device)
         sys.stderr.write(f"no baseline for {device}: saved {n} records to {args.baseline}; passing\n")
-        emit([], args.format, {"outcome": "baseline created", "exit_code": 0, "baseline": args.baseline,
-                               "device_id": device, "records": n})
+        row = {"outcome": "baseline created", "exit_code": 0, "baseline": args.baseline, "device_id": device,
+               "records": n}
+        emit([Table("hwprofile check: PASS (first use: baseline created)",
+                    [Column(k, k.replace("_", " ")) for k in row], [row])], args.format, row)
         return 0
     base_side = baseline_side(args, baseline, device)
     cur_side = sides(current, args.current or "current")[0]
@@ -328,6 +336,10 @@ def run(args: argparse.Namespace) -> int:
     title = (f"hwprofile check: {result.outcome.upper()} ({device} against {args.baseline}"
              f"{'' if base_side.device_id == device else ' of ' + base_side.device_id})")
     write_outputs(args, result, title, {"baseline": args.baseline, "device_id": device})
+    if result.exit_code == 3:
+        failed = result.having("failed")
+        sys.stderr.write(f"hwprofile: {len(failed)} current measurements failed ({failed[0].reason}); "
+                         "a measurement failure, not a regression (exit 3)\n")
     if args.update_baseline:
         if result.exit_code == 0:
             current.records = pooled
