@@ -83,14 +83,24 @@ class EffNetSpec:
 ModelSpec = Union[AnyNetSpec, EffNetSpec]
 
 
+
 def spec_to_dict(spec: ModelSpec) -> dict:
-    """JSON-able form of a spec (lists for tuples, plus its ``kind``)."""
-    data = dataclasses.asdict(spec)
-    data["kind"] = spec.kind
-    return data
+    """A spec as plain JSON data (tuples become lists) with its ``kind`` ("anynet" | "effnet")."""
+    data = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()}
+    return {**data, "kind": spec.kind}
 
 
 def spec_from_dict(data: dict) -> ModelSpec:
-    """Inverse of :func:`spec_to_dict`."""
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "kind"}
-    return EffNetSpec(**fields) if data.get("kind") == "effnet" else AnyNetSpec(**fields)
+    """The inverse of :func:`spec_to_dict` (lists become tuples again)."""
+    from .errors import ConfigError
+
+    data = dict(data)
+    kind = data.pop("kind", None)
+    cls = {"anynet": AnyNetSpec, "effnet": EffNetSpec}.get(kind)
+    if cls is None:
+        raise ConfigError(f"spec dict has kind {kind!r}; expected 'anynet' or 'effnet'")
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+    except TypeError as exc:
+        raise ConfigError(f"spec dict is incomplete: {exc}") from None

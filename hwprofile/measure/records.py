@@ -11,32 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..specs import AnyNetSpec, EffNetSpec, ModelSpec
+from ..specs import ModelSpec, spec_from_dict, spec_to_dict  # noqa: F401  (spec_* re-exported)
 
 KINDS = ("spec", "onnx", "engine")
 PRECISIONS = ("fp32", "fp16")
 MODES = ("infer", "train")
 STATUSES = ("ok", "oom", "crashed", "timeout", "unsupported", "failed")
-
-
-def spec_to_dict(spec: ModelSpec) -> dict:
-    """A spec as plain JSON data (tuples become lists) with its ``kind`` ("anynet" | "effnet")."""
-    data = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()}
-    return {**data, "kind": spec.kind}
-
-
-def spec_from_dict(data: dict) -> ModelSpec:
-    """The inverse of :func:`spec_to_dict` (lists become tuples again)."""
-    data = dict(data)
-    kind = data.pop("kind", None)
-    cls = {"anynet": AnyNetSpec, "effnet": EffNetSpec}.get(kind)
-    if cls is None:
-        raise ConfigError(f"spec dict has kind {kind!r}; expected 'anynet' or 'effnet'")
-    names = {f.name for f in dataclasses.fields(cls)}
-    try:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
-    except TypeError as exc:
-        raise ConfigError(f"spec dict is incomplete: {exc}") from None
 
 
 def _positive_int(value: object, what: str) -> None:
