@@ -6,9 +6,16 @@ regression is a false alarm) and every A/B pair (a regression is a detection). T
 injected in the measuring child: ``ort:cpu-slow`` is ORT CPU that spins after each inference for
 ``slowdown`` times that inference's own duration; its records are relabelled ``ort:cpu`` to join.
 
-    python bench/bench_gate.py                       # 6 A + 3 B sessions, ~5 min on 2 cores
+    python bench/bench_gate.py                       # 6 A + 3 B sessions, ~3 min on 2 cores
+    python bench/bench_gate.py --interleave          # A, A' and B measured in the same rounds, ~6 min
     python bench/bench_gate.py --reuse runs/bench-gate-XXXX   # re-evaluate saved sessions
     python bench/bench_gate.py --simulate            # the synthetic grid behind docs/ci.md
+
+Sessions (default): every session measures each record in ``--repeats`` processes back to back;
+A/A pairs then differ by whatever changed on the machine between sessions. ``--interleave``:
+each trial measures A, A' and B in ``--repeats`` rounds of one process per record (A A' B A A' B),
+pooled per arm, so all three see the same machine: what the statistics achieve when the
+environment is shared alike (as ``hwprofile check`` arranges for one profile by measuring in rounds).
 
 Prints the false-alarm and detection rates, the A/A spread the default thresholds come from,
 and the between-process drift the drift floor comes from.
@@ -77,12 +84,60 @@ def relabel(profile):
     return profile
 
 
-def measure_sessions(args: argparse.Namespace, out: Path) -> None:
+def _register_slow_runner(args: argparse.Namespace) -> None:
     from hwprofile.runners import register_runner
 
     os.environ["HWPROFILE_BENCH_SLOWDOWN"] = str(args.slowdown)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     register_runner(SLOW_RUNNER, "bench_gate:SlowOrtCpuRunner")
+
+
+def measure_interleaved(args: argparse.Namespace, out: Path) -> None:
+    """Trials of A, A' and B measured in the same rounds, one process per record and round."""
+    from hwprofile.compare import identity
+    from hwprofile.gate import pool_all
+    from hwprofile.profile import Profile
+
+    _register_slow_runner(args)
+    one = argparse.Namespace(**{**vars(args), "repeats": 1})
+    loads = []
+    for t in range(args.trials):
+        t0 = time.perf_counter()
+        loads.append(os.getloadavg()[0])
+        arms: dict[str, dict] = {"A": {}, "A2": {}, "B": {}}
+        first: dict[str, Profile] = {}
+        for rnd in range(args.repeats):
+            for arm in arms:
+                (out / "rounds").mkdir(exist_ok=True)
+                p = sweep(out / "rounds" / f"t{t + 1}-{arm}-r{rnd + 1}.json", SLOW_RUNNER if arm == "B" else "ort:cpu",
+                          one)
+                first.setdefault(arm, p)
+                for r in (relabel(p) if arm == "B" else p).records:
+                    arms[arm].setdefault(identity(r), []).append(r)
+        for arm, found in arms.items():
+            Profile(devices=first[arm].devices, sweeps=first[arm].sweeps,
+                    records=[pool_all(rs) for rs in found.values()]).save(out / f"T{t + 1}-{arm}.json")
+        print(f"trial {t + 1}: A, A', B in {args.repeats} rounds in {time.perf_counter() - t0:.0f} s "
+              f"(load average {loads[-1]:.2f} at start)", flush=True)
+    (out / "conditions.json").write_text(json.dumps({"mode": "interleave", "load_average_at_trial_start": loads,
+                                                     "cpu_count": os.cpu_count()}))
+
+
+def evaluate_interleaved(out: Path, config) -> dict:
+    from hwprofile.gate import evaluate as gate
+    from hwprofile.profile import Profile
+
+    aa, ab = [], []
+    for a in sorted(out.glob("T*-A.json")):
+        trial = a.name.split("-")[0]
+        base = Profile.load(a).records
+        aa.append(gate(base, Profile.load(out / f"{trial}-A2.json").records, config))
+        ab.append(gate(base, Profile.load(out / f"{trial}-B.json").records, config))
+    return _rates(aa, ab)
+
+
+def measure_sessions(args: argparse.Namespace, out: Path) -> None:
+    _register_slow_runner(args)
     order = [("A", i) for i in range(args.sessions_a)]
     for i in range(args.sessions_b):  # interleave: A1 B1 A2 B2 ...
         order.insert(2 * i + 1, ("B", i))
@@ -97,17 +152,19 @@ def measure_sessions(args: argparse.Namespace, out: Path) -> None:
         ok = sum(r.ok for r in p.records)
         print(f"session {kind}{i + 1}: {ok}/{len(p.records)} ok in {time.perf_counter() - t0:.0f} s "
               f"(load average {loads[-1]:.2f} at start)", flush=True)
-    (out / "conditions.json").write_text(json.dumps({"load_average_at_session_start": loads,
+    (out / "conditions.json").write_text(json.dumps({"mode": "sessions", "load_average_at_session_start": loads,
                                                      "cpu_count": os.cpu_count()}))
 
 
 # ---------------------------------------------------------------------------- evaluation
 
 def load_sessions(out: Path):
+    """(A profiles, B profiles): sessions A1.. and B1.., or the interleaved trials' T*-A / T*-B."""
     from hwprofile.profile import Profile
 
-    a = [Profile.load(p) for p in sorted(out.glob("A*.json"))]
-    b = [Profile.load(p) for p in sorted(out.glob("B*.json")) if not p.name.endswith("-raw.json")]
+    a = [Profile.load(p) for p in sorted([*out.glob("A*.json"), *out.glob("T*-A.json")])]
+    b = [Profile.load(p) for p in sorted([*out.glob("B*.json"), *out.glob("T*-B.json")])
+         if not p.name.endswith("-raw.json")]
     return a, b
 
 
@@ -130,6 +187,10 @@ def evaluate(a, b, config) -> dict:
 
     aa = [gate(x.records, y.records, config) for x, y in itertools.combinations(a, 2)]
     ab = [gate(x.records, y.records, config) for x in a for y in b]
+    return _rates(aa, ab)
+
+
+def _rates(aa, ab) -> dict:
     lat = lambda results: [v for r in results for v in r.verdicts if v.metric == "latency"]  # noqa: E731
     aa_v, ab_v = lat(aa), lat(ab)
     aa_log = [abs(math.log(v.ratio)) for v in aa_v if v.ratio]
@@ -151,7 +212,11 @@ def evaluate(a, b, config) -> dict:
 def report(a, b, args: argparse.Namespace) -> dict:
     from hwprofile.gate import DEFAULT_THRESHOLDS, DRIFT_FLOOR, GateConfig
 
-    res = evaluate(a, b, GateConfig(confidence=args.confidence))
+    config = GateConfig(confidence=args.confidence)
+    if args.interleave:
+        res = evaluate_interleaved(args.reuse_dir, config)
+    else:
+        res = evaluate(a, b, config)
     res["between_process_sd"] = between_process_sd(a + b)
     res["threshold"] = DEFAULT_THRESHOLDS["cpu"]["latency"]
     res["drift_floor"] = DRIFT_FLOOR["cpu"]
@@ -229,18 +294,26 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=1.0, help="timed seconds per process (default 1)")
     ap.add_argument("--confidence", type=float, default=0.90)
     ap.add_argument("--reuse", type=Path, help="evaluate the sessions saved in this folder again")
+    ap.add_argument("--interleave", action="store_true", help="trials of A, A' and B measured in the same rounds")
     ap.add_argument("--simulate", action="store_true", help="synthetic grid instead of measuring")
-    ap.add_argument("--trials", type=int, default=40, help="(--simulate) comparisons per cell")
+    ap.add_argument("--trials", type=int, help="trials (--interleave, default 5) or comparisons per cell "
+                                                "(--simulate, default 40)")
     args = ap.parse_args()
+    args.trials = args.trials or (40 if args.simulate else 5)
     if args.simulate:
         simulate(args)
         return 0
     out = args.reuse or ROOT / "runs" / time.strftime("bench-gate-%Y%m%d-%H%M%S")
-    if not args.reuse:
+    if args.reuse:
+        cond = out / "conditions.json"
+        args.interleave = args.interleave or (cond.exists() and json.loads(cond.read_text()).get("mode") == "interleave")
+    else:
         out.mkdir(parents=True)
-        print(f"sessions in {out}: {args.sessions_a} A + {args.sessions_b} B (+{args.slowdown:.0%}), "
-              f"{args.repeats} processes per record, {args.seconds:g} s each", flush=True)
-        measure_sessions(args, out)
+        what = (f"{args.trials} interleaved trials" if args.interleave else
+                f"{args.sessions_a} A + {args.sessions_b} B sessions")
+        print(f"{what} in {out}: +{args.slowdown:.0%} injected in B, {args.repeats} processes per record, "
+              f"{args.seconds:g} s each", flush=True)
+        (measure_interleaved if args.interleave else measure_sessions)(args, out)
     a, b = load_sessions(out)
     args.reuse_dir = out
     res = report(a, b, args)

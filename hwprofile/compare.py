@@ -280,7 +280,9 @@ IGNORED_TOKENS = ("utc", "time", "date", "uptime", "free", "available", "tempera
                   "host", "hostname", "node", "uuid", "serial", "wall", "path", "dir", "cache", "bus", "pci",
                   # observations of one run, not settings: warm-up counts, timed seconds, stop reasons,
                   # the measuring children's and fork server's state
-                  "warmup", "timed", "stop", "reasons", "spread", "child", "server", "fork", "import", "id")
+                  "warmup", "timed", "stop", "reasons", "spread", "child", "server", "fork", "import", "id",
+                  # how many processes: the intervals account for it
+                  "repeats")
 
 
 @dataclass(frozen=True)

@@ -257,14 +257,46 @@ def evaluate_with_remeasure(base: Sequence[Record], current: Sequence[Record], c
 
 
 def pool(first: Record, extra: Record) -> Record:
-    """``first`` with the processes of ``extra`` added (latency statistics recomputed)."""
+    """``first`` with the processes of ``extra`` added: latency statistics recomputed from all raw
+    samples, per-process throughputs concatenated, memory peaks the larger of the two."""
     if not (first.ok and extra.ok and first.latency and extra.latency):
         return first if first.ok else extra
     samples = [list(s) for s in (first.latency.get("samples_ms") or []) + (extra.latency.get("samples_ms") or [])
                if s]
     if not samples:
         return first
-    return dataclasses.replace(first, latency=pooled_latency(first.latency, samples))
+    return dataclasses.replace(first, latency=pooled_latency(first.latency, samples),
+                               throughput=_pooled_throughput(first.throughput, extra.throughput),
+                               memory=_pooled_memory(first.memory, extra.memory))
+
+
+def pool_all(records: Sequence[Record]) -> Record:
+    """One record from several measurements of one identity: the ok ones pooled (else the first)."""
+    ok = [r for r in records if r.ok and r.latency]
+    if not ok:
+        return records[0]
+    merged = ok[0]
+    for r in ok[1:]:
+        merged = pool(merged, r)
+    return merged
+
+
+def _pooled_throughput(a: dict | None, b: dict | None) -> dict | None:
+    if not (a and b):
+        return a or b
+    per = [float(v) for t in (a, b) for v in (t.get("per_repeat_samples_per_s") or [t.get("samples_per_s")]) if v]
+    return {**a, "per_repeat_samples_per_s": per, "samples_per_s": float(np.exp(np.mean(np.log(per)))),
+            "window_s": (a.get("window_s") or 0) + (b.get("window_s") or 0),
+            "iterations": (a.get("iterations") or 0) + (b.get("iterations") or 0)}
+
+
+def _pooled_memory(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for name, reading in b.items():
+        mine = out.get(name)
+        if mine is None or (reading.get("value_mb") or 0) > (mine.get("value_mb") or 0):
+            out[name] = reading
+    return out
 
 
 def pooled_latency(template: dict, samples: list[list[float]]) -> dict:

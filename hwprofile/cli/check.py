@@ -76,15 +76,54 @@ def current_profile(args: argparse.Namespace):
             raise ConfigError(f"give CURRENT.json or run options, not both (got {args.current} and "
                               f"{', '.join(given)})")
         return Profile.load(args.current), None, None
-    from ..sweep import run_sweep
     from .run import config_from_args
 
     config = config_from_args(args)
-    profile, path, notes = run_sweep(config, args.out, quiet=args.quiet)
+    profile, path, notes = measure_in_rounds(config, args.out, quiet=args.quiet)
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
     sys.stderr.write(f"saved the measured profile to {path}\n")
     return profile, config, Path(path)
+
+
+def measure_in_rounds(config, out: str | None, quiet: bool = True):
+    """Measure ``config`` with its ``repeats`` processes per record taken in rounds (A B C A B C ...).
+
+    Each round is a sweep of one process per record; the rounds are pooled per record. A record's
+    processes then span the whole session, so a slow spell of the machine shows up as drift between
+    them (in the interval) instead of shifting whole records. Returns (profile, path, notes).
+    """
+    import dataclasses
+    import tempfile
+
+    from ..compare import identity
+    from ..errors import ConfigError
+    from ..gate import pool_all
+    from ..profile import Profile
+    from ..sweep import check_writable, default_out, run_sweep
+
+    rounds = int(config.timing.get("repeats", 1))
+    if rounds <= 1:
+        return run_sweep(config, out, quiet=quiet)
+    if out:
+        if Path(out).exists():
+            raise ConfigError(f"{out!r} already exists; choose another --out")
+        check_writable(Path(out))
+    one = dataclasses.replace(config, timing={**config.timing, "repeats": 1},
+                              budget_s=None if config.budget_s is None else config.budget_s / rounds)
+    found: dict = {}
+    with tempfile.TemporaryDirectory(prefix="hwprofile-rounds-") as tmp:
+        for i in range(rounds):
+            first, _, notes = run_sweep(one, Path(tmp) / f"round-{i}.json", quiet=quiet)
+            for r in first.records:
+                found.setdefault(identity(r), []).append(r)
+            if i == 0:
+                devices, sweep = first.devices, dict(first.sweeps[-1])
+    sweep.update(config=config.identity(), interleaved_rounds=rounds)
+    profile = Profile(devices=devices, sweeps=[sweep], records=[pool_all(rs) for rs in found.values()])
+    path = Path(out) if out else default_out(next(iter(devices)))
+    profile.save(path)
+    return profile, path, notes
 
 
 def one_device(profile, what: str) -> str:
@@ -184,7 +223,7 @@ def remeasurer(args: argparse.Namespace, current, sweep_config, device: str):
 
     from ..compare import identity
     from ..errors import ConfigError
-    from ..gate import pool
+    from ..gate import pool_all
     from ..measure import device_id as make_device_id, fingerprint
     from ..runners import resolve_device
     from ..sweep import run_sweep
@@ -205,14 +244,7 @@ def remeasurer(args: argparse.Namespace, current, sweep_config, device: str):
                         continue
                     profile, _, _ = run_sweep(cfg, Path(tmp) / f"{rnd}-{n}.json", quiet=True)
                     found.setdefault(ident, []).extend(r for r in profile.records if identity(r) == ident and r.ok)
-        out = []
-        for recs in found.values():
-            if recs:
-                merged = recs[0]
-                for r in recs[1:]:
-                    merged = pool(merged, r)
-                out.append(merged)
-        return out
+        return [pool_all(recs) for recs in found.values() if recs]
 
     return remeasure
 
