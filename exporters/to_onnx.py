@@ -61,7 +61,7 @@ class _Job:
     def spec_dict(self) -> dict | None:
         if self.spec is None:
             return None
-        return {"kind": self.spec.kind, **dataclasses.asdict(self.spec)}
+        return json.loads(json.dumps({"kind": self.spec.kind, **dataclasses.asdict(self.spec)}))
 
     def key(self) -> str:
         what = {"spec": self.spec_dict()} if self.spec is not None else {"module": _module_identity(self.module)}
@@ -95,15 +95,20 @@ def to_onnx(model_or_spec: Any, path: str | os.PathLike | None = None, *, batch:
     Verification failure raises :class:`MeasurementError`; a cache hit reuses the record.
     """
     job = _job(model_or_spec, batch, fp16, opset, input_shape, calibrate, seed)
+    dest = None if path is None else _check_dest(Path(path))
     root = cache_root("onnx", cache_dir)
     key = job.key()
     art = _cache_hit(root, key)
+    if dest is not None and not overwrite and dest.exists() and not _same_file(dest, art):
+        raise ConfigError(f"{dest} exists; choose another name or pass --force to replace it")
     if art is None or (verify and art.verification is None):
         art = _export(job, root, key, verify)
     if verify and not art.verification.passed:
-        raise MeasurementError(f"{job.name}: the ONNX graph does not reproduce PyTorch on ONNX Runtime CPU "
+        err = MeasurementError(f"{job.name}: the ONNX graph does not reproduce PyTorch on ONNX Runtime CPU "
                                f"({art.verification.reason}); kept at {art.path}")
-    return art if path is None else _publish(art, Path(path), overwrite)
+        err.artifact = art  # the failed artifact, for callers that report rather than stop
+        raise err
+    return art if dest is None else _publish(art, dest, overwrite)
 
 
 def _job(model_or_spec: Any, batch: Any, fp16: bool, opset: int | None, input_shape: Any,
@@ -161,27 +166,37 @@ def _cache_hit(root: Path, key: str) -> OnnxArtifact | None:
     return dataclasses.replace(art, cache_hit=True)
 
 
-def _publish(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
-    """Copy the cached file to ``dest`` (never replacing a different file unless ``overwrite``)."""
+def _check_dest(dest: Path) -> Path:
     if dest.suffix.lower() != ".onnx":
         raise ConfigError(f"{dest}: the output file name must end in .onnx")
     if not dest.parent.is_dir():
         raise ConfigError(f"{dest.parent}: no such folder")
-    if dest.exists() and not overwrite and not (art.external_data is None and sha256_file(dest) == art.sha256):
+    return dest
+
+
+def _same_file(dest: Path, art: OnnxArtifact | None) -> bool:
+    return art is not None and art.external_data is None and dest.is_file() and sha256_file(dest) == art.sha256
+
+
+def _publish(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
+    """Copy the cached file to ``dest`` (never replacing a different file unless ``overwrite``)."""
+    if dest.exists() and not overwrite and not _same_file(dest, art):
         raise ConfigError(f"{dest} exists; choose another name or pass --force to replace it")
     if art.external_data:
-        return _publish_external(art, dest)
+        return _publish_external(art, dest, overwrite)
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.copyfile(art.path, tmp)
     os.replace(tmp, dest)
     return dataclasses.replace(art, path=str(dest))
 
 
-def _publish_external(art: OnnxArtifact, dest: Path) -> OnnxArtifact:
+def _publish_external(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
     import onnx
 
-    model = onnx.load(art.path)
     data = dest.with_name(dest.name + ".data")
+    if data.exists() and not overwrite:
+        raise ConfigError(f"{data} exists; choose another name or pass --force to replace it")
+    model = onnx.load(art.path)
     for p in (dest, data):
         p.unlink(missing_ok=True)
     onnx.save(model, str(dest), save_as_external_data=True, all_tensors_to_one_file=True, location=data.name)
@@ -217,7 +232,7 @@ def _export(job: _Job, root: Path, key: str, verify: bool) -> OnnxArtifact:
         _run_exporter(job, model, tmp, external)
         opset = _finish(job, tmp, final, layers, external)
     finally:
-        for p in (tmp, Path(f"{tmp}.data")):
+        for p in (tmp, Path(f"{tmp}.data"), final.with_name(f".{final.name}.{os.getpid()}.part")):
             p.unlink(missing_ok=True)
     export_s = time.perf_counter() - start
     folded = tuple(e["bn"] for e in layers if e.get("bn") and e.get("folded"))
@@ -289,7 +304,7 @@ def _finish(job: _Job, tmp: Path, final: Path, layers: list[dict], external: boo
         raise ConfigError(f"torch's exporter produced opset {opset}, not the {job.opset} asked for "
                           f"(the dynamo exporter supports opset >= 18)")
     _annotate(model, layers, job)
-    part = final.with_name(f".{final.name}.part")
+    part = final.with_name(f".{final.name}.{os.getpid()}.part")
     if external:
         data = Path(f"{final}.data")
         data.unlink(missing_ok=True)

@@ -12,11 +12,13 @@ from typing import Any
 
 from .artifacts import Verification
 
-#: Bounds per graph precision. fp16 graphs round weights and activations to 11 significant
-#: bits, and deep nets accumulate that, so they get looser bounds on the typical (rms) error
-#: that a wrong graph still fails (see tests/exporters/test_verify.py).
+#: Bounds per graph precision. Randomly initialised deep nets amplify rounding differences
+#: (ONNX Runtime's fused kernels vs PyTorch's): ResNet-152 in fp32 reaches rms_err 4e-4. fp16
+#: graphs round weights and activations to 11 significant bits, so they get looser bounds. A
+#: single weight of a mid-network conv changed by +0.05 still fails the fp32 bounds
+#: (rms_err ~4e-3 on EfficientNet-B0); tests/exporters/test_verify.py checks such failures.
 TOLERANCES = {
-    "float32": {"rel_err": 1e-3, "rms_err": 1e-4, "cosine": 0.999999},
+    "float32": {"rel_err": 1e-2, "rms_err": 2e-3, "cosine": 0.99999},
     "float16": {"rel_err": 1.0, "rms_err": 0.1, "cosine": 0.995},
 }
 

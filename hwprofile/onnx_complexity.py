@@ -1,19 +1,22 @@
 """flops, params and activations of any ONNX graph, counted with pycls's definitions.
 
 The batch dimension is pinned, shapes are inferred (``data_prop=True``), and each node is
-mapped to the analytic counter's layer rules (science.md §2): Conv (grouped, depthwise, any
-pads/strides; a bias counts as pycls counts a biased conv), Gemm / MatMul with a weight (a
-constant Add after them is their bias), MaxPool (acts), BatchNormalization and
-LayerNormalization (their scale and shift). Activations, elementwise and shape ops cost
+mapped to the layer rules of the analytic counter (:mod:`hwprofile.complexity`): Conv
+(grouped, depthwise, any pads/strides; a bias counts as pycls counts a biased conv), Gemm /
+MatMul with a weight (a constant Add after them is their bias), MaxPool (acts),
+BatchNormalization and LayerNormalization (their scale and shift). Activations, elementwise and shape ops cost
 nothing by those definitions; every other op is listed in ``uncounted`` by name, never
 counted as zero. Counts are per image (divided by the batch).
 
-hwprofile's own exports fold BatchNorm into the preceding conv; they record each fold in the
-model's ``hwprofile.folded_bn`` metadata, and the counter uses it to count such a conv as the
-unbiased conv plus BatchNorm it came from, so the counts equal the analytic ones. A foreign
-graph is counted as it stands. Weights are read from initializers, Constant and
-ConstantOfShape nodes, or graph inputs backed by initializers (old graphs); the weights
-themselves are never loaded from external data, only their shapes.
+torch's exporter folds each BatchNorm into the preceding conv (giving it a bias) and drops
+all-zero biases. hwprofile's own exports therefore record in the model's ``hwprofile.folded_bn``
+metadata what every Conv/Gemm node was in PyTorch (bias or not, which BatchNorm it absorbed),
+and the counter counts each such node as that layer plus its BatchNorm (2·C params), so the
+counts equal the analytic ones. A foreign graph is counted as it stands.
+
+Weights are read from initializers, Constant and ConstantOfShape nodes, or graph inputs
+backed by initializers (old graphs); only their shapes are needed, so external data is
+checked (it must lie inside the model's folder) but never loaded.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 
 LISTS = Path(__file__).parent / "data" / "tensorrt"
 VERSIONS = {"common": "11.4.0.106", "10.16.1.11": "10.16.1.11", "11.4.0.106": "11.4.0.106"}
-#: Real API names (tech.md §6, NVIDIA's Python API docs) whose literal is folded into a longer string.
+#: Real API names (NVIDIA's TensorRT Python API docs) whose literal is folded into a longer string.
 FOLDED = {"Logger": "ILogger", "Builder": "IExprBuilder", "Runtime": "IPluginV3OneRuntime",
           "serialize": "get_fields_to_serialize", "num_errors": "get_num_errors"}
 
