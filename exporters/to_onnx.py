@@ -61,7 +61,9 @@ class _Job:
     def spec_dict(self) -> dict | None:
         if self.spec is None:
             return None
-        return json.loads(json.dumps({"kind": self.spec.kind, **dataclasses.asdict(self.spec)}))
+        from hwprofile.specs import spec_to_dict
+
+        return spec_to_dict(self.spec)
 
     def key(self) -> str:
         what = {"spec": self.spec_dict()} if self.spec is not None else {"module": _module_identity(self.module)}

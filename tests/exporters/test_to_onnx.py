@@ -38,12 +38,14 @@ def test_artifact_record(b0):
 @pytest.mark.slow
 def test_file_metadata_names_the_spec(b0):
     import hwprofile as hp
+    from hwprofile.specs import spec_from_dict
 
     model = onnx.load(b0.path)
     meta = {p.key: p.value for p in model.metadata_props}
     spec = json.loads(meta["hwprofile.spec"])
     expected = {"kind": "effnet", **dataclasses.asdict(hp.get_spec("EfficientNet-B0"))}
     assert spec == json.loads(json.dumps(expected)) == b0.spec
+    assert spec_from_dict(spec) == hp.get_spec("EfficientNet-B0")  # the file says which model it is
     assert json.loads(meta["hwprofile.folded_bn"])["matched"] is True
     assert not [n for n in model.graph.node if n.op_type == "BatchNormalization"]  # all folded
     onnx.checker.check_model(model)
