@@ -481,7 +481,7 @@ def summarize(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]]
         lat_reps = [(p, rep) for rn, p, rep in reps if runner is None or rn == runner]
         lat = geomean([p for p, _ in lat_reps], [rep for _, rep in lat_reps], "latency", confidence)
         thr = geomean([math.log(r.throughput.ratio) for r in pick if r.throughput], [], "throughput", confidence)
-        mems = [_primary_memory(r) for r in pick]
+        mems = [primary_memory(r) for r in pick]
         mem = geomean([math.log(m.ratio) for m in mems if m and m.ratio > 0], [], "memory", confidence)
         out.append({"runner": runner or "all", "records": len(pick),
                     "latency": lat.to_dict() if lat else None, "throughput": thr.to_dict() if thr else None,
@@ -489,16 +489,12 @@ def summarize(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]]
     return out
 
 
-def _primary_memory(row: Row) -> Ratio | None:
+def primary_memory(row: Row) -> Ratio | None:
+    """The memory ratio shown in tables (the most specific reading both records hold)."""
     from .report import MEMORY_PREFERENCE
 
     by_name = {m.metric.split(":", 1)[1]: m for m in row.memory}
     return next((by_name[n] for n in MEMORY_PREFERENCE if n in by_name), row.memory[0] if row.memory else None)
-
-
-def primary_memory(row: Row) -> Ratio | None:
-    """The memory ratio shown in tables (the most specific reading both records hold)."""
-    return _primary_memory(row)
 
 
 def follows_rows(records: Iterable[Record]) -> list[dict]:
