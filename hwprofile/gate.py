@@ -20,8 +20,8 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from .compare import (DEFAULT_BOOT, Identity, Ratio, identity, identity_dict, join, latency_ratio, memory_ratios,
-                      throughput_ratio)
+from .compare import (DEFAULT_BOOT, IDENTITY_FIELDS, Identity, Ratio, identity, identity_dict, join, latency_ratio,
+                      memory_ratios, throughput_ratio)
 from .errors import ConfigError
 from .profile import Record
 
@@ -234,7 +234,7 @@ def suspects(result: GateResult) -> list[Identity]:
     for v in result.having("regression", "suspect"):
         if v.metric.startswith("memory"):
             continue
-        ident = tuple(v.identity[k] for k in ("model", "strategy", "scale", "batch", "runner", "precision", "mode"))
+        ident = tuple(v.identity[k] for k in IDENTITY_FIELDS)
         if ident not in out:
             out.append(ident)
     return out  # type: ignore[return-value]
