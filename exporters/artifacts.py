@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 #: Bumped whenever the export recipe changes, so old cache entries are not reused.
-EXPORT_RECIPE = 1
+EXPORT_RECIPE = 3
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,9 @@ class Verification:
     Scale-free metrics: ``rel_err`` is max |ort - torch| and ``rms_err`` the root-mean-square
     difference, both divided by the standard deviation of the torch output; ``cosine`` is the
     cosine similarity of the mean-centred outputs. ``tolerance`` holds the bounds applied
-    (``rel_err``/``rms_err`` at most, ``cosine`` at least).
+    (``rel_err``/``rms_err`` at most, ``cosine`` at least). For fp16 graphs ``noise_floor`` holds
+    the same metrics for PyTorch with fp16-rounded weights and activations, from which the
+    bounds are derived.
     """
 
     passed: bool
@@ -39,13 +41,14 @@ class Verification:
     output_std: float
     reference: str  # e.g. "torch fp32"
     reason: str = ""
+    noise_floor: dict | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Verification":
-        return cls(**d)
+        return cls(**{k: v for k, v in d.items() if k in _fields(cls)})
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,7 @@ def _export(job: _Job, root: Path, key: str, verify: bool) -> OnnxArtifact:
     tmp = root / f".{key}.{os.getpid()}.tmp.onnx"
     try:
         external = _param_bytes(model, job.fp16) > EXTERNAL_DATA_BYTES
-        _run_exporter(job, model, tmp, external)
+        _run_exporter(job, _fold_bn(model, layers).half() if job.fp16 else model, tmp, external)
         opset = _finish(job, tmp, final, layers, external)
     finally:
         for p in (tmp, Path(f"{tmp}.data"), final.with_name(f".{final.name}.{os.getpid()}.part")):
@@ -279,7 +279,7 @@ def _quiet():
 def _run_exporter(job: _Job, model: Any, tmp: Path, external: bool) -> None:
     import torch
 
-    net = copy.deepcopy(model).half() if job.fp16 else model
+    net = model
     n = 2 if job.batch == "dynamic" else job.batch
     x = torch.randn(n, *job.input_shape, generator=torch.Generator().manual_seed(job.seed))
     x = x.half() if job.fp16 else x
@@ -354,6 +354,29 @@ def _layers(model: Any, input_shape: tuple[int, ...]) -> list[dict]:
         for h in hooks:
             h.remove()
     return order
+
+
+def _fold_bn(model: Any, layers: list[dict]) -> Any:
+    """A copy of ``model`` with each conv -> BatchNorm pair fused in fp32 (BN becomes Identity).
+
+    Used before ``.half()``: torch's exporter would otherwise fold the BatchNorms in fp16,
+    which loses precision (EfficientNet-B5: rms_err 0.063 instead of 0.005).
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = copy.deepcopy(model)
+    modules = dict(fused.named_modules())
+
+    def put(name: str, module: Any) -> None:
+        parent, _, leaf = name.rpartition(".")
+        setattr(modules[parent] if parent else fused, leaf, module)
+
+    for e in layers:
+        if e["op"] == "Conv" and e["bn"]:
+            put(e["module"], fuse_conv_bn_eval(modules[e["module"]], modules[e["bn"]]))
+            put(e["bn"], nn.Identity())
+    return fused
 
 
 def _annotate(model: Any, layers: list[dict], job: _Job) -> None:
