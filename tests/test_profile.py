@@ -39,3 +39,7 @@ def test_committed_profiles_load_through_the_schema(path):
     assert all(r.device_id in prof.devices for r in prof.records)
     assert any(r.ok for r in prof.records)
 
+
+
+def test_profiles_folder_is_not_empty():
+    assert PROFILES, "profiles/ should hold at least one real device profile"
