@@ -79,8 +79,10 @@ def _combine(name: str, runs: list, baseline: dict | None, settings: dict, timin
     results = [r for _, r in runs]
     method = results[0]["timing_method"]
     latency = summarize([r["samples_ms"] for r in results], method, timing.noise_cv).to_dict()
+    foreign = [exit.get("foreign_cpu_cores") for exit, _ in runs]
     return Measurement(name, "ok", None, latency, _throughput(results), _memory(runs, baseline),
-                       {**settings, **results[0]["settings"], **_timing_settings(results)}, wall_s)
+                       {**settings, **results[0]["settings"], **_timing_settings(results),
+                        "foreign_cpu_cores": foreign}, wall_s)
 
 
 def _timing_settings(results: list[dict]) -> dict:

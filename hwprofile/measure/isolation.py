@@ -77,8 +77,27 @@ def wait_child(pid: int, timeout_s: float, mem_cap_mb: float | None, poll_s: flo
     _, status, usage = os.wait4(pid, 0)
     return {"pid": pid, "exitcode": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-            "maxrss_mb": usage.ru_maxrss / 1024, "killed": killed, "rss_seen_mb": seen,
+            "maxrss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime, "killed": killed,
+            "rss_seen_mb": seen,
             "wall_s": time.monotonic() - start}
+
+
+def cpu_busy_s() -> float | None:
+    """Seconds of CPU time all cores have spent busy since boot (/proc/stat), or None."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _foreign_cores(busy0: float | None, exit: dict) -> float | None:
+    """Average number of cores busy with other work while the child ran (all CPU time minus its own)."""
+    busy1 = cpu_busy_s()
+    if busy0 is None or busy1 is None or exit["wall_s"] <= 0:
+        return None
+    return round(max(0.0, busy1 - busy0 - exit.get("cpu_s", 0.0)) / exit["wall_s"], 3)
 
 
 def _tail(path: Path, limit: int = 240) -> str:
@@ -122,7 +141,9 @@ class Launcher:
         with tempfile.TemporaryDirectory(prefix="hwprofile-") as tmp:
             job = {**job, "result_path": str(Path(tmp) / "result.json")}
             stderr = Path(tmp) / "stderr.txt"
+            busy0 = cpu_busy_s()
             exit = self._start_and_wait(job, stderr, timeout_s, mem_cap_mb)
+            exit["foreign_cpu_cores"] = _foreign_cores(busy0, exit)
             result_path = Path(job["result_path"])
             result = json.loads(result_path.read_text()) if result_path.exists() else None
             return exit, result, _tail(stderr)

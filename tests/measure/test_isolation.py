@@ -2,6 +2,8 @@
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -137,3 +139,16 @@ def test_a_dead_fork_server_is_replaced():
     launcher._proc.wait()
     _ok_after()
     assert launcher.alive()
+
+
+def test_other_work_on_the_machine_is_recorded():
+    """A busy loop beside the measurement shows up as about one foreign core."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        m = measure("fake", _fake(latencies_ms=[5.0], sleep=True),
+                    TimingConfig(warmup_iters=1, warmup_s=0, min_iters=1000, budget_s=0.6, throughput_window_s=0))
+    finally:
+        hog.kill()
+        hog.wait()
+    assert m.status == "ok" and m.settings["foreign_cpu_cores"][0] >= 0.5

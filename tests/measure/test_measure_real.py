@@ -36,6 +36,7 @@ def _check(m: Measurement, runner: str, repeats: int = 1) -> None:
     s = m.settings
     assert s["runner"] == runner and s["isolation"] == "forkserver" and s["threads"] == 1
     assert s["warmup_iters"][0] >= 3 and s["stop_reasons"][0] in ("ci", "budget", "max_iters")
+    assert len(s["foreign_cpu_cores"]) == repeats and all(f >= 0 for f in s["foreign_cpu_cores"])
     assert Measurement.from_dict(json.loads(json.dumps(m.to_dict()))) == m
 
 
