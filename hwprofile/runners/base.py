@@ -115,3 +115,13 @@ def check_options(cls: type[Runner], options: dict) -> None:
     if unknown:
         raise ConfigError(f"{cls.name}: unknown option(s) {', '.join(unknown)}; "
                           f"expected: {', '.join(cls.option_names)}")
+
+
+def cuda_event_ms(stream, events, infer) -> float:
+    """Milliseconds of one ``infer()`` between two CUDA events recorded on ``stream``."""
+    start, end = events
+    start.record(stream)
+    infer()
+    end.record(stream)
+    end.synchronize()
+    return start.elapsed_time(end)

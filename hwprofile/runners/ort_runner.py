@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from . import env
-from .base import Runner, Unsupported
+from .base import Runner, Unsupported, cuda_event_ms
 
 _NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
 
@@ -231,12 +231,7 @@ class _OrtGpuRunner(OrtRunner):
     def time_once(self) -> float:
         if self._stream is None:
             return super().time_once()
-        start, end = self._events
-        start.record(self._stream)
-        self.infer()
-        end.record(self._stream)
-        end.synchronize()
-        return start.elapsed_time(end)
+        return cuda_event_ms(self._stream, self._events, self.infer)
 
     def synchronize(self) -> None:
         if self._stream is not None:

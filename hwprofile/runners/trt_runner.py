@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import env
-from .base import Runner, Unsupported
+from .base import Runner, Unsupported, cuda_event_ms
 
 _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32",
                  "INT64": "int64", "INT8": "int8", "UINT8": "uint8", "BOOL": "bool"}
@@ -119,12 +119,7 @@ class TrtRunner(Runner):
         self._stream.synchronize()
 
     def time_once(self) -> float:
-        start, end = self._events
-        start.record(self._stream)
-        self.infer()
-        end.record(self._stream)
-        end.synchronize()
-        return start.elapsed_time(end)
+        return cuda_event_ms(self._stream, self._events, self.infer)
 
     def memory(self) -> dict[str, dict]:
         from ..measure.memory import MB, entry

@@ -8,17 +8,7 @@ import pytest
 
 from hwprofile.profile import Profile
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "profiles"
-
-
-def p(name: str) -> str:
-    return str(DATA / name)
-
-
-def one_line_error(code, err, needle):
-    assert code == 2, err
-    assert needle in err, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+from helpers import fixture_profile as p, one_line_error  # noqa: E402
 
 
 def test_compare_with_itself(cli):
