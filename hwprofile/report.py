@@ -14,6 +14,10 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
+def _cores(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f} cores"
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
@@ -25,6 +29,12 @@ def memory_mb(r: Record) -> tuple[float | None, str | None]:
     return None, None
 
 
+def foreign_load(r: Record) -> float | None:
+    """Most CPU cores other processes kept busy during the record's measurement (None if not recorded)."""
+    values = r.settings.get("foreign_cpu_cores") or []
+    return max(values) if values else None
+
+
 def record_row(r: Record) -> dict:
     lat = r.latency or {}
     mem, mem_name = memory_mb(r)
@@ -33,7 +43,8 @@ def record_row(r: Record) -> dict:
             "median_ms": lat.get("median_ms"), "p90_ms": lat.get("p90_ms"), "cv": lat.get("cv"),
             "repeats": lat.get("repeats"), "noisy": lat.get("noisy"),
             "throughput_per_s": (r.throughput or {}).get("samples_per_s"),
-            "memory_mb": mem, "memory_metric": mem_name, "flops": r.flops, "acts": r.acts,
+            "memory_mb": mem, "memory_metric": mem_name, "foreign_cpu_cores": foreign_load(r),
+            "flops": r.flops, "acts": r.acts,
             "reason": r.reason}
 
 
@@ -42,10 +53,12 @@ def records_table(profile: Profile) -> Table:
     return Table("Records (latency per batch; flops and acts per image, flops = multiply-adds)", (
         Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
         Column("status", "status"), Column("median_ms", "median ms", _ms), Column("p90_ms", "p90 ms", _ms),
-        Column("cv", "cv", _pct), Column("throughput_per_s", "img/s", num), Column("memory_mb", "mem MB", num),
+        Column("cv", "cv", _pct), Column("foreign_cpu_cores", "other load", _cores),
+        Column("throughput_per_s", "img/s", num), Column("memory_mb", "mem MB", num),
         Column("flops", "flops", si), Column("acts", "acts", si), Column("reason", "reason")), rows,
         notes=("mem MB: " + ", ".join(sorted({r["memory_metric"] for r in rows if r["memory_metric"]})) +
-               " (definitions are in each record's memory field)",) if any(r["memory_metric"] for r in rows) else ())
+               " (definitions are in each record's memory field); other load: CPU cores other processes "
+               "kept busy during the measurement",) if any(r["memory_metric"] for r in rows) else ())
 
 
 def follows(profile: Profile) -> Table:

@@ -84,3 +84,19 @@ def test_missing_profile(cli, tmp_path):
 def test_predict_select_bad_input(cli, saved, argv, needle):
     code, _, err = cli(*[a.format(p=saved) for a in argv])
     assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_records_show_the_load_other_processes_put_on_the_machine(cli, tmp_path):
+    prof = synthetic_profile(batches=(1,))
+    from hwprofile.profile import Record
+
+    first = prof.records[0]
+    prof.upsert(Record(**{**first.to_dict(), "settings": {"foreign_cpu_cores": [0.1, 1.2]}}))
+    path = tmp_path / "p.json"
+    prof.save(path)
+    code, out, _ = cli("show", str(path), "--json")
+    rows = json.loads(out)["records"]
+    assert code == 0
+    assert [r["foreign_cpu_cores"] for r in rows if r["foreign_cpu_cores"] is not None] == [1.2]
+    code, out, _ = cli("show", str(path))
+    assert "1.2 cores" in out
