@@ -201,6 +201,21 @@ def read_record(json_path: Path) -> dict | None:
         return None
 
 
+def cached_artifact(root: Path, key: str, cls):
+    """The artifact cached under ``key`` if its record parses and its file's sha256 still matches, else None."""
+    rec = read_record(root / f"{key}.json")
+    if rec is None:
+        return None
+    try:
+        art = cls.from_dict(rec)
+    except (KeyError, TypeError, ValueError):
+        return None
+    path = Path(art.path)
+    if not path.is_file() or sha256_file(path) != art.sha256:
+        return None
+    return art
+
+
 def library_versions(*names: str) -> dict:
     """Installed versions of ``names`` (None when missing), read without importing them."""
     from importlib import metadata

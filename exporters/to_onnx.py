@@ -29,7 +29,7 @@ from typing import Any
 from hwprofile.errors import ConfigError, InputFileError, MeasurementError
 from hwprofile.onnx_complexity import FOLDED_BN_KEY, SPEC_KEY
 
-from .artifacts import (EXPORT_RECIPE, OnnxArtifact, cache_root, key_of, library_versions, read_record,
+from .artifacts import (EXPORT_RECIPE, OnnxArtifact, cache_root, cached_artifact, key_of, library_versions,
                         sha256_file, write_json_atomic)
 from .calibrate import calibrate_bn
 from .verify import verify_onnx
@@ -152,15 +152,8 @@ def _check_batch(batch: Any) -> Any:
 # ---------------------------------------------- cache ---------------------------------------------- #
 
 def _cache_hit(root: Path, key: str) -> OnnxArtifact | None:
-    rec = read_record(root / f"{key}.json")
-    if rec is None:
-        return None
-    try:
-        art = OnnxArtifact.from_dict(rec)
-    except (KeyError, TypeError, ValueError):
-        return None
-    path = Path(art.path)
-    if not path.is_file() or sha256_file(path) != art.sha256:
+    art = cached_artifact(root, key, OnnxArtifact)
+    if art is None:
         return None
     if art.external_data and (not Path(art.external_data).is_file()
                               or sha256_file(art.external_data) != art.external_data_sha256):

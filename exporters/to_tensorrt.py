@@ -20,7 +20,7 @@ from typing import Any
 
 from hwprofile.errors import ConfigError, InputFileError, RunnerUnavailable
 
-from .artifacts import (EngineArtifact, OnnxArtifact, cache_root, key_of, read_record, sha256_file,
+from .artifacts import (EngineArtifact, OnnxArtifact, cache_root, cached_artifact, key_of, sha256_file,
                         write_bytes_atomic, write_json_atomic)
 
 INSTALL_HINT = ("TensorRT is not installed: run `pip install tensorrt-cu13` (or tensorrt-cu12) on a machine "
@@ -168,17 +168,8 @@ def _gpu_name() -> str:
 
 
 def _cache_hit(root: Path, key: str) -> EngineArtifact | None:
-    rec = read_record(root / f"{key}.json")
-    if rec is None:
-        return None
-    try:
-        engine = EngineArtifact.from_dict(rec)
-    except (KeyError, TypeError, ValueError):
-        return None
-    path = Path(engine.path)
-    if not path.is_file() or sha256_file(path) != engine.sha256:
-        return None
-    return dataclasses.replace(engine, cache_hit=True)
+    engine = cached_artifact(root, key, EngineArtifact)
+    return None if engine is None else dataclasses.replace(engine, cache_hit=True)
 
 
 # ------------------------------------------- build ------------------------------------------- #
