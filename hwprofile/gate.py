@@ -48,10 +48,16 @@ def device_type(runner: str) -> str:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """What to gate and how strictly. ``thresholds`` overrides the per-device defaults by metric."""
+    """What to gate and how strictly.
+
+    A metric's threshold for a runner is, first found: ``thresholds[metric]`` (given by the user),
+    ``calibrated[runner][metric]`` (measured A/A drift of this device, :mod:`hwprofile.calibration`),
+    the device type's default.
+    """
 
     metrics: tuple[str, ...] = ("latency",)
     thresholds: dict = field(default_factory=dict)
+    calibrated: dict = field(default_factory=dict)  # runner -> metric -> fraction
     confidence: float = 0.90
     n_boot: int = DEFAULT_BOOT
     seed: int = 0
@@ -68,7 +74,14 @@ class GateConfig:
             raise ConfigError(f"confidence {self.confidence!r}: expected a number in [0.5, 1), e.g. 0.9")
 
     def threshold(self, metric: str, runner: str) -> float:
-        return float(self.thresholds.get(metric, DEFAULT_THRESHOLDS[device_type(runner)][metric]))
+        return float(self.thresholds.get(metric, self.calibrated.get(runner, {}).get(
+            metric, DEFAULT_THRESHOLDS[device_type(runner)][metric])))
+
+    def threshold_source(self, metric: str, runner: str) -> str:
+        """``option``, ``calibrated`` or ``default``: where :meth:`threshold` came from."""
+        if metric in self.thresholds:
+            return "option"
+        return "calibrated" if metric in self.calibrated.get(runner, {}) else "default"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -3,6 +3,7 @@
 Identical records are kept once. Two different records with the same identity (device included)
 are a conflict, as are two fingerprints of one device id that differ beyond volatile fields
 (free memory, times, host names); ``prefer="newer"`` resolves both in favour of the later one.
+Gate calibrations (A/A sessions) of every input are kept, each session once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .calibration import merge_gates
 from .compare import classify, flatten
 from .errors import ConfigError
 from .profile import Key, Profile, Record
@@ -79,5 +81,5 @@ def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> Me
     sweeps = list({json.dumps(s, sort_keys=True, default=str): s for _, p in named for s in p.sweeps}.values())
     created = min((p.created_utc for _, p in named if p.created_utc), default="")
     merged = Profile(devices=devices, sweeps=sweeps, records=list(records.values()),
-                     **({"created_utc": created} if created else {}))
+                     gate=merge_gates(p.gate for _, p in named), **({"created_utc": created} if created else {}))
     return MergeResult(merged, tuple(notes), sources)

@@ -6,7 +6,8 @@ Schema (``schema_version`` 1, documented in ``profiles/README.md``)::
      "created_utc": "...", "updated_utc": "...",
      "devices": {"<device_id>": {fingerprint...}},
      "sweeps": [{sweep configuration...}],
-     "records": [{record...}]}
+     "records": [{record...}],
+     "gate": {"<device_id>": {"sessions": [...], "thresholds": {...}}}}   # optional: A/A calibration
 
 A record's identity is (device_id, model, strategy, scale, batch, runner, precision, mode).
 Files are written atomically (temp file + rename), so a killed writer never leaves a broken file.
@@ -103,6 +104,7 @@ class Profile:
     records: list[Record] = field(default_factory=list)
     created_utc: str = field(default_factory=utc_now)
     updated_utc: str = ""
+    gate: dict[str, dict] = field(default_factory=dict)  # device_id -> A/A calibration (hwprofile.calibration)
 
     # ------------------------------------------------------------------ access
     def by_key(self) -> dict[Key, Record]:
@@ -137,10 +139,11 @@ class Profile:
     def to_dict(self) -> dict:
         from . import __version__
 
-        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "hwprofile_version": __version__,
-                "created_utc": self.created_utc, "updated_utc": self.updated_utc or utc_now(),
-                "devices": self.devices, "sweeps": self.sweeps,
-                "records": [r.to_dict() for r in self.records]}
+        out = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "hwprofile_version": __version__,
+               "created_utc": self.created_utc, "updated_utc": self.updated_utc or utc_now(),
+               "devices": self.devices, "sweeps": self.sweeps,
+               "records": [r.to_dict() for r in self.records]}
+        return {**out, "gate": self.gate} if self.gate else out
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "profile") -> "Profile":
@@ -152,8 +155,12 @@ class Profile:
                               f"{SCHEMA_VERSION} (upgrade hwprofile for newer files)")
         try:
             records = [Record.from_dict(r) for r in data["records"]]
+            gate = data.get("gate", {})
+            if not isinstance(gate, dict):
+                raise TypeError(f"\"gate\" must be an object, not {type(gate).__name__}")
             return cls(devices=dict(data["devices"]), sweeps=list(data["sweeps"]), records=records,
-                       created_utc=data.get("created_utc", ""), updated_utc=data.get("updated_utc", ""))
+                       created_utc=data.get("created_utc", ""), updated_utc=data.get("updated_utc", ""),
+                       gate=dict(gate))
         except SchemaError as exc:
             raise SchemaError(f"{origin}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
