@@ -7,8 +7,8 @@
 #   scripts/gpu-validate.sh [--device cuda:N] [--runners LIST] [--out-dir DIR] [--aa] [--dry-run]
 #     --runners  comma-separated runners to try (default: torch:cuda,ort:cuda,ort:tensorrt,trt)
 #     --out-dir  where the profile goes (default: profiles)
-#     --aa       measure the sweep twice and compare the runs: the A/A spread that sets the cuda
-#                threshold of `hwprofile check` (docs/ci.md)
+#     --aa       measure the sweep again, compare the runs and record the A/A drift in the profile
+#                (`hwprofile check --calibrate`): this GPU's thresholds for `hwprofile check` (docs/ci.md)
 #     --dry-run  only say what would run
 #   PYTHON=/path/to/python picks the interpreter (default: .venv/bin/python, else python3).
 #
@@ -127,7 +127,8 @@ if [ "$AA" = 1 ] && [ -f "$OUT" ]; then
   echo "== A/A: the same sweep again, compared with the first"
   AGAIN="runs/${DEVICE_ID}-aa-$(date -u +%Y%m%dT%H%M%SZ).json"
   "$PY" -m hwprofile run "${SWEEP[@]}" --out "$AGAIN" --format csv > /dev/null && \
-    "$PY" -m hwprofile compare "$OUT" "$AGAIN"
+    "$PY" -m hwprofile compare "$OUT" "$AGAIN" && \
+    "$PY" -m hwprofile check --baseline "$OUT" "$AGAIN" --calibrate
   AA_RC=$?
 fi
 

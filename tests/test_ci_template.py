@@ -5,6 +5,7 @@ CPU box (``cuda:0`` -> ``cpu``, a one-record sweep) and executed as a subprocess
 the workflow, with the workflow's environment variables pointing into a temporary folder.
 """
 
+import json
 import os
 import re
 import shlex
@@ -71,7 +72,7 @@ def test_template_structure():
     assert any(c.startswith("hwprofile run --device cuda:0") for c in cmds)
     assert any(c.startswith("hwprofile check --baseline") and "--junit" in c for c in cmds)
     assert "actions/upload-artifact" in text and "runs/" in text
-    assert "${{ github.run_id }}" in text and "update_baseline" in text
+    assert "${{ github.run_id }}" in text and "update_baseline" in text and "inputs.calibrate" in text
 
 
 def test_template_commands_parse_with_this_hwprofile():
@@ -98,15 +99,18 @@ def test_template_commands_run_on_cpu(tmp_path):
         return proc.returncode, proc.stdout, proc.stderr
 
     commands = hwprofile_commands()
-    assert [shlex.split(c)[1] for c in commands] == ["devices", "run", "check"]
+    assert [shlex.split(c)[1] for c in commands] == ["devices", "run", "check", "check"]
+    assert "--calibrate" in commands[-1]
     for command in commands:
         argv = for_cpu(command, env)
-        if argv[1] == "check":  # first use on a new device: the documented --update-baseline run
+        if argv[1] == "check" and "--calibrate" not in argv:  # first use: the documented --update-baseline run
             code, _, err = run(argv + ["--update-baseline"])
             assert code == 0 and "saved" in err, err
         code, out, err = run(argv)
         assert code == 0, f"{' '.join(argv)}\n{out}\n{err}"
     assert Path(env["PROFILE"]).is_file() and Path(env["BASELINE"]).is_file()
+    gate = json.loads(Path(env["BASELINE"]).read_text())["gate"]
+    assert [list(g["thresholds"]) for g in gate.values()] == [["ort:cpu"]]  # the calibration step ran
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     assert suite.get("failures") == "0" and int(suite.get("tests")) >= 1
     assert "hwprofile check: PASS" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()

@@ -28,13 +28,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--update-baseline", action="store_true",
                    help="create the baseline for this device if it has none; otherwise replace this device's "
                         "records in it when the gate passes")
+    p.add_argument("--calibrate", action="store_true",
+                   help="A/A calibration: with nothing changed since the baseline, measure it again (or read "
+                        "CURRENT.json), store the drift in the baseline and set this device's thresholds from "
+                        "it (the largest A/A drift of any record, rounded up); repeat at other times to widen it")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="gate against another device, or despite differing backend versions or threads")
     p.add_argument("--metrics", default="latency", help="metrics to gate: latency,throughput,memory "
                                                         "(default: latency)")
     for metric in ("latency", "throughput", "memory"):
         p.add_argument(f"--{metric}-threshold", type=float, metavar="FRACTION",
-                       help=f"{metric} threshold, e.g. 0.05 for 5%% (default: per device type, docs/ci.md)")
+                       help=f"{metric} threshold, e.g. 0.05 for 5%% (default: calibrated for this device by "
+                            "--calibrate, else per device type, docs/ci.md)")
     p.add_argument("--confidence", type=float, default=0.90, help="interval confidence (default 0.90)")
     p.add_argument("--remeasure", type=int, default=0, metavar="N",
                    help="measure regressed or suspect records N more times (interleaved, one process each) "
@@ -283,7 +288,21 @@ def _r(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def verdict_table(result, title: str) -> Table:
+def threshold_notes(result, sessions: int) -> str:
+    """Which threshold each runner and metric was held to, and where it came from."""
+    c, seen = result.config, {}
+    for v in result.verdicts:
+        metric = v.metric.split(":", 1)[0]
+        if v.threshold is not None and (v.identity["runner"], metric) not in seen:
+            seen[(v.identity["runner"], metric)] = (v.threshold, c.threshold_source(metric, v.identity["runner"]))
+    said = {"option": "given", "calibrated": f"calibrated on this device from {sessions} A/A session"
+                                              f"{'s' if sessions != 1 else ''}",
+            "default": "default for the device type; not calibrated here (hwprofile check --calibrate)"}
+    return "thresholds: " + "; ".join(f"{runner} {metric} {t:.0%} ({said[src]})"
+                                       for (runner, metric), (t, src) in sorted(seen.items()))
+
+
+def verdict_table(result, title: str, sessions: int = 0) -> Table:
     from ..gate import describe
 
     rows = []
@@ -301,6 +320,8 @@ def verdict_table(result, title: str) -> Table:
     notes = (f"{counts}. Ratio = current / baseline of the geometric mean of per-process medians (latency); "
              f"{c.confidence:.0%} bootstrap interval over processes; a record regresses when the interval lies "
              "wholly beyond the limit. processes = baseline/current.",)
+    if any(v.threshold is not None for v in result.verdicts):
+        notes += (threshold_notes(result, sessions),)
     if result.remeasured:
         notes += (f"re-measured before deciding: {len(result.remeasured)} records",)
     if any(v.ratio is not None and 0 < min(v.processes) < 2 for v in result.verdicts):
@@ -315,10 +336,10 @@ def verdict_table(result, title: str) -> Table:
                          Column("processes", "processes"), Column("note", "note")), rows, notes=notes)
 
 
-def write_outputs(args: argparse.Namespace, result, title: str, extra: dict) -> None:
+def write_outputs(args: argparse.Namespace, result, title: str, extra: dict, sessions: int = 0) -> None:
     from ..gate import junit_xml
 
-    table = verdict_table(result, title)
+    table = verdict_table(result, title, sessions)
     emit([table], args.format, {**extra, **result.to_dict()})
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
@@ -328,9 +349,59 @@ def write_outputs(args: argparse.Namespace, result, title: str, extra: dict) -> 
         write_text(Path(args.junit), junit_xml(result))
 
 
+# --------------------------------------------------------------------------- calibrate
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def calibrate(args: argparse.Namespace, baseline, base_path: Path, base_side, cur_side) -> int:
+    """Record one A/A session in the baseline and restate this device's calibrated thresholds."""
+    from ..calibration import observe, sessions_of, thresholds, with_session
+    from ..compare import join
+    from ..errors import MeasurementError
+    from ..gate import DEFAULT_THRESHOLDS, device_type
+
+    device = cur_side.device_id
+    failed = [rc for rb, rc in join(base_side.records, cur_side.records).pairs
+              if rb.ok and not rc.ok and rc.status != "skipped"]
+    if failed:
+        raise MeasurementError(f"{len(failed)} records failed to measure ({failed[0].status}: "
+                               f"{failed[0].reason or 'no reason given'}); the calibration was not saved")
+    session = observe(base_side.records, cur_side.records, current_name=cur_side.name,
+                      confidence=args.confidence, seed=args.seed)
+    before = thresholds(sessions_of(baseline.gate, device))
+    baseline.gate = with_session(baseline.gate, device, session)
+    after = baseline.gate[device]["thresholds"]
+    baseline.save(base_path)
+    rows = [{"runner": o.runner, "metric": o.metric, "records": o.records, "drift_median": o.drift_median,
+             "drift_max": o.drift_max, "outside": f"{o.outside}/{o.records}",
+             "before": before.get(o.runner, {}).get(o.metric, DEFAULT_THRESHOLDS[device_type(o.runner)][o.metric]),
+             "threshold": after[o.runner][o.metric]} for o in session.observations]
+    n = len(baseline.gate[device]["sessions"])
+    notes = (f"drift = max(r, 1/r) - 1 of each record's A/A ratio r; outside = records whose "
+             f"{args.confidence:.0%} interval excluded 1 (drift the interval did not cover); threshold = the largest "
+             f"drift over this device's {n} A/A session{'s' if n != 1 else ''}, rounded up (1% to 99%). "
+             "Saved in the baseline; check uses it unless a --*-threshold option is given.",
+             f"a later A/A session drifts beyond the largest of {n} with probability about 1/{n + 1} (the sessions "
+             "being alike): calibrate 5 or more times, at other times of day and load, before trusting it",)
+    if any(t >= 0.99 for ms in after.values() for t in ms.values()):
+        notes += ("a threshold reached 99%: this machine drifts too much to gate; run the gate on a quieter one",)
+    table = Table(f"hwprofile check --calibrate: {device}, A/A session {n} saved to {args.baseline}",
+                  (Column("runner", "runner"), Column("metric", "metric"), Column("records", "records"),
+                   Column("drift_median", "A/A drift median", _pct), Column("drift_max", "A/A drift max", _pct),
+                   Column("outside", "outside"), Column("before", "threshold before", _pct),
+                   Column("threshold", "threshold now", _pct)), rows, notes=notes)
+    emit([table], args.format, {"baseline": args.baseline, "device_id": device, "session": session.to_dict(),
+                                "thresholds": after, "sessions": n})
+    return 0
+
+
 # --------------------------------------------------------------------------------- run
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from ..compare import sides
     from ..errors import ConfigError
     from ..gate import evaluate_with_remeasure
@@ -341,6 +412,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--remeasure must be >= 0")
     base_path = Path(args.baseline)
     baseline = Profile.load(base_path) if base_path.exists() else None
+    if args.calibrate and (args.update_baseline or args.remeasure):
+        raise ConfigError("--calibrate measures the drift against an unchanged baseline; it does not combine with "
+                          "--update-baseline or --remeasure")
+    if baseline is None and args.calibrate:
+        raise ConfigError(f"baseline {args.baseline!r} does not exist; --calibrate needs one of this device: "
+                          "create it first with --update-baseline (same options)")
     if baseline is None and not args.update_baseline:
         raise ConfigError(f"baseline {args.baseline!r} does not exist; create it once with "
                           "hwprofile check --baseline FILE --update-baseline (same options)")
@@ -354,9 +431,19 @@ def run(args: argparse.Namespace) -> int:
         emit([Table("hwprofile check: PASS (first use: baseline created)",
                     [Column(k, k.replace("_", " ")) for k in row], [row])], args.format, row)
         return 0
+    if args.calibrate and not any(r.device_id == device for r in baseline.records):
+        held = ", ".join(sorted({r.device_id for r in baseline.records})) or "no records"
+        raise ConfigError(f"--calibrate needs the baseline's records of this device ({device}); the baseline "
+                          f"holds {held}")
     base_side = baseline_side(args, baseline, device)
     cur_side = sides(current, args.current or "current")[0]
     guard(args, base_side, cur_side)
+    if args.calibrate:
+        return calibrate(args, baseline, base_path, base_side, cur_side)
+    if base_side.device_id == device and baseline.gate.get(device):
+        from ..calibration import sessions_of, thresholds
+
+        config = dataclasses.replace(config, calibrated=thresholds(sessions_of(baseline.gate, device)))
     if args.remeasure and base_side.device_id != device:
         raise ConfigError("--remeasure needs a baseline measured on this device (the baseline is "
                           f"{base_side.device_id}, this profile {device})")
@@ -367,7 +454,8 @@ def run(args: argparse.Namespace) -> int:
         save_remeasured(current, pooled, measured_path)
     title = (f"hwprofile check: {result.outcome.upper()} ({device} against {args.baseline}"
              f"{'' if base_side.device_id == device else ' of ' + base_side.device_id})")
-    write_outputs(args, result, title, {"baseline": args.baseline, "device_id": device})
+    sessions = len((baseline.gate.get(base_side.device_id) or {}).get("sessions", []))
+    write_outputs(args, result, title, {"baseline": args.baseline, "device_id": device}, sessions)
     if result.exit_code == 3:
         failed = result.having("failed")
         sys.stderr.write(f"hwprofile: {len(failed)} current measurements failed ({failed[0].reason}); "

@@ -182,3 +182,46 @@ def test_remeasure_interleaves_suspects_and_pools_processes(cli, tmp_path, monke
         assert again[(s["model"], s["batch"], s["scale"])]["processes"] == [5, 5]  # baseline 5; current 3 + 2 new
     saved = list((tmp_path / "runs").glob("*.remeasured.json"))
     assert len(saved) == 1 and Profile.load(saved[0]).records
+
+
+def test_calibrate_stores_aa_drift_and_check_uses_it(cli, tmp_path):
+    base = tmp_path / "ci.json"
+    shutil.copy(p("cpu-a.json"), base)
+    records_before = [r.to_dict() for r in Profile.load(base).records]
+    code, out, err = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--calibrate")
+    assert code == 0, err
+    assert "A/A session 1 saved" in out and "A/A drift max" in out and "1/2" in out
+    saved = Profile.load(base)
+    assert [r.to_dict() for r in saved.records] == records_before  # the records are untouched
+    calibrated = saved.gate["synthetic-cpu"]["thresholds"]["ort:cpu"]["latency"]
+    assert 0.01 <= calibrated < 0.10
+    code, out, _ = cli("check", "--baseline", str(base), p("cpu-slow.json"), "--json")
+    data = json.loads(out)
+    assert {v["threshold"] for v in data["verdicts"]} == {calibrated} and data["config"]["calibrated"]
+    code, out, _ = cli("check", "--baseline", str(base), p("cpu-a2.json"))
+    assert code == 0 and "calibrated on this device from 1 A/A session" in out
+    code, out, _ = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--latency-threshold", "0.3", "--json")
+    assert {v["threshold"] for v in json.loads(out)["verdicts"]} == {0.3}
+    # calibrating while the machine is 15% slower widens the threshold until that no longer fails
+    code, out, _ = cli("check", "--baseline", str(base), p("cpu-slow.json"), "--calibrate")
+    assert code == 0 and "A/A session 2 saved" in out
+    assert Profile.load(base).gate["synthetic-cpu"]["thresholds"]["ort:cpu"]["latency"] > 0.10
+    code, _, _ = cli("check", "--baseline", str(base), p("cpu-slow.json"))
+    assert code == 0
+
+
+def test_calibrate_bad_input_and_failures_save_nothing(cli, tmp_path):
+    missing = tmp_path / "none.json"
+    code, _, err = cli("check", "--baseline", str(missing), p("cpu-a2.json"), "--calibrate")
+    one_line_error(code, err, "--calibrate needs one of this device")
+    assert not missing.exists()
+    base = tmp_path / "ci.json"
+    shutil.copy(p("cpu-a.json"), base)
+    before = base.read_bytes()
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--calibrate", "--update-baseline")
+    one_line_error(code, err, "does not combine")
+    code, _, err = cli("check", "--baseline", str(base), p("gpu.json"), "--calibrate", "--allow-mismatch")
+    one_line_error(code, err, "--calibrate needs the baseline's records of this device")
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-failed.json"), "--calibrate")
+    assert code == 3 and "calibration was not saved" in err and "Traceback" not in err
+    assert base.read_bytes() == before
