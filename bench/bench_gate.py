@@ -10,6 +10,7 @@ injected in the measuring child: ``ort:cpu-slow`` is ORT CPU that spins after ea
     python bench/bench_gate.py --interleave          # A, A' and B measured in the same rounds, ~6 min
     python bench/bench_gate.py --reuse runs/bench-gate-XXXX   # re-evaluate saved sessions
     python bench/bench_gate.py --simulate            # the synthetic grid behind docs/ci.md
+    python bench/bench_gate.py --reuse DIR --calibrate 2   # thresholds calibrated on A/A, cross-validated
 
 Sessions (default): every session measures each record in ``--repeats`` processes back to back;
 A/A pairs then differ by whatever changed on the machine between sessions. ``--interleave``:
@@ -244,6 +245,48 @@ def report(a, b, args: argparse.Namespace) -> dict:
     return res
 
 
+# ----------------------------------------------------------------------------- calibrated
+
+def evaluate_calibrated(a, b, k: int, confidence: float) -> dict:
+    """What ``check --calibrate`` achieves on these sessions, cross-validated: every A session in
+    turn is the baseline, k of the other A sessions (each cyclic window in turn) calibrate its
+    thresholds, the remaining A sessions are gated against it (A/A) and so are the B sessions (A/B)."""
+    from hwprofile.calibration import observe, thresholds
+    from hwprofile.gate import GateConfig, evaluate as gate
+
+    if len(a) < k + 2:
+        raise SystemExit(f"--calibrate {k} needs at least {k + 2} A sessions (have {len(a)})")
+    aa, ab, chosen = [], [], []
+    for i, base in enumerate(a):
+        others = a[:i] + a[i + 1:]
+        for j in range(len(others)):
+            window = [others[(j + n) % len(others)] for n in range(k)]
+            held = [o for o in others if not any(o is w for w in window)]
+            cal = thresholds([observe(base.records, w.records, confidence=confidence) for w in window])
+            config = GateConfig(confidence=confidence, calibrated=cal)
+            chosen.append(config.threshold("latency", "ort:cpu"))
+            aa += [gate(base.records, h.records, config) for h in held]
+            ab += [gate(base.records, x.records, config) for x in b]
+    res = _rates(aa, ab)
+    res.update(calibration_sessions=k, calibrations=len(chosen),
+               threshold_median=float(np.median(chosen)), threshold_min=min(chosen), threshold_max=max(chosen))
+    return res
+
+
+def report_calibrated(a, b, args: argparse.Namespace) -> dict:
+    res = evaluate_calibrated(a, b, args.calibrate, args.confidence)
+    fa, det = res["false_alarms"] / max(res["aa_records"], 1), res["detections"] / max(res["ab_records"], 1)
+    print(f"\ncalibrated on {args.calibrate} A/A sessions ({res['calibrations']} cross-validated calibrations): "
+          f"latency threshold median {res['threshold_median']:.0%} (range {res['threshold_min']:.0%}-"
+          f"{res['threshold_max']:.0%})")
+    print(f"A/A on held-out sessions: {res['false_alarms']} false alarms in {res['aa_records']} records ({fa:.1%}), "
+          f"{res['aa_gate_failures']} of {res['aa_comparisons']} gates failed")
+    if res["ab_records"]:
+        print(f"A/B (+{args.slowdown:.0%} injected): {res['detections']} of {res['ab_records']} records detected "
+              f"({det:.1%}), {res['ab_gate_failures']} of {res['ab_comparisons']} gates failed")
+    return {**res, "false_alarm_rate": fa, "detection_rate": det}
+
+
 # ---------------------------------------------------------------------------- simulation
 
 def simulate(args: argparse.Namespace) -> list[dict]:
@@ -296,6 +339,8 @@ def main() -> int:
     ap.add_argument("--reuse", type=Path, help="evaluate the sessions saved in this folder again")
     ap.add_argument("--interleave", action="store_true", help="trials of A, A' and B measured in the same rounds")
     ap.add_argument("--simulate", action="store_true", help="synthetic grid instead of measuring")
+    ap.add_argument("--calibrate", type=int, metavar="K", help="(sessions mode) also evaluate thresholds "
+                                                               "calibrated on K A/A sessions, cross-validated")
     ap.add_argument("--trials", type=int, help="trials (--interleave, default 5) or comparisons per cell "
                                                 "(--simulate, default 40)")
     args = ap.parse_args()
@@ -317,6 +362,8 @@ def main() -> int:
     a, b = load_sessions(out)
     args.reuse_dir = out
     res = report(a, b, args)
+    if args.calibrate and not args.interleave:
+        res["calibrated"] = report_calibrated(a, b, args)
     (out / "summary.json").write_text(json.dumps(res, indent=1))
     print(f"summary: {out / 'summary.json'}")
     return 0
