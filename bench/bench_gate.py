@@ -74,7 +74,8 @@ def sweep(path: Path, runner: str, args: argparse.Namespace):
 
     config = SweepConfig(device="cpu", runners=(runner,), models=tuple(args.models), strategies=("dWr",),
                          scales=tuple(args.scales), batch_sizes=tuple(args.batch_sizes),
-                         timing={"repeats": args.repeats, "budget_s": args.seconds})
+                         timing={"repeats": args.repeats, "budget_s": args.seconds},
+                         options={"*": {"threads": args.threads}} if args.threads else {})
     profile, _, _ = run_sweep(config, path, quiet=True)
     return profile
 
@@ -335,6 +336,7 @@ def main() -> int:
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1])
     ap.add_argument("--repeats", type=int, default=3, help="processes per record (default 3)")
     ap.add_argument("--seconds", type=float, default=1.0, help="timed seconds per process (default 1)")
+    ap.add_argument("--threads", type=int, help="ORT intra-op threads (default: physical cores)")
     ap.add_argument("--confidence", type=float, default=0.90)
     ap.add_argument("--reuse", type=Path, help="evaluate the sessions saved in this folder again")
     ap.add_argument("--interleave", action="store_true", help="trials of A, A' and B measured in the same rounds")

@@ -45,6 +45,8 @@ class SweepConfig:
     mode: str = "infer"
     budget_s: float | None = None
     timing: dict = field(default_factory=dict)  # TimingConfig overrides
+    options: dict = field(default_factory=dict)  # runner options: {"*": {...} for every runner that takes
+    #                                              them, "<runner>": {...}}, e.g. {"*": {"threads": 1}}
     timeout_s: float = 300.0
     cache_dir: str | None = None
 
@@ -53,7 +55,17 @@ class SweepConfig:
         d = dataclasses.asdict(self)
         for k in ("budget_s", "cache_dir", "timeout_s"):
             d.pop(k)
+        if not d["options"]:
+            d.pop("options")  # profiles written before runner options existed resume as before
         return _jsonable(d)
+
+    def runner_options(self, runner: str) -> dict:
+        """The options ``runner`` gets: the shared ones it accepts, then its own."""
+        from .runners import runner_class
+
+        accepted = runner_class(runner).option_names
+        return {**{k: v for k, v in self.options.get("*", {}).items() if k in accepted},
+                **self.options.get(runner, {})}
 
 
 def _jsonable(value):
@@ -82,6 +94,26 @@ class Item:
 
 
 # ----------------------------------------------------------------------------- planning
+
+def check_runner_options(config: SweepConfig, runners: list[str]) -> None:
+    """Every option must reach a runner of this sweep that accepts it."""
+    from .runners import runner_class
+    from .runners.base import check_options
+
+    if not isinstance(config.options, dict) or not all(isinstance(v, dict) for v in config.options.values()):
+        raise ConfigError("runner options must map '*' or a runner name to {option: value}")
+    for name, opts in config.options.items():
+        if name == "*":
+            continue
+        if name not in runners:
+            raise ConfigError(f"options for {name}, which is not in this sweep (runners: {', '.join(runners)})")
+        check_options(runner_class(name), opts)
+    for key in config.options.get("*", {}):
+        if not any(key in runner_class(r).option_names for r in runners):
+            takes = {r: ", ".join(runner_class(r).option_names) for r in runners}
+            raise ConfigError(f"no runner of this sweep takes the option {key!r} ("
+                              + "; ".join(f"{r}: {o}" for r, o in takes.items()) + ")")
+
 
 def _is_onnx(model: str) -> bool:
     return model.lower().endswith(".onnx")
@@ -223,11 +255,12 @@ class _Artifacts:
 def _workload(item: Item, config: SweepConfig, artifacts: _Artifacts, resolution: int):
     from .measure import Workload
 
+    options = config.runner_options(item.runner)
     if item.runner.startswith("torch:"):
         return Workload(kind="spec", spec=spec_to_dict(item.spec), path=None, batch=item.batch,
-                        resolution=resolution, precision=config.precision, mode=config.mode)
+                        resolution=resolution, precision=config.precision, mode=config.mode, options=options)
     return Workload(kind="onnx", spec=None, path=artifacts.onnx(item), batch=item.batch,
-                    resolution=resolution, precision=config.precision, mode=config.mode)
+                    resolution=resolution, precision=config.precision, mode=config.mode, options=options)
 
 
 MeasureFn = Callable[..., object]
@@ -307,6 +340,7 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
             raise RunnerUnavailable(f"{why} (available on {device}: {', '.join(available_runners(device)) or 'none'})")
     if not runners:
         raise ConfigError(f"empty sweep: no runner is available on {device}")
+    check_runner_options(config, runners)
     items, notes = plan(config, device, runners)
     if not items:
         raise ConfigError("empty sweep: no configuration to measure (" + "; ".join(notes or ["check the options"]) + ")")

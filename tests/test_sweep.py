@@ -145,3 +145,32 @@ def test_killed_sweep_leaves_a_valid_file_that_resume_completes(tmp_path, sig, m
     prof, _, _ = run_sweep(cfg, out, resume=True, quiet=True, measure_fn=fake_measure)
     assert len(prof.records) == 7 and all(r.ok for r in prof.records)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")] or sig == signal.SIGKILL
+
+
+def test_runner_options_reach_each_runner_they_apply_to(tmp_path):
+    seen = []
+
+    def capture(runner, workload, *args, **kw):
+        seen.append((runner, dict(workload.options)))
+        return fake_measure(runner, workload, *args, **kw)
+
+    cfg = SweepConfig(**{**SMALL, "strategies": ("w",), "scales": (1.0,), "batch_sizes": (1,)},
+                      options={"*": {"threads": 1}, "torch:cpu": {"channels_last": True}})
+    run_sweep(cfg, tmp_path / "p.json", quiet=True, measure_fn=capture)
+    assert seen and all(opts == {"threads": 1, "channels_last": True} for _, opts in seen)
+    shared = SweepConfig(options={"*": {"threads": 2, "iobinding": True}})
+    assert shared.runner_options("ort:cpu") == {"threads": 2, "iobinding": True}
+    assert shared.runner_options("torch:cpu") == {"threads": 2}  # iobinding is an ORT option
+    assert "options" not in SweepConfig(**SMALL).identity() and cfg.identity()["options"]["*"] == {"threads": 1}
+
+
+@pytest.mark.parametrize("options,needle", [
+    ({"ort:cpu": {"threads": 1}}, "not in this sweep"),
+    ({"*": {"iobinding": True}}, "no runner of this sweep takes the option 'iobinding'"),
+    ({"torch:cpu": {"bogus": 1}}, "unknown option"),
+    ({"*": 1}, "runner options must map"),
+])
+def test_invalid_runner_options(tmp_path, options, needle):
+    with pytest.raises(ConfigError, match=needle):
+        run_sweep(SweepConfig(**SMALL, options=options), tmp_path / "p.json", measure_fn=fake_measure)
+    assert not (tmp_path / "p.json").exists()

@@ -39,7 +39,7 @@ def _runner_rows(devices: list[str], names: tuple[str, ...]) -> list[dict]:
             ok, reason = cls.available(device)
             rows.append({"runner": name, "device": device, "available": ok,
                          "version": cls.version_text() if ok else None, "reason": None if ok else
-                         reason.partition(" - ")[2]})
+                         reason.partition(" - ")[2], "options": ", ".join(cls.option_names)})
     return rows
 
 
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
                                 Column("details", "details")), _device_rows(fps)),
               Table("Runners", (Column("runner", "runner"), Column("device", "device"),
                                 Column("available", "available", lambda v: "yes" if v else "no"),
-                                Column("version", "version"), Column("reason", "why not")), runners,
+                                Column("version", "version"), Column("options", "options (--option)"),
+                                Column("reason", "why not")), runners,
                     notes=[f"warning: {warning}"] if warning else []),
               Table("Libraries", (Column("name", "library"), Column("version", "version")),
                     [{"name": k, "version": v if not isinstance(v, list) else ", ".join(v) or None}

@@ -35,6 +35,11 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, help="processes per measurement (default: 1)")
     p.add_argument("--seconds-per-config", type=float, dest="seconds_per_config",
                    help="time budget of each measurement's timed phase (default: 2)")
+    p.add_argument("--threads", type=int, help="CPU threads of every runner that takes them (ORT intra-op "
+                                                 "threads, torch.set_num_threads; default: physical cores)")
+    p.add_argument("--option", action="append", metavar="[RUNNER.]KEY=VALUE",
+                   help="a runner option, repeatable: e.g. channels_last=1, torch:cuda.cuda_graphs=1, "
+                        "ort:cpu.iobinding=1 (hwprofile devices lists each runner's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -68,7 +73,39 @@ def config_from_args(args: argparse.Namespace):
         timing["budget_s"] = args.seconds_per_config
     if timing:
         kw["timing"] = timing
+    options = runner_options(args.option or [], args.threads)
+    if options:
+        kw["options"] = options
     return SweepConfig(**kw)
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "yes": True, "false": False, "no": False}.get(text.lower(), text)
+
+
+def runner_options(items: list[str], threads: int | None = None) -> dict:
+    """``[RUNNER.]KEY=VALUE`` strings (and ``--threads``) as SweepConfig.options."""
+    from ..errors import ConfigError
+    from ..runners import check_runner_name
+
+    out: dict[str, dict] = {}
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads {threads}: expected an integer >= 1")
+        out["*"] = {"threads": threads}
+    for item in items:
+        target, eq, value = item.partition("=")
+        runner, dot, key = target.rpartition(".")
+        if not eq or not key or not value:
+            raise ConfigError(f"--option {item!r}: expected [RUNNER.]KEY=VALUE, e.g. channels_last=1 or "
+                              "ort:cpu.iobinding=1")
+        out.setdefault(check_runner_name(runner) if dot else "*", {})[key] = _value(value)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,12 @@ import pytest
     (["run", "--budget", "-5"], 2, "--budget"),
     (["run", "--repeats", "0"], 2, "--repeats"),
     (["run", "--out", "a.json", "--resume", "b.json"], 2, "different files"),
+    (["run", "--threads", "0"], 2, "--threads"),
+    (["run", "--option", "threads"], 2, "[RUNNER.]KEY=VALUE"),
+    (["run", "--option", "nope:x.threads=1"], 2, "nope:x"),
+    (["run", "--runners", "torch:cpu", "--option", "iobinding=1"], 2, "no runner of this sweep takes the option"),
+    (["run", "--runners", "torch:cpu", "--option", "ort:cpu.threads=1"], 2, "not in this sweep"),
+    (["run", "--runners", "torch:cpu", "--option", "torch:cpu.bogus=1"], 2, "unknown option(s) bogus"),
 ])
 def test_bad_run_options(cli, tmp_path, monkeypatch, argv, code, needle):
     monkeypatch.chdir(tmp_path)
@@ -46,7 +52,8 @@ def test_real_small_sweep_on_cpu_runners(cli, tmp_path, monkeypatch):
     out = tmp_path / "p.json"
     code, stdout, err = cli("run", "--device", "cpu", "--runners", "torch:cpu,ort:cpu", "--models", "RegNetX-200MF",
                             "--strategies", "w,d", "--scales", "1,2", "--batch-sizes", "1",
-                            "--seconds-per-config", "0.3", "--out", str(out), "--quiet", "--json")
+                            "--seconds-per-config", "0.3", "--out", str(out), "--quiet", "--json",
+                            "--threads", "1", "--option", "torch:cpu.channels_last=true")
     assert code == 0, err
     data = json.loads(stdout)
     assert len(data["records"]) == 6
@@ -54,3 +61,10 @@ def test_real_small_sweep_on_cpu_runners(cli, tmp_path, monkeypatch):
     assert statuses == {"torch:cpu": "ok", "ort:cpu": "ok"}, [r["reason"] for r in data["records"]]
     assert all(r["median_ms"] > 0 for r in data["records"])
     assert len(data["follows"]) == 2
+    from hwprofile.profile import Profile
+
+    settings = {r.runner: r.settings for r in Profile.load(out).records}
+    assert settings["torch:cpu"]["threads"] == 1 and settings["ort:cpu"]["threads"] == 1
+    assert settings["torch:cpu"]["channels_last"] is True
+    assert Profile.load(out).sweeps[0]["config"]["options"] == {"*": {"threads": 1},
+                                                                "torch:cpu": {"channels_last": True}}
