@@ -29,8 +29,9 @@ METRICS = ("latency", "throughput", "memory")
 DEVICE_TYPES = ("cpu", "cuda")
 GPU_RUNNERS = ("torch:cuda", "ort:cuda", "ort:tensorrt", "trt")
 
-#: Default thresholds (fractions). cpu: from the A/A spread measured by bench/bench_gate.py on the
-#: 2-core reference box (docs/ci.md); cuda: provisional, not yet measured on a GPU (docs/ci.md).
+#: Default thresholds (fractions), for runners without an A/A calibration (hwprofile.calibration).
+#: cpu: backed by bench/bench_gate.py's A/A runs on the 2-vCPU reference box with 1 thread (0 false alarms
+#: in 224 records, 95% of +15% caught; docs/ci.md); cuda: provisional, not yet measured on a GPU.
 DEFAULT_THRESHOLDS = {"cpu": {"latency": 0.05, "throughput": 0.05, "memory": 0.10},
                       "cuda": {"latency": 0.03, "throughput": 0.03, "memory": 0.05}}
 #: Drift between processes, as the sd of log latency: (the least a record measured in several
