@@ -219,14 +219,18 @@ class _OrtGpuRunner(OrtRunner):
         self.timing_method = "cuda_event"
         return stream
 
-    def _stream_options(self) -> dict:
+    def _stream_options(self, provider: str) -> dict:
+        """Run on our stream. The TensorRT provider's Python option parser knows only
+        ``user_compute_stream`` (it implies the flag) and rejects any other key, which would make ORT
+        drop the provider; the CUDA provider also takes the explicit flag."""
         if self._stream is None:
             return {}
-        return {"has_user_compute_stream": "1", "user_compute_stream": str(self._stream.cuda_stream)}
+        stream = {"user_compute_stream": str(self._stream.cuda_stream)}
+        return stream if provider == "TensorrtExecutionProvider" else {"has_user_compute_stream": "1", **stream}
 
     def _cuda_options(self) -> dict:
         return {"device_id": str(self.index), "arena_extend_strategy": "kSameAsRequested",
-                **self._stream_options()}
+                **self._stream_options("CUDAExecutionProvider")}
 
     def time_once(self) -> float:
         if self._stream is None:
@@ -274,5 +278,5 @@ class OrtTensorrtRunner(_OrtGpuRunner):
         fp16 = self.workload.precision == "fp16"
         trt = {"device_id": str(self.index), "trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
                "trt_timing_cache_enable": "True", "trt_timing_cache_path": cache,
-               "trt_fp16_enable": "True" if fp16 else "False", **self._stream_options()}
+               "trt_fp16_enable": "True" if fp16 else "False", **self._stream_options(self.provider)}
         return [(self.provider, trt), (OrtCudaRunner.provider, self._cuda_options()), "CPUExecutionProvider"]

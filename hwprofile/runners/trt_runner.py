@@ -59,10 +59,14 @@ class TrtRunner(Runner):
         self._stream = self._new_stream(torch)
         self._buffers = self._bind(trt, torch)
         self._events = self._new_events(torch)
+        self._sync_device(torch)  # the inputs were filled on the default stream; TensorRT runs on another
 
     # -- the CUDA parts, kept apart so the TensorRT logic can be tested without a GPU ---------
     def _cuda_setup(self, torch) -> None:
         torch.cuda.set_device(self._index)
+
+    def _sync_device(self, torch) -> None:
+        torch.cuda.synchronize(self._index)
 
     def _new_stream(self, torch):
         return torch.cuda.Stream(self._index)
@@ -99,6 +103,8 @@ class TrtRunner(Runner):
         if len(shape) != 4:
             raise Unsupported(f"trt: expected an NCHW image input, got shape {shape}")
         want = (w.batch, shape[1] if shape[1] > 0 else 3, w.resolution, w.resolution)
+        if any(d < 0 for d in shape):
+            self._select_profile(inputs[0], want)
         if not self._context.set_input_shape(inputs[0], want):
             raise Unsupported(f"trt: the engine does not accept input shape {want} (its profile: {shape})")
         dtype = self._torch_dtype(trt, torch, inputs[0])
@@ -110,6 +116,23 @@ class TrtRunner(Runner):
         for name, tensor in buffers.items():
             self._context.set_tensor_address(name, tensor.data_ptr())
         return buffers
+
+    def _select_profile(self, name: str, want: tuple) -> None:
+        """Use the optimization profile whose range holds ``want``: engines are built with one profile
+        per batch size (exporters.to_tensorrt), and a new context starts on profile 0."""
+        ranges = []
+        for index in range(int(self._engine.num_optimization_profiles)):
+            low, _, high = (tuple(d) for d in self._engine.get_tensor_profile_shape(name, index))
+            ranges.append(f"{low}-{high}")
+            if all(a <= x <= b for a, x, b in zip(low, want, high)):
+                if index != self._context.active_optimization_profile:
+                    if not self._context.set_optimization_profile_async(index, self._stream.cuda_stream):
+                        raise Unsupported(f"trt: could not select optimization profile {index}")
+                    self._stream.synchronize()
+                self.profile_index = index
+                return
+        raise Unsupported(f"trt: no optimization profile of the engine accepts input shape {want} "
+                          f"(profiles: {', '.join(ranges)})")
 
     def infer(self) -> None:
         if not self._context.execute_async_v3(self._stream.cuda_stream):
@@ -137,7 +160,8 @@ class TrtRunner(Runner):
         shapes = {n: list(self._context.get_tensor_shape(n)) for n in self._tensor_names()}
         return {"library": "tensorrt", "tensorrt_version": trt.__version__, "device": self.device,
                 "gpu": self._gpu_name(torch), "tensor_shapes": shapes,
-                "buffers": "torch CUDA tensors", "stream": "non-default torch.cuda.Stream"}
+                "buffers": "torch CUDA tensors", "stream": "non-default torch.cuda.Stream",
+                "optimization_profile": getattr(self, "profile_index", None)}
 
     def close(self) -> None:
         for name in ("_buffers", "_context", "_engine", "_runtime", "_stream"):

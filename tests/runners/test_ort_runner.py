@@ -1,6 +1,7 @@
 """In-process lifecycle of the ort:cpu runner, its IOBinding path and the provider check."""
 
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,7 @@ def test_tensorrt_provider_options(onnx_path, tmp_path):
     assert name == "TensorrtExecutionProvider" and providers[1][0] == "CUDAExecutionProvider"
     assert trt["trt_engine_cache_enable"] == "True" and trt["trt_engine_cache_path"] == str(tmp_path)
     assert trt["trt_fp16_enable"] == "True" and providers[-1] == "CPUExecutionProvider"
+    runner._stream = types.SimpleNamespace(cuda_stream=1234)
+    trt, cuda = runner._providers()[0][1], runner._providers()[1][1]
+    assert trt["user_compute_stream"] == "1234" and "has_user_compute_stream" not in trt  # TRT's parser rejects it
+    assert cuda["user_compute_stream"] == "1234" and cuda["has_user_compute_stream"] == "1"

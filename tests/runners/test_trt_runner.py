@@ -49,14 +49,29 @@ DataType = Enum(FLOAT="FLOAT", HALF="HALF", INT32="INT32", INT64="INT64", BOOL="
 TensorIOMode = Enum(INPUT="INPUT", OUTPUT="OUTPUT")
 
 
+PROFILES = (((1, 3, 16, 16), (1, 3, 224, 224), (1, 3, 320, 320)),  # per batch size, as to_tensorrt builds them
+            ((4, 3, 16, 16), (4, 3, 224, 224), (4, 3, 320, 320)))
+
+
 class Context(Strict):
+    """Like TensorRT: a new context is on profile 0, and a shape outside the active profile is refused."""
+
     def __init__(self):
         self._shapes, self._addresses, self._runs = {}, {}, 0
+        self.active_optimization_profile = 0
+
+    def set_optimization_profile_async(self, index, stream_handle):
+        assert isinstance(stream_handle, int) and 0 <= index < len(PROFILES)
+        self.active_optimization_profile = index
+        return True
 
     def set_input_shape(self, name, shape):
         assert name == "input"
+        low, _, high = PROFILES[self.active_optimization_profile]
+        if not all(a <= x <= b for a, x, b in zip(low, shape, high)):
+            return False
         self._shapes[name] = tuple(shape)
-        return shape[1] == 3
+        return True
 
     def get_tensor_shape(self, name):
         batch = self._shapes["input"][0]
@@ -75,6 +90,7 @@ class Context(Strict):
 
 class Engine(Strict):
     num_io_tensors = 2
+    num_optimization_profiles = len(PROFILES)
     device_memory_size_v2 = 3 << 20
 
     def __init__(self):
@@ -91,6 +107,10 @@ class Engine(Strict):
 
     def get_tensor_shape(self, name):
         return (-1, 3, -1, -1) if name == "input" else (-1, 10)
+
+    def get_tensor_profile_shape(self, name, index):
+        assert name == "input"
+        return PROFILES[index]
 
     def create_execution_context(self):
         self._contexts.append(Context())
@@ -139,6 +159,9 @@ class CpuTrtRunner(TrtRunner):
     def _cuda_setup(self, torch):
         pass
 
+    def _sync_device(self, torch):
+        pass
+
     def _new_stream(self, torch):
         return types.SimpleNamespace(cuda_stream=1234, synchronize=lambda: None)
 
@@ -172,7 +195,8 @@ def test_load_bind_run(engine_file):
     runner = CpuTrtRunner("cuda:0")
     runner.load(Workload.from_file(engine_file, batch=4, resolution=16))
     ctx = runner._context
-    assert ctx._shapes["input"] == (4, 3, 16, 16)
+    assert ctx._shapes["input"] == (4, 3, 16, 16) and ctx.active_optimization_profile == 1
+    assert runner.settings()["optimization_profile"] == 1
     assert runner._buffers["logits"].shape == (4, 10)
     assert ctx._addresses == {n: t.data_ptr() for n, t in runner._buffers.items()}
     assert runner.time_once() >= 0 and ctx._runs == 1
@@ -196,3 +220,17 @@ def test_not_an_engine(engine_file, tmp_path):
 def test_trt_checks():
     assert "runs engine workloads" in TrtRunner.check(Workload.from_file("m.onnx", 1, 16))
     assert "does not support mode 'train'" in TrtRunner.check(Workload.from_file("m.plan", 1, 16, mode="train"))
+
+
+@pytest.mark.parametrize("batch,resolution,profile", [(1, 224, 0), (4, 224, 1), (4, 320, 1)])
+def test_the_profile_holding_the_batch_is_selected(engine_file, batch, resolution, profile):
+    runner = CpuTrtRunner("cuda:0")
+    runner.load(Workload.from_file(engine_file, batch=batch, resolution=resolution))
+    assert runner._context.active_optimization_profile == profile == runner.profile_index
+    assert runner._context._shapes["input"] == (batch, 3, resolution, resolution)
+
+
+@pytest.mark.parametrize("batch,resolution", [(2, 224), (8, 224), (1, 512)])
+def test_a_shape_no_profile_accepts_is_unsupported(engine_file, batch, resolution):
+    with pytest.raises(Unsupported, match="no optimization profile"):
+        CpuTrtRunner("cuda:0").load(Workload.from_file(engine_file, batch=batch, resolution=resolution))
