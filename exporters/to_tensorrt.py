@@ -134,7 +134,12 @@ def _check_args(art: OnnxArtifact, precision: str, batch_sizes: Any, workspace_m
 
 
 def _profile_shapes(art: OnnxArtifact, batches: list[int], mode: str) -> list[dict]:
-    rest = [int(d) for d in art.input_shape[1:]]
+    symbolic = [d for d in art.input_shape[1:] if not isinstance(d, int)]
+    if symbolic:
+        raise ConfigError(f"{art.path}: input {art.input_name} has symbolic non-batch dimensions "
+                          f"{art.input_shape}; engines are built per batch size at a fixed channel count and "
+                          "resolution: export with a fixed resolution (hwprofile export does)")
+    rest = list(art.input_shape[1:])
 
     def prof(i: int, lo: int, opt: int, hi: int) -> dict:
         return {"index": i, "min": [lo, *rest], "opt": [opt, *rest], "max": [hi, *rest]}
@@ -187,7 +192,8 @@ def _build(trt: Any, art: OnnxArtifact, precision: str, shapes: list[dict], work
     if precision == "fp16" and not strongly:  # 10.x weak typing; checked to exist in to_tensorrt
         config.set_flag(trt.BuilderFlag.FP16)
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if not config.set_timing_cache(cache, ignore_mismatch=False):  # written by another GPU or TensorRT: start anew
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
     if isinstance(art.input_shape[0], str):
         for p in shapes:
             profile = builder.create_optimization_profile()

@@ -66,12 +66,12 @@ def _cuda_text(version: int | None) -> str | None:
 
 
 def nvml_gpu(index: int) -> dict:
-    """NVML facts about GPU ``index`` (raises when NVML is unusable)."""
+    """NVML facts about CUDA device ``index`` (raises when NVML is unusable)."""
     import pynvml as n
 
     n.nvmlInit()
     try:
-        h = n.nvmlDeviceGetHandleByIndex(index)
+        h = env.nvml_handle(n, index)  # NVML ignores CUDA_VISIBLE_DEVICES
         ecc = _nvml_value(n.nvmlDeviceGetEccMode, h)
         mem = _nvml_value(n.nvmlDeviceGetMemoryInfo, h)
         limit = _nvml_value(n.nvmlDeviceGetPowerManagementLimit, h)

@@ -68,7 +68,9 @@ class NvmlSampler:
 
         pynvml.nvmlInit()
         self._nvml = pynvml
-        self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        from ..runners.env import nvml_handle
+
+        self._handle = nvml_handle(pynvml, index)  # NVML ignores CUDA_VISIBLE_DEVICES
         self.interval_s = interval_s
         self.start_mb = self.used_mb()
         self.peak_mb = self.start_mb

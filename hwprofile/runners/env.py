@@ -102,6 +102,33 @@ def _visible_limit() -> int | None:
     return len(items)
 
 
+def physical_gpu(cuda_index: int) -> int | str:
+    """Which physical GPU CUDA device ``cuda_index`` is, as NVML knows it: an NVML index, or a UUID.
+
+    NVML counts every GPU and ignores CUDA_VISIBLE_DEVICES; CUDA counts only the visible ones. With
+    ``CUDA_VISIBLE_DEVICES=2`` (as SLURM sets it), ``cuda:0`` is NVML's GPU 2. Numeric entries are
+    CUDA-order indices: they match NVML's PCI order when CUDA_DEVICE_ORDER=PCI_BUS_ID (or the GPUs
+    are alike); UUID entries (``GPU-...``, ``MIG-...``) are exact.
+    """
+    text = os.environ.get("CUDA_VISIBLE_DEVICES")
+    entries = [t.strip() for t in (text or "").split(",") if t.strip()]
+    if entries and cuda_index < len(entries):
+        entry = entries[cuda_index]
+        if entry.isdigit():
+            return int(entry)
+        if entry.startswith(("GPU-", "MIG-")):
+            return entry
+    return cuda_index
+
+
+def nvml_handle(nvml, cuda_index: int):
+    """The NVML handle of CUDA device ``cuda_index`` (see :func:`physical_gpu`)."""
+    which = physical_gpu(cuda_index)
+    if isinstance(which, str):
+        return nvml.nvmlDeviceGetHandleByUUID(which)
+    return nvml.nvmlDeviceGetHandleByIndex(which)
+
+
 @functools.lru_cache(maxsize=1)
 def _physical_gpus() -> tuple[str, ...]:
     names = nvml_gpu_names()
@@ -144,10 +171,15 @@ def _text(value: str | bytes) -> str:
 
 
 def gpu_names() -> list[str]:
-    """Names of the CUDA GPUs this process may use (honours CUDA_VISIBLE_DEVICES by count)."""
+    """Names of the CUDA GPUs this process may use, in CUDA's order (honours CUDA_VISIBLE_DEVICES)."""
     names = list(_physical_gpus())
     limit = _visible_limit()
-    return names if limit is None else names[:limit]
+    if limit is None:
+        return names
+    picked = [physical_gpu(i) for i in range(limit)]
+    if all(isinstance(w, int) and w < len(names) for w in picked):
+        return [names[w] for w in picked]  # type: ignore[index]
+    return names[:limit]  # UUID entries: the count is right, the names may not be in order
 
 
 def gpu_count() -> int:

@@ -138,7 +138,9 @@ class TorchRunner(Runner):
                else "autocast fp16" if self._half else "fp32"}
         if self._dev.type == "cuda":
             out.update(gpu=torch.cuda.get_device_name(self._dev), cudnn_benchmark=True,
-                       cudnn_version=torch.backends.cudnn.version(), cuda_version=torch.version.cuda)
+                       cudnn_version=torch.backends.cudnn.version(), cuda_version=torch.version.cuda,
+                       cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,  # fp32 convs may run as TF32
+                       matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
         return out
 
     def close(self) -> None:

@@ -19,11 +19,11 @@ from exporters import EngineArtifact, to_tensorrt  # noqa: E402
 from hwprofile.errors import ConfigError, RunnerUnavailable  # noqa: E402
 
 
-def _graph(tmp_path, batch="batch", dtype=TensorProto.FLOAT, name="g.onnx") -> str:
+def _graph(tmp_path, batch="batch", dtype=TensorProto.FLOAT, name="g.onnx", hw=(16, 16)) -> str:
     np_dtype = np.float16 if dtype == TensorProto.FLOAT16 else np.float32
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np_dtype), "w")
     graph = helper.make_graph([helper.make_node("Conv", ["input", "w"], ["out"], pads=[1, 1, 1, 1])], "g",
-                              [helper.make_tensor_value_info("input", dtype, [batch, 3, 16, 16])],
+                              [helper.make_tensor_value_info("input", dtype, [batch, 3, *hw])],
                               [helper.make_tensor_value_info("out", dtype, None)], [w])
     path = tmp_path / name
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
@@ -134,6 +134,14 @@ def test_fixed_batch_graph(fake_trt, tmp_path):
     assert not _calls(fake_trt, "set_shape") and eng.profile_for(4) == 0  # static input: no profile needed
     with pytest.raises(ConfigError, match="fixed batch of 4"):
         to_tensorrt(path, batch_sizes=[1, 4], cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("batch", ["batch", 4])
+def test_symbolic_resolution_is_a_clear_error(fake_trt, tmp_path, batch):
+    path = _graph(tmp_path, batch=batch, hw=("h", "w"), name="hw.onnx")
+    with pytest.raises(ConfigError, match="symbolic non-batch dimensions"):
+        to_tensorrt(path, batch_sizes=[4], cache_dir=tmp_path)
+    assert not _calls(fake_trt, "build_serialized_network")
 
 
 @pytest.mark.parametrize("kw,needle", [

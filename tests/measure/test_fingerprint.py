@@ -59,6 +59,7 @@ class _FakeNvml(types.ModuleType):
 
 def test_gpu_info_from_nvml(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", _FakeNvml())
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     info = gpu_info(0)
     assert info["nvml"] == "ok" and info["name"] == "NVIDIA H100 80GB HBM3" and info["uuid"] == "GPU-1234"
     assert info["driver"] == "560.35.03" and info["cuda_driver"] == "12.6" and info["compute_capability"] == "9.0"

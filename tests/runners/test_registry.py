@@ -80,7 +80,7 @@ def test_resolve_device(monkeypatch):
 def test_cuda_visible_devices_limits_the_count(monkeypatch):
     monkeypatch.setattr(env, "_physical_gpus", lambda: ("A", "B"))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    assert env.gpu_names() == ["A"]
+    assert env.gpu_names() == ["B"]  # cuda:0 is the second physical GPU
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert env.gpu_count() == 0
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
@@ -108,3 +108,20 @@ def test_registry_and_runner_modules_import_no_heavy_library():
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cuda_index_maps_to_the_physical_gpu_nvml_counts(monkeypatch):
+    """NVML ignores CUDA_VISIBLE_DEVICES: cuda:N must be looked up through it (by index or UUID)."""
+    class Nvml:
+        def nvmlDeviceGetHandleByIndex(self, i):
+            return ("index", i)
+
+        def nvmlDeviceGetHandleByUUID(self, uuid):
+            return ("uuid", uuid)
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert env.nvml_handle(Nvml(), 1) == ("index", 1)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    assert env.nvml_handle(Nvml(), 0) == ("index", 2) and env.nvml_handle(Nvml(), 1) == ("index", 0)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8a1b,MIG-77")
+    assert env.nvml_handle(Nvml(), 0) == ("uuid", "GPU-8a1b") and env.nvml_handle(Nvml(), 1) == ("uuid", "MIG-77")
