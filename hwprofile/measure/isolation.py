@@ -141,6 +141,7 @@ class Launcher:
         with tempfile.TemporaryDirectory(prefix="hwprofile-") as tmp:
             job = {**job, "result_path": str(Path(tmp) / "result.json")}
             stderr = Path(tmp) / "stderr.txt"
+            self.ready_up()  # a launcher's own start is not other load on the child
             busy0 = cpu_busy_s()
             exit = self._start_and_wait(job, stderr, timeout_s, mem_cap_mb)
             exit["foreign_cpu_cores"] = _foreign_cores(busy0, exit)
@@ -158,6 +159,9 @@ class Launcher:
                 return None
             self._baselines[key] = {**exit, "rss_mb": result.get("rss_mb")}
         return self._baselines[key]
+
+    def ready_up(self) -> None:
+        """Start whatever the launcher needs before a child can start (nothing by default)."""
 
     def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> dict:
         raise NotImplementedError
@@ -219,6 +223,11 @@ class ForkServer(Launcher):
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def ready_up(self) -> None:
+        with self._lock:
+            if not self.alive():
+                self.start()
 
     def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> dict:
         with self._lock:

@@ -10,7 +10,7 @@ import pytest
 
 from hwprofile.errors import ConfigError, RunnerUnavailable
 from hwprofile.measure import TimingConfig, Workload, measure
-from hwprofile.measure.isolation import classify, get_launcher, wait_child
+from hwprofile.measure.isolation import classify, get_launcher, shutdown, wait_child
 from hwprofile.runners import register_runner, unregister_runner
 from hwprofile.runners.fake import PATH
 
@@ -152,3 +152,12 @@ def test_other_work_on_the_machine_is_recorded():
         hog.kill()
         hog.wait()
     assert m.status == "ok" and m.settings["foreign_cpu_cores"][0] >= 0.5
+
+
+def test_the_fork_servers_own_start_is_not_other_load():
+    """The first measurement starts the fork server (imports, ~1 s of CPU): that is hwprofile's own
+    work before the child starts, not load beside the child."""
+    shutdown()
+    m = measure("fake", _fake(latencies_ms=[5.0], sleep=True),
+                TimingConfig(warmup_iters=1, warmup_s=0, min_iters=20, budget_s=0.3, throughput_window_s=0))
+    assert m.status == "ok" and m.settings["foreign_cpu_cores"][0] < 0.5
