@@ -3,7 +3,9 @@
 Session: full graph optimisation (ORT_ENABLE_ALL), sequential execution, ``inter_op_num_threads=1``,
 ``intra_op_num_threads`` set explicitly (default: physical cores), CPU arena and memory pattern set
 explicitly; all recorded. After creating a session, the first active provider must be the one asked
-for: a silent fallback to CPU is an error, never a CPU number labelled CUDA. GPU runners bind inputs
+for: a silent fallback to CPU is an error, never a CPU number labelled CUDA. GPU runners also record
+where each node ran (``nodes_by_provider``, ``nodes_elsewhere``: ONNX Runtime's profiler on a second
+session), since nodes a provider cannot take fall back to CPU one by one. GPU runners bind inputs
 and outputs on the device (IOBinding); option ``iobinding`` exercises the same path on CPU. The
 TensorRT provider caches its engines (``trt_engine_cache_enable``) under ``trt_cache_dir``.
 Options: threads, iobinding, cpu_mem_arena, mem_pattern, trt_cache_dir, seed.
@@ -141,6 +143,30 @@ class OrtRunner(Runner):
         else:
             self._sess.run(None, self._feed)
 
+    def node_placement(self) -> dict[str, Any]:
+        """Which execution provider ran each graph node, from ONNX Runtime's profiler on a second,
+        identical session run once (the timed session stays unprofiled): nodes per provider, and the
+        op types of nodes that ran elsewhere than on this runner's provider."""
+        import json
+        import tempfile
+        from collections import Counter
+        from pathlib import Path
+
+        import onnxruntime as ort
+
+        with tempfile.TemporaryDirectory(prefix="hwprofile-placement-") as tmp:
+            so = self._session_options(ort, self.workload.options)
+            so.enable_profiling = True
+            so.profile_file_prefix = str(Path(tmp) / "placement")
+            sess = ort.InferenceSession(self.workload.path, so, providers=self._providers())
+            sess.run(None, self._feed)
+            events = json.loads(Path(sess.end_profiling()).read_text())
+        nodes = {e["name"].removesuffix("_kernel_time"): (e["args"]["provider"], e["args"].get("op_name", "?"))
+                 for e in events if e.get("cat") == "Node" and "provider" in (e.get("args") or {})}
+        elsewhere = Counter(f"{op} on {prov}" for prov, op in nodes.values() if prov != self.provider)
+        return {"nodes_by_provider": dict(Counter(prov for prov, _ in nodes.values())),
+                "nodes_elsewhere": dict(sorted(elsewhere.items()))}
+
     @property
     def session(self):
         """The ONNX Runtime session (e.g. for a bare-loop comparison)."""
@@ -163,7 +189,8 @@ class OrtRunner(Runner):
                 "graph_optimization_level": str(so.graph_optimization_level).rsplit(".", 1)[-1],
                 "execution_mode": str(so.execution_mode).rsplit(".", 1)[-1],
                 "cpu_mem_arena": so.enable_cpu_mem_arena, "mem_pattern": so.enable_mem_pattern,
-                "iobinding": self._iobinding, "input_dtype": str(next(iter(self._feed.values())).dtype)}
+                "iobinding": self._iobinding, "input_dtype": str(next(iter(self._feed.values())).dtype),
+                **getattr(self, "_placement", {})}
 
     def close(self) -> None:
         for name in ("_io", "_x_ort", "_sess", "_feed", "_stream"):
@@ -201,6 +228,13 @@ class _OrtGpuRunner(OrtRunner):
     @property
     def index(self) -> int:
         return int(self.device.partition(":")[2] or 0)
+
+    def load(self, workload) -> None:
+        super().load(workload)
+        try:  # where the nodes ran: the provider list alone hides nodes that silently fall back to CPU
+            self._placement = self.node_placement()
+        except Exception as exc:  # noqa: BLE001 - a diagnostic; the measurement itself goes on
+            self._placement = {"nodes_by_provider": f"unknown ({type(exc).__name__}: {exc})"[:200]}
 
     def _ort_device(self) -> tuple[str, int]:
         return "cuda", self.index

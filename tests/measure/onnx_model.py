@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def tiny_onnx(path: Path, channels: int = 8, classes: int = 10, fixed_batch: int | None = None) -> Path:
+def tiny_onnx(path: Path, channels: int = 8, classes: int = 10, fixed_batch: int | None = None,
+              resolution: int | None = None) -> Path:
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -22,7 +23,8 @@ def tiny_onnx(path: Path, channels: int = 8, classes: int = 10, fixed_batch: int
              helper.make_node("Gemm", ["f", "fc", "fcb"], ["logits"], transB=1)]
     batch = fixed_batch if fixed_batch else "batch"
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                            [batch, 3, "h", "w"])],
+                                                                            [batch, 3, resolution or "h",
+                                                                             resolution or "w"])],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
                               [w, b, fc, fcb])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -52,6 +52,8 @@ def test_ort_cuda_runs_on_cuda_with_device_iobinding(tmp_path):
     _assert_ok(m, ("cuda_event", "perf_counter_ns"))  # events need torch built with CUDA
     assert m.settings["providers_active"][0] == "CUDAExecutionProvider" and m.settings["iobinding"] is True
     assert m.settings["provider_options"]["arena_extend_strategy"] == "kSameAsRequested"
+    placed = m.settings["nodes_by_provider"]
+    assert isinstance(placed, dict) and placed.get("CUDAExecutionProvider", 0) >= 1, m.settings["nodes_elsewhere"]
 
 
 @pytest.mark.gpu
@@ -94,3 +96,19 @@ def test_trt_engine(tmp_path):
     _assert_ok(m)
     assert m.memory["trt_engine_device_memory_mb"]["value_mb"] >= 0
     assert m.settings["tensor_shapes"]["input"] == [2, 3, 32, 32]
+
+
+@pytest.mark.gpu
+@pytest.mark.trt
+def test_trt_per_batch_engine_runs_every_batch(tmp_path):
+    """to_tensorrt builds one optimization profile per batch size; the runner must pick the right one."""
+    _need("trt")
+    from exporters import to_tensorrt
+
+    engine = to_tensorrt(str(tiny_onnx(tmp_path / "fixed.onnx", resolution=32)), batch_sizes=[1, 4],
+                         cache_dir=tmp_path / "trt")
+    for batch, profile in ((1, 0), (4, 1)):
+        m = measure("trt", Workload.from_file(engine.path, batch=batch, resolution=32), FAST, timeout_s=300,
+                    device="cuda:0")
+        _assert_ok(m)
+        assert m.settings["optimization_profile"] == profile and m.settings["tensor_shapes"]["input"][0] == batch

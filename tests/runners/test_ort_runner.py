@@ -88,3 +88,21 @@ def test_tensorrt_provider_options(onnx_path, tmp_path):
     trt, cuda = runner._providers()[0][1], runner._providers()[1][1]
     assert trt["user_compute_stream"] == "1234" and "has_user_compute_stream" not in trt  # TRT's parser rejects it
     assert cuda["user_compute_stream"] == "1234" and cuda["has_user_compute_stream"] == "1"
+
+
+def test_node_placement_counts_the_nodes_each_provider_ran(onnx_path):
+    import onnx
+
+    with OrtCpuRunner() as runner:
+        runner.load(Workload.from_file(onnx_path, batch=2, resolution=16, options={"threads": 1}))
+        placed = runner.node_placement()
+    assert set(placed["nodes_by_provider"]) == {"CPUExecutionProvider"} and placed["nodes_elsewhere"] == {}
+    assert 1 <= placed["nodes_by_provider"]["CPUExecutionProvider"] <= len(onnx.load(onnx_path).graph.node)
+    # as a GPU runner reads it: every node that ran on CPU is listed by op type
+    with OrtCpuRunner() as runner:
+        runner.load(Workload.from_file(onnx_path, batch=2, resolution=16, options={"threads": 1}))
+        runner.provider = "CUDAExecutionProvider"
+        runner._providers = lambda: ["CPUExecutionProvider"]
+        elsewhere = runner.node_placement()["nodes_elsewhere"]
+    assert elsewhere and all(k.endswith(" on CPUExecutionProvider") for k in elsewhere)
+    assert sum(elsewhere.values()) == placed["nodes_by_provider"]["CPUExecutionProvider"]
