@@ -52,7 +52,6 @@ def run_measure(job: dict) -> dict:
     workload, cfg, device = Workload.from_dict(job["workload"]), TimingConfig.from_dict(job["timing"]), job["device"]
     try:
         cls.preload()
-        sampler = mem.start_nvml(device)
         free0 = mem.cuda_free_mb(device) if cls.device_type == "cuda" else None
         start = time.perf_counter()
         with cls(device) as runner:
@@ -61,7 +60,7 @@ def run_measure(job: dict) -> dict:
             mark = _run_memory_start()
             runner.reset_peak_memory()
             timed = run_timed(runner, cfg, workload.batch)
-            memory = _run_memory_end(mark) | runner.memory() | _gpu_memory(sampler, free0, device)
+            memory = _run_memory_end(mark) | runner.memory() | _gpu_memory(free0, device)
             out = {"status": "ok", "reason": None, "timing_method": runner.timing_method,
                    "settings": runner.settings(), "memory": memory, "load_s": load_s, **timed.to_dict()}
         return out
@@ -90,13 +89,9 @@ def _run_memory_end(start: dict) -> dict:
     return out
 
 
-def _gpu_memory(sampler, free0: float | None, device: str) -> dict:
+def _gpu_memory(free0: float | None, device: str) -> dict:
+    """cudaMemGetInfo delta; NVML is sampled by the parent (isolation.SpawnLauncher)."""
     out = {}
-    if sampler is not None:
-        out["nvml_used_delta_mb"] = mem.entry(sampler.stop(), "max device memory used (NVML, device-wide, "
-                                              "sampled every ~1 ms) from before loading to the end of the runs, "
-                                              "minus the value before loading; includes a CUDA context created "
-                                              "while loading")
     free1 = mem.cuda_free_mb(device) if free0 is not None else None
     if free0 is not None and free1 is not None:
         out["cuda_mem_get_info_delta_mb"] = mem.entry(free0 - free1, "cudaMemGetInfo free memory before loading "

@@ -110,6 +110,12 @@ def _memory(runs: list, baseline: dict | None) -> dict:
         for key, value in result["memory"].items():
             if key not in out or value["value_mb"] > out[key]["value_mb"]:
                 out[key] = value
+    nvml = [exit["nvml_used_delta_mb"] for exit, _ in runs if exit.get("nvml_used_delta_mb") is not None]
+    if nvml:
+        out["nvml_used_delta_mb"] = entry(max(nvml), "max device memory used (NVML, device-wide, sampled every "
+                                          "~1 ms by the parent) from before the child started to its exit, minus "
+                                          "the value before it started; includes the child's CUDA context; max "
+                                          "over repeats")
     peak = max(exit["maxrss_mb"] for exit, _ in runs)
     out["cpu_peak_rss_mb"] = entry(peak, "peak RSS of the whole measuring child (wait4 ru_maxrss), max over "
                                          "repeats")

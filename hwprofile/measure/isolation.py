@@ -176,12 +176,19 @@ class SpawnLauncher(Launcher):
     method = "spawn"
 
     def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> dict:
+        from .memory import start_nvml
+
         job_file = stderr.with_name("job.json")
         job_file.write_text(json.dumps(job))
+        # NVML is device-wide, so the parent samples it: a polling thread in the measuring child would
+        # compete for its GIL with the timed loop (launch-bound eager torch would pay for it)
+        sampler = start_nvml(job.get("device", "cpu")) if job.get("type") == "measure" else None
         with open(stderr, "w") as err:
             proc = subprocess.Popen([sys.executable, "-m", "hwprofile.measure.child", str(job_file)],
                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, process_group=0)
         exit = wait_child(proc.pid, timeout_s, cap)
+        if sampler is not None:
+            exit["nvml_used_delta_mb"] = sampler.stop()
         proc.returncode = exit["exitcode"] if exit["exitcode"] is not None else -(exit["signal"] or 1)
         return exit
 

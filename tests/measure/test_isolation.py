@@ -161,3 +161,27 @@ def test_the_fork_servers_own_start_is_not_other_load():
     m = measure("fake", _fake(latencies_ms=[5.0], sleep=True),
                 TimingConfig(warmup_iters=1, warmup_s=0, min_iters=20, budget_s=0.3, throughput_window_s=0))
     assert m.status == "ok" and m.settings["foreign_cpu_cores"][0] < 0.5
+
+
+def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
+    """NVML (device-wide) is polled in the parent, so no sampling thread competes with the timed loop."""
+    from hwprofile.measure import memory
+    from hwprofile.measure.core import _memory
+    from hwprofile.measure.isolation import SpawnLauncher
+
+    started = []
+
+    class Sampler:
+        def stop(self):
+            return 123.0
+
+    monkeypatch.setattr(memory, "start_nvml", lambda device: started.append(device) or Sampler())
+    job = {"type": "measure", "runner_path": PATH, "device": "cuda:0", "workload": _fake().to_dict(),
+           "timing": FAST.to_dict()}
+    exit, _, _ = SpawnLauncher().run(job, 60, None)
+    assert started == ["cuda:0"] and exit["nvml_used_delta_mb"] == 123.0
+    exit, _, _ = SpawnLauncher().run({**job, "type": "baseline"}, 60, None)
+    assert "nvml_used_delta_mb" not in exit and started == ["cuda:0"]
+    runs = [({"maxrss_mb": 10.0, "nvml_used_delta_mb": 5.0}, {"memory": {}}),
+            ({"maxrss_mb": 12.0, "nvml_used_delta_mb": 7.0}, {"memory": {}})]
+    assert _memory(runs, None)["nvml_used_delta_mb"]["value_mb"] == 7.0
