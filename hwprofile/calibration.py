@@ -60,11 +60,27 @@ class Session:
     @classmethod
     def from_dict(cls, data: dict) -> "Session":
         try:
-            return cls(str(data["utc"]), str(data.get("current", "")),
-                       tuple(Observation(**o) for o in data["observations"]))
-        except (KeyError, TypeError) as exc:
-            raise ConfigError(f"a gate calibration session is malformed ({exc!r}); expected utc, current and "
+            session = cls(str(data["utc"]), str(data.get("current", "")),
+                          tuple(Observation(**o) for o in data["observations"]))
+            for o in session.observations:
+                _check_observation(o)
+            return session
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"a gate calibration session is malformed ({exc}); expected utc, current and "
                               "observations as written by hwprofile check --calibrate") from None
+
+
+def _check_observation(o: Observation) -> None:
+    if not (isinstance(o.runner, str) and o.metric in METRICS):
+        raise ValueError(f"runner {o.runner!r} / metric {o.metric!r}")
+    for name in ("drift_median", "drift_max"):
+        value = getattr(o, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} {value!r} is not a finite number >= 0")
+    for name in ("records", "outside"):
+        value = getattr(o, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} {value!r} is not a count")
 
 
 def drift(ratio: float, higher_is_better: bool = False) -> float:
@@ -117,7 +133,8 @@ def thresholds(sessions: Sequence[Session]) -> dict[str, dict[str, float]]:
 def sessions_of(gate: dict, device_id: str) -> list[Session]:
     """The calibration sessions a profile's ``gate`` section holds for ``device_id``."""
     entry = gate.get(device_id) or {}
-    if not isinstance(entry, dict) or not isinstance(entry.get("sessions", []), list):
+    if not isinstance(entry, dict) or not isinstance(entry.get("sessions", []), list) or not all(
+            isinstance(x, dict) for x in entry.get("sessions", [])):
         raise ConfigError(f"the gate calibration of {device_id} is malformed; expected {{\"sessions\": [...]}}")
     return [Session.from_dict(s) for s in entry.get("sessions", [])]
 

@@ -340,27 +340,33 @@ def _norm(value: Any) -> Any:
     return value.split("+", 1)[0] if isinstance(value, str) and value[:1].isdigit() else value
 
 
-def _diff(a: dict, b: dict, both: bool = False) -> list[tuple[str, Any, Any]]:
-    """Differing leaves; ``both`` keeps only keys present on both sides."""
+def _diff(a: dict, b: dict, both: bool = False) -> list[tuple[str, Any, Any, bool]]:
+    """Differing leaves as (key, a's value, b's value, present on both sides); ``both`` keeps only
+    keys present on both sides."""
     fa, fb = flatten(a), flatten(b)
     keys = set(fa) & set(fb) if both else set(fa) | set(fb)
-    return [(k, fa.get(k), fb.get(k)) for k in sorted(keys) if _norm(fa.get(k)) != _norm(fb.get(k))]
+    return [(k, fa.get(k), fb.get(k), k in fa and k in fb) for k in sorted(keys)
+            if _norm(fa.get(k)) != _norm(fb.get(k))]
 
 
 def _is_version(value: Any) -> bool:
     return isinstance(value, str) and bool(re.match(r"\d+(\.\d+)+", value))
 
 
-def _judge(field: str, vb: Any, vc: Any, same_device: bool, what: str) -> tuple[str, str] | None:
+def _judge(field: str, vb: Any, vc: Any, same_device: bool, what: str,
+           on_both: bool = True) -> tuple[str, str] | None:
     """(kind, severity) of one difference, or None when it does not matter.
 
     On one device: backend versions, threads, providers and precision refuse; anything else warns.
     Across devices, hardware, providers and threads differ by design: only two different version
-    numbers of one library (or a precision setting) refuse, other version numbers warn.
+    numbers of one library (or a precision setting) refuse, other version numbers warn. A field only
+    one side records (written by another hwprofile version) warns: it is not a known difference.
     """
     kind = classify(field)
     if kind is None:
         return None
+    if not on_both:
+        return f"{what} recorded on one side only", "warn"
     if same_device:
         return (what, "warn") if kind == "other" else (kind, "refuse")
     if kind == "precision":
@@ -377,18 +383,18 @@ def comparability(base: Side, cur: Side, pairs: Sequence[tuple[Record, Record]])
     run to run (times, free memory, observed warm-up counts...) are ignored.
     """
     same_device = base.device_id == cur.device_id
-    found: dict[tuple[str, str, str], int] = {}
+    found: dict[tuple[str, str, str, bool], int] = {}
     for rb, rc in pairs:
-        for k, vb, vc in _diff(rb.settings, rc.settings, both=not same_device):
-            key = (f"settings.{k}", json.dumps(vb, default=str), json.dumps(vc, default=str))
+        for k, vb, vc, on_both in _diff(rb.settings, rc.settings, both=not same_device):
+            key = (f"settings.{k}", json.dumps(vb, default=str), json.dumps(vc, default=str), on_both)
             found[key] = found.get(key, 0) + 1
     out = []
-    for (k, vb, vc), n in found.items():
-        judged = _judge(k, json.loads(vb), json.loads(vc), same_device, "setting")
+    for (k, vb, vc, on_both), n in found.items():
+        judged = _judge(k, json.loads(vb), json.loads(vc), same_device, "setting", on_both)
         if judged:
             out.append(Mismatch(judged[0], k, json.loads(vb), json.loads(vc), judged[1], n))
-    for k, vb, vc in _diff(base.fingerprint, cur.fingerprint, both=not same_device):
-        judged = _judge(k, vb, vc, same_device, "fingerprint")
+    for k, vb, vc, on_both in _diff(base.fingerprint, cur.fingerprint, both=not same_device):
+        judged = _judge(k, vb, vc, same_device, "fingerprint", on_both)
         if judged:
             out.append(Mismatch(judged[0], f"fingerprint.{k}", vb, vc, judged[1]))
     return out

@@ -102,12 +102,11 @@ def check_runner_options(config: SweepConfig, runners: list[str]) -> None:
 
     if not isinstance(config.options, dict) or not all(isinstance(v, dict) for v in config.options.values()):
         raise ConfigError("runner options must map '*' or a runner name to {option: value}")
-    for name, opts in config.options.items():
-        if name == "*":
-            continue
-        if name not in runners:
+    for name in config.options:
+        if name != "*" and name not in runners:
             raise ConfigError(f"options for {name}, which is not in this sweep (runners: {', '.join(runners)})")
-        check_options(runner_class(name), opts)
+    for runner in runners:  # names and values, as each runner will get them
+        check_options(runner_class(runner), config.runner_options(runner))
     for key in config.options.get("*", {}):
         if not any(key in runner_class(r).option_names for r in runners):
             takes = {r: ", ".join(runner_class(r).option_names) for r in runners}

@@ -102,6 +102,10 @@ def test_template_commands_run_on_cpu(tmp_path):
     assert [shlex.split(c)[1] for c in commands] == ["devices", "run", "check", "check"]
     assert "--calibrate" in commands[-1]
     for command in commands:
+        if "--calibrate" in command:  # a later, hand-triggered workflow run: this commit profiled again
+            env["PROFILE"] = str(tmp_path / "runs" / "gpu-profile-2.json")
+            code, out, err = run(for_cpu(commands[1], env))
+            assert code == 0, err
         argv = for_cpu(command, env)
         if argv[1] == "check" and "--calibrate" not in argv:  # first use: the documented --update-baseline run
             code, _, err = run(argv + ["--update-baseline"])
@@ -111,6 +115,8 @@ def test_template_commands_run_on_cpu(tmp_path):
     assert Path(env["PROFILE"]).is_file() and Path(env["BASELINE"]).is_file()
     gate = json.loads(Path(env["BASELINE"]).read_text())["gate"]
     assert [list(g["thresholds"]) for g in gate.values()] == [["ort:cpu"]]  # the calibration step ran
+    (observed,) = [o for g in gate.values() for o in g["sessions"][0]["observations"] if o["metric"] == "latency"]
+    assert observed["drift_max"] > 0  # a real second measurement, not the baseline's own numbers
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     assert suite.get("failures") == "0" and int(suite.get("tests")) >= 1
     assert "hwprofile check: PASS" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()

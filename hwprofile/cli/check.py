@@ -217,9 +217,11 @@ def _config_for(base, ident):
         model = next((m for m in base.models if Path(m).name == model and Path(m).is_file()), None)
         if model is None:
             return None
+    mine = base.runner_options(runner)  # the sweep's options narrowed to the one runner measured again
     return dataclasses.replace(base, runners=(runner,), models=(model,), scales=(scale,), batch_sizes=(batch,),
                                strategies=(strategy or base.strategies[0],), precision=precision, mode=mode,
-                               timing={**base.timing, "repeats": 1}, budget_s=None)
+                               timing={**base.timing, "repeats": 1}, budget_s=None,
+                               options={runner: mine} if mine else {})
 
 
 def remeasurer(args: argparse.Namespace, current, sweep_config, device: str):
@@ -360,7 +362,7 @@ def calibrate(args: argparse.Namespace, baseline, base_path: Path, base_side, cu
     """Record one A/A session in the baseline and restate this device's calibrated thresholds."""
     from ..calibration import observe, sessions_of, thresholds, with_session
     from ..compare import join
-    from ..errors import MeasurementError
+    from ..errors import ConfigError, MeasurementError
     from ..gate import DEFAULT_THRESHOLDS, device_type
 
     device = cur_side.device_id
@@ -369,9 +371,16 @@ def calibrate(args: argparse.Namespace, baseline, base_path: Path, base_side, cu
     if failed:
         raise MeasurementError(f"{len(failed)} records failed to measure ({failed[0].status}: "
                                f"{failed[0].reason or 'no reason given'}); the calibration was not saved")
+    same = [(rb, rc) for rb, rc in join(base_side.records, cur_side.records).pairs if rb.ok and rc.ok]
+    if same and all(rb.latency == rc.latency for rb, rc in same):
+        raise ConfigError("the current profile holds the baseline's own measurements; an A/A session needs a new "
+                          "measurement of the same configuration (run it again, or give no CURRENT.json)")
     session = observe(base_side.records, cur_side.records, current_name=cur_side.name,
                       confidence=args.confidence, seed=args.seed)
-    before = thresholds(sessions_of(baseline.gate, device))
+    earlier = sessions_of(baseline.gate, device)
+    if any(s.current == session.current and s.observations == session.observations for s in earlier):
+        raise ConfigError(f"{session.current} is already an A/A session of this baseline; measure again for another")
+    before = thresholds(earlier)
     baseline.gate = with_session(baseline.gate, device, session)
     after = baseline.gate[device]["thresholds"]
     baseline.save(base_path)
@@ -386,7 +395,7 @@ def calibrate(args: argparse.Namespace, baseline, base_path: Path, base_side, cu
              "Saved in the baseline; check uses it unless a --*-threshold option is given.",
              f"a later A/A session drifts beyond the largest of {n} with probability about 1/{n + 1} (the sessions "
              "being alike): calibrate 5 or more times, at other times of day and load, before trusting it",)
-    if any(t >= 0.99 for ms in after.values() for t in ms.values()):
+    if any(o.drift_max >= 0.99 for x in sessions_of(baseline.gate, device) for o in x.observations):
         notes += ("a threshold reached 99%: this machine drifts too much to gate; run the gate on a quieter one",)
     table = Table(f"hwprofile check --calibrate: {device}, A/A session {n} saved to {args.baseline}",
                   (Column("runner", "runner"), Column("metric", "metric"), Column("records", "records"),
@@ -413,9 +422,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--remeasure must be >= 0")
     base_path = Path(args.baseline)
     baseline = Profile.load(base_path) if base_path.exists() else None
-    if args.calibrate and (args.update_baseline or args.remeasure):
-        raise ConfigError("--calibrate measures the drift against an unchanged baseline; it does not combine with "
-                          "--update-baseline or --remeasure")
+    if args.calibrate and (args.update_baseline or args.remeasure or args.allow_mismatch):
+        raise ConfigError("--calibrate measures the drift against an unchanged baseline of this device; it does "
+                          "not combine with --update-baseline, --remeasure or --allow-mismatch")
     if baseline is None and args.calibrate:
         raise ConfigError(f"baseline {args.baseline!r} does not exist; --calibrate needs one of this device: "
                           "create it first with --update-baseline (same options)")
@@ -441,9 +450,9 @@ def run(args: argparse.Namespace) -> int:
     guard(args, base_side, cur_side)
     if args.calibrate:
         return calibrate(args, baseline, base_path, base_side, cur_side)
-    if base_side.device_id == device and baseline.gate.get(device):
-        from ..calibration import sessions_of, thresholds
+    from ..calibration import sessions_of, thresholds
 
+    if base_side.device_id == device and baseline.gate.get(device):
         config = dataclasses.replace(config, calibrated=thresholds(sessions_of(baseline.gate, device)))
     if args.remeasure and base_side.device_id != device:
         raise ConfigError("--remeasure needs a baseline measured on this device (the baseline is "
@@ -455,7 +464,7 @@ def run(args: argparse.Namespace) -> int:
         save_remeasured(current, pooled, measured_path)
     title = (f"hwprofile check: {result.outcome.upper()} ({device} against {args.baseline}"
              f"{'' if base_side.device_id == device else ' of ' + base_side.device_id})")
-    sessions = len((baseline.gate.get(base_side.device_id) or {}).get("sessions", []))
+    sessions = len(sessions_of(baseline.gate, base_side.device_id))
     write_outputs(args, result, title, {"baseline": args.baseline, "device_id": device}, sessions)
     if result.exit_code == 3:
         failed = result.having("failed")

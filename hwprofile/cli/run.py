@@ -85,7 +85,7 @@ def _value(text: str):
             return kind(text)
         except ValueError:
             pass
-    return {"true": True, "yes": True, "false": False, "no": False}.get(text.lower(), text)
+    return {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}.get(text.lower(), text)
 
 
 def runner_options(items: list[str], threads: int | None = None) -> dict:
@@ -104,7 +104,10 @@ def runner_options(items: list[str], threads: int | None = None) -> dict:
         if not eq or not key or not value:
             raise ConfigError(f"--option {item!r}: expected [RUNNER.]KEY=VALUE, e.g. channels_last=1 or "
                               "ort:cpu.iobinding=1")
-        out.setdefault(check_runner_name(runner) if dot else "*", {})[key] = _value(value)
+        mine = out.setdefault(check_runner_name(runner) if dot else "*", {})
+        if key in mine and mine[key] != _value(value):
+            raise ConfigError(f"--option {item!r} contradicts an earlier {key}={mine[key]!r} (or --threads)")
+        mine[key] = _value(value)
     return out
 
 

@@ -183,14 +183,27 @@ class SpawnLauncher(Launcher):
         # NVML is device-wide, so the parent samples it: a polling thread in the measuring child would
         # compete for its GIL with the timed loop (launch-bound eager torch would pay for it)
         sampler = start_nvml(job.get("device", "cpu")) if job.get("type") == "measure" else None
-        with open(stderr, "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "hwprofile.measure.child", str(job_file)],
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, process_group=0)
-        exit = wait_child(proc.pid, timeout_s, cap)
-        if sampler is not None:
-            exit["nvml_used_delta_mb"] = sampler.stop()
+        try:
+            with open(stderr, "w") as err:
+                proc = subprocess.Popen([sys.executable, "-m", "hwprofile.measure.child", str(job_file)],
+                                        stdin=subprocess.DEVNULL, stdout=err, stderr=err, process_group=0)
+            exit = wait_child(proc.pid, timeout_s, cap)
+        finally:
+            delta = _stop_quietly(sampler)
+        if delta is not None:
+            exit["nvml_used_delta_mb"] = delta
         proc.returncode = exit["exitcode"] if exit["exitcode"] is not None else -(exit["signal"] or 1)
         return exit
+
+
+def _stop_quietly(sampler) -> float | None:
+    """The sampler's reading, or None if there is none or NVML failed (a lost GPU shows in the child)."""
+    if sampler is None:
+        return None
+    try:
+        return sampler.stop()
+    except Exception:  # noqa: BLE001 - NVMLError and friends: no reading, the measurement stands
+        return None
 
 
 def server_env() -> dict:

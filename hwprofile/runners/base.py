@@ -107,14 +107,34 @@ class Runner:
         self.close()
 
 
+#: What the shared option names take (runner-specific test options are not listed, not checked).
+OPTION_KINDS = {"threads": "an integer >= 1", "seed": "an integer", "trt_cache_dir": "a folder path",
+                **{k: "true or false" for k in ("iobinding", "cpu_mem_arena", "mem_pattern", "channels_last",
+                                                "compile", "cuda_graphs")}}
+
+
+def _valid(kind: str, value) -> bool:
+    if kind == "an integer >= 1":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if kind == "an integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "true or false":
+        return isinstance(value, bool) or value in (0, 1)
+    return isinstance(value, str) and bool(value)
+
+
 def check_options(cls: type[Runner], options: dict) -> None:
-    """Unknown option names are a user error listing the valid ones."""
+    """Unknown option names, and values of the wrong kind, are user errors saying what is expected."""
     from ..errors import ConfigError
 
     unknown = sorted(set(options) - set(cls.option_names))
     if unknown:
         raise ConfigError(f"{cls.name}: unknown option(s) {', '.join(unknown)}; "
                           f"expected: {', '.join(cls.option_names)}")
+    for name, value in options.items():
+        kind = OPTION_KINDS.get(name)
+        if kind and not _valid(kind, value):
+            raise ConfigError(f"{cls.name}: option {name}={value!r}: expected {kind}")
 
 
 def cuda_event_ms(stream, events, infer) -> float:

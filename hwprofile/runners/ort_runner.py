@@ -4,8 +4,8 @@ Session: full graph optimisation (ORT_ENABLE_ALL), sequential execution, ``inter
 ``intra_op_num_threads`` set explicitly (default: physical cores), CPU arena and memory pattern set
 explicitly; all recorded. After creating a session, the first active provider must be the one asked
 for: a silent fallback to CPU is an error, never a CPU number labelled CUDA. GPU runners also record
-where each node ran (``nodes_by_provider``, ``nodes_elsewhere``: ONNX Runtime's profiler on a second
-session), since nodes a provider cannot take fall back to CPU one by one. GPU runners bind inputs
+where each node ran (``node_placement``: ONNX Runtime's profiler on a separate session, closed
+before the timed one is created), since nodes a provider cannot take fall back to CPU one by one. GPU runners bind inputs
 and outputs on the device (IOBinding); option ``iobinding`` exercises the same path on CPU. The
 TensorRT provider caches its engines (``trt_engine_cache_enable``) under ``trt_cache_dir``.
 Options: threads, iobinding, cpu_mem_arena, mem_pattern, trt_cache_dir, seed.
@@ -144,14 +144,15 @@ class OrtRunner(Runner):
             self._sess.run(None, self._feed)
 
     def node_placement(self) -> dict[str, Any]:
-        """Which execution provider ran each graph node, from ONNX Runtime's profiler on a second,
-        identical session run once (the timed session stays unprofiled): nodes per provider, and the
-        op types of nodes that ran elsewhere than on this runner's provider."""
+        """Which execution provider ran each graph node, from ONNX Runtime's profiler on a separate,
+        identical session run once and closed (the timed session stays unprofiled): nodes per
+        provider, and the op types of nodes that ran elsewhere than on this runner's provider."""
         import json
         import tempfile
         from collections import Counter
         from pathlib import Path
 
+        import numpy as np
         import onnxruntime as ort
 
         with tempfile.TemporaryDirectory(prefix="hwprofile-placement-") as tmp:
@@ -159,13 +160,16 @@ class OrtRunner(Runner):
             so.enable_profiling = True
             so.profile_file_prefix = str(Path(tmp) / "placement")
             sess = ort.InferenceSession(self.workload.path, so, providers=self._providers())
-            sess.run(None, self._feed)
+            inp = sess.get_inputs()[0]
+            x = np.zeros(self._input_shape(inp.shape), dtype=self._input_dtype(inp.type))
+            sess.run(None, {inp.name: x})
             events = json.loads(Path(sess.end_profiling()).read_text())
+            del sess
         nodes = {e["name"].removesuffix("_kernel_time"): (e["args"]["provider"], e["args"].get("op_name", "?"))
                  for e in events if e.get("cat") == "Node" and "provider" in (e.get("args") or {})}
         elsewhere = Counter(f"{op} on {prov}" for prov, op in nodes.values() if prov != self.provider)
-        return {"nodes_by_provider": dict(Counter(prov for prov, _ in nodes.values())),
-                "nodes_elsewhere": dict(sorted(elsewhere.items()))}
+        return {"by_provider": dict(Counter(prov for prov, _ in nodes.values())),
+                "elsewhere": dict(sorted(elsewhere.items()))}
 
     @property
     def session(self):
@@ -190,7 +194,7 @@ class OrtRunner(Runner):
                 "execution_mode": str(so.execution_mode).rsplit(".", 1)[-1],
                 "cpu_mem_arena": so.enable_cpu_mem_arena, "mem_pattern": so.enable_mem_pattern,
                 "iobinding": self._iobinding, "input_dtype": str(next(iter(self._feed.values())).dtype),
-                **getattr(self, "_placement", {})}
+                **({"node_placement": self._placement} if hasattr(self, "_placement") else {})}
 
     def close(self) -> None:
         for name in ("_io", "_x_ort", "_sess", "_feed", "_stream"):
@@ -230,11 +234,16 @@ class _OrtGpuRunner(OrtRunner):
         return int(self.device.partition(":")[2] or 0)
 
     def load(self, workload) -> None:
-        super().load(workload)
-        try:  # where the nodes ran: the provider list alone hides nodes that silently fall back to CPU
+        # where the nodes run (the provider list alone hides nodes that fall back to CPU), from a
+        # session closed before the timed one is created, so the two never hold memory together
+        self.workload = workload
+        try:
             self._placement = self.node_placement()
+        except Unsupported:
+            raise
         except Exception as exc:  # noqa: BLE001 - a diagnostic; the measurement itself goes on
-            self._placement = {"nodes_by_provider": f"unknown ({type(exc).__name__}: {exc})"[:200]}
+            self._placement = {"unknown": f"{type(exc).__name__}: {exc}"[:200]}
+        super().load(workload)
 
     def _ort_device(self) -> tuple[str, int]:
         return "cuda", self.index

@@ -220,8 +220,53 @@ def test_calibrate_bad_input_and_failures_save_nothing(cli, tmp_path):
     before = base.read_bytes()
     code, _, err = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--calibrate", "--update-baseline")
     one_line_error(code, err, "does not combine")
-    code, _, err = cli("check", "--baseline", str(base), p("gpu.json"), "--calibrate", "--allow-mismatch")
+    code, _, err = cli("check", "--baseline", str(base), p("gpu.json"), "--calibrate")
     one_line_error(code, err, "--calibrate needs the baseline's records of this device")
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-threads4.json"), "--calibrate", "--allow-mismatch")
+    one_line_error(code, err, "does not combine")
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-a.json"), "--calibrate")
+    one_line_error(code, err, "the baseline's own measurements")  # zero drift by construction
+    assert base.read_bytes() == before
+    code, _, _ = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--calibrate")
+    assert code == 0
+    once = base.read_bytes()
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--calibrate")
+    one_line_error(code, err, "already an A/A session")
+    assert base.read_bytes() == once
+    data = json.loads(once)
+    data["gate"]["synthetic-cpu"]["sessions"][0]["observations"][0]["drift_max"] = "0.1"
+    base.write_text(json.dumps(data))
+    code, _, err = cli("check", "--baseline", str(base), p("cpu-slow.json"))
+    one_line_error(code, err, "malformed")
+    base.write_bytes(before)
     code, _, err = cli("check", "--baseline", str(base), p("cpu-failed.json"), "--calibrate")
     assert code == 3 and "calibration was not saved" in err and "Traceback" not in err
     assert base.read_bytes() == before
+
+
+def test_a_setting_only_the_newer_side_records_warns_instead_of_refusing(cli, tmp_path):
+    data = json.loads(Path(p("cpu-a2.json")).read_text())
+    for r in data["records"]:
+        r["settings"]["cudnn_allow_tf32"] = True  # written by a newer hwprofile
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(data))
+    code, _, err = cli("check", "--baseline", p("cpu-a.json"), str(newer))
+    assert code == 0 and "recorded on one side only" in err
+    for r in data["records"]:
+        r["settings"]["threads"] = 4  # a real difference still refuses
+    newer.write_text(json.dumps(data))
+    code, _, err = cli("check", "--baseline", p("cpu-a.json"), str(newer))
+    assert code == 2 and "threads" in err
+
+
+def test_remeasure_narrows_the_runner_options_to_the_runner_measured_again():
+    from hwprofile.cli.check import _config_for
+    from hwprofile.sweep import SweepConfig, check_runner_options
+
+    base = SweepConfig(runners=("torch:cpu", "ort:cpu"),
+                       options={"*": {"threads": 1, "iobinding": True}, "torch:cpu": {"channels_last": True}})
+    for runner, want in (("torch:cpu", {"threads": 1, "channels_last": True}),
+                         ("ort:cpu", {"threads": 1, "iobinding": True})):
+        cfg = _config_for(base, ("EfficientNet-B0", None, 1.0, 1, runner, "fp32", "infer"))
+        assert cfg.options == {runner: want}
+        check_runner_options(cfg, [runner])  # accepted: no option for a runner outside the one-record sweep

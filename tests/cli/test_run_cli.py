@@ -22,6 +22,10 @@ import pytest
     (["run", "--runners", "torch:cpu", "--option", "iobinding=1"], 2, "no runner of this sweep takes the option"),
     (["run", "--runners", "torch:cpu", "--option", "ort:cpu.threads=1"], 2, "not in this sweep"),
     (["run", "--runners", "torch:cpu", "--option", "torch:cpu.bogus=1"], 2, "unknown option(s) bogus"),
+    (["run", "--runners", "ort:cpu", "--option", "threads=abc"], 2, "threads='abc': expected an integer >= 1"),
+    (["run", "--runners", "ort:cpu", "--option", "threads=0"], 2, "expected an integer >= 1"),
+    (["run", "--runners", "torch:cpu", "--option", "compile=maybe"], 2, "expected true or false"),
+    (["run", "--threads", "2", "--option", "threads=4"], 2, "contradicts"),
 ])
 def test_bad_run_options(cli, tmp_path, monkeypatch, argv, code, needle):
     monkeypatch.chdir(tmp_path)

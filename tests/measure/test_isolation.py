@@ -180,8 +180,17 @@ def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
            "timing": FAST.to_dict()}
     exit, _, _ = SpawnLauncher().run(job, 60, None)
     assert started == ["cuda:0"] and exit["nvml_used_delta_mb"] == 123.0
+
+    class Lost:
+        def stop(self):
+            raise RuntimeError("NVMLError_GpuIsLost")
+
+    monkeypatch.setattr(memory, "start_nvml", lambda device: started.append(device) or Lost())
+    exit, _, _ = SpawnLauncher().run(job, 60, None)  # no reading, no traceback: the child's own result stands
+    assert "nvml_used_delta_mb" not in exit and exit["exitcode"] == 0
+    started.clear()
     exit, _, _ = SpawnLauncher().run({**job, "type": "baseline"}, 60, None)
-    assert "nvml_used_delta_mb" not in exit and started == ["cuda:0"]
+    assert "nvml_used_delta_mb" not in exit and started == []
     runs = [({"maxrss_mb": 10.0, "nvml_used_delta_mb": 5.0}, {"memory": {}}),
             ({"maxrss_mb": 12.0, "nvml_used_delta_mb": 7.0}, {"memory": {}})]
     assert _memory(runs, None)["nvml_used_delta_mb"]["value_mb"] == 7.0

@@ -52,8 +52,8 @@ def test_ort_cuda_runs_on_cuda_with_device_iobinding(tmp_path):
     _assert_ok(m, ("cuda_event", "perf_counter_ns"))  # events need torch built with CUDA
     assert m.settings["providers_active"][0] == "CUDAExecutionProvider" and m.settings["iobinding"] is True
     assert m.settings["provider_options"]["arena_extend_strategy"] == "kSameAsRequested"
-    placed = m.settings["nodes_by_provider"]
-    assert isinstance(placed, dict) and placed.get("CUDAExecutionProvider", 0) >= 1, m.settings["nodes_elsewhere"]
+    placed = m.settings["node_placement"]
+    assert placed.get("by_provider", {}).get("CUDAExecutionProvider", 0) >= 1, placed
 
 
 @pytest.mark.gpu

@@ -96,13 +96,13 @@ def test_node_placement_counts_the_nodes_each_provider_ran(onnx_path):
     with OrtCpuRunner() as runner:
         runner.load(Workload.from_file(onnx_path, batch=2, resolution=16, options={"threads": 1}))
         placed = runner.node_placement()
-    assert set(placed["nodes_by_provider"]) == {"CPUExecutionProvider"} and placed["nodes_elsewhere"] == {}
-    assert 1 <= placed["nodes_by_provider"]["CPUExecutionProvider"] <= len(onnx.load(onnx_path).graph.node)
+    assert set(placed["by_provider"]) == {"CPUExecutionProvider"} and placed["elsewhere"] == {}
+    assert 1 <= placed["by_provider"]["CPUExecutionProvider"] <= len(onnx.load(onnx_path).graph.node)
     # as a GPU runner reads it: every node that ran on CPU is listed by op type
     with OrtCpuRunner() as runner:
         runner.load(Workload.from_file(onnx_path, batch=2, resolution=16, options={"threads": 1}))
         runner.provider = "CUDAExecutionProvider"
         runner._providers = lambda: ["CPUExecutionProvider"]
-        elsewhere = runner.node_placement()["nodes_elsewhere"]
+        elsewhere = runner.node_placement()["elsewhere"]
     assert elsewhere and all(k.endswith(" on CPUExecutionProvider") for k in elsewhere)
-    assert sum(elsewhere.values()) == placed["nodes_by_provider"]["CPUExecutionProvider"]
+    assert sum(elsewhere.values()) == placed["by_provider"]["CPUExecutionProvider"]
