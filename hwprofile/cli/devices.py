@@ -61,6 +61,7 @@ def _device_rows(fps: list[dict]) -> list[dict]:
 def _peak_rows(peaks: list[dict]) -> list[dict]:
     return [{"device": p["device"], "fp32_gflops": p["matmul_fp32"]["flops_per_s"] / 1e9,
              "fp16_gflops": p["matmul_fp16"]["flops_per_s"] / 1e9 if "matmul_fp16" in p else None,
+             "tf32_gflops": p["matmul_tf32"]["flops_per_s"] / 1e9 if "matmul_tf32" in p else None,
              "copy_gb_per_s": p["copy"]["gb_per_s"], "threads": p["threads"]} for p in peaks]
 
 
@@ -101,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     if measured:
         tables.append(Table("Measured peaks (FLOP/s count 2 per multiply-add)", (
             Column("device", "device"), Column("fp32_gflops", "matmul fp32 GFLOP/s", num),
-            Column("fp16_gflops", "matmul fp16 GFLOP/s", num), Column("copy_gb_per_s", "copy GB/s", num),
+            Column("fp16_gflops", "matmul fp16 GFLOP/s", num), Column("tf32_gflops", "matmul tf32 GFLOP/s", num),
+            Column("copy_gb_per_s", "copy GB/s", num),
             Column("threads", "threads")), _peak_rows(measured)))
     emit(tables, args.format, payload)
     return 0

@@ -43,6 +43,17 @@ def _matmul(torch, device, n: int, dtype, seconds: float, clock) -> dict:
             "repeats": len(rates)}
 
 
+def _tf32_matmul(torch, device, n: int, seconds: float, clock) -> dict:
+    """fp32 matmul with TF32 allowed: the peak fp32 convolutions reach, since cuDNN allows TF32 by
+    default (torch.backends.cudnn.allow_tf32), while the plain fp32 matmul above does not."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        return _matmul(torch, device, n, torch.float32, seconds, clock)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def _copy(torch, device, size_mb: int, seconds: float, clock) -> dict:
     count = size_mb * 2**20 // 4
     src = torch.ones(count, device=device, dtype=torch.float32)
@@ -54,7 +65,7 @@ def _copy(torch, device, size_mb: int, seconds: float, clock) -> dict:
 
 def peaks(device: str = "cpu", *, seconds: float = 0.5, matmul_n: int | None = None,
           copy_mb: int | None = None) -> dict:
-    """Dense matmul FLOP/s (fp32; fp16 too on GPU) and copy bandwidth of ``device``, measured now."""
+    """Dense matmul FLOP/s (fp32; fp16 and TF32 too on GPU) and copy bandwidth of ``device``, measured now."""
     import torch
 
     from ..runners import resolve_device
@@ -73,5 +84,6 @@ def peaks(device: str = "cpu", *, seconds: float = 0.5, matmul_n: int | None = N
     if gpu:
         out["matmul_fp16"] = _matmul(torch, dev, n, torch.float16, seconds, clock)
         out["tf32_matmul_allowed"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        out["matmul_tf32"] = _tf32_matmul(torch, dev, n, seconds, clock)
     out["copy"] = _copy(torch, dev, copy_mb or (1024 if gpu else 256), seconds, clock)
     return out

@@ -112,3 +112,16 @@ def test_trt_per_batch_engine_runs_every_batch(tmp_path):
                     device="cuda:0")
         _assert_ok(m)
         assert m.settings["optimization_profile"] == profile and m.settings["tensor_shapes"]["input"][0] == batch
+
+
+@pytest.mark.gpu
+def test_gpu_peaks_include_tf32_and_leave_the_flag_alone():
+    _need("torch:cuda")
+    import torch
+
+    from hwprofile.measure.peaks import peaks
+
+    before = torch.backends.cuda.matmul.allow_tf32
+    p = peaks("cuda:0", seconds=0.05, matmul_n=1024, copy_mb=64)
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+    assert p["matmul_fp16"]["flops_per_s"] > 0 and p["matmul_tf32"]["flops_per_s"] > 0 and p["copy"]["gb_per_s"] > 0
