@@ -12,6 +12,7 @@ import importlib.metadata as metadata
 import importlib.util
 import os
 import re
+import subprocess
 from pathlib import Path
 
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
@@ -81,6 +82,38 @@ def tensorrt_version() -> str | None:
         if (v := dist_version(dist)) is not None:
             return v
     return None
+
+
+def ort_tensorrt_needs() -> str | None:
+    """The libnvinfer soname (e.g. ``libnvinfer.so.10``) onnxruntime's TensorRT provider links, read
+    from the library's own bytes; None when there is no such provider or no name in it."""
+    folder = module_dir("onnxruntime")
+    libs = sorted((folder / "capi").glob("libonnxruntime_providers_tensorrt.*")) if folder is not None else []
+    if not libs:
+        return None
+    try:
+        match = re.search(rb"libnvinfer\.so\.(\d+)", libs[0].read_bytes())
+    except OSError:
+        return None
+    return f"libnvinfer.so.{match.group(1).decode()}" if match else None
+
+
+def library_findable(soname: str) -> bool:
+    """Whether the dynamic loader could find ``soname``: the tensorrt wheels' folders, LD_LIBRARY_PATH,
+    the usual system folders and the ldconfig cache (nothing is loaded)."""
+    folders = [Path(p) for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p]
+    for mod in ("tensorrt_libs", "tensorrt"):
+        if (d := module_dir(mod)) is not None:
+            folders.append(d)
+    folders += [Path(p) for p in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/local/lib",
+                                  "/usr/lib", "/usr/local/cuda/lib64", "/usr/local/tensorrt/lib")]
+    if any((f / soname).exists() for f in folders):
+        return True
+    try:
+        out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return f"{soname} " in out
 
 
 def has_tensorrt_libs() -> bool:

@@ -305,6 +305,11 @@ class OrtTensorrtRunner(_OrtGpuRunner):
             return "this onnxruntime build has no TensorRT execution provider"
         if not env.has_tensorrt_libs():
             return "TensorRT (libnvinfer) is not installed"
+        needs = env.ort_tensorrt_needs()
+        if needs and not env.library_findable(needs):
+            have = env.tensorrt_version()
+            return (f"this onnxruntime's TensorRT provider links {needs}, which the loader cannot find"
+                    + (f" (TensorRT {have} is installed)" if have else ""))
         return env.gpu_problem(index)
 
     def _converts_precision(self) -> bool:

@@ -125,3 +125,32 @@ def test_cuda_index_maps_to_the_physical_gpu_nvml_counts(monkeypatch):
     assert env.nvml_handle(Nvml(), 0) == ("index", 2) and env.nvml_handle(Nvml(), 1) == ("index", 0)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8a1b,MIG-77")
     assert env.nvml_handle(Nvml(), 0) == ("uuid", "GPU-8a1b") and env.nvml_handle(Nvml(), 1) == ("uuid", "MIG-77")
+
+
+def test_ort_tensorrt_says_which_libnvinfer_its_provider_needs(monkeypatch, tmp_path):
+    """onnxruntime-gpu's TensorRT provider links one TensorRT major (libnvinfer.so.10 today)."""
+    from hwprofile.runners.ort_runner import OrtTensorrtRunner
+
+    capi = tmp_path / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / "libonnxruntime_providers_tensorrt.so").write_bytes(b"\x7fELF...libnvinfer.so.10\x00libcudart.so.12\x00")
+    (capi / "libonnxruntime_providers_cuda.so").write_bytes(b"\x7fELF")
+    monkeypatch.setattr(env, "module_dir", lambda name: tmp_path / name if name == "onnxruntime" else None)
+    monkeypatch.setattr(env, "has_module", lambda name: name in ("onnxruntime", "tensorrt"))
+    monkeypatch.setattr(env, "has_tensorrt_libs", lambda: True)
+    monkeypatch.setattr(env, "tensorrt_version", lambda: "11.4.0")
+    monkeypatch.setattr(env, "gpu_problem", lambda index: None)
+    assert env.ort_tensorrt_needs() == "libnvinfer.so.10"
+    monkeypatch.setattr(env, "library_findable", lambda soname: False)
+    why = OrtTensorrtRunner.missing(0)
+    assert why == ("this onnxruntime's TensorRT provider links libnvinfer.so.10, which the loader cannot find "
+                   "(TensorRT 11.4.0 is installed)")
+    monkeypatch.setattr(env, "library_findable", lambda soname: soname == "libnvinfer.so.10")
+    assert OrtTensorrtRunner.missing(0) is None
+
+
+def test_library_findable_looks_in_ld_library_path(monkeypatch, tmp_path):
+    (tmp_path / "libnvinfer.so.10").write_bytes(b"")
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path))
+    assert env.library_findable("libnvinfer.so.10")
+    assert not env.library_findable("libnvinfer.so.99")
