@@ -366,12 +366,12 @@ def calibrate(args: argparse.Namespace, baseline, base_path: Path, base_side, cu
     from ..gate import DEFAULT_THRESHOLDS, device_type
 
     device = cur_side.device_id
-    failed = [rc for rb, rc in join(base_side.records, cur_side.records).pairs
-              if rb.ok and not rc.ok and rc.status != "skipped"]
+    pairs = join(base_side.records, cur_side.records).pairs
+    failed = [rc for rb, rc in pairs if rb.ok and not rc.ok and rc.status != "skipped"]
     if failed:
         raise MeasurementError(f"{len(failed)} records failed to measure ({failed[0].status}: "
                                f"{failed[0].reason or 'no reason given'}); the calibration was not saved")
-    same = [(rb, rc) for rb, rc in join(base_side.records, cur_side.records).pairs if rb.ok and rc.ok]
+    same = [(rb, rc) for rb, rc in pairs if rb.ok and rc.ok]
     if same and all(rb.latency == rc.latency for rb, rc in same):
         raise ConfigError("the current profile holds the baseline's own measurements; an A/A session needs a new "
                           "measurement of the same configuration (run it again, or give no CURRENT.json)")
