@@ -29,7 +29,7 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "p.json"
     synthetic_profile().save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
-    assert json.loads(path.read_text())["schema_version"] == 1
+    assert json.loads(path.read_text())["schema_version"] == 2  # saves write version 2
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._common import seed_arg
 from ._output import Column, Table, add_format_args, emit, num
 
 
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare even when backend versions, thread settings or precision differ")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals (default 0.95)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="bootstrap seed, 0 to 2**32-1 (default 0)")
     add_format_args(p)
     p.set_defaults(handler=run)
 

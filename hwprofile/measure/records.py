@@ -13,10 +13,9 @@ from typing import Any
 from ..errors import ConfigError
 from ..specs import ModelSpec, spec_from_dict, spec_to_dict  # noqa: F401  (spec_* re-exported)
 
+from ..datatypes import MEASURED_STATUSES as STATUSES, MODES, PRECISIONS  # noqa: E402,F401  (the one list)
+
 KINDS = ("spec", "onnx", "engine")
-PRECISIONS = ("fp32", "fp16")
-MODES = ("infer", "train")
-STATUSES = ("ok", "oom", "crashed", "timeout", "unsupported", "failed")
 
 
 def _positive_int(value: object, what: str) -> None:

@@ -68,7 +68,7 @@ def test_mismatch_refused_unless_allowed(cli):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["schema-v2.json"], "schema version 2"),
+    (["schema-v3.json"], "schema version 3"),
     (["corrupt.json"], "not valid JSON"),
     (["cpu-other-models.json"], "no record in common"),
     (["missing.json"], "does not exist"),
