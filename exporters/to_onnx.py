@@ -19,7 +19,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -179,9 +178,11 @@ def _publish(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
         raise ConfigError(f"{dest} exists; choose another name or pass --force to replace it")
     if art.external_data:
         return _publish_external(art, dest, overwrite)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(art.path, tmp)
-    os.replace(tmp, dest)
+    from hwprofile.atomic import copy_file
+
+    copy_file(art.path, dest, replace=overwrite or dest.exists(), what="ONNX file")
+    if sha256_file(dest) != art.sha256:
+        raise ConfigError(f"{dest}: the copied file does not match the cached export's sha256")
     return dataclasses.replace(art, path=str(dest))
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
+from .errors import SchemaError
+
 #: The one list of record statuses: "ok" or why not ("skipped": not attempted by this sweep).
 Status = Literal["ok", "oom", "crashed", "timeout", "unsupported", "failed", "skipped"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -53,8 +55,6 @@ class _Model(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            from .errors import SchemaError
-
             raise SchemaError(f"{where or cls.__name__}: {describe_error(exc)}") from None
 
 
@@ -216,8 +216,6 @@ class Record(_Model):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            from .errors import SchemaError
-
             raise SchemaError(f"{where}: {describe_error(exc)}") from None
 
     def replace(self, **changes: Any) -> "Record":
