@@ -192,10 +192,17 @@ def _publish_external(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArt
     data = dest.with_name(dest.name + ".data")
     if data.exists() and not overwrite:
         raise ConfigError(f"{data} exists; choose another name or pass --force to replace it")
+    import tempfile
+
+    from hwprofile.atomic import copy_file
+
     model = onnx.load(art.path)
-    for p in (dest, data):
-        p.unlink(missing_ok=True)
-    onnx.save(model, str(dest), save_as_external_data=True, all_tensors_to_one_file=True, location=data.name)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as tmp:
+        staged = Path(tmp) / dest.name
+        onnx.save(model, str(staged), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=data.name)
+        copy_file(Path(tmp) / data.name, data, replace=overwrite, what="ONNX external data")
+        copy_file(staged, dest, replace=overwrite or dest.exists(), what="ONNX file")
     return dataclasses.replace(art, path=str(dest), sha256=sha256_file(dest), external_data=str(data),
                                external_data_sha256=sha256_file(data))
 
