@@ -135,6 +135,10 @@ def _check_structure(model: Any, where: str) -> None:
     g = model.graph
     if not g.node or not g.output:
         raise InputFileError(f"{where}: incomplete ONNX model (no nodes or outputs; truncated file?)")
+    for t in g.initializer:
+        if any(d < 0 for d in t.dims):
+            raise InputFileError(f"{where}: broken graph: initializer {t.name[:60]!r} has a negative dimension "
+                                 f"{list(t.dims)[:8]}")
     known = {i.name for i in g.input} | {t.name for t in g.initializer} | {""}
     for node in g.node:
         missing = [i for i in node.input if i not in known]
@@ -271,7 +275,7 @@ def _infer(model: Any, where: str) -> dict[str, list]:
 # ------------------------------------------ counting ------------------------------------------ #
 
 def _numel(shape: list | None) -> int | None:
-    if shape is None or any(not isinstance(d, int) for d in shape):
+    if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
         return None
     n = 1
     for d in shape:
