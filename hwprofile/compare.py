@@ -501,10 +501,11 @@ def summarize(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]]
 
 def primary_memory(row: Row) -> Ratio | None:
     """The memory ratio shown in tables (the most specific reading both records hold)."""
-    from .report import MEMORY_PREFERENCE
+    from .datatypes import preferred_memory
 
     by_name = {m.metric.split(":", 1)[1]: m for m in row.memory}
-    return next((by_name[n] for n in MEMORY_PREFERENCE if n in by_name), row.memory[0] if row.memory else None)
+    name = preferred_memory(by_name, fallback=True)
+    return None if name is None else by_name[name]
 
 
 def follows_rows(records: Iterable[Record]) -> list[dict]:

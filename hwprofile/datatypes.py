@@ -139,6 +139,18 @@ class Device(_Model):
     to_dict = fingerprint
 
 
+#: The one "which memory reading" rule: the most specific reading first (tables, predictions, the gate).
+MEMORY_PREFERENCE = ("torch_max_allocated_mb", "nvml_used_delta_mb", "cpu_peak_rss_increase_mb", "cpu_peak_rss_mb")
+
+
+def preferred_memory(names: Any, fallback: bool = False) -> str | None:
+    """The reading to show or gate among ``names``: by :data:`MEMORY_PREFERENCE`, else (``fallback``) the first
+    name in sorted order, else None."""
+    have = set(names)
+    pick = next((n for n in MEMORY_PREFERENCE if n in have), None)
+    return pick if pick is not None or not fallback else next(iter(sorted(have)), None)
+
+
 def scaled_label(model: str, strategy: str | None, scale: float) -> str:
     """The one display name of a (scaled) model: ``EfficientNet-B0 dWr x4``; the base model is its name."""
     return model if not strategy else f"{model} {strategy} x{scale:g}"

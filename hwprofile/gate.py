@@ -206,10 +206,10 @@ def judge_pair(rb: Record, rc: Record, config: GateConfig) -> list[Verdict]:
 
 
 def _memory_verdicts(rb: Record, rc: Record, t: float, min_mb: float) -> list[Verdict]:
-    from .report import MEMORY_PREFERENCE
+    from .datatypes import preferred_memory
 
     ratios = {m.metric.split(":", 1)[1]: m for m in memory_ratios(rb, rc)}
-    name = next((n for n in MEMORY_PREFERENCE if n in ratios), next(iter(sorted(ratios)), None))
+    name = preferred_memory(ratios, fallback=True)
     if name is None:
         return [Verdict(identity_dict(identity(rb)), rb.label, "memory", "missing", threshold=t,
                         reason="no memory reading in both records")]

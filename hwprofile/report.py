@@ -6,8 +6,7 @@ from .analysis import follows_table, strategy_growth
 from .cli._output import Column, Table, num, ratio, si
 from .profile import Profile, Record
 
-#: memory readings shown in the records table, most specific first
-MEMORY_PREFERENCE = ("torch_max_allocated_mb", "nvml_used_delta_mb", "cpu_peak_rss_increase_mb", "cpu_peak_rss_mb")
+from .datatypes import MEMORY_PREFERENCE, preferred_memory  # noqa: F401  (the one rule; re-exported)
 
 
 def _ms(v: float | None) -> str:
@@ -23,10 +22,8 @@ def _pct(v: float | None) -> str:
 
 
 def memory_mb(r: Record) -> tuple[float | None, str | None]:
-    for name in MEMORY_PREFERENCE:
-        if name in r.memory:
-            return r.memory[name].value_mb, name
-    return None, None
+    name = preferred_memory(r.memory)
+    return (None, None) if name is None else (r.memory[name].value_mb, name)
 
 
 def foreign_load(r: Record) -> float | None:

@@ -90,7 +90,9 @@ class Item:
 
     @property
     def label(self) -> str:
-        return self.model if not self.strategy else f"{self.model} {self.strategy} x{self.scale:g}"
+        from .datatypes import scaled_label
+
+        return scaled_label(self.model, self.strategy, self.scale)
 
 
 # ----------------------------------------------------------------------------- planning

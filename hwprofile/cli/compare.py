@@ -55,10 +55,11 @@ def rows_table(c: dict) -> Table:
 
 
 def _memory(row: dict) -> dict | None:
-    from ..report import MEMORY_PREFERENCE
+    from ..datatypes import preferred_memory
 
     by = {m["metric"].split(":", 1)[1]: m for m in row["memory"]}
-    return next((by[n] for n in MEMORY_PREFERENCE if n in by), row["memory"][0] if row["memory"] else None)
+    name = preferred_memory(by, fallback=True)
+    return None if name is None else by[name]
 
 
 def _notes(c: dict) -> tuple[str, ...]:
