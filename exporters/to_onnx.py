@@ -145,6 +145,10 @@ def _check_batch(batch: Any) -> Any:
         n = 0
     if n < 1 or str(n) != str(batch).strip():
         raise ConfigError(f"batch must be 'dynamic' or a positive integer, got {batch!r}")
+    from hwprofile.sweep import MAX_BATCH
+
+    if n > MAX_BATCH:
+        raise ConfigError(f"batch {n} is too large: the limit is {MAX_BATCH} (docs/profiles.md)")
     return n
 
 

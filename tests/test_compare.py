@@ -1,6 +1,5 @@
 """compare.py and merge.py: joins, seeded ratio intervals, the comparability guard, merging."""
 
-import dataclasses
 import importlib.util
 import math
 from pathlib import Path

@@ -6,7 +6,6 @@ drift of the 2-core box), samples inside a process scatter with a 5% CV, 1% of t
 outliers. Each comparison holds 8 records (4 models x batch 1, 8) measured in 3 processes.
 """
 
-import dataclasses
 import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path

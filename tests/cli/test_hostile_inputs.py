@@ -247,6 +247,7 @@ def test_run_refuses_a_broken_onnx_file_before_measuring(cli, tmp_path, content)
     (["complexity", "EfficientNet-B0", "--strategy", "d0_w0_r0", "--scale", "4"], "scales nothing"),
     (["export", "EfficientNet-B0", "--strategy", "d0_w0_g0_r0", "--scale", "4", "-o", "x.onnx"], "scales nothing"),
     (["scale", "EfficientNet-B0", "--scales", "1e300"], "limit"),
+    (["export", "EfficientNet-B0", "--batch", "99999999999", "-o", "x.onnx"], "limit"),
 ])
 def test_out_of_bounds_arguments_are_refused_before_any_work(cli, tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)
