@@ -117,6 +117,9 @@ def onnx_layers(path: str, batch: int) -> OnnxLayers:
 
 # ------------------------------------------------------------------- ONNX Runtime's graph
 
+#: ops that ORT fuses forward into the convolution producing one of their inputs (NCHWc Sum), never
+#: backward into the op they feed
+_FORWARD_FUSED = frozenset({"Add", "Sum"})
 _FUSION = re.compile(r"^(?P<node>.+?)/[A-Za-z0-9]*Fusion/?$")
 
 
@@ -141,9 +144,10 @@ def map_optimized(info: OnnxLayers, optimized: list[tuple[str, str]]) -> tuple[d
     exported nodes that no optimized node runs (constants folded, identities removed).
 
     Each optimized node is matched to the exported node it is named after; exported nodes it fused
-    are found by walking back from that node through nodes nothing else claims (a Conv fused into
-    the activation it feeds) and then forward (an Add and activation fused into a convolution),
-    a forward-fused node going to the latest optimized node among its inputs' producers."""
+    are found by walking back from that node through nodes nothing else claims and only it reads (a
+    Conv fused into the activation it feeds; never an Add), and then forward (an Add and activation
+    fused into a convolution), a forward-fused node going to the latest optimized node among its
+    inputs' producers."""
     position = {n: i for i, (n, _) in enumerate(optimized)}
     owner: dict[str, str] = {}
     groups: dict[str, list[str]] = {n: [] for n, _ in optimized}
@@ -160,7 +164,7 @@ def map_optimized(info: OnnxLayers, optimized: list[tuple[str, str]]) -> tuple[d
             x = stack.pop()
             for t in info.inputs.get(x, []):
                 q = info.producer.get(t)
-                if q is None or q in owner:
+                if q is None or q in owner or info.op_type[q] in _FORWARD_FUSED:
                     continue
                 readers = set().union(*(info.consumers.get(o, set()) for o in info.outputs[q]))
                 if readers and readers <= set(groups[name]) and not (set(info.outputs[q]) & info.graph_outputs):

@@ -223,3 +223,82 @@ def typical(runs: list[dict[str, float]], totals: list[float]) -> tuple[dict[str
     mean = {k: statistics.fmean(runs[i].get(k, 0.0) for i in keep) for k in names}
     med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in names}
     return mean, med, statistics.fmean(totals[i] for i in keep)
+
+
+# ------------------------------------------------------------------ profiles (run --layers)
+
+def record_report(record, profile=None) -> LayerReport | None:
+    """The LayerReport of a profile record measured with ``run --layers`` (None without layers). The
+    device's peaks stored in the profile are preferred to those measured beside the record."""
+    if not getattr(record, "layers", None):
+        return None
+    dev = (getattr(profile, "devices", None) or {}).get(record.device_id) or {}
+    return report(record.layers, model=record.label, runner=record.runner, device=record.device_id,
+                  batch=record.batch, end_to_end_ms=record.median_ms, peaks=dev.get("peaks"),
+                  precision=record.precision)
+
+
+def growth(profile) -> list[dict]:
+    """Per model, runner, batch and strategy, by scale: flops, acts, latency and the memory-bound
+    share of layer time, so one can see the share grow with s (the paper's argument, layer by layer)."""
+    rows = []
+    for r in profile.records:
+        rep = record_report(r, profile) if r.ok else None
+        if rep is None:
+            continue
+        rows.append({"model": r.model, "runner": r.runner, "batch": r.batch, "strategy": r.strategy or "-",
+                     "scale": r.scale, "flops": r.flops, "acts": r.acts, "latency_ms": r.median_ms,
+                     "layer_sum_ms": rep.layer_sum_ms, "memory_bound_time_fraction": rep.memory_bound_time_fraction})
+    base = {(x["model"], x["runner"], x["batch"]): x for x in rows if x["scale"] == 1.0}
+    out = []
+    for x in rows:  # the unscaled model opens every strategy's series
+        if x["scale"] == 1.0:
+            continue
+        out.append(x)
+    for key, b in base.items():
+        strategies = sorted({x["strategy"] for x in out if (x["model"], x["runner"], x["batch"]) == key}) or ["-"]
+        out += [dict(b, strategy=s) for s in strategies]
+    return sorted(out, key=lambda x: (x["model"], x["runner"], x["batch"], x["strategy"], x["scale"]))
+
+
+def changed_layers(pairs, top: int = 5) -> list[dict]:
+    """For joined (base, current) records that both have layer breakdowns: the layers whose time
+    changed most, absolute and relative (see :func:`diff`)."""
+    out = []
+    for base, cur in pairs:
+        if getattr(base, "layers", None) and getattr(cur, "layers", None):
+            changes = diff(base.layers, cur.layers, top=top)
+            out.append({"label": cur.label, "runner": cur.runner, "batch": cur.batch, "base_ms": base.median_ms,
+                        "current_ms": cur.median_ms, "changes": changes, "text": diff_text(changes)})
+    return out
+
+
+def regression_layers(verdicts, base_records, cur_records, top: int = 5) -> list[dict]:
+    """:func:`changed_layers` for the records whose latency regressed (a regression with its cause)."""
+    import json
+
+    from .compare import identity, identity_dict
+
+    def key(ident: dict) -> str:
+        return json.dumps(ident, sort_keys=True, default=str)
+
+    base = {key(identity_dict(identity(r))): r for r in base_records}
+    cur = {key(identity_dict(identity(r))): r for r in cur_records}
+    pairs = []
+    for v in verdicts:
+        if v.status == "regression" and v.metric == "latency":
+            k = key(v.identity)
+            if k in base and k in cur:
+                pairs.append((base[k], cur[k]))
+    return changed_layers(pairs, top)
+
+
+def changes_table_rows(found: list[dict]) -> list[dict]:
+    """Flat rows (one per changed layer) for a table."""
+    rows = []
+    for f in found:
+        for d in f["changes"]:
+            rows.append({"model": f["label"], "runner": f["runner"], "batch": f["batch"], "layer": d["name"],
+                         "op_type": d["op_type"], "base_ms": d["a_ms"], "current_ms": d["b_ms"],
+                         "delta_ms": d["delta_ms"], "ratio": d["ratio"]})
+    return rows
