@@ -11,7 +11,8 @@ from .errors import ConfigError, InputFileError
 
 def _safe(text: str) -> str:
     """A file-name part: letters, digits, '.', '_' and '-' only, never a path."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip(".-")[:80] or "x"
+    text = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)))
+    return text.strip(".-")[:80] or "x"
 
 
 def _free(path: Path) -> Path:
