@@ -130,8 +130,8 @@ def tables(data: dict, top: int = 25) -> list[Table]:
     notes = [f"ridge {num(pk.get('ridge'))} flop/byte = {si(pk.get('flops_per_s'))}FLOP/s / "
              f"{si(pk.get('bytes_per_s'))}B/s (measured peaks)" if pk else "no device peaks",
              data["bytes_model"], *data.get("notes", [])]
-    if top and len(rows) > len(shown):
-        notes.insert(0, f"the {len(shown)} slowest of {len(rows)} rows (--top 0: all)")
+    if top and len(body) > top:
+        notes.insert(0, f"the {top} slowest of {len(body)} rows, then the gap row (--top 0: all)")
     summary = [dict(s, share=s["time_share"], mem=s["memory_bound_ms"]) for s in data["summary"]]
     return [Table(head, ROW_COLUMNS, shown, notes=tuple(notes)),
             Table("Per op type", (Column("op_type", "op"), Column("layers", "rows"),
