@@ -58,7 +58,8 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
            "workload": workload.to_dict(), "timing": timing.to_dict(), **({"layers": layers} if layers else {})}
     runs = []
     for i in range(timing.repeats):
-        exit, result, tail = launcher.run(job, timeout_s, cap)
+        one = job if i == 0 else {k: v for k, v in job.items() if k != "layers"}  # layers: first process only
+        exit, result, tail = launcher.run(one, timeout_s, cap)
         status, reason = _classify(exit, result, timeout_s, cap, tail)
         if status != "ok":
             where = f" (repeat {i + 1}/{timing.repeats})" if timing.repeats > 1 else ""

@@ -237,8 +237,9 @@ class OrtRunner(Runner):
             if row["kind"] == "overhead":
                 row.update(op_type=op, bytes=meta[name][2])
             rows.append(row)
-        return {"method": "onnxruntime profiler (SessionOptions.enable_profiling), a separate session; "
-                          "per node the mean over the typical profiled runs (total in the interquartile range; median_ms: over all), interleaved with as many unprofiled runs",
+        return {"method": "onnxruntime profiler (SessionOptions.enable_profiling), a separate session; per node "
+                          "the mean over the typical profiled runs (total in the interquartile range; median_ms: "
+                          "over all), interleaved with as many unprofiled runs",
                 "iterations": len(runs), "profiled_run_ms": total,
                 "unprofiled_ms": statistics.median(unprofiled),
                 "element_bytes": info.element_bytes, "rows": rows, "onnx_nodes_not_run": dropped}

@@ -179,15 +179,20 @@ class TrtRunner(Runner):
             self.infer()
         self.synchronize()
         profiler = _Profiler()
-        runs, totals, unprofiled = [], [], []
+        runs, totals, unprofiled, detach = [], [], [], True
         for _ in range(iterations):  # profiled runs interleaved with unprofiled ones
             current = {}
             self._context.profiler = profiler
             totals.append(self.time_once())
             self.synchronize()
             runs.append(current)
-            self._context.profiler = None
-            unprofiled.append(self.time_once())
+            if detach:
+                try:
+                    self._context.profiler = None
+                except (TypeError, ValueError):  # a binding that takes no None: no interleaved unprofiled runs
+                    detach = False
+            if detach:
+                unprofiled.append(self.time_once())
         mean, med, total = typical(runs, totals)
         rows = []
         for name in mean:
@@ -201,9 +206,11 @@ class TrtRunner(Runner):
                 row.update(onnx_nodes=[], onnx_ops=[], flops=0, bytes=None, group=None, depthwise=False,
                            op_type="Reformat" if nodes is None else "unjoined")
             rows.append(row)
-        return {"method": "TensorRT IProfiler (report_layer_time) on the timed context; per layer the mean over the typical profiled runs (total in the interquartile range), interleaved with as many unprofiled runs",
+        return {"method": "TensorRT IProfiler (report_layer_time) on the timed context; per layer the mean over "
+                          "the typical profiled runs (total in the interquartile range), interleaved with as many "
+                          "unprofiled runs",
                 "iterations": iterations, "profiled_run_ms": total,
-                "unprofiled_ms": statistics.median(unprofiled),
+                "unprofiled_ms": statistics.median(unprofiled) if unprofiled else None,
                 "element_bytes": info.element_bytes if info is not None else None, "rows": rows}
 
     def memory(self) -> dict[str, dict]:

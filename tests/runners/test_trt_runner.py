@@ -178,8 +178,9 @@ def fake_tensorrt():
     mod = types.ModuleType("tensorrt")
     mod.__version__ = "10.16.1.11"
     for obj in (Logger, Runtime, DataType, TensorIOMode, IProfiler, LayerInformationFormat):
-        name = obj.__name__ if isinstance(obj, type) else {id(DataType): "DataType", id(TensorIOMode): "TensorIOMode",
-                                                           id(LayerInformationFormat): "LayerInformationFormat"}[id(obj)]
+        name = obj.__name__ if isinstance(obj, type) else {
+            id(DataType): "DataType", id(TensorIOMode): "TensorIOMode",
+            id(LayerInformationFormat): "LayerInformationFormat"}[id(obj)]
         assert allowed(name)
         setattr(mod, name, obj)
     return mod
