@@ -87,3 +87,24 @@ def test_typical_runs_drop_disturbed_ones():
     mean, med, total = typical(runs, totals)
     assert mean == {"a": 1.0, "b": 1.0} and total == 2.0 and med["b"] == 1.0
     assert math.isclose(sum(mean.values()), total)
+
+
+def test_growth_by_strategy_and_scale():
+    from hwprofile.layers import growth
+    from hwprofile.profile import Profile, Record
+
+    def rec(strategy, s, dw_ms):
+        return Record(device_id="d", model="M", strategy=strategy, scale=s, batch=1, runner="ort:cpu",
+                      precision="fp32", mode="infer", resolution=224, flops=int(1e8 * s), params=1, acts=int(1e6 * s),
+                      status="ok", latency={"median_ms": 3.5 + dw_ms}, layers=compact(dict(raw(dw_ms), peaks=PEAKS)))
+
+    profile = Profile(devices={"d": {}}, sweeps=[], records=[rec(None, 1.0, 1.0), rec("w", 2.0, 3.0),
+                                                              rec("d", 2.0, 2.0), Record(
+        device_id="d", model="M", strategy="w", scale=4.0, batch=1, runner="ort:cpu", precision="fp32",
+        mode="infer", resolution=224, flops=1, params=1, acts=1, status="ok", latency={"median_ms": 1.0})])
+    rows = growth(profile)
+    w = [r for r in rows if r["strategy"] == "w"]
+    assert [r["scale"] for r in w] == [1.0, 2.0]  # the unscaled model opens each series; no layers: no row
+    assert w[0]["memory_bound_time_fraction"] == pytest.approx(1 / 2)
+    assert w[1]["memory_bound_time_fraction"] == pytest.approx(3 / 4)
+    assert {r["strategy"] for r in rows} == {"w", "d"}
