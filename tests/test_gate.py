@@ -145,3 +145,19 @@ def test_junit_xml():
     suite = root.find("testsuite")
     assert suite.get("tests") == "8" and suite.get("failures") == "4" and suite.get("errors") == "4"
     assert len(suite.findall("testcase/failure")) == 4 and "limit" in suite.find("testcase/failure").get("message")
+
+
+def test_pool_recomputes_every_statistic_with_the_measurement_function():
+    """After pooling, median/max/noisy/repeat_spread are those summarize gives for all processes (issue 11)."""
+    from hwprofile.measure.stats import summarize
+
+    first, extra = records(1)[0], records(2, slowdown=1.5)[0]
+    p = pool(first, extra)
+    samples = first.latency.processes() + extra.latency.processes()
+    expected = summarize(samples, first.latency.timing_method)
+    assert p.latency.median_ms == pytest.approx(float(np.median([np.median(s) for s in samples])))
+    for name in ("median_ms", "max_ms", "noisy", "repeat_spread", "cv", "p90_ms", "repeats"):
+        assert getattr(p.latency, name) == getattr(expected, name), name
+    assert p.latency.max_ms == max(max(s) for s in samples)
+    assert p.latency.repeat_spread > 0.3  # a 1.5x slower set of processes is not hidden by a stale copy
+    assert p.latency.pooled_processes == len(samples)
