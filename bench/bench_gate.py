@@ -25,7 +25,6 @@ and the between-process drift the drift floor comes from.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import itertools
 import json
@@ -82,7 +81,7 @@ def sweep(path: Path, runner: str, args: argparse.Namespace):
 
 def relabel(profile):
     """B sessions: records of the slowed runner, renamed so they join with A's."""
-    profile.records = [dataclasses.replace(r, runner="ort:cpu") for r in profile.records]
+    profile.records = [r.replace(runner="ort:cpu") for r in profile.records]
     return profile
 
 
@@ -228,7 +227,7 @@ def report(a, b, args: argparse.Namespace) -> dict:
     cond = args.reuse_dir / "conditions.json"
     res["conditions"] = json.loads(cond.read_text()) if cond.exists() else None
     res["records_per_session"] = len(a[0].records) if a else 0
-    res["processes"] = sorted({r.latency.get("repeats") for p in a for r in p.ok_records() if r.latency})
+    res["processes"] = sorted({r.latency.repeats for p in a for r in p.ok_records() if r.latency})
     print(f"\nA/A: {res['aa_comparisons']} comparisons, {res['aa_records']} record comparisons: "
           f"{res['false_alarms']} false alarms ({res['false_alarm_rate']:.1%}), {res['aa_suspects']} suspects, "
           f"{res['aa_gate_failures']} failing gates")

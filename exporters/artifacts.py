@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,25 +171,17 @@ def cache_root(kind: str, cache_dir: str | os.PathLike | None) -> Path:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A cache record, through hwprofile's one atomic writer (cache entries are replaced in place)."""
+    from hwprofile.atomic import write_text
+
+    write_text(path, json.dumps(data, indent=2, default=str), replace=True, what="cache record")
 
 
 def write_bytes_atomic(path: Path, data: bytes | memoryview) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A cached file, through hwprofile's one atomic writer (cache entries are replaced in place)."""
+    from hwprofile.atomic import write_bytes
+
+    write_bytes(path, bytes(data), replace=True, what="cache file")
 
 
 def read_record(json_path: Path) -> dict | None:
@@ -208,12 +199,34 @@ def cached_artifact(root: Path, key: str, cls):
         return None
     try:
         art = cls.from_dict(rec)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    path = Path(art.path)
-    if not path.is_file() or sha256_file(path) != art.sha256:
+    if not _own_file(root, key, art.path, art.sha256):
+        return None
+    extra = getattr(art, "external_data", None)
+    if extra is not None and not _own_file(root, key, extra, getattr(art, "external_data_sha256", None)):
         return None
     return art
+
+
+def _own_file(root: Path, key: str, path: object, sha256: object) -> bool:
+    """Whether ``path`` is a regular file of this cache entry (directly in ``root``, named after ``key``,
+    not a link) whose content still has ``sha256``: a record in a writable shared cache cannot point
+    an export at any other file."""
+    if not isinstance(path, str) or not isinstance(sha256, str):
+        return False
+    p = Path(path)
+    try:
+        if p.is_symlink() or not p.is_file() or p.resolve().parent != root.resolve():
+            return False
+    except (OSError, ValueError):
+        return False
+    if not p.name.startswith(f"{key}."):
+        return False
+    try:
+        return sha256_file(p) == sha256
+    except OSError:
+        return False
 
 
 def library_versions(*names: str) -> dict:

@@ -19,7 +19,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -146,6 +145,10 @@ def _check_batch(batch: Any) -> Any:
         n = 0
     if n < 1 or str(n) != str(batch).strip():
         raise ConfigError(f"batch must be 'dynamic' or a positive integer, got {batch!r}")
+    from hwprofile.sweep import MAX_BATCH
+
+    if n > MAX_BATCH:
+        raise ConfigError(f"batch {n} is too large: the limit is {MAX_BATCH} (docs/profiles.md)")
     return n
 
 
@@ -179,9 +182,11 @@ def _publish(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
         raise ConfigError(f"{dest} exists; choose another name or pass --force to replace it")
     if art.external_data:
         return _publish_external(art, dest, overwrite)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(art.path, tmp)
-    os.replace(tmp, dest)
+    from hwprofile.atomic import copy_file
+
+    copy_file(art.path, dest, replace=overwrite or dest.exists(), what="ONNX file")
+    if sha256_file(dest) != art.sha256:
+        raise ConfigError(f"{dest}: the copied file does not match the cached export's sha256")
     return dataclasses.replace(art, path=str(dest))
 
 
@@ -191,10 +196,17 @@ def _publish_external(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArt
     data = dest.with_name(dest.name + ".data")
     if data.exists() and not overwrite:
         raise ConfigError(f"{data} exists; choose another name or pass --force to replace it")
+    import tempfile
+
+    from hwprofile.atomic import copy_file
+
     model = onnx.load(art.path)
-    for p in (dest, data):
-        p.unlink(missing_ok=True)
-    onnx.save(model, str(dest), save_as_external_data=True, all_tensors_to_one_file=True, location=data.name)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as tmp:
+        staged = Path(tmp) / dest.name
+        onnx.save(model, str(staged), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=data.name)
+        copy_file(Path(tmp) / data.name, data, replace=overwrite, what="ONNX external data")
+        copy_file(staged, dest, replace=overwrite or dest.exists(), what="ONNX file")
     return dataclasses.replace(art, path=str(dest), sha256=sha256_file(dest), external_data=str(data),
                                external_data_sha256=sha256_file(data))
 

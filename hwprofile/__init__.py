@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .complexity import Complexity, complexity
-from .profile import Profile, Record
+from .profile import Device, LatencyStats, MemoryReading, Profile, Record, RunnerSettings, Throughput
 from .errors import (ConfigError, EnvironmentProblem, HwprofileError, InputFileError,
                      SchemaError, StrategyError, UnknownModelError)
 from .scaling import scale, scaling_factors

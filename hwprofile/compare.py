@@ -70,7 +70,7 @@ def sides(profile: Profile, name: str) -> list[Side]:
     ids = list(dict.fromkeys([*profile.devices, *(r.device_id for r in profile.records)]))
     ids = [d for d in ids if any(r.device_id == d for r in profile.records)]
     multi = len(ids) > 1
-    return [Side(f"{name}:{d}" if multi else name, d, profile.devices.get(d, {}),
+    return [Side(f"{name}:{d}" if multi else name, d, profile.device(d).fingerprint(),
                  tuple(r for r in profile.records if r.device_id == d)) for d in ids]
 
 
@@ -119,13 +119,15 @@ class Ratio:
 
 def process_medians_ms(r: Record) -> list[float]:
     """Median of each process's raw samples (falls back to ``medians_ms``, then ``median_ms``)."""
-    lat = r.latency or {}
-    samples = [s for s in lat.get("samples_ms") or [] if s]
+    lat = r.latency
+    if lat is None:
+        return []
+    samples = lat.processes()
     if samples:
         return [float(np.median(s)) for s in samples]
-    if lat.get("medians_ms"):
-        return [float(m) for m in lat["medians_ms"]]
-    return [float(lat["median_ms"])] if lat.get("median_ms") else []
+    if lat.medians_ms:
+        return [float(m) for m in lat.medians_ms]
+    return [float(lat.median_ms)]
 
 
 def centre_ms(r: Record) -> float | None:
@@ -175,7 +177,7 @@ def log_centre_replicates(values: Sequence[float], n_boot: int, rng: np.random.G
 
 
 def _latency_reps(r: Record, n_boot: int, rng: np.random.Generator, drift_floor: Floor) -> np.ndarray:
-    samples = ((r.latency or {}).get("samples_ms") or [[]])[0]
+    samples = (r.latency.samples_ms if r.latency and r.latency.samples_ms else [[]])[0]
     return log_centre_replicates(process_medians_ms(r), n_boot, rng, drift_floor, samples)
 
 
@@ -217,9 +219,11 @@ def latency_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_boot
 
 def throughput_per_process(r: Record) -> list[float]:
     """Samples per second of each process (``per_repeat_samples_per_s``), else the one overall value."""
-    t = r.throughput or {}
-    per = [float(v) for v in t.get("per_repeat_samples_per_s") or [] if v]
-    return per or ([float(t["samples_per_s"])] if t.get("samples_per_s") else [])
+    t = r.throughput
+    if t is None:
+        return []
+    per = [float(v) for v in t.per_repeat_samples_per_s if v]
+    return per or [float(t.samples_per_s)]
 
 
 def throughput_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
@@ -247,8 +251,8 @@ def memory_ratios(base: Record, cur: Record) -> list[Ratio]:
     if not (base.ok and cur.ok):
         return out
     for name in sorted(set(base.memory) & set(cur.memory)):
-        vb, vc = base.memory[name].get("value_mb"), cur.memory[name].get("value_mb")
-        if vb is None or vc is None or vb <= 0:
+        vb, vc = base.memory[name].value_mb, cur.memory[name].value_mb
+        if vb <= 0:
             continue
         out.append(Ratio(f"memory:{name}", float(vb), float(vc), float(vc) / float(vb), method="single reading"))
     return out
@@ -385,7 +389,7 @@ def comparability(base: Side, cur: Side, pairs: Sequence[tuple[Record, Record]])
     same_device = base.device_id == cur.device_id
     found: dict[tuple[str, str, str, bool], int] = {}
     for rb, rc in pairs:
-        for k, vb, vc, on_both in _diff(rb.settings, rc.settings, both=not same_device):
+        for k, vb, vc, on_both in _diff(rb.settings.to_dict(), rc.settings.to_dict(), both=not same_device):
             key = (f"settings.{k}", json.dumps(vb, default=str), json.dumps(vc, default=str), on_both)
             found[key] = found.get(key, 0) + 1
     out = []
@@ -497,10 +501,11 @@ def summarize(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]]
 
 def primary_memory(row: Row) -> Ratio | None:
     """The memory ratio shown in tables (the most specific reading both records hold)."""
-    from .report import MEMORY_PREFERENCE
+    from .datatypes import preferred_memory
 
     by_name = {m.metric.split(":", 1)[1]: m for m in row.memory}
-    return next((by_name[n] for n in MEMORY_PREFERENCE if n in by_name), row.memory[0] if row.memory else None)
+    name = preferred_memory(by_name, fallback=True)
+    return None if name is None else by_name[name]
 
 
 def follows_rows(records: Iterable[Record]) -> list[dict]:

@@ -23,7 +23,7 @@ import numpy as np
 from .compare import (DEFAULT_BOOT, IDENTITY_FIELDS, Identity, Ratio, identity, identity_dict, join, latency_ratio,
                       memory_ratios, throughput_ratio)
 from .errors import ConfigError
-from .profile import Record
+from .profile import LatencyStats, MemoryReading, Record, Throughput
 
 METRICS = ("latency", "throughput", "memory")
 DEVICE_TYPES = ("cpu", "cuda")
@@ -171,8 +171,9 @@ def _verdict(rb: Record, rc: Record, r: Ratio, t: float, status: str | None = No
 
 
 def _processes(r: Record) -> int:
-    lat = r.latency or {}
-    return len([s for s in lat.get("samples_ms") or [] if s]) or len(lat.get("medians_ms") or []) or 1
+    if r.latency is None:
+        return 1
+    return len(r.latency.processes()) or len(r.latency.medians_ms) or 1
 
 
 def judge_pair(rb: Record, rc: Record, config: GateConfig) -> list[Verdict]:
@@ -205,10 +206,10 @@ def judge_pair(rb: Record, rc: Record, config: GateConfig) -> list[Verdict]:
 
 
 def _memory_verdicts(rb: Record, rc: Record, t: float, min_mb: float) -> list[Verdict]:
-    from .report import MEMORY_PREFERENCE
+    from .datatypes import preferred_memory
 
     ratios = {m.metric.split(":", 1)[1]: m for m in memory_ratios(rb, rc)}
-    name = next((n for n in MEMORY_PREFERENCE if n in ratios), next(iter(sorted(ratios)), None))
+    name = preferred_memory(ratios, fallback=True)
     if name is None:
         return [Verdict(identity_dict(identity(rb)), rb.label, "memory", "missing", threshold=t,
                         reason="no memory reading in both records")]
@@ -272,16 +273,16 @@ def evaluate_with_remeasure(base: Sequence[Record], current: Sequence[Record], c
 
 def pool(first: Record, extra: Record) -> Record:
     """``first`` with the processes of ``extra`` added: latency statistics recomputed from all raw
-    samples, per-process throughputs concatenated, memory peaks the larger of the two."""
+    samples by the one statistics function (median of the per-process medians, max, spread, noisy),
+    per-process throughputs concatenated, memory peaks the larger of the two."""
     if not (first.ok and extra.ok and first.latency and extra.latency):
         return first if first.ok else extra
-    samples = [list(s) for s in (first.latency.get("samples_ms") or []) + (extra.latency.get("samples_ms") or [])
-               if s]
+    samples = first.latency.processes() + extra.latency.processes()
     if not samples:
         return first
-    return dataclasses.replace(first, latency=pooled_latency(first.latency, samples),
-                               throughput=_pooled_throughput(first.throughput, extra.throughput),
-                               memory=_pooled_memory(first.memory, extra.memory))
+    return first.replace(latency=pooled_latency(first.latency, samples),
+                         throughput=_pooled_throughput(first.throughput, extra.throughput),
+                         memory=_pooled_memory(first.memory, extra.memory))
 
 
 def pool_all(records: Sequence[Record]) -> Record:
@@ -295,37 +296,31 @@ def pool_all(records: Sequence[Record]) -> Record:
     return merged
 
 
-def _pooled_throughput(a: dict | None, b: dict | None) -> dict | None:
+def _pooled_throughput(a: Throughput | None, b: Throughput | None) -> Throughput | None:
     if not (a and b):
         return a or b
-    per = [float(v) for t in (a, b) for v in (t.get("per_repeat_samples_per_s") or [t.get("samples_per_s")]) if v]
-    return {**a, "per_repeat_samples_per_s": per, "samples_per_s": float(np.exp(np.mean(np.log(per)))),
-            "window_s": (a.get("window_s") or 0) + (b.get("window_s") or 0),
-            "iterations": (a.get("iterations") or 0) + (b.get("iterations") or 0)}
+    per = [float(v) for t in (a, b) for v in (t.per_repeat_samples_per_s or [t.samples_per_s]) if v]
+    return Throughput.from_dict({**a.to_dict(), "per_repeat_samples_per_s": per,
+                                 "samples_per_s": float(np.exp(np.mean(np.log(per)))),
+                                 "window_s": (a.window_s or 0) + (b.window_s or 0),
+                                 "iterations": (a.iterations or 0) + (b.iterations or 0)})
 
 
-def _pooled_memory(a: dict, b: dict) -> dict:
+def _pooled_memory(a: dict[str, MemoryReading], b: dict[str, MemoryReading]) -> dict[str, MemoryReading]:
     out = dict(a)
     for name, reading in b.items():
         mine = out.get(name)
-        if mine is None or (reading.get("value_mb") or 0) > (mine.get("value_mb") or 0):
+        if mine is None or reading.value_mb > mine.value_mb:
             out[name] = reading
     return out
 
 
-def pooled_latency(template: dict, samples: list[list[float]]) -> dict:
-    """Latency statistics of several processes' raw samples, in the profile's field names."""
-    flat = np.concatenate([np.asarray(s, dtype=float) for s in samples])
-    medians = [float(np.median(s)) for s in samples]
-    q1, q3 = np.percentile(flat, [25, 75])
-    median = float(np.median(flat))
-    std = float(np.std(flat))
-    return {**template, "median_ms": median, "mean_ms": float(np.mean(flat)),
-            "p90_ms": float(np.percentile(flat, 90)), "p99_ms": float(np.percentile(flat, 99)),
-            "min_ms": float(np.min(flat)), "std_ms": std, "iqr_ms": float(q3 - q1),
-            "cv": std / float(np.mean(flat)), "iterations": int(flat.size), "repeats": len(samples),
-            "samples_ms": samples, "medians_ms": medians, "median_ci_ms": None,
-            "pooled_processes": len(samples)}
+def pooled_latency(template: LatencyStats, samples: list[list[float]], noise_cv: float = 0.10) -> LatencyStats:
+    """Latency statistics of several processes' raw samples (:func:`hwprofile.measure.stats.summarize`)."""
+    from .measure.stats import summarize
+
+    stats = summarize(samples, template.timing_method or "unknown", noise_cv)
+    return LatencyStats.from_dict({**stats.to_dict(), "pooled_processes": len(stats.samples_ms)})
 
 
 # -------------------------------------------------------------------------------- JUnit

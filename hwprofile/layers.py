@@ -232,9 +232,9 @@ def record_report(record, profile=None) -> LayerReport | None:
     device's peaks stored in the profile are preferred to those measured beside the record."""
     if not getattr(record, "layers", None):
         return None
-    dev = (getattr(profile, "devices", None) or {}).get(record.device_id) or {}
+    peaks = profile.device(record.device_id).peaks if profile is not None else None
     return report(record.layers, model=record.label, runner=record.runner, device=record.device_id,
-                  batch=record.batch, end_to_end_ms=record.median_ms, peaks=dev.get("peaks"),
+                  batch=record.batch, end_to_end_ms=record.median_ms, peaks=peaks,
                   precision=record.precision)
 
 

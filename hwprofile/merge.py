@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from .calibration import merge_gates
 from .compare import classify, flatten
 from .errors import ConfigError
-from .profile import Key, Profile, Record
+from .datatypes import scaled_label
+from .profile import Device, Key, Profile, Record
 
 PREFER = ("newer",)
 
@@ -27,9 +28,9 @@ class MergeResult:
     sources: dict  # device_id -> [file names]
 
 
-def _stable(fp: dict) -> dict:
+def _stable(fp: Device) -> dict:
     """A fingerprint without its volatile fields."""
-    return {k: v for k, v in flatten(fp).items() if classify(k) is not None}
+    return {k: v for k, v in flatten(fp.fingerprint()).items() if classify(k) is not None}
 
 
 def _newer(a: Record, b: Record) -> Record:
@@ -38,7 +39,7 @@ def _newer(a: Record, b: Record) -> Record:
 
 def _describe(key: Key) -> str:
     dev, model, strategy, s, batch, runner, precision, mode = key
-    label = model if not strategy else f"{model} {strategy} x{s:g}"
+    label = scaled_label(model, strategy, s)
     return f"{dev} {label} b{batch} {runner} {precision} {mode}"
 
 

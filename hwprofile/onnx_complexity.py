@@ -135,6 +135,10 @@ def _check_structure(model: Any, where: str) -> None:
     g = model.graph
     if not g.node or not g.output:
         raise InputFileError(f"{where}: incomplete ONNX model (no nodes or outputs; truncated file?)")
+    for t in g.initializer:
+        if any(d < 0 for d in t.dims):
+            raise InputFileError(f"{where}: broken graph: initializer {t.name[:60]!r} has a negative dimension "
+                                 f"{list(t.dims)[:8]}")
     known = {i.name for i in g.input} | {t.name for t in g.initializer} | {""}
     for node in g.node:
         missing = [i for i in node.input if i not in known]
@@ -160,11 +164,18 @@ def _check_external_data(model: Any, path: Path) -> None:
     folder = path.parent.resolve()
     for t in _external_tensors(model):
         loc = next((e.value for e in t.external_data if e.key == "location"), "")
-        target = (folder / loc).resolve()
-        if not loc or os.path.isabs(loc) or not target.is_relative_to(folder):
-            raise InputFileError(f"{path}: external data of {t.name!r} points outside the model's folder "
-                                 f"({loc!r}); refused")
-        if not target.is_file():
+        shown = loc if len(loc) <= 60 else loc[:57] + "..."
+        try:
+            target = (folder / loc).resolve()
+            inside = bool(loc) and not os.path.isabs(loc) and target.is_relative_to(folder)
+            exists = inside and target.is_file()
+        except (ValueError, OSError) as exc:  # a NUL byte, a name too long for the file system
+            raise InputFileError(f"{path}: external data location {shown!r} of {t.name[:60]!r} is not a usable "
+                                 f"file name ({exc.__class__.__name__}); refused") from None
+        if not inside:
+            raise InputFileError(f"{path}: external data of {t.name[:60]!r} points outside the model's folder "
+                                 f"({shown!r}); refused")
+        if not exists:
             raise InputFileError(f"{path}: external data file {loc!r} of {t.name!r} is missing")
 
 
@@ -264,7 +275,7 @@ def _infer(model: Any, where: str) -> dict[str, list]:
 # ------------------------------------------ counting ------------------------------------------ #
 
 def _numel(shape: list | None) -> int | None:
-    if shape is None or any(not isinstance(d, int) for d in shape):
+    if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
         return None
     n = 1
     for d in shape:
@@ -313,10 +324,18 @@ def _folded(model: Any) -> dict[str, dict]:
     for p in model.metadata_props:
         if p.key == FOLDED_BN_KEY:
             try:
-                return {e["node"]: e for e in json.loads(p.value)["convs"]}
-            except (ValueError, KeyError, TypeError):
+                entries = json.loads(p.value)["convs"]
+                return {e["node"]: e for e in entries if _valid_origin(e)}
+            except (ValueError, KeyError, TypeError, RecursionError):
                 return {}
     return {}
+
+
+def _valid_origin(e: Any) -> bool:
+    """A folded-layer entry hwprofile can use: a node name and a non-negative integer channel count."""
+    ch = e.get("channels") if isinstance(e, dict) else None
+    return (isinstance(e, dict) and isinstance(e.get("node"), str) and isinstance(ch, int)
+            and not isinstance(ch, bool) and 0 <= ch < 1 << 40)
 
 
 def _bias(node: Any, g: _Graph, origin: dict | None, y_n: int) -> tuple[int, int]:
@@ -329,8 +348,10 @@ def _bias(node: Any, g: _Graph, origin: dict | None, y_n: int) -> tuple[int, int
 
 
 def _conv(node: Any, g: _Graph, origin: dict | None) -> tuple[int, int, int] | None:
+    if len(node.input) < 2 or not node.output:
+        return None
     y, w = g.shape(node.output[0]), g.shape(node.input[1])
-    if y is None or w is None:
+    if y is None or w is None or not w or w[0] <= 0:
         return None
     y_n, w_n = _numel(y), _numel(w)
     b_flops, b_params = _bias(node, g, origin, y_n)
@@ -342,10 +363,12 @@ def _conv(node: Any, g: _Graph, origin: dict | None) -> tuple[int, int, int] | N
 
 
 def _gemm(node: Any, g: _Graph, origin: dict | None) -> tuple[int, int, int] | None:
+    if len(node.input) < 2 or not node.output:
+        return None
     a, b = node.input[0], node.input[1]
     weight = b if g.is_const(b) else a if g.is_const(a) else None
     sa, sb, y = g.shape(a), g.shape(b), g.shape(node.output[0])
-    if weight is None or sa is None or sb is None or y is None:
+    if weight is None or sa is None or sb is None or y is None or len(sa) != 2:
         return None
     trans_a = next((x.i for x in node.attribute if x.name == "transA"), 0)
     k = sa[0] if trans_a else sa[1]
@@ -355,10 +378,12 @@ def _gemm(node: Any, g: _Graph, origin: dict | None) -> tuple[int, int, int] | N
 
 
 def _matmul(node: Any, g: _Graph) -> tuple[int, int, int] | None:
+    if len(node.input) < 2 or not node.output:
+        return None
     a, b = node.input[0], node.input[1]
     weight = b if g.is_const(b) else a if g.is_const(a) else None
     sa, y = g.shape(a), g.shape(node.output[0])
-    if weight is None or sa is None or y is None:
+    if weight is None or sa is None or y is None or not sa:
         return None
     y_n = _numel(y)
     return y_n * sa[-1], g.numel(weight) or 0, y_n
@@ -372,6 +397,8 @@ def _norm(node: Any, g: _Graph) -> tuple[int, int, int] | None:
 
 
 def _maxpool(node: Any, g: _Graph) -> tuple[int, int, int] | None:
+    if not node.output:
+        return None
     n = g.numel(node.output[0])
     return None if n is None else (0, 0, n)
 
@@ -471,9 +498,10 @@ def _spec(model: Any) -> dict | None:
     for p in model.metadata_props:
         if p.key == SPEC_KEY:
             try:
-                return json.loads(p.value)
-            except ValueError:
+                spec = json.loads(p.value)
+            except (ValueError, RecursionError):
                 return None
+            return spec if isinstance(spec, dict) and isinstance(spec.get("name"), str) else None
     return None
 
 

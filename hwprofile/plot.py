@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .analysis import groups, pearson
@@ -20,8 +21,16 @@ def _pyplot():
     return plt
 
 
-def plot_profile(profile: Profile, out_dir: str | Path) -> list[Path]:
-    """One PNG per (device, runner, batch, precision, mode) group; returns the paths written."""
+def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False) -> list[Path]:
+    """One PNG per (device, runner, batch, precision, mode) group; returns the paths written.
+
+    File names come from the profile's data, so they are sanitised to one component inside ``out_dir``;
+    an existing file is replaced only with ``replace`` (the CLI's ``--force``).
+    """
+    import io
+
+    from .atomic import TargetExists, inside, write_bytes
+
     grouped = groups(profile.records)
     if not grouped:
         raise ConfigError("the profile has no successful records to plot")
@@ -31,6 +40,12 @@ def plot_profile(profile: Profile, out_dir: str | Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create {str(out)!r}: {exc.strerror}") from None
+    names = [inside(out, f"{d}__{rn.replace(':', '-')}__b{b}__{p}__{m}.png") for d, rn, b, p, m in grouped]
+    if len(set(names)) != len(names):
+        raise ConfigError("two plot groups map to one file name after sanitising their device ids")
+    existing = [p for p in names if os.path.lexists(p)]
+    if existing and not replace:
+        raise TargetExists(f"{str(existing[0])!r} exists; pass --force to replace the plots in {str(out)!r}")
     paths = []
     for (device, runner, batch, precision, mode), recs in grouped.items():
         fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
@@ -49,9 +64,9 @@ def plot_profile(profile: Profile, out_dir: str | Path) -> list[Path]:
         axes[1].legend(title="strategy", fontsize=8)
         fig.suptitle(f"{device} · {runner} · batch {batch} · {precision} · {mode}")
         fig.tight_layout()
-        name = f"{device}__{runner.replace(':', '-')}__b{batch}__{precision}__{mode}.png"
-        path = out / name
-        fig.savefig(path, dpi=110)
+        path = names[len(paths)]
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
-        paths.append(path)
+        paths.append(write_bytes(path, buf.getvalue(), replace=replace, what="plot"))
     return paths

@@ -1,111 +1,62 @@
 """Device profiles: versioned JSON holding fingerprints, sweep configs and one record per result.
 
-Schema (``schema_version`` 1, documented in ``profiles/README.md``)::
+Schema (``schema_version`` 2, documented in ``profiles/README.md``; ``profiles/schema.json`` is the JSON
+Schema generated from the typed models in :mod:`hwprofile.datatypes`)::
 
-    {"schema": "hwprofile.profile", "schema_version": 1, "hwprofile_version": "...",
+    {"schema": "hwprofile.profile", "schema_version": 2, "hwprofile_version": "...",
      "created_utc": "...", "updated_utc": "...",
-     "devices": {"<device_id>": {fingerprint...}},
+     "devices": {"<device_id>": {fingerprint..., "peaks": {...}?}},
      "sweeps": [{sweep configuration...}],
      "records": [{record...}],
      "gate": {"<device_id>": {"sessions": [...], "thresholds": {...}}}}   # optional: A/A calibration
 
+Version 1 files are read through :func:`migrate` (see there); every save writes version 2.
 A record's identity is (device_id, model, strategy, scale, batch, runner, precision, mode).
-Files are written atomically (temp file + rename), so a killed writer never leaves a broken file.
+Files are written with :mod:`hwprofile.atomic`, so a killed writer never leaves a broken file.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import os
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .datatypes import (STATUSES, Device, Key, LatencyStats, MemoryReading, Record,  # noqa: F401  (re-exported)
+                        RunnerSettings, Text, Throughput, describe_error, record_where)
 from .errors import InputFileError, SchemaError
 
 SCHEMA = "hwprofile.profile"
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "oom", "crashed", "timeout", "unsupported", "failed", "skipped")
-
-Key = tuple[str, str, str | None, float, int, str, str, str]
+SCHEMA_VERSION = 2
+#: versions this hwprofile reads (older ones through :func:`migrate`)
+READABLE_VERSIONS = (1, 2)
+#: the deepest nesting of JSON objects and arrays a profile may have (a bound on hostile input)
+MAX_DEPTH = 64
+#: the largest profile file read, in bytes
+MAX_BYTES = 1 << 30
 
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
-class Record:
-    """One measured configuration on one device; counts are per image (flops = multiply-adds)."""
-
-    device_id: str
-    model: str  # zoo base name, or the file name of an ONNX model
-    strategy: str | None
-    scale: float
-    batch: int
-    runner: str  # backend:provider, e.g. ort:cpu
-    precision: str  # fp32 | fp16
-    mode: str  # infer | train
-    resolution: int
-    flops: int | None
-    params: int | None
-    acts: int | None
-    status: str
-    reason: str | None = None
-    latency: dict | None = None  # LatencyStats.to_dict(): *_ms statistics + raw samples_ms
-    throughput: dict | None = None  # {"samples_per_s": ..., "window_s": ..., "iterations": ...}
-    memory: dict = field(default_factory=dict)  # name -> {"value_mb": x, "definition": "..."}
-    settings: dict = field(default_factory=dict)  # threads, timing method, providers, ...
-    source: str = "zoo"  # zoo | onnx
-    measured_utc: str = ""
-    layers: dict | None = None  # compact per-layer breakdown (hwprofile.layers.compact), from run --layers
-
-    def key(self) -> Key:
-        return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),
-                self.runner, self.precision, self.mode)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def median_ms(self) -> float | None:
-        return None if not self.latency else self.latency.get("median_ms")
-
-    @property
-    def label(self) -> str:
-        """Short display name: ``EfficientNet-B0 dWr x4``."""
-        return self.model if not self.strategy else f"{self.model} {self.strategy} x{self.scale:g}"
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Record":
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = [f.name for f in dataclasses.fields(cls)
-                   if f.name not in data and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]  # type: ignore[misc]
-        if missing:
-            raise SchemaError(f"record lacks fields {missing}")
-        if data["status"] not in STATUSES:
-            raise SchemaError(f"record has unknown status {data['status']!r}; expected one of {STATUSES}")
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass
-class Profile:
+class Profile(BaseModel):
     """Fingerprints, sweep configurations and records of one or more devices."""
 
-    devices: dict[str, dict] = field(default_factory=dict)
-    sweeps: list[dict] = field(default_factory=list)
-    records: list[Record] = field(default_factory=list)
-    created_utc: str = field(default_factory=utc_now)
-    updated_utc: str = ""
-    gate: dict[str, dict] = field(default_factory=dict)  # device_id -> A/A calibration (hwprofile.calibration)
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, populate_by_name=True)
+
+    schema_: Literal["hwprofile.profile"] = Field(SCHEMA, alias="schema")
+    schema_version: Literal[2] = SCHEMA_VERSION
+    hwprofile_version: Text = ""
+    created_utc: Text = Field(default_factory=utc_now)
+    updated_utc: Text = ""
+    devices: dict[Text, Device] = Field(default_factory=dict)
+    sweeps: list[dict[str, Any]] = Field(default_factory=list)
+    records: list[Record] = Field(default_factory=list)
+    gate: dict[Text, dict[str, Any]] = Field(default_factory=dict)  # device_id -> A/A calibration
 
     # ------------------------------------------------------------------ access
     def by_key(self) -> dict[Key, Record]:
@@ -118,6 +69,10 @@ class Profile:
         """Add ``record``, replacing an earlier one with the same identity."""
         self.records = [r for r in self.records if r.key() != record.key()] + [record]
 
+    def device(self, device_id: str) -> Device:
+        """The device entry of ``device_id`` (an empty one if the profile has none)."""
+        return self.devices.get(device_id) or Device()
+
     def to_pandas(self):
         """One row per record: identity, counts, status and latency/throughput summaries (needs pandas)."""
         try:
@@ -129,10 +84,10 @@ class Profile:
         rows = []
         for r in self.records:
             row = {k: v for k, v in r.to_dict().items() if k not in ("latency", "throughput", "memory", "settings")}
-            lat = r.latency or {}
+            lat = r.latency.to_dict() if r.latency else {}
             row.update({k: v for k, v in lat.items() if k not in ("samples_ms", "medians_ms", "median_ci_ms")})
-            row["samples_per_s"] = (r.throughput or {}).get("samples_per_s")
-            row.update({name: m.get("value_mb") for name, m in r.memory.items()})
+            row["samples_per_s"] = r.throughput.samples_per_s if r.throughput else None
+            row.update({name: m.value_mb for name, m in r.memory.items()})
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -142,30 +97,26 @@ class Profile:
 
         out = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "hwprofile_version": __version__,
                "created_utc": self.created_utc, "updated_utc": self.updated_utc or utc_now(),
-               "devices": self.devices, "sweeps": self.sweeps,
+               "devices": {k: d.fingerprint() for k, d in self.devices.items()}, "sweeps": self.sweeps,
                "records": [r.to_dict() for r in self.records]}
         return {**out, "gate": self.gate} if self.gate else out
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "profile") -> "Profile":
+        """Validate (and migrate) parsed JSON; every problem is one SchemaError line."""
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise SchemaError(f"{origin} is not an hwprofile profile (no \"schema\": \"{SCHEMA}\")")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise SchemaError(f"{origin} has schema version {version!r}; this hwprofile reads version "
-                              f"{SCHEMA_VERSION} (upgrade hwprofile for newer files)")
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            raise SchemaError(f"{origin} has schema version {_short(version)}; this hwprofile reads versions "
+                              f"{', '.join(map(str, READABLE_VERSIONS))} (upgrade hwprofile for newer files)")
+        if _depth(data) > MAX_DEPTH:
+            raise SchemaError(f"{origin} nests objects and arrays deeper than {MAX_DEPTH} levels")
+        data = migrate(data)
         try:
-            records = [Record.from_dict(r) for r in data["records"]]
-            gate = data.get("gate", {})
-            if not isinstance(gate, dict):
-                raise TypeError(f"\"gate\" must be an object, not {type(gate).__name__}")
-            return cls(devices=dict(data["devices"]), sweeps=list(data["sweeps"]), records=records,
-                       created_utc=data.get("created_utc", ""), updated_utc=data.get("updated_utc", ""),
-                       gate=dict(gate))
-        except SchemaError as exc:
-            raise SchemaError(f"{origin}: {exc}") from None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SchemaError(f"{origin} does not follow schema version {SCHEMA_VERSION}: {exc!r}") from None
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SchemaError(f"{origin}: {_where(exc, data)}") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Profile":
@@ -174,32 +125,150 @@ class Profile:
         if not p.is_file():
             raise InputFileError(f"profile {str(p)!r} does not exist (expected a JSON file written by hwprofile)")
         try:
-            data = json.loads(p.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SchemaError(f"profile {str(p)!r} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
+            if p.stat().st_size > MAX_BYTES:
+                raise SchemaError(f"profile {str(p)!r} is larger than {MAX_BYTES >> 20} MiB")
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SchemaError(f"profile {str(p)!r} is not valid JSON (not UTF-8: {exc.reason})") from None
         except OSError as exc:
             raise InputFileError(f"cannot read profile {str(p)!r}: {exc.strerror}") from None
-        return cls.from_dict(data, origin=f"profile {str(p)!r}")
+        return cls.from_dict(parse_json(text, f"profile {str(p)!r}"), origin=f"profile {str(p)!r}")
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write atomically: a reader (or a crash) never sees a half-written file."""
+    def save(self, path: str | os.PathLike, *, replace: bool = True) -> Path:
+        """Write atomically: a reader (or a crash) never sees a half-written file.
+
+        ``replace=False`` refuses an existing file (the CLI's default for new outputs without ``--force``).
+        """
+        from .atomic import write_json
+
         self.updated_utc = utc_now()
-        return atomic_write_json(Path(path), self.to_dict())
+        return write_json(Path(path), self.to_dict(), replace=replace, what="profile")
 
 
-def atomic_write_json(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def parse_json(text: str, origin: str) -> Any:
+    """Standard JSON only (no NaN/Infinity), bounded nesting; errors are one SchemaError line."""
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{origin} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
+    except ValueError as exc:
+        raise SchemaError(f"{origin} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise SchemaError(f"{origin} nests objects and arrays too deeply to be a profile") from None
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, d)
+            if d > MAX_DEPTH:
+                return d
+            stack.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def _where(exc: ValidationError, data: dict) -> str:
+    loc = tuple(exc.errors(include_url=False)[0]["loc"])
+    if len(loc) >= 2 and loc[0] == "records" and isinstance(loc[1], int):
+        raw = data.get("records", [])[loc[1]] if isinstance(data.get("records"), list) else None
+        rest = _strip(exc, 2)
+        return f"{record_where(loc[1], raw)}: {rest}"
+    if len(loc) >= 2 and loc[0] in ("devices", "gate"):
+        return f"{loc[0][:-1] if loc[0] == 'devices' else 'gate'} {str(loc[1])[:60]!r}: {_strip(exc, 2)}"
+    return describe_error(exc)
+
+
+def _strip(exc: ValidationError, n: int) -> str:
+    """describe_error with the first ``n`` location parts of the first error dropped."""
+    class _View:
+        def __init__(self, errors):
+            self._errors = errors
+
+        def errors(self, include_url=False):
+            return self._errors
+
+    errors = exc.errors(include_url=False)
+    prefix = tuple(errors[0]["loc"])[:n]
+    mine = [{**e, "loc": tuple(e["loc"])[n:]} for e in errors if tuple(e["loc"])[:n] == prefix]
+    others = [e for e in errors if tuple(e["loc"])[:n] != prefix]
+    return describe_error(_View(mine + others))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- migration
+def migrate(data: dict) -> dict:
+    """Version 1 -> 2 (a copy; version 2 data is returned as is).
+
+    Version 2 differs from 1 in:
+    * every device entry carries its ``id``;
+    * latency statistics always carry ``max_ms`` and ``repeat_spread`` (filled from the raw samples);
+    * a record pooled by ``check`` from several measurements (``pooled_processes``) states the median
+      of the per-process medians, like every other record (version 1 stored the median of the pooled
+      samples and copied ``noisy``/``max_ms``/``repeat_spread`` from the first measurement); its
+      statistics are recomputed from its raw samples with the one statistics function;
+    * optional record fields ``quality``, ``quality_reasons``, ``layers``, ``prepare``, settings
+      ``executor``/``node`` and device ``peaks`` exist (absent in version 1 files).
+    """
+    if data.get("schema_version") != 1:
+        return data
+    out = dict(data)
+    out["schema_version"] = SCHEMA_VERSION
+    devices = data.get("devices")
+    if isinstance(devices, dict):
+        out["devices"] = {k: ({"id": k, **v} if isinstance(v, dict) and "id" not in v else v)
+                          for k, v in devices.items()}
+    records = data.get("records")
+    if isinstance(records, list):
+        out["records"] = [_migrate_record(r) for r in records]
+    return out
+
+
+def _numbers(values: Any) -> list[float] | None:
+    if not isinstance(values, list) or not values:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def _migrate_record(r: Any) -> Any:
+    if not isinstance(r, dict) or not isinstance(r.get("latency"), dict):
+        return r
+    lat = dict(r["latency"])
+    runs = lat.get("samples_ms")
+    runs = [_numbers(s) for s in runs] if isinstance(runs, list) else []
+    runs = [s for s in runs if s]
+    if runs and lat.get("pooled_processes") and all(x > 0 for s in runs for x in s):
+        from .measure.stats import summarize
+
+        method = lat.get("timing_method") if isinstance(lat.get("timing_method"), str) else "unknown"
+        lat.update(summarize(runs, method).to_dict())
+        return {**r, "latency": lat}
+    if "max_ms" not in lat and runs:
+        lat["max_ms"] = max(x for s in runs for x in s)
+    medians = _numbers(lat.get("medians_ms"))
+    if "repeat_spread" not in lat and medians and min(medians) > 0:
+        lat["repeat_spread"] = max(medians) / min(medians) - 1
+    return {**r, "latency": lat}
+
+
+def atomic_write_json(path: Path, data: Any, *, replace: bool = True) -> Path:
+    """Kept for callers of earlier versions: :func:`hwprofile.atomic.write_json`."""
+    from .atomic import write_json
+
+    return write_json(path, data, replace=replace)
+
+
+__all__ = ["Device", "Key", "LatencyStats", "MemoryReading", "Profile", "Record", "RunnerSettings", "SCHEMA",
+           "SCHEMA_VERSION", "STATUSES", "Throughput", "migrate", "parse_json", "utc_now"]

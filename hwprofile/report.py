@@ -6,8 +6,7 @@ from .analysis import follows_table, strategy_growth
 from .cli._output import Column, Table, num, ratio, si
 from .profile import Profile, Record
 
-#: memory readings shown in the records table, most specific first
-MEMORY_PREFERENCE = ("torch_max_allocated_mb", "nvml_used_delta_mb", "cpu_peak_rss_increase_mb", "cpu_peak_rss_mb")
+from .datatypes import MEMORY_PREFERENCE, preferred_memory  # noqa: F401  (the one rule; re-exported)
 
 
 def _ms(v: float | None) -> str:
@@ -23,26 +22,24 @@ def _pct(v: float | None) -> str:
 
 
 def memory_mb(r: Record) -> tuple[float | None, str | None]:
-    for name in MEMORY_PREFERENCE:
-        if name in r.memory:
-            return r.memory[name].get("value_mb"), name
-    return None, None
+    name = preferred_memory(r.memory)
+    return (None, None) if name is None else (r.memory[name].value_mb, name)
 
 
 def foreign_load(r: Record) -> float | None:
     """Most CPU cores other processes kept busy during the record's measurement (None if not recorded)."""
-    values = r.settings.get("foreign_cpu_cores") or []
+    values = r.settings.foreign_cpu_cores or []
     return max(values) if values else None
 
 
 def record_row(r: Record) -> dict:
-    lat = r.latency or {}
+    lat = r.latency
     mem, mem_name = memory_mb(r)
     return {"model": r.label, "device_id": r.device_id, "runner": r.runner, "batch": r.batch,
             "precision": r.precision, "mode": r.mode, "status": r.status,
-            "median_ms": lat.get("median_ms"), "p90_ms": lat.get("p90_ms"), "cv": lat.get("cv"),
-            "repeats": lat.get("repeats"), "noisy": lat.get("noisy"),
-            "throughput_per_s": (r.throughput or {}).get("samples_per_s"),
+            "median_ms": lat and lat.median_ms, "p90_ms": lat and lat.p90_ms, "cv": lat and lat.cv,
+            "repeats": lat and lat.repeats, "noisy": lat and lat.noisy,
+            "throughput_per_s": r.throughput.samples_per_s if r.throughput else None,
             "memory_mb": mem, "memory_metric": mem_name, "foreign_cpu_cores": foreign_load(r),
             "flops": r.flops, "acts": r.acts,
             "reason": r.reason}

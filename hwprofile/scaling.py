@@ -16,6 +16,13 @@ from .errors import StrategyError
 from .regnet import adjust_block_compatibility
 from .specs import AnyNetSpec, EffNetSpec, ModelSpec
 
+#: Input bounds, checked before any network is built (docs/limits.md). The paper scales to 16x.
+MAX_SCALE = 1e4
+#: the largest network a scaling may build: total blocks, channels of any layer, input side in pixels
+MAX_BLOCKS = 2000
+MAX_WIDTH = 1 << 16
+MAX_RESOLUTION = 4096
+
 #: The paper's strategy names and the pycls type string each one means.
 PAPER_STRATEGIES = {"d": "d", "w": "w", "r": "r", "dw": "dw", "dr": "dr", "wr": "wr",
                     "dwr": "dwr", "dWr": "d1_w8_g8_r1"}
@@ -40,7 +47,9 @@ def pycls_type(strategy: str) -> str:
         if not 0.0 <= alpha <= 1.0:
             raise StrategyError(f"strategy {strategy!r}: alpha must lie in [0, 1]")
         return f"d{(1 - alpha) / 2!r}_w{alpha!r}_g{alpha!r}_r{(1 - alpha) / 2!r}"
-    _weights(strategy)  # validates
+    if not any(_weights(strategy).values()):  # validates
+        raise StrategyError(f"strategy {strategy!r} scales nothing (every weight is 0); give depth, width, "
+                            "group width or resolution a weight > 0")
     return strategy
 
 
@@ -86,6 +95,8 @@ def check_scale(s: float) -> float:
         raise StrategyError(f"scale {s!r} is not a number; expected a finite number > 0") from None
     if not math.isfinite(value) or value <= 0:
         raise StrategyError(f"scale {s!r} is invalid; expected a finite number > 0")
+    if value > MAX_SCALE:
+        raise StrategyError(f"scale {s!r} is too large: the limit is {MAX_SCALE:g} (the paper scales to 16)")
     return value
 
 
@@ -104,6 +115,7 @@ def _round_res(res: int, mult: float) -> int:
 def scale(spec: ModelSpec, strategy: str, s: float) -> ModelSpec:
     """A new spec: ``spec`` scaled by ``strategy`` to about ``s`` times its flops (pycls rules)."""
     f = scaling_factors(strategy, s)
+    _check_size(spec, strategy, s, f)
     depths = tuple(max(1, round(d * f.d)) for d in spec.depths)
     train_res, test_res = _round_res(spec.train_res, f.r), _round_res(spec.test_res, f.r)
     if train_res < 4 or test_res < 4:
@@ -126,6 +138,23 @@ def scale(spec: ModelSpec, strategy: str, s: float) -> ModelSpec:
     return spec.replace(widths=widths, bot_muls=bots, group_widths=groups, **common)
 
 
+def _check_size(spec: ModelSpec, strategy: str, s: float, f: Factors) -> None:
+    """Refuse a scaling whose network would pass :data:`MAX_BLOCKS`, :data:`MAX_WIDTH` or
+    :data:`MAX_RESOLUTION` (from the factors alone: nothing is built)."""
+    blocks = sum(max(1.0, d * f.d) for d in spec.depths)
+    widths = [*spec.widths, getattr(spec, "stem_w", 0), getattr(spec, "head_w", 0)]
+    width = max(widths) * f.w * max(1.0, *(getattr(spec, "exp_ratios", None) or [1.0]),
+                                    *(1 / b for b in (getattr(spec, "bot_muls", None) or [1.0]) if b > 0))
+    res = max(spec.train_res, spec.test_res) * f.r
+    for value, limit, what in ((blocks, MAX_BLOCKS, "blocks"), (width, MAX_WIDTH, "channels in a layer"),
+                               (res, MAX_RESOLUTION, "pixels of input side")):
+        if value > limit:
+            raise StrategyError(f"{strategy} x{s:g} would build {spec.base or spec.name} with about {value:.3g} "
+                                f"{what}; the limit is {limit} (see docs/limits.md)")
+
+
 def scaled_name(base: str, strategy: str | None, s: float) -> str:
-    """Display name of a scaled model, e.g. ``EfficientNet-B0 dWr x4``."""
-    return base if strategy is None else f"{base} {strategy} x{s:g}"
+    """Display name of a scaled model, e.g. ``EfficientNet-B0 dWr x4`` (the one label; records use it too)."""
+    from .datatypes import scaled_label
+
+    return scaled_label(base, strategy, s)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .complexity import complexity
-from .errors import ConfigError, InputFileError
+from .errors import ConfigError, InputFileError, SchemaError
 from .profile import Profile, Record, utc_now
 from .scaling import scale
 from .specs import ModelSpec, spec_to_dict
@@ -93,7 +93,9 @@ class Item:
 
     @property
     def label(self) -> str:
-        return self.model if not self.strategy else f"{self.model} {self.strategy} x{self.scale:g}"
+        from .datatypes import scaled_label
+
+        return scaled_label(self.model, self.strategy, self.scale)
 
 
 # ----------------------------------------------------------------------------- planning
@@ -121,6 +123,10 @@ def _is_onnx(model: str) -> bool:
     return model.lower().endswith(".onnx")
 
 
+#: the largest batch size a sweep measures (docs/limits.md)
+MAX_BATCH = 4096
+
+
 def validate(config: SweepConfig) -> None:
     """Reject empty or contradictory configurations before anything is measured."""
     from .runners import check_runner_name
@@ -132,8 +138,9 @@ def validate(config: SweepConfig) -> None:
             raise ConfigError(f"empty sweep: {name} lists nothing")
     if config.runners is not None and not config.runners:
         raise ConfigError("empty sweep: --runners lists nothing")
-    if config.batch_sizes is not None and (not config.batch_sizes or min(config.batch_sizes) < 1):
-        raise ConfigError("--batch-sizes must be integers >= 1")
+    if config.batch_sizes is not None and (not config.batch_sizes or not all(
+            isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BATCH for b in config.batch_sizes)):
+        raise ConfigError(f"--batch-sizes must be integers from 1 to {MAX_BATCH}")
     if config.precision not in ("fp32", "fp16"):
         raise ConfigError(f"--precision {config.precision!r}: expected fp32 or fp16")
     if config.mode not in ("infer", "train"):
@@ -150,6 +157,9 @@ def validate(config: SweepConfig) -> None:
         if _is_onnx(m):
             if not Path(m).is_file():
                 raise InputFileError(f"ONNX model {m!r} does not exist")
+            from .onnx_complexity import load_model
+
+            load_model(m)  # a truncated or foreign file is one line here, before anything is measured
         else:
             get_spec(m)
     if config.mode == "train":
@@ -163,10 +173,13 @@ def validate(config: SweepConfig) -> None:
 
 def _onnx_batches(path: str, wanted: tuple[int, ...]) -> tuple[tuple[int, ...], str | None]:
     """Batch sizes an ONNX file accepts: a fixed batch dimension limits them."""
-    import onnx
+    from .onnx_complexity import load_model
 
-    model = onnx.load(path, load_external_data=False)
-    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    model = load_model(path)[0]
+    dims = model.graph.input[0].type.tensor_type.shape.dim if model.graph.input else ()
+    if not dims:
+        raise InputFileError(f"{path}: the graph's first input has no shape (expected N x 3 x H x W)")
+    dim = dims[0]
     if dim.HasField("dim_value") and dim.dim_value > 0:
         fixed = dim.dim_value
         note = None if wanted == (fixed,) else f"{Path(path).name} has a fixed batch of {fixed}: measured at {fixed} only"
@@ -210,13 +223,21 @@ def plan(config: SweepConfig, device: str, runners: list[str]) -> tuple[list[Ite
 def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, status: str,
             reason: str | None, m: dict | None = None) -> Record:
     m = m or {}
-    return Record(device_id=device_id, model=item.model, strategy=item.strategy, scale=item.scale,
+    fields = dict(device_id=device_id, model=item.model, strategy=item.strategy, scale=item.scale,
                   batch=item.batch, runner=item.runner, precision=config.precision, mode=config.mode,
                   resolution=counts.get("resolution", 0), flops=counts.get("flops"), params=counts.get("params"),
                   acts=counts.get("acts"), status=status, reason=reason, latency=m.get("latency"),
                   throughput=m.get("throughput"), memory=m.get("memory") or {}, settings=m.get("settings") or {},
                   source="onnx" if item.onnx_path else "zoo", measured_utc=utc_now(),
                   layers=_compact_layers(m.get("layers")))
+    try:
+        return Record.from_dict(fields, where="measured record")
+    except SchemaError as exc:  # a runner reported something no profile may hold (NaN, a zero median...)
+        if fields["status"] != "ok":
+            raise
+        bad = {**fields, "status": "failed", "latency": None, "throughput": None, "memory": {},
+               "reason": f"the measurement is out of range ({exc})"}
+        return Record.from_dict(bad, where="measured record")
 
 
 def _compact_layers(raw: dict | None) -> dict | None:
@@ -304,7 +325,9 @@ def check_writable(path: Path) -> None:
 
 def default_out(device_id: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{device_id}-{stamp}.json"
+    from .atomic import safe_name
+
+    return Path("runs") / f"{safe_name(device_id)}-{stamp}.json"
 
 
 def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, fp: dict) -> Profile:

@@ -6,7 +6,6 @@ drift of the 2-core box), samples inside a process scatter with a 5% CV, 1% of t
 outliers. Each comparison holds 8 records (4 models x batch 1, 8) measured in 3 processes.
 """
 
-import dataclasses
 import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -38,12 +37,12 @@ def test_noise_model_matches_the_measured_drift():
     spreads = []
     for seed in range(40):
         for r in records(seed, processes=5):
-            meds = r.latency["medians_ms"]
+            meds = r.latency.medians_ms
             spreads.append(max(meds) / min(meds) - 1)
     spreads.sort()
     assert 0.04 < spreads[len(spreads) // 2] < 0.06
     sds = [np.subtract(*np.percentile(s, [75, 25])) / 1.349 / np.median(s)  # robust sd inside a process
-           for r in records(1) for s in r.latency["samples_ms"]]
+           for r in records(1) for s in r.latency.samples_ms]
     assert 0.04 < np.median(sds) < 0.06
 
 
@@ -86,7 +85,7 @@ def test_remeasuring_suspects_pools_processes_and_keeps_aa_clean():
     result, pooled = evaluate_with_remeasure(base, cur, config, remeasure)
     assert len(result.remeasured) == len(todo)
     again = {identity(r): r for r in pooled}
-    assert all(again[i].latency["repeats"] == 2 * PROCESSES for i in todo)
+    assert all(again[i].latency.repeats == 2 * PROCESSES for i in todo)
     aa, _ = evaluate_with_remeasure(records(6000), records(6001), config,
                                     lambda ids: [r for r in records(6002) if identity(r) in ids])
     assert aa.exit_code == 0
@@ -95,18 +94,18 @@ def test_remeasuring_suspects_pools_processes_and_keeps_aa_clean():
 def test_pool_concatenates_processes():
     a, b = records(7000)[0], records(7001)[0]
     p = pool(a, b)
-    assert p.latency["repeats"] == 2 * PROCESSES and len(p.latency["samples_ms"]) == 2 * PROCESSES
+    assert p.latency.repeats == 2 * PROCESSES and len(p.latency.samples_ms) == 2 * PROCESSES
     assert min(a.median_ms, b.median_ms) * 0.9 < p.median_ms < max(a.median_ms, b.median_ms) * 1.1
 
 
 def test_statuses_and_exit_codes():
     base = records(1)
-    failed = [dataclasses.replace(r, status="crashed", latency=None, reason="boom") for r in records(2)]
+    failed = [r.replace(status="crashed", latency=None, reason="boom") for r in records(2)]
     res = evaluate(base, failed)
     assert res.exit_code == 3 and len(res.having("failed")) == 8  # a broken device is not a regression
     mixed = records(3, slowdown=1.3)[:4] + failed[4:]
     assert evaluate(base, mixed).exit_code == 1  # measured slowdowns still fail the gate
-    skipped = [dataclasses.replace(r, status="skipped", latency=None) for r in records(4)]
+    skipped = [r.replace(status="skipped", latency=None) for r in records(4)]
     assert evaluate(base, skipped).exit_code == 0
     faster = evaluate(base, records(5, slowdown=0.7))
     assert faster.exit_code == 0 and len(faster.having("improvement")) == 8
@@ -140,9 +139,25 @@ def test_device_type_thresholds():
 
 def test_junit_xml():
     base = records(1)
-    cur = records(2, slowdown=1.3)[:4] + [dataclasses.replace(r, status="oom", latency=None, reason="out of memory")
+    cur = records(2, slowdown=1.3)[:4] + [r.replace(status="oom", latency=None, reason="out of memory")
                                           for r in records(2)[4:]]
     root = ET.fromstring(junit_xml(evaluate(base, cur)))
     suite = root.find("testsuite")
     assert suite.get("tests") == "8" and suite.get("failures") == "4" and suite.get("errors") == "4"
     assert len(suite.findall("testcase/failure")) == 4 and "limit" in suite.find("testcase/failure").get("message")
+
+
+def test_pool_recomputes_every_statistic_with_the_measurement_function():
+    """After pooling, median/max/noisy/repeat_spread are those summarize gives for all processes (issue 11)."""
+    from hwprofile.measure.stats import summarize
+
+    first, extra = records(1)[0], records(2, slowdown=1.5)[0]
+    p = pool(first, extra)
+    samples = first.latency.processes() + extra.latency.processes()
+    expected = summarize(samples, first.latency.timing_method)
+    assert p.latency.median_ms == pytest.approx(float(np.median([np.median(s) for s in samples])))
+    for name in ("median_ms", "max_ms", "noisy", "repeat_spread", "cv", "p90_ms", "repeats"):
+        assert getattr(p.latency, name) == getattr(expected, name), name
+    assert p.latency.max_ms == max(max(s) for s in samples)
+    assert p.latency.repeat_spread > 0.3  # a 1.5x slower set of processes is not hidden by a stale copy
+    assert p.latency.pooled_processes == len(samples)

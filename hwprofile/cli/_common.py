@@ -21,3 +21,23 @@ def float_list(text: str, what: str) -> list[float]:
         except ValueError:
             raise ConfigError(f"{what}: {item!r} is not a number; expected e.g. 1,2,4") from None
     return values
+
+
+def int_in(lo: int, hi: int, what: str):
+    """An argparse ``type``: an integer in [lo, hi] (one-line error otherwise)."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} {text!r}: expected an integer") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{what} {value}: expected an integer from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+#: bootstrap seeds: what numpy's default generator accepts as one 32-bit word
+seed_arg = int_in(0, 2**32 - 1, "--seed")

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from ._common import seed_arg
 from ._output import Column, Table, add_format_args, emit, render
 
 RUN_DEFAULTS = {"device": "auto", "runners": None, "models": None, "strategies": None, "scales": None,
@@ -45,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--remeasure", type=int, default=0, metavar="N",
                    help="measure regressed or suspect records N more times (interleaved, one process each) "
                         "and decide on all processes (default 0: off)")
-    p.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML here (an existing file only with --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing --junit file")
+    p.add_argument("--seed", type=seed_arg, default=0, help="bootstrap seed, 0 to 2**32-1 (default 0)")
     add_run_args(p)
     p.add_argument("--out", help="(with run options) where to save the measured profile (default: under runs/)")
     add_format_args(p)
@@ -152,7 +154,7 @@ def save_baseline(path: Path, baseline, current, device: str) -> int:
     if not ok:
         raise MeasurementError("no record was measured successfully; the baseline was not written")
     base = baseline or Profile(devices={}, sweeps=[], records=[])
-    base.devices[device] = current.devices.get(device, {})
+    base.devices[device] = current.device(device)
     base.sweeps += [s for s in current.sweeps if s not in base.sweeps]
     for r in ok:
         base.upsert(r)
@@ -276,15 +278,11 @@ def save_remeasured(current, pooled, measured_path: Path | None) -> None:
 
 # ------------------------------------------------------------------------------ output
 
-def write_text(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename)."""
-    import tempfile
+def write_text(path: Path, text: str, replace: bool = False) -> None:
+    """Write through the one atomic writer (an existing file only with ``replace``)."""
+    from ..atomic import write_text as atomic_write_text
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text, replace=replace, what="JUnit file")
 
 
 def _r(v: float | None) -> str:
@@ -350,7 +348,7 @@ def write_outputs(args: argparse.Namespace, result, title: str, extra: dict, ses
         with open(summary, "a", encoding="utf-8") as fh:
             fh.write(render([table], "markdown", None).replace("### ", "## ", 1) + "\n\n")
     if args.junit:
-        write_text(Path(args.junit), junit_xml(result))
+        write_text(Path(args.junit), junit_xml(result), replace=getattr(args, "force", False))
 
 
 def layer_changes_table(found: list[dict], title: str = "Layers whose time changed most (regressed records)") -> Table:
@@ -433,6 +431,8 @@ def run(args: argparse.Namespace) -> int:
     config = gate_config(args)
     if args.remeasure < 0:
         raise ConfigError("--remeasure must be >= 0")
+    if args.junit and os.path.lexists(args.junit) and not args.force:
+        raise ConfigError(f"--junit {args.junit!r} exists; pass --force to replace it")
     base_path = Path(args.baseline)
     baseline = Profile.load(base_path) if base_path.exists() else None
     if args.calibrate and (args.update_baseline or args.remeasure or args.allow_mismatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._common import seed_arg
 from ._output import Column, Table, add_format_args, emit, num
 
 
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare even when backend versions, thread settings or precision differ")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals (default 0.95)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="bootstrap seed, 0 to 2**32-1 (default 0)")
     p.add_argument("--layers", action="store_true", help="also name the layers whose time changed most "
                                                          "(records measured with hwprofile run --layers)")
     add_format_args(p)
@@ -56,10 +57,11 @@ def rows_table(c: dict) -> Table:
 
 
 def _memory(row: dict) -> dict | None:
-    from ..report import MEMORY_PREFERENCE
+    from ..datatypes import preferred_memory
 
     by = {m["metric"].split(":", 1)[1]: m for m in row["memory"]}
-    return next((by[n] for n in MEMORY_PREFERENCE if n in by), row["memory"][0] if row["memory"] else None)
+    name = preferred_memory(by, fallback=True)
+    return None if name is None else by[name]
 
 
 def _notes(c: dict) -> tuple[str, ...]:

@@ -11,7 +11,8 @@ from ._output import Column, Table, add_format_args, emit
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("merge", help="join profiles from several machines into one file")
     p.add_argument("profiles", nargs="+", help="profile JSON files (at least two)")
-    p.add_argument("-o", "--out", required=True, help="file to write; never overwritten")
+    p.add_argument("-o", "--out", required=True, help="file to write; never overwritten unless --force")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--prefer", choices=("newer",),
                    help="resolve records (and fingerprints) that differ for the same identity: keep the newer")
     add_format_args(p)
@@ -19,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from ..errors import ConfigError
@@ -26,10 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from ..profile import Profile
 
     out = Path(args.out)
-    if out.exists():
+    if os.path.lexists(out) and not args.force:
         raise ConfigError(f"{args.out!r} already exists; merge never overwrites a file: choose another -o")
     result = merge([(p, Profile.load(p)) for p in args.profiles], prefer=args.prefer)
-    result.profile.save(out)
+    result.profile.save(out, replace=args.force)
     rows = [{"device_id": d, "records": sum(r.device_id == d for r in result.profile.records),
              "ok": sum(r.device_id == d and r.ok for r in result.profile.records),
              "from": ", ".join(dict.fromkeys(src))} for d, src in result.sources.items()]

@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                            "FLOP/s) under the device's roofs, one figure per "
                                                            "model and runner")
     p.add_argument("--out", required=True, help="folder for the PNG files")
+    p.add_argument("--force", action="store_true", help="replace plots already in --out")
     p.set_defaults(handler=run)
 
 
@@ -29,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
     from ..profile import Profile
 
     profile = Profile.load(args.profile)
-    for path in plot_profile(profile, args.out):
+    for path in plot_profile(profile, args.out, replace=args.force):
         sys.stdout.write(f"{path}\n")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import int_in
 from ._output import Column, Table, add_format_args, emit, num
 
 
@@ -13,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="zoo name or .onnx file")
     p.add_argument("--strategy")
     p.add_argument("--scale", type=str)
-    p.add_argument("--batch", type=int)
+    p.add_argument("--batch", type=int_in(1, 1 << 20, "--batch"))
     p.add_argument("--runner")
     add_format_args(p)
     p.set_defaults(handler=run)

@@ -51,6 +51,10 @@ def config_from_args(args: argparse.Namespace):
     from ..errors import ConfigError
     from ..sweep import SweepConfig
 
+    import math
+
+    from ..sweep import MAX_BATCH
+
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget}
     if getattr(args, "layers", 0):
         if args.layers < 4:
@@ -66,8 +70,8 @@ def config_from_args(args: argparse.Namespace):
         kw["scales"] = tuple(float_list(args.scales, "--scales"))
     if args.batch_sizes:
         values = float_list(args.batch_sizes, "--batch-sizes")
-        if any(v != int(v) or v < 1 for v in values):
-            raise ConfigError(f"--batch-sizes {args.batch_sizes!r}: expected integers >= 1")
+        if any(not math.isfinite(v) or v != int(v) or not 1 <= v <= MAX_BATCH for v in values):
+            raise ConfigError(f"--batch-sizes {args.batch_sizes!r}: expected integers from 1 to {MAX_BATCH}")
         kw["batch_sizes"] = tuple(int(v) for v in values)
     timing = {}
     if args.repeats is not None:

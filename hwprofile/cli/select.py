@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import csv_list, float_list
+from ._common import csv_list, float_list, int_in
 from ._output import Column, Table, add_format_args, emit, num, si
 
 
@@ -15,10 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-latency-ms", type=float, required=True)
     p.add_argument("--max-memory-mb", type=float)
     p.add_argument("--runner")
-    p.add_argument("--batch", type=int)
+    p.add_argument("--batch", type=int_in(1, 1 << 20, "--batch"))
     p.add_argument("--strategies", help="default: d,w,r,dw,dr,wr,dwr,dWr")
     p.add_argument("--scales", help="default: 1,1.5,2,3,4,6,8,12,16")
-    p.add_argument("--top", type=int, default=20, help="rows per runner and batch (default 20)")
+    p.add_argument("--top", type=int_in(1, 1 << 30, "--top"), default=20,
+                   help="rows per runner and batch, >= 1 (default 20)")
     add_format_args(p)
     p.set_defaults(handler=run)
 

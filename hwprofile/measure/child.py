@@ -124,10 +124,10 @@ def _gpu_memory(free0: float | None, device: str) -> dict:
 
 
 def write_result(path: str, result: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh)
-    os.replace(tmp, path)
+    """The child's result for the parent, through the one atomic writer (the parent's private folder)."""
+    from ..atomic import write_text
+
+    write_text(path, json.dumps(result), replace=True, what="measurement result")
 
 
 def execute(job: dict) -> None:

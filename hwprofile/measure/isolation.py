@@ -179,7 +179,9 @@ class SpawnLauncher(Launcher):
         from .memory import start_nvml
 
         job_file = stderr.with_name("job.json")
-        job_file.write_text(json.dumps(job))
+        from ..atomic import write_text
+
+        write_text(job_file, json.dumps(job), replace=True, what="job file")
         # NVML is device-wide, so the parent samples it: a polling thread in the measuring child would
         # compete for its GIL with the timed loop (launch-bound eager torch would pay for it)
         sampler = start_nvml(job.get("device", "cpu")) if job.get("type") == "measure" else None

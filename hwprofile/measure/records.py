@@ -8,15 +8,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..datatypes import MEASURED_STATUSES as STATUSES, MODES, PRECISIONS  # noqa: F401  (the one list)
+from ..datatypes import Mode, PositiveInt, Precision, describe_error
 from ..errors import ConfigError
 from ..specs import ModelSpec, spec_from_dict, spec_to_dict  # noqa: F401  (spec_* re-exported)
 
 KINDS = ("spec", "onnx", "engine")
-PRECISIONS = ("fp32", "fp16")
-MODES = ("infer", "train")
-STATUSES = ("ok", "oom", "crashed", "timeout", "unsupported", "failed")
 
 
 def _positive_int(value: object, what: str) -> None:
@@ -24,32 +25,42 @@ def _positive_int(value: object, what: str) -> None:
         raise ConfigError(f"{what} must be an integer >= 1, got {value!r}")
 
 
-@dataclass(frozen=True)
-class Workload:
-    """What to run: a spec (torch), an .onnx file (ort) or an engine file (trt)."""
+class Workload(BaseModel):
+    """What to run: a spec (torch), an .onnx file (ort) or an engine file (trt). A typed, frozen model;
+    positional construction ``Workload(kind, spec, path, batch, resolution)`` is kept for callers."""
 
-    kind: str
-    spec: dict | None
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    kind: Literal["spec", "onnx", "engine"]
+    spec: dict[str, Any] | None
     path: str | None
-    batch: int
-    resolution: int
-    precision: str = "fp32"
-    mode: str = "infer"
-    options: dict = field(default_factory=dict)
+    batch: PositiveInt
+    resolution: PositiveInt
+    precision: Precision = "fp32"
+    mode: Mode = "infer"
+    options: dict[str, Any] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        for value, allowed, what in ((self.kind, KINDS, "kind"), (self.precision, PRECISIONS, "precision"),
-                                     (self.mode, MODES, "mode")):
+    def __init__(self, kind: Any = None, spec: Any = None, path: Any = None, batch: Any = None,
+                 resolution: Any = None, precision: Any = "fp32", mode: Any = "infer", options: Any = None,
+                 **extra: Any) -> None:
+        options = {} if options is None else options
+        for value, allowed, what in ((kind, KINDS, "kind"), (precision, PRECISIONS, "precision"),
+                                     (mode, MODES, "mode")):
             if value not in allowed:
                 raise ConfigError(f"workload {what} {value!r} is not one of: {', '.join(allowed)}")
-        _positive_int(self.batch, "batch")
-        _positive_int(self.resolution, "resolution")
-        if self.kind == "spec" and not isinstance(self.spec, dict):
+        _positive_int(batch, "batch")
+        _positive_int(resolution, "resolution")
+        if kind == "spec" and not isinstance(spec, dict):
             raise ConfigError("a 'spec' workload needs spec (a dict from spec_to_dict)")
-        if self.kind != "spec" and not self.path:
-            raise ConfigError(f"a {self.kind!r} workload needs a file path")
-        if not isinstance(self.options, dict):
-            raise ConfigError(f"workload options must be a dict, got {type(self.options).__name__}")
+        if kind != "spec" and not path:
+            raise ConfigError(f"a {kind!r} workload needs a file path")
+        if not isinstance(options, dict):
+            raise ConfigError(f"workload options must be a dict, got {type(options).__name__}")
+        try:
+            super().__init__(kind=kind, spec=spec, path=path, batch=batch, resolution=resolution,
+                             precision=precision, mode=mode, options=options, **extra)
+        except ValidationError as exc:
+            raise ConfigError(f"workload: {describe_error(exc)}") from None
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, batch: int = 1, resolution: int | None = None, **kw: Any) -> "Workload":
@@ -70,10 +81,12 @@ class Workload:
         return str(self.path).rsplit("/", 1)[-1]
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @classmethod
     def from_dict(cls, data: dict) -> "Workload":
+        if not isinstance(data, dict):
+            raise ConfigError(f"a workload must be an object, got {type(data).__name__}")
         return cls(**data)
 
 

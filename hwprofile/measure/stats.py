@@ -6,11 +6,11 @@ interval of the median is the distribution-free order-statistic interval.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from ..datatypes import LatencyStats
 
 Z95 = 1.959964
 
@@ -44,39 +44,11 @@ def rel_ci_halfwidth(samples: Sequence[float]) -> float:
     return (hi - lo) / 2 / med if med > 0 else math.inf
 
 
-@dataclass(frozen=True)
-class LatencyStats:
-    """Latency in milliseconds; ``median_ms`` is the median of per-repeat medians when repeats > 1."""
-
-    median_ms: float
-    mean_ms: float
-    p90_ms: float
-    p99_ms: float
-    min_ms: float
-    max_ms: float
-    std_ms: float
-    iqr_ms: float
-    cv: float
-    noisy: bool
-    median_ci_ms: list[float]
-    iterations: int
-    repeats: int
-    timing_method: str
-    samples_ms: list[list[float]]
-    medians_ms: list[float]
-    repeat_spread: float  # max/min - 1 of the per-repeat medians (0 for one repeat)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "LatencyStats":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
 def summarize(samples_ms: Sequence[Sequence[float]], timing_method: str, noise_cv: float = 0.10) -> LatencyStats:
-    """Statistics of one list of raw samples per repeat (process).
+    """Statistics of one list of raw samples per repeat (process): the one statistics function.
+
+    Used by measurement and by the gate's pooling of re-measurements (``hwprofile.gate.pool``), so a
+    pooled record states the same statistics a measurement of all its processes would.
 
     ``noisy`` is set when the pooled CV exceeds ``noise_cv`` or the per-repeat medians spread by more.
     The CI is the order-statistic CI of one repeat's median, or [min, max] of the medians for several.

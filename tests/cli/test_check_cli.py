@@ -95,8 +95,8 @@ def test_another_devices_baseline_with_allow_mismatch(cli):
 
 
 @pytest.mark.parametrize("baseline,current,needle", [
-    ("schema-v2.json", "cpu-a.json", "schema version 2"),
-    ("cpu-a.json", "schema-v2.json", "schema version 2"),
+    ("schema-v3.json", "cpu-a.json", "schema version 3"),
+    ("cpu-a.json", "schema-v3.json", "schema version 3"),
     ("corrupt.json", "cpu-a.json", "not valid JSON"),
     ("cpu-a.json", "corrupt.json", "not valid JSON"),
     ("cpu-a.json", "cpu-other-models.json", "no record in common"),

@@ -67,7 +67,7 @@ def test_real_small_sweep_on_cpu_runners(cli, tmp_path, monkeypatch):
     assert len(data["follows"]) == 2
     from hwprofile.profile import Profile
 
-    settings = {r.runner: r.settings for r in Profile.load(out).records}
+    settings = {r.runner: r.settings.to_dict() for r in Profile.load(out).records}
     assert settings["torch:cpu"]["threads"] == 1 and settings["ort:cpu"]["threads"] == 1
     assert settings["torch:cpu"]["channels_last"] is True
     assert Profile.load(out).sweeps[0]["config"]["options"] == {"*": {"threads": 1},

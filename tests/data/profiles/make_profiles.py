@@ -125,11 +125,11 @@ def write(directory: Path = HERE) -> list[Path]:
         data = make()
         (directory / name).write_text(json.dumps(data, separators=(",", ":")) + "\n")
         out.append(directory / name)
-    v2 = json.loads((directory / "cpu-a.json").read_text())
-    v2["schema_version"] = 2
-    (directory / "schema-v2.json").write_text(json.dumps(v2, separators=(",", ":")) + "\n")
+    future = json.loads((directory / "cpu-a.json").read_text())
+    future["schema_version"] = 3  # a version newer than this hwprofile reads
+    (directory / "schema-v3.json").write_text(json.dumps(future, separators=(",", ":")) + "\n")
     (directory / "corrupt.json").write_text('{"schema": "hwprofile.profile", "schema_version": 1, "rec')
-    return out + [directory / "schema-v2.json", directory / "corrupt.json"]
+    return out + [directory / "schema-v3.json", directory / "corrupt.json"]
 
 
 if __name__ == "__main__":

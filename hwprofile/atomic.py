@@ -1,0 +1,200 @@
+"""The one way hwprofile writes a file: atomically, inside the target folder, never through a symlink.
+
+Every write goes to a temporary file created exclusively (``O_CREAT | O_EXCL | O_NOFOLLOW``) next to
+the target, named ``.NAME.<pid>-<random>.tmp``; it is flushed and fsync'ed, then renamed onto the
+target. An existing target is never replaced unless the caller passes ``replace=True`` (the CLI's
+``--force``, or a file the same command owns, such as a sweep's own profile); without it the rename is
+a hard link that fails if the target appeared meanwhile. A failed write removes its temporary file,
+and temporaries left by killed writers (their process is gone, or they are older than an hour) are
+removed on the next write to the same target. A symlink at the target is refused, never followed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import ConfigError, InputFileError
+
+STALE_AGE_S = 3600.0
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+\.tmp$")
+
+
+class TargetExists(ConfigError):
+    """The output file exists and the user did not ask to replace it."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def clean_stale(path: Path) -> list[Path]:
+    """Remove temporaries of ``path`` left by killed writers; returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        m = _TMP.match(entry.name)
+        if not m or m.group("name") != path.name:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        pid = int(m.group("pid")) if m.group("pid") else None
+        dead = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+        if dead or now - st.st_mtime > STALE_AGE_S:
+            try:
+                os.unlink(entry.path)  # a symlink is removed itself, never its target
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
+
+
+def _describe(exc: OSError, path: Path) -> str:
+    return f"cannot write {str(path)!r}: {exc.strerror or exc}"
+
+
+def write(path: str | os.PathLike, fill: Callable[[IO[bytes]], None], *, replace: bool = False,
+          what: str = "file") -> Path:
+    """Create ``path`` with what ``fill(fh)`` writes to a binary file handle; see the module docstring.
+
+    Raises :class:`TargetExists` (exit 2) if ``path`` exists and ``replace`` is false, and
+    :class:`InputFileError` (exit 2) for a folder that cannot be written; ``fill``'s own errors propagate
+    after the temporary file is removed.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise InputFileError(f"refusing to write {what} {str(path)!r}: it is a symbolic link")
+    if path.exists() and (not replace or not path.is_file()):
+        if not path.is_file():
+            raise InputFileError(f"cannot write {what} {str(path)!r}: it exists and is not a regular file")
+        raise TargetExists(f"{what} {str(path)!r} exists; pass --force to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(_describe(exc, path)) from None
+    clean_stale(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(
+            os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        raise InputFileError(_describe(exc, path)) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fill(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _commit(tmp, path, replace, what)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputFileError(_describe(exc, path)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _commit(tmp: Path, path: Path, replace: bool, what: str) -> None:
+    if replace:
+        if path.is_symlink():
+            raise InputFileError(f"refusing to write {what} {str(path)!r}: it is a symbolic link")
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path, follow_symlinks=False)  # fails if the target appeared meanwhile
+    except FileExistsError:
+        tmp.unlink(missing_ok=True)
+        raise TargetExists(f"{what} {str(path)!r} exists; pass --force to replace it") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(path):  # a file system without hard links: check, then rename
+            tmp.unlink(missing_ok=True)
+            raise TargetExists(f"{what} {str(path)!r} exists; pass --force to replace it") from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, replace: bool = False, what: str = "file") -> Path:
+    return write(path, lambda fh: fh.write(data), replace=replace, what=what)
+
+
+def write_text(path: str | os.PathLike, text: str, *, replace: bool = False, what: str = "file") -> Path:
+    return write_bytes(path, text.encode("utf-8"), replace=replace, what=what)
+
+
+def write_json(path: str | os.PathLike, data: Any, *, replace: bool = False, what: str = "file") -> Path:
+    """Standard JSON only: NaN or Infinity anywhere is an error, never written."""
+    try:
+        text = json.dumps(data, indent=1, allow_nan=False)
+    except ValueError as exc:
+        from .errors import InternalError
+
+        raise InternalError(f"refusing to write non-standard JSON to {str(path)!r}: {exc}") from None
+    return write_text(path, text, replace=replace, what=what)
+
+
+def copy_file(src: str | os.PathLike, dest: str | os.PathLike, *, replace: bool = False,
+              what: str = "file") -> Path:
+    """Copy ``src`` (a regular file, not a link) to ``dest`` through the atomic writer."""
+    src = Path(src)
+    try:
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise InputFileError(f"cannot read {str(src)!r}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fin:
+        import shutil
+
+        return write(dest, lambda fh: shutil.copyfileobj(fin, fh, 1 << 20), replace=replace, what=what)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_name(text: str, max_len: int = 120) -> str:
+    """A file name made from data (a device id, a runner): one path component, no leading dot, bounded."""
+    name = _UNSAFE.sub("_", str(text)).strip("._") or "unnamed"
+    return name[:max_len]
+
+
+def inside(folder: str | os.PathLike, name: str) -> Path:
+    """``folder / safe_name(name)``, checked to stay directly inside ``folder``."""
+    folder = Path(folder)
+    path = folder / safe_name(name)
+    if path.parent != folder or path.name in ("", ".", ".."):
+        raise InputFileError(f"refusing file name {name!r}: it would leave {str(folder)!r}")
+    return path

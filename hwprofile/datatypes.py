@@ -1,0 +1,299 @@
+"""Typed, validated profile data (pydantic v2): what a profile holds and the ranges each field allows.
+
+Every field has a type and a range: numbers are finite (no NaN, no Infinity), latencies and
+throughputs positive, batches >= 1, counts non-negative integers that fit in 64 bits, statuses from
+:data:`STATUSES`. Units are in the field names (``*_ms``, ``*_mb``, ``samples_per_s``). Numbers are
+*strict*: ``"8.6"`` or ``true`` where a number belongs is refused, not coerced.
+
+``profiles/schema.json`` is generated from these models (``python -m hwprofile.schema``).
+Validation failures become one-line :class:`~hwprofile.errors.SchemaError` messages naming the
+record (index and label) and the field (see :func:`describe_error`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+
+from .errors import SchemaError
+
+#: The one list of record statuses: "ok" or why not ("skipped": not attempted by this sweep).
+Status = Literal["ok", "oom", "crashed", "timeout", "unsupported", "failed", "skipped"]
+STATUSES: tuple[str, ...] = get_args(Status)
+#: Statuses a measurement can end in (a sweep adds "skipped" for configurations it did not attempt).
+MEASURED_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s != "skipped")
+Precision = Literal["fp32", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+Mode = Literal["infer", "train"]
+MODES: tuple[str, ...] = get_args(Mode)
+Quality = Literal["clean", "noisy", "disturbed"]
+
+INT64_MAX = 2**63 - 1
+
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+NonNegative = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+Count = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
+PositiveInt = Annotated[int, Strict(), Field(ge=1, le=INT64_MAX)]
+Text = Annotated[str, Strict(), Field(max_length=4096)]
+Name = Annotated[str, Strict(), Field(min_length=1, max_length=512)]
+Flag = Annotated[bool, Strict()]
+
+_STRICT = dict(extra="forbid", allow_inf_nan=False, ser_json_inf_nan="null")
+_OPEN = dict(extra="allow", allow_inf_nan=False, ser_json_inf_nan="null")
+
+
+class _Model(BaseModel):
+    def to_dict(self) -> dict:
+        """Plain JSON types; fields left unset and None statistics are left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = ""):
+        """Validate ``data``; a problem is one SchemaError line naming the field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SchemaError(f"{where or cls.__name__}: {describe_error(exc)}") from None
+
+
+class LatencyStats(_Model):
+    """Latency per batch in milliseconds; ``median_ms`` is the median of the per-process medians."""
+
+    model_config = ConfigDict(**_OPEN, frozen=True)
+
+    median_ms: Positive
+    mean_ms: NonNegative | None = None
+    p90_ms: NonNegative | None = None
+    p99_ms: NonNegative | None = None
+    min_ms: NonNegative | None = None
+    max_ms: NonNegative | None = None
+    std_ms: NonNegative | None = None
+    iqr_ms: NonNegative | None = None
+    cv: NonNegative | None = None
+    noisy: Flag | None = None
+    median_ci_ms: Annotated[list[NonNegative], Field(min_length=2, max_length=2)] | None = None
+    iterations: Count | None = None
+    repeats: PositiveInt | None = None
+    timing_method: Text | None = None
+    samples_ms: list[list[NonNegative]] = Field(default_factory=list)  # raw samples, one list per process
+    medians_ms: list[Positive] = Field(default_factory=list)  # one per process
+    repeat_spread: NonNegative | None = None  # max/min - 1 of the per-process medians
+    pooled_processes: PositiveInt | None = None  # set when check pooled re-measurements in
+
+    def processes(self) -> list[list[float]]:
+        """The non-empty raw sample lists, one per process."""
+        return [list(s) for s in self.samples_ms if s]
+
+
+class Throughput(_Model):
+    """Images per second measured back to back (``per_repeat_samples_per_s``: one per process)."""
+
+    model_config = ConfigDict(**_OPEN, frozen=True)
+
+    samples_per_s: Positive
+    window_s: NonNegative | None = None
+    iterations: Count | None = None
+    batch: PositiveInt | None = None
+    per_repeat_samples_per_s: list[Positive] = Field(default_factory=list)
+
+
+class MemoryReading(_Model):
+    """One labelled memory reading; ``definition`` says what was measured."""
+
+    model_config = ConfigDict(**_STRICT, frozen=True)
+
+    value_mb: Number
+    definition: Text = ""
+
+
+class RunnerSettings(_Model):
+    """What the runner actually used (threads, providers, timing...); runner-specific keys are kept as given."""
+
+    model_config = ConfigDict(**_OPEN, frozen=True)
+
+    threads: Count | None = None
+    executor: Literal["local", "ray"] | None = None  # how the record was measured (issue 15)
+    node: Text | None = None  # the machine of a fleet that measured it
+    foreign_cpu_cores: list[NonNegative] | None = None  # CPU cores other processes kept busy
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class Device(_Model):
+    """A device's fingerprint (CPU/GPU, OS, library versions; free-form), optionally its ``peaks``."""
+
+    model_config = ConfigDict(**_OPEN, frozen=True)
+
+    id: Text | None = None
+    device: Text | None = None
+    kind: Text | None = None
+    peaks: dict[str, Any] | None = None
+
+    def fingerprint(self) -> dict:
+        """The fingerprint as plain JSON data, exactly as stored."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+    to_dict = fingerprint
+
+
+#: The one "which memory reading" rule: the most specific reading first (tables, predictions, the gate).
+MEMORY_PREFERENCE = ("torch_max_allocated_mb", "nvml_used_delta_mb", "cpu_peak_rss_increase_mb", "cpu_peak_rss_mb")
+
+
+def preferred_memory(names: Any, fallback: bool = False) -> str | None:
+    """The reading to show or gate among ``names``: by :data:`MEMORY_PREFERENCE`, else (``fallback``) the first
+    name in sorted order, else None."""
+    have = set(names)
+    pick = next((n for n in MEMORY_PREFERENCE if n in have), None)
+    return pick if pick is not None or not fallback else next(iter(sorted(have)), None)
+
+
+def scaled_label(model: str, strategy: str | None, scale: float) -> str:
+    """The one display name of a (scaled) model: ``EfficientNet-B0 dWr x4``; the base model is its name."""
+    return model if not strategy else f"{model} {strategy} x{scale:g}"
+
+
+Key = tuple[str, str, str | None, float, int, str, str, str]
+#: Record fields shared between branches that are left out of the file when unset.
+OPTIONAL_FIELDS = ("quality", "quality_reasons", "layers", "prepare")
+
+
+class Record(_Model):
+    """One measured configuration on one device; counts are per image (flops = multiply-adds)."""
+
+    model_config = ConfigDict(**_STRICT, frozen=True)
+
+    device_id: Name
+    model: Name  # zoo base name, or the file name of an ONNX model
+    strategy: Annotated[str, Strict(), Field(min_length=1, max_length=64)] | None
+    scale: Positive
+    batch: PositiveInt
+    runner: Name  # backend:provider, e.g. ort:cpu
+    precision: Precision
+    mode: Mode
+    resolution: Count
+    flops: Count | None
+    params: Count | None
+    acts: Count | None
+    status: Status
+    reason: Text | None = None
+    latency: LatencyStats | None = None
+    throughput: Throughput | None = None
+    memory: dict[Name, MemoryReading] = Field(default_factory=dict)
+    settings: RunnerSettings = Field(default_factory=RunnerSettings)
+    source: Literal["zoo", "onnx"] = "zoo"
+    measured_utc: Text = ""
+    quality: Quality | None = None  # issue 12: clean | noisy | disturbed
+    quality_reasons: list[Text] = Field(default_factory=list)
+    layers: dict[str, Any] | None = None  # issue 13: compact per-layer breakdown
+    prepare: dict[str, Any] | None = None  # issue 10: how the runner's input was made
+
+    def key(self) -> Key:
+        return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),
+                self.runner, self.precision, self.mode)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def median_ms(self) -> float | None:
+        return None if self.latency is None else self.latency.median_ms
+
+    @property
+    def label(self) -> str:
+        """Short display name: ``EfficientNet-B0 dWr x4``."""
+        return scaled_label(self.model, self.strategy, self.scale)
+
+    def to_dict(self) -> dict:
+        out = self.model_dump(mode="json", exclude={"latency", "throughput", "memory", "settings", *OPTIONAL_FIELDS})
+        out["latency"] = self.latency.to_dict() if self.latency else None
+        out["throughput"] = self.throughput.to_dict() if self.throughput else None
+        out["memory"] = {k: v.to_dict() for k, v in self.memory.items()}
+        out["settings"] = self.settings.to_dict()
+        order = list(type(self).model_fields)
+        out = {k: out[k] for k in order if k in out}
+        for name in OPTIONAL_FIELDS:
+            value = getattr(self, name)
+            if value not in (None, [], {}):
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "record") -> "Record":
+        """Validate ``data``; a problem is one SchemaError line naming the record and the field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SchemaError(f"{where}: {describe_error(exc)}") from None
+
+    def replace(self, **changes: Any) -> "Record":
+        """A copy with ``changes`` applied and validated."""
+        return type(self).from_dict({**self.to_dict(), **{k: _plain(v) for k, v in changes.items()}})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.to_dict() if hasattr(value, "to_dict") else value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("constrained-str", "constrained-int", "constrained-float", "list[...]", "float", "int",
+                      "str", "bool", "dict[...]", "function-after[...]") or str(part).startswith(("list[", "dict[")):
+            continue  # pydantic's union-branch names, not fields
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_error(exc: ValidationError, prefix_field: str = "") -> str:
+    """One line: ``field 'latency.median_ms': Input should be a valid number (got '8.6')`` (+ how many more)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    missing = [e for e in errors if e["type"] == "missing" and tuple(e["loc"])[:-1] == tuple(first["loc"])[:-1]]
+    if first["type"] == "missing" and len(missing) > 1:
+        parent = _loc(tuple(first["loc"])[:-1])
+        where = "" if parent == "(top level)" else f"{parent!r} "
+        names = [str(e["loc"][-1]) for e in missing]
+        rest = len(errors) - len(missing)
+        return f"{where}lacks fields {names}" + (f" (and {rest} more problems)" if rest else "")
+    field = _loc(tuple(first["loc"]))
+    if prefix_field:
+        field = f"{prefix_field}.{field}" if field != "(top level)" else prefix_field
+    got = "" if first["type"] in ("missing",) else f" (got {_short(first.get('input'))})"
+    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
+    msg = str(first["msg"]).replace("\n", " ")
+    return f"field {field!r}: {msg}{got}{more}"
+
+
+def record_where(index: int, raw: Any) -> str:
+    """``record 3 (EfficientNet-B0 dWr x4 b8 ort:cpu)``, as much of the label as the raw data allows."""
+    if not isinstance(raw, dict):
+        return f"record {index}"
+    model, strategy, scale, batch, runner = (raw.get(k) for k in ("model", "strategy", "scale", "batch", "runner"))
+    parts = []
+    if isinstance(model, str):
+        label = model[:60]
+        if isinstance(strategy, str) and isinstance(scale, (int, float)) and not isinstance(scale, bool):
+            label = scaled_label(label, strategy[:20], scale)
+        parts.append(label)
+    if isinstance(batch, int) and not isinstance(batch, bool):
+        parts.append(f"b{batch}")
+    if isinstance(runner, str):
+        parts.append(runner[:30])
+    return f"record {index}" + (f" ({' '.join(parts)})" if parts else "")
