@@ -61,6 +61,7 @@ class Record:
     settings: dict = field(default_factory=dict)  # threads, timing method, providers, ...
     source: str = "zoo"  # zoo | onnx
     measured_utc: str = ""
+    prepare: dict | None = None  # {"input", "artifact", "build_s", "cached"}: how the runner's input was made
 
     def key(self) -> Key:
         return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),

@@ -98,7 +98,7 @@ def test_unwritable_output_detected_before_measuring(tmp_path):
     (dict(strategies=()), "empty sweep"),
     (dict(models=()), "empty sweep"),
     (dict(batch_sizes=(0,)), "batch-sizes"),
-    (dict(runners=("ort:cpu",), mode="train"), "needs torch runners"),
+    (dict(runners=("ort:cpu",), mode="train"), "needs runners that support it \\(torch:cpu, torch:cuda\\); ort:cpu only infer"),
     (dict(runners=("nope:x",)), "nope:x"),
     (dict(strategies=("XYZ",)), "unknown strategy"),
     (dict(models=("NoSuchNet",)), "unknown model"),

@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_args(p)
     p.add_argument("--out", help="profile to write (default: a new file under runs/); never overwritten")
     p.add_argument("--resume", metavar="FILE", help="continue an interrupted sweep saved in FILE")
+    p.add_argument("--plan", action="store_true",
+                   help="only print what the sweep would measure, export and build, and an estimate of its "
+                        "wall time; needs no device (--plan --device cuda:0 works on a CPU-only machine)")
     add_format_args(p)
     p.set_defaults(handler=run)
 
@@ -119,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.out and args.out != args.resume:
         raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
     config = config_from_args(args)
+    if args.plan:
+        return show_plan(config, args.format)
     out = args.resume or args.out
     try:
         profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet)
@@ -135,4 +140,28 @@ def run(args: argparse.Namespace) -> int:
     if not profile.ok_records():
         sys.stderr.write("hwprofile: error: no configuration was measured successfully\n")
         return 3
+    return 0
+
+
+def show_plan(config, fmt: str) -> int:
+    """``run --plan``: the items, the artifacts to make and the estimated wall time; measures nothing."""
+    from ..sweep_plan import make_plan
+    from ._output import Column, Table, num
+
+    plan = make_plan(config)
+    rows = [{**vars(i), "label": i.model if not i.strategy else f"{i.model} {i.strategy} x{i.scale:g}"}
+            for i in plan.items]
+    arts = [{**vars(a), "batches": ",".join(map(str, a.batches)) or None} for a in plan.artifacts]
+    where = plan.device + ("" if plan.device_present else " (not present here)")
+    tables = [Table(f"Plan on {where}: {len(rows)} records", (
+                  Column("label", "model"), Column("batch", "batch"), Column("runner", "runner"),
+                  Column("precision", "precision"), Column("mode", "mode"), Column("input", "input"),
+                  Column("artifact", "artifact"), Column("estimated_s", "est. s", num)), rows),
+              Table("Artifacts to make (each once)", (
+                  Column("id", "id"), Column("action", "action"), Column("kind", "kind"), Column("model", "model"),
+                  Column("precision", "precision"), Column("batches", "batches"), Column("device", "device"),
+                  Column("estimated_s", "est. s", num)), arts,
+                  notes=[*(f"note: {n}" for n in plan.notes),
+                         f"estimated wall time: {plan.estimated_s:.0f} s (a rough planning figure)"])]
+    emit(tables, fmt, plan.to_dict())
     return 0

@@ -25,6 +25,7 @@ class FakeRunner(Runner):
     timing_method = "scripted"
     modes = ("infer", "train")
     kinds = ("spec", "onnx", "engine")
+    input = "module"
     option_names = ("latencies_ms", "sleep", "fault", "fault_at", "alloc_mb", "unsupported")
 
     @classmethod

@@ -46,6 +46,7 @@ def default_threads() -> int:
 
 class OrtRunner(Runner):
     kinds = ("onnx",)
+    input = "onnx"
     modes = ("infer",)
     provider = "CPUExecutionProvider"
     option_names = ("threads", "iobinding", "cpu_mem_arena", "mem_pattern", "trt_cache_dir", "seed")

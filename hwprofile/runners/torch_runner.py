@@ -16,6 +16,7 @@ from .base import Runner
 
 class TorchRunner(Runner):
     kinds = ("spec",)
+    input = "module"
     modes = ("infer", "train")
     option_names = ("threads", "channels_last", "compile", "cuda_graphs", "seed")
 

@@ -21,6 +21,7 @@ class TrtRunner(Runner):
     device_type = "cuda"
     timing_method = "cuda_event"
     kinds = ("engine",)
+    input = "engine"  # built from the ONNX export on the device that runs it (runners/prepare.py)
     modes = ("infer",)
     option_names = ("seed",)
 
