@@ -98,6 +98,13 @@ def ort_tensorrt_needs() -> str | None:
     return f"libnvinfer.so.{match.group(1).decode()}" if match else None
 
 
+def ort_tensorrt_major() -> int | None:
+    """The TensorRT major version onnxruntime's TensorRT provider links (from its libnvinfer soname)."""
+    needs = ort_tensorrt_needs()
+    tail = needs.rsplit(".", 1)[-1] if needs else ""
+    return int(tail) if tail.isdigit() else None
+
+
 def library_findable(soname: str) -> bool:
     """Whether the dynamic loader could find ``soname``: the tensorrt wheels' folders, LD_LIBRARY_PATH,
     the usual system folders and the ldconfig cache (nothing is loaded)."""

@@ -83,7 +83,8 @@ class OrtRunner(Runner):
         import onnxruntime as ort
 
         self.workload, opts = workload, workload.options
-        self._stream = self._make_stream()
+        if not hasattr(self, "_stream"):  # a GPU runner made it before its placement session
+            self._stream = self._make_stream()
         so = self._session_options(ort, opts)
         self._sess = ort.InferenceSession(workload.path, so, providers=self._providers())
         self._active = self._sess.get_providers()
@@ -236,8 +237,10 @@ class _OrtGpuRunner(OrtRunner):
 
     def load(self, workload) -> None:
         # where the nodes run (the provider list alone hides nodes that fall back to CPU), from a
-        # session closed before the timed one is created, so the two never hold memory together
+        # session closed before the timed one is created, so the two never hold memory together;
+        # the stream comes first: the provider options of both sessions name it
         self.workload = workload
+        self._stream = self._make_stream()
         try:
             self._placement = self.node_placement()
         except Unsupported:
@@ -313,8 +316,17 @@ class OrtTensorrtRunner(_OrtGpuRunner):
                     + (f" (TensorRT {have} is installed)" if have else ""))
         return env.gpu_problem(index)
 
+    @staticmethod
+    def weakly_typed() -> bool:
+        """Whether the provider's TensorRT still has weak typing (10.x: ``trt_fp16_enable`` turns an fp32
+        graph into an fp16 engine). TensorRT 11 removed it: an fp16 engine needs an fp16 graph, and
+        ``trt_fp16_enable`` on an fp32 graph would build an fp32 engine. Read from the libnvinfer
+        soname the provider links; unknown counts as strongly typed (never label fp16 what ran fp32)."""
+        major = env.ort_tensorrt_major()
+        return major is not None and major < 11
+
     def _converts_precision(self) -> bool:
-        return True  # fp32 graph + trt_fp16_enable builds an fp16 engine
+        return self.weakly_typed()  # 10.x: fp32 graph + trt_fp16_enable builds an fp16 engine
 
     def cache_dir(self) -> str:
         base = self.workload.options.get("trt_cache_dir") or os.path.join(
@@ -324,8 +336,13 @@ class OrtTensorrtRunner(_OrtGpuRunner):
 
     def _providers(self) -> list:
         cache = self.cache_dir()
-        fp16 = self.workload.precision == "fp16"
+        fp16 = self.workload.precision == "fp16" and self.weakly_typed()  # 11.x: the fp16 graph is fp16
         trt = {"device_id": str(self.index), "trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
                "trt_timing_cache_enable": "True", "trt_timing_cache_path": cache,
                "trt_fp16_enable": "True" if fp16 else "False", **self._stream_options(self.provider)}
         return [(self.provider, trt), (OrtCudaRunner.provider, self._cuda_options()), "CPUExecutionProvider"]
+
+    def settings(self) -> dict[str, Any]:
+        major = env.ort_tensorrt_major()
+        return {**super().settings(), "tensorrt_major": major,
+                "tensorrt_typing": "weak" if self.weakly_typed() else "strong" if major else "unknown (strong assumed)"}
