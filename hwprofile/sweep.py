@@ -48,11 +48,12 @@ class SweepConfig:
     #                                              them, "<runner>": {...}}, e.g. {"*": {"threads": 1}}
     timeout_s: float = 300.0
     cache_dir: str | None = None
+    memory_limit_mb: float | None = None  # host-memory cap of each measuring child (None: measure()'s default)
 
     def identity(self) -> dict:
         """The part of the configuration a resumed sweep must share."""
         d = dataclasses.asdict(self)
-        for k in ("budget_s", "cache_dir", "timeout_s"):
+        for k in ("budget_s", "cache_dir", "timeout_s", "memory_limit_mb"):
             d.pop(k)
         if not d["options"]:
             d.pop("options")  # profiles written before runner options existed resume as before
@@ -136,6 +137,8 @@ def validate(config: SweepConfig) -> None:
         raise ConfigError(f"--mode {config.mode!r}: expected infer or train")
     if config.budget_s is not None and not config.budget_s > 0:
         raise ConfigError("--budget must be a number of seconds > 0")
+    if config.memory_limit_mb is not None and not config.memory_limit_mb >= 0:
+        raise ConfigError("--memory-limit must be a number of MiB > 0 (or 0 for none)")
     for r in config.runners or ():
         check_runner_name(r)
     for s in config.strategies:
@@ -315,7 +318,11 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
 
             raise RunnerUnavailable(f"{why} (available on {device}: {', '.join(available_runners(device)) or 'none'})")
     if not runners:
-        raise ConfigError(f"empty sweep: no runner is available on {device}")
+        from .errors import RunnerUnavailable
+        from .runners import RUNNER_NAMES
+
+        why = [availability(r, device)[1] for r in RUNNER_NAMES if runner_class(r).device_type == device.split(":")[0]]
+        raise RunnerUnavailable(f"no runner is available on {device} (" + "; ".join(why) + ")")
     check_runner_options(config, runners)
     items, notes = plan(config, device, runners)
     if not items:
@@ -357,7 +364,8 @@ def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, art
     timeout = config.timeout_s
     if config.budget_s is not None:
         timeout = max(5.0, min(timeout, config.budget_s - elapsed + 5.0))
-    m = measure_fn(item.runner, workload, timing, timeout_s=timeout, device=device)
+    extra = {} if config.memory_limit_mb is None else {"memory_limit_mb": config.memory_limit_mb}
+    m = measure_fn(item.runner, workload, timing, timeout_s=timeout, device=device, **extra)
     md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
     return _record(item, dev_id, config, counts, md["status"], md.get("reason"), md, prepared)
 

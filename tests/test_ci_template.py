@@ -126,7 +126,9 @@ def test_gpu_validate_script_on_a_machine_without_gpu(tmp_path):
     """scripts/gpu-validate.sh installs nothing and, without a GPU, says what it could not try (exit 3)."""
     text = SCRIPT.read_text()
     assert "pip install" not in text and "apt" not in text
-    if _has_cuda():
+    from hwprofile.runners import env
+
+    if env.gpu_count() > 0 or _has_cuda():
         pytest.skip("this machine has a GPU: the script would run the real validation")
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run(["bash", str(SCRIPT), "--dry-run"], cwd=tmp_path, env=env, capture_output=True, text=True,

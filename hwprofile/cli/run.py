@@ -35,6 +35,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("infer", "train"), default="infer",
                    help="train = forward + backward, no optimizer step (pycls's timing protocol)")
     p.add_argument("--budget", type=float, help="seconds for the whole sweep; configurations not reached are 'skipped'")
+    p.add_argument("--memory-limit", type=float, dest="memory_limit", metavar="MIB",
+                   help="host memory (RSS) at which a measuring child is killed and its record is 'oom'; "
+                        "0 for none (default: 85%% of RAM on CPU, none on GPU)")
     p.add_argument("--repeats", type=int, help="processes per measurement (default: 1)")
     p.add_argument("--seconds-per-config", type=float, dest="seconds_per_config",
                    help="time budget of each measurement's timed phase (default: 2)")
@@ -52,6 +55,8 @@ def config_from_args(args: argparse.Namespace):
     from ..sweep import SweepConfig
 
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget}
+    if getattr(args, "memory_limit", None) is not None:
+        kw["memory_limit_mb"] = args.memory_limit
     if args.runners:
         kw["runners"] = tuple(csv_list(args.runners))
     if args.models:

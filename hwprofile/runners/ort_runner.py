@@ -229,7 +229,14 @@ class _OrtGpuRunner(OrtRunner):
     def missing(cls, index: int | None) -> str | None:
         if not env.has_module("onnxruntime") or not env.ort_has_provider_lib("cuda"):
             return "onnxruntime-gpu is not installed"
-        return env.gpu_problem(index)
+        return cls.cuda_problem(index)
+
+    @classmethod
+    def cuda_problem(cls, index: int | None) -> str | None:
+        """No such GPU, a driver too old for onnxruntime-gpu's CUDA, or torch on another CUDA major."""
+        return (env.gpu_problem(index)
+                or env.cuda_driver_problem(f"onnxruntime-gpu {env.ort_version()}", env.ort_cuda_version())
+                or env.torch_ort_cuda_problem())
 
     @property
     def index(self) -> int:
@@ -314,7 +321,7 @@ class OrtTensorrtRunner(_OrtGpuRunner):
             have = env.tensorrt_version()
             return (f"this onnxruntime's TensorRT provider links {needs}, which the loader cannot find"
                     + (f" (TensorRT {have} is installed)" if have else ""))
-        return env.gpu_problem(index)
+        return cls.cuda_problem(index)
 
     @staticmethod
     def weakly_typed() -> bool:

@@ -173,7 +173,9 @@ class TorchCudaRunner(TorchRunner):
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
-        return env.torch_cuda_problem() or env.gpu_problem(index)
+        build = env.torch_build()
+        return (env.torch_cuda_problem() or env.gpu_problem(index)
+                or env.cuda_driver_problem(f"torch {build['version']}", build["cuda"]))
 
     def synchronize(self) -> None:
         import torch
