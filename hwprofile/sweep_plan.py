@@ -166,10 +166,14 @@ def make_plan(config) -> SweepPlan:
                                                  "build", bs, device,
                                                  round(ENGINE_BUILD_S[0] + ENGINE_BUILD_S[1] * len(bs), 1))
             art = artifacts[key]
-        est = timing.repeats * (START_S.get(kind, 8.0) + LOAD_S.get(cls.input, 2.0) + per_run)
+        load = cls.load_estimate_s if cls.load_estimate_s is not None else LOAD_S.get(cls.input, 2.0)
+        est = timing.repeats * (START_S.get(kind, 8.0) + load + per_run)
         planned.append(PlanItem(it.model, it.strategy, it.scale, it.batch, it.runner, config.precision, config.mode,
                                 cls.input, art.id if art else None, round(est, 1)))
     baselines = len(runners) * START_S.get(kind, 8.0)  # one library-only child per runner (memory baseline)
     total = sum(p.estimated_s for p in planned) + sum(a.estimated_s for a in artifacts.values()) + baselines
+    if config.budget_s is not None and total > config.budget_s:
+        notes.append(f"the --budget of {config.budget_s:g} s is shorter than the estimate: records it does not reach "
+                     "are saved as 'skipped'")
     return SweepPlan(device, present, tuple(runners), tuple(planned), tuple(artifacts.values()),
                      round(total, 1), tuple(notes))

@@ -30,6 +30,8 @@ class Runner:
     #: The input this runner runs, made from a sweep item by :meth:`prepare`: ``module`` (a torch
     #: module built from a spec), ``onnx`` (a verified ONNX graph) or ``engine`` (a TensorRT engine).
     input: ClassVar[str] = "onnx"
+    #: Rough seconds to load that input in the measuring child, for ``run --plan`` (None: the input's default).
+    load_estimate_s: ClassVar[float | None] = None
     option_names: ClassVar[tuple[str, ...]] = ("threads",)
 
     def __init__(self, device: str | None = None) -> None:

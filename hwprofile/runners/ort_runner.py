@@ -307,6 +307,7 @@ class OrtCudaRunner(_OrtGpuRunner):
 class OrtTensorrtRunner(_OrtGpuRunner):
     name = "ort:tensorrt"
     provider = "TensorrtExecutionProvider"
+    load_estimate_s = 30.0  # the provider builds its engine in the session (cached per shape in trt_cache_dir)
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
