@@ -75,3 +75,13 @@ class FakeRunner(Runner):
 
     def close(self) -> None:
         self._hold = []
+
+
+class FakeCudaRunner(FakeRunner):
+    """The fake runner declared as a GPU runner (``PATH_CUDA``): GPU launch paths, tested on the CPU."""
+
+    name = "fake:cuda"
+    device_type = "cuda"
+
+
+PATH_CUDA = "hwprofile.runners.fake:FakeCudaRunner"

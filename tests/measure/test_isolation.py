@@ -228,6 +228,17 @@ def test_measure_passes_the_cap_for_the_device(monkeypatch):
     assert measure("fake", _fake(), FAST).ok and caps[-1] == isolation.default_memory_limit_mb()
     assert measure("fake", _fake(), FAST, memory_limit_mb=0).ok and caps[-1] is None
     assert measure("fake", _fake(), FAST, memory_limit_mb=900).ok and caps[-1] == 900.0
+    # a GPU runner's child is not killed by the CPU default cap, only by one given
+    from hwprofile.runners import env
+    from hwprofile.runners.fake import PATH_CUDA
+
+    monkeypatch.setattr(env, "gpu_names", lambda: ["Fake GPU"])
+    register_runner("fake:cuda", PATH_CUDA)
+    try:
+        assert measure("fake:cuda", _fake(), FAST, device="cuda:0").ok and caps[-1] is None
+        assert measure("fake:cuda", _fake(), FAST, device="cuda:0", memory_limit_mb=2048).ok and caps[-1] == 2048.0
+    finally:
+        unregister_runner("fake:cuda")
 
 
 def test_the_parents_own_cpu_time_is_not_foreign_load(monkeypatch):
