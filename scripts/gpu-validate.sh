@@ -107,7 +107,7 @@ if [ "$QUICK" = 1 ]; then
   MODELS=EfficientNet-B0 BATCHES=1,32
   SWEEP_EXTRA=(--repeats 1 --seconds-per-config 0.5 --budget 80)
 else
-  MODELS=EfficientNet-B0,RegNetX-200MF BATCHES=1,8,32
+  MODELS=EfficientNet-B0,RegNetX-400MF BATCHES=1,8,32
   SWEEP_EXTRA=(--repeats 3)
 fi
 if [ "$DRY" = 1 ] || [ "$QUICK" = 1 ]; then  # the plan needs no GPU: what the sweep would do, and roughly how long
