@@ -55,3 +55,24 @@ def test_trt_sweep_exports_builds_an_engine_and_measures(fake_gpu_machine, tmp_p
     assert second.settings["library"] == "tensorrt" and second.settings["isolation"] == "spawn"
     assert first.latency["timing_method"] == "cuda_event" and first.latency["median_ms"] > 0
     assert "trt_engine_device_memory_mb" in first.memory
+
+
+def test_a_users_onnx_file_becomes_an_engine(fake_gpu_machine, tmp_path):
+    """ONNX -> engine -> record for a file made elsewhere (no export): one profile per batch size."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "measure"))
+    from onnx_model import tiny_onnx
+
+    model = tiny_onnx(tmp_path / "tiny.onnx", resolution=16)
+    config = SweepConfig(device="cuda:0", runners=("trt",), models=(str(model),), batch_sizes=(2, 3), timing=FAST,
+                         timeout_s=240, cache_dir=str(tmp_path / "cache"))
+    prof, _, _ = run_sweep(config, tmp_path / "p.json", quiet=True)
+    recs = sorted(prof.records, key=lambda r: r.batch)
+    assert [(r.model, r.batch, r.status, r.source) for r in recs] == [("tiny.onnx", 2, "ok", "onnx"),
+                                                                      ("tiny.onnx", 3, "ok", "onnx")], \
+        [r.reason for r in recs]
+    assert [r.settings["optimization_profile"] for r in recs] == [0, 1]
+    assert recs[1].settings["tensor_shapes"] == {"input": [3, 3, 16, 16], "logits": [3, 10]}
+    assert recs[0].prepare["input"] == "engine" and recs[0].prepare["artifact"].endswith(".engine")

@@ -70,8 +70,8 @@ class Artifacts:
 
     def onnx(self, item, precision: str) -> tuple[str, dict]:
         """(path, prepare record) of the item's ONNX graph: the user's file, or a verified export."""
-        if item.onnx_path:
-            return item.onnx_path, prepare_record("onnx", item.onnx_path, None, cached=True)
+        if item.onnx_path:  # the user's file, used as it is: nothing made, nothing cached
+            return item.onnx_path, prepare_record("onnx", item.onnx_path)
 
         def make():
             from exporters import to_onnx
