@@ -61,6 +61,7 @@ class Record:
     settings: dict = field(default_factory=dict)  # threads, timing method, providers, ...
     source: str = "zoo"  # zoo | onnx
     measured_utc: str = ""
+    layers: dict | None = None  # compact per-layer breakdown (hwprofile.layers.compact), from run --layers
     prepare: dict | None = None  # {"input", "artifact", "build_s", "cached"}: how the runner's input was made
 
     def key(self) -> Key:
