@@ -154,12 +154,12 @@ def _slug(text: str) -> str:
 
 
 def _gpu_name() -> str:
-    """The CUDA device name (torch, else NVML), or ``unknown-gpu``."""
+    """The name of the current CUDA device, which the engine is built for (torch, else NVML), or ``unknown-gpu``."""
     try:
         import torch
 
         if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
+            return torch.cuda.get_device_name(torch.cuda.current_device())
     except Exception:  # noqa: BLE001 - any failure just means "not known"
         pass
     try:
@@ -183,8 +183,9 @@ def _build(trt: Any, art: OnnxArtifact, precision: str, shapes: list[dict], work
            timing_cache: Path) -> tuple[bytes, bool]:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    strongly = art.dtype == "float16"
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly else 0
+    weak = hasattr(trt.BuilderFlag, "FP16")  # 11.x removed weak typing: every network is strongly typed
+    strongly = art.dtype == "float16" or not weak
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if art.dtype == "float16" else 0
     network = builder.create_network(flags)
     _parse(trt, network, logger, art)
     config = builder.create_builder_config()

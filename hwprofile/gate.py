@@ -27,7 +27,6 @@ from .profile import LatencyStats, MemoryReading, Record, Throughput
 
 METRICS = ("latency", "throughput", "memory")
 DEVICE_TYPES = ("cpu", "cuda")
-GPU_RUNNERS = ("torch:cuda", "ort:cuda", "ort:tensorrt", "trt")
 
 #: Default thresholds (fractions), for runners without an A/A calibration (hwprofile.calibration).
 #: cpu: backed by bench/bench_gate.py's A/A runs on the 2-vCPU reference box with 1 thread (0 false alarms
@@ -43,8 +42,15 @@ STATUSES = ("regression", "failed", "suspect", "pass", "improvement", "missing",
 
 
 def device_type(runner: str) -> str:
-    """``cuda`` for GPU runners, else ``cpu``."""
-    return "cuda" if runner in GPU_RUNNERS or runner.endswith(":cuda") else "cpu"
+    """The device type the runner declares (``cuda`` or ``cpu``); ``cpu`` for a runner this
+    hwprofile does not know (e.g. one registered by a plugin that is not loaded now)."""
+    from .runners import runner_class
+
+    try:
+        kind = runner_class(runner).device_type
+    except (ConfigError, ImportError, AttributeError):
+        return "cpu"
+    return kind if kind in DEVICE_TYPES else "cpu"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from .complexity import complexity
 from .errors import ConfigError, InputFileError, SchemaError
 from .profile import Profile, Record, utc_now
 from .scaling import scale
-from .specs import ModelSpec, spec_to_dict
+from .specs import ModelSpec
 from .zoo import get_spec
 
 DEFAULT_MODELS = ("EfficientNet-B0",)
@@ -28,7 +28,6 @@ DEFAULT_STRATEGIES = ("d", "w", "r", "dw", "dwr", "dWr")
 DEFAULT_SCALES = (1.0, 4.0)
 DEFAULT_BATCHES = {"cpu": (1, 8), "cuda": (1, 8, 32, 128)}
 FINAL = ("ok", "oom", "crashed", "timeout", "unsupported", "failed")
-ONNX_RUNNERS = ("ort:cpu", "ort:cuda", "ort:tensorrt", "trt")
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,12 @@ class SweepConfig:
     timeout_s: float = 300.0
     cache_dir: str | None = None
     layers: int = 0  # > 0: also time each record's layers over this many profiled runs (Record.layers)
+    memory_limit_mb: float | None = None  # host-memory cap of each measuring child (None: measure()'s default)
 
     def identity(self) -> dict:
         """The part of the configuration a resumed sweep must share."""
         d = dataclasses.asdict(self)
-        for k in ("budget_s", "cache_dir", "timeout_s"):
+        for k in ("budget_s", "cache_dir", "timeout_s", "memory_limit_mb"):
             d.pop(k)
         if not d["options"]:
             d.pop("options")  # profiles written before runner options existed resume as before
@@ -129,7 +129,7 @@ MAX_BATCH = 4096
 
 def validate(config: SweepConfig) -> None:
     """Reject empty or contradictory configurations before anything is measured."""
-    from .runners import check_runner_name
+    from .runners import check_runner_name, runner_names
     from .scaling import check_scale, pycls_type
 
     for name, values in (("--models", config.models), ("--strategies", config.strategies),
@@ -147,6 +147,8 @@ def validate(config: SweepConfig) -> None:
         raise ConfigError(f"--mode {config.mode!r}: expected infer or train")
     if config.budget_s is not None and not config.budget_s > 0:
         raise ConfigError("--budget must be a number of seconds > 0")
+    if config.memory_limit_mb is not None and not config.memory_limit_mb >= 0:
+        raise ConfigError("--memory-limit must be a number of MiB > 0 (or 0 for none)")
     for r in config.runners or ():
         check_runner_name(r)
     for s in config.strategies:
@@ -162,11 +164,15 @@ def validate(config: SweepConfig) -> None:
             load_model(m)  # a truncated or foreign file is one line here, before anything is measured
         else:
             get_spec(m)
-    if config.mode == "train":
-        wrong = [r for r in config.runners or () if not r.startswith("torch:")]
+    if config.mode != "infer":
+        from .runners import runner_class
+
+        wrong = [r for r in config.runners or () if config.mode not in runner_class(r).modes]
         if wrong:
-            raise ConfigError(f"--mode train measures forward+backward and needs torch runners; "
-                              f"{', '.join(wrong)} only infer")
+            able = [r for r in runner_names() if config.mode in runner_class(r).modes]
+            raise ConfigError(f"--mode {config.mode} (forward + backward) needs runners that support it "
+                              f"({', '.join(able)}); {', '.join(wrong)} only "
+                              f"{'/'.join(runner_class(wrong[0]).modes)}")
         if any(_is_onnx(m) for m in config.models):
             raise ConfigError("--mode train cannot profile ONNX files (they hold no backward pass)")
 
@@ -189,14 +195,16 @@ def _onnx_batches(path: str, wanted: tuple[int, ...]) -> tuple[tuple[int, ...], 
 
 def plan(config: SweepConfig, device: str, runners: list[str]) -> tuple[list[Item], list[str]]:
     """The ordered items of a sweep and notes about what was limited and why."""
+    from .runners import runner_class
+
     batches = config.batch_sizes or DEFAULT_BATCHES["cuda" if device.startswith("cuda") else "cpu"]
     items, notes = [], []
     for model in config.models:
         if _is_onnx(model):
-            onnx_runners = [r for r in runners if r in ONNX_RUNNERS]
+            onnx_runners = [r for r in runners if runner_class(r).takes_onnx_files()]
             if len(onnx_runners) < len(runners):
                 notes.append(f"{Path(model).name}: ONNX files run on {', '.join(onnx_runners) or 'no selected runner'} "
-                             "only (torch runners need a zoo model)")
+                             "only (runners of torch modules need a zoo model)")
             bs, note = _onnx_batches(model, tuple(batches))
             notes += [note] if note else []
             items += [Item(Path(model).name, None, 1.0, b, r, onnx_path=str(Path(model).resolve()))
@@ -221,7 +229,7 @@ def plan(config: SweepConfig, device: str, runners: list[str]) -> tuple[list[Ite
 # --------------------------------------------------------------------------- execution
 
 def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, status: str,
-            reason: str | None, m: dict | None = None) -> Record:
+            reason: str | None, m: dict | None = None, prepared: dict | None = None) -> Record:
     m = m or {}
     fields = dict(device_id=device_id, model=item.model, strategy=item.strategy, scale=item.scale,
                   batch=item.batch, runner=item.runner, precision=config.precision, mode=config.mode,
@@ -229,7 +237,7 @@ def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, statu
                   acts=counts.get("acts"), status=status, reason=reason, latency=m.get("latency"),
                   throughput=m.get("throughput"), memory=m.get("memory") or {}, settings=m.get("settings") or {},
                   source="onnx" if item.onnx_path else "zoo", measured_utc=utc_now(),
-                  layers=_compact_layers(m.get("layers")))
+                  layers=_compact_layers(m.get("layers")), prepare=prepared)
     try:
         return Record.from_dict(fields, where="measured record")
     except SchemaError as exc:  # a runner reported something no profile may hold (NaN, a zero median...)
@@ -256,41 +264,13 @@ def _counts(item: Item) -> dict:
     return {"flops": oc.flops, "params": oc.params, "acts": oc.acts, "resolution": oc.resolution}
 
 
-class _Artifacts:
-    """Exports each model once per sweep (and reuses the exporter's on-disk cache)."""
+def prepare_item(item: Item, config: SweepConfig, device: str, artifacts, resolution: int):
+    """(Workload, prepare record) for ``item``: its runner makes the input it declares (a torch module,
+    a verified ONNX graph or a TensorRT engine; hwprofile.runners.prepare). One step per item, so an
+    executor can prepare an item wherever it will measure it."""
+    from .runners import runner_class
 
-    def __init__(self, config: SweepConfig):
-        self.config = config
-        self._onnx: dict[str, str | Exception] = {}
-
-    def onnx(self, item: Item) -> str:
-        if item.onnx_path:
-            return item.onnx_path
-        key = item.label
-        if key not in self._onnx:
-            try:
-                from exporters import to_onnx
-
-                art = to_onnx(item.spec, batch="dynamic", fp16=self.config.precision == "fp16",
-                              cache_dir=self.config.cache_dir)
-                self._onnx[key] = str(art.path)
-            except Exception as exc:  # recorded as a failed record, the sweep goes on
-                self._onnx[key] = exc
-        value = self._onnx[key]
-        if isinstance(value, Exception):
-            raise value
-        return value
-
-
-def _workload(item: Item, config: SweepConfig, artifacts: _Artifacts, resolution: int):
-    from .measure import Workload
-
-    options = config.runner_options(item.runner)
-    if item.runner.startswith("torch:"):
-        return Workload(kind="spec", spec=spec_to_dict(item.spec), path=None, batch=item.batch,
-                        resolution=resolution, precision=config.precision, mode=config.mode, options=options)
-    return Workload(kind="onnx", spec=None, path=artifacts.onnx(item), batch=item.batch,
-                    resolution=resolution, precision=config.precision, mode=config.mode, options=options)
+    return runner_class(item.runner).prepare(item, config, device, artifacts, resolution)
 
 
 MeasureFn = Callable[..., object]
@@ -353,7 +333,8 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
               quiet: bool = False, measure_fn: MeasureFn | None = None) -> tuple[Profile, Path, list[str]]:
     """Measure every item of ``config``; returns (profile, its path, notes)."""
     from .measure import TimingConfig, device_id as make_device_id, fingerprint, measure
-    from .runners import availability, available_runners, resolve_device
+    from .runners import availability, available_runners, resolve_device, runner_class
+    from .runners.prepare import Artifacts
 
     validate(config)
     try:
@@ -362,8 +343,7 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
         raise ConfigError(f"unknown timing option: {exc}") from None
     device = resolve_device(config.device)
     runners = list(config.runners) if config.runners else available_runners(device)
-    if config.mode == "train":
-        runners = [r for r in runners if r.startswith("torch:")]
+    runners = [r for r in runners if config.mode in runner_class(r).modes]
     for r in runners:
         ok, why = availability(r, device)
         if not ok:
@@ -371,7 +351,11 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
 
             raise RunnerUnavailable(f"{why} (available on {device}: {', '.join(available_runners(device)) or 'none'})")
     if not runners:
-        raise ConfigError(f"empty sweep: no runner is available on {device}")
+        from .errors import RunnerUnavailable
+        from .runners import RUNNER_NAMES
+
+        why = [availability(r, device)[1] for r in RUNNER_NAMES if runner_class(r).device_type == device.split(":")[0]]
+        raise RunnerUnavailable(f"no runner is available on {device} (" + "; ".join(why) + ")")
     check_runner_options(config, runners)
     items, notes = plan(config, device, runners)
     if not items:
@@ -383,7 +367,7 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     profile.save(path)
     measure_fn = measure_fn or measure
     done = {k for k, r in profile.by_key().items() if r.status in FINAL}
-    artifacts = _Artifacts(config)
+    artifacts = Artifacts.for_items(items, config.cache_dir)
     started = time.monotonic()
     with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
         for item in items:
@@ -397,7 +381,7 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     return profile, path, notes
 
 
-def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts: _Artifacts,
+def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,
                   timing, measure_fn: MeasureFn, started: float) -> Record:
     try:
         counts = _counts(item)
@@ -407,17 +391,19 @@ def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, art
     if config.budget_s is not None and elapsed >= config.budget_s:
         return _record(item, dev_id, config, counts, "skipped", f"sweep budget of {config.budget_s:g}s spent")
     try:
-        workload = _workload(item, config, artifacts, counts["resolution"])
+        workload, prepared = prepare_item(item, config, device, artifacts, counts["resolution"])
     except Exception as exc:
-        return _record(item, dev_id, config, counts, "failed", f"export failed: {_one_line(exc)}")
+        return _record(item, dev_id, config, counts, "failed", f"preparing its input failed: {_one_line(exc)}")
     timeout = config.timeout_s
     if config.budget_s is not None:
         timeout = max(5.0, min(timeout, config.budget_s - elapsed + 5.0))
-    extra = {"layers": {"iterations": config.layers, "onnx_path": None, "peaks": {"seconds": 0.2}}} \
-        if config.layers else {}
+    extra = {} if config.memory_limit_mb is None else {"memory_limit_mb": config.memory_limit_mb}
+    if config.layers:  # per-layer counts come from the ONNX graph (an engine's: the one it was built from)
+        graph = artifacts.onnx(item, config.precision)[0] if workload.kind == "engine" else None
+        extra["layers"] = {"iterations": config.layers, "onnx_path": graph, "peaks": {"seconds": 0.2}}
     m = measure_fn(item.runner, workload, timing, timeout_s=timeout, device=device, **extra)
     md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
-    return _record(item, dev_id, config, counts, md["status"], md.get("reason"), md)
+    return _record(item, dev_id, config, counts, md["status"], md.get("reason"), md, prepared)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,10 +13,17 @@ suffix of a listed identifier (checked when the stand-in is made).
 
 Every call is appended to ``module._calls`` as ``(name, args...)`` so tests can check the
 builder's logic; ``module._state`` controls failures (``parse_ok``, ``build_ok``).
+
+The engine it "builds" is real enough to be run by the ``trt`` runner: the plan bytes
+(``ENGINE:<profiles>`` and a JSON line) carry the parsed graph's input and output (names, dtypes,
+shapes, read from the ONNX file) and the optimization profiles set on the builder; the runtime's
+engine and its execution contexts enforce those profiles like TensorRT (a new context is on
+profile 0; a shape outside the active profile is refused). ``execute_async_v3`` computes nothing.
 """
 
 from __future__ import annotations
 
+import json
 import types
 from pathlib import Path
 
@@ -24,7 +31,8 @@ LISTS = Path(__file__).parent / "data" / "tensorrt"
 VERSIONS = {"common": "11.4.0.106", "10.16.1.11": "10.16.1.11", "11.4.0.106": "11.4.0.106"}
 #: Real API names (NVIDIA's TensorRT Python API docs) whose literal is folded into a longer string.
 FOLDED = {"Logger": "ILogger", "Builder": "IExprBuilder", "Runtime": "IPluginV3OneRuntime",
-          "serialize": "get_fields_to_serialize", "num_errors": "get_num_errors"}
+          "serialize": "get_fields_to_serialize", "num_errors": "get_num_errors",
+          "DataType": "PluginArgDataType", "INPUT": "CONDITIONAL_INPUT", "OUTPUT": "CONDITIONAL_OUTPUT"}
 
 
 def allowed_names(which: str = "common") -> frozenset[str]:
@@ -113,6 +121,7 @@ def make(which: str = "common") -> types.ModuleType:
     class _Profile:
         def set_shape(self, name, min, opt, max):  # noqa: A002 - TensorRT's argument names
             record("set_shape", name, tuple(min), tuple(opt), tuple(max))
+            object.__setattr__(self, "_shape", [list(min), list(opt), list(max)])
             return True
 
     Profile = strict("IOptimizationProfile", (_Strict, _Profile))
@@ -121,6 +130,7 @@ def make(which: str = "common") -> types.ModuleType:
         def __init__(self):
             self._cache = None
             self._profiles = 0
+            self._shapes = []
 
         def set_memory_pool_limit(self, pool, size):
             record("set_memory_pool_limit", pool, size)
@@ -142,6 +152,7 @@ def make(which: str = "common") -> types.ModuleType:
 
         def add_optimization_profile(self, profile):
             record("add_optimization_profile")
+            self._shapes.append(getattr(profile, "_shape", None))
             self._profiles += 1
             return self._profiles - 1
 
@@ -150,6 +161,7 @@ def make(which: str = "common") -> types.ModuleType:
     class _Network:
         def __init__(self, flags):
             self._flags = flags
+            self._io = None  # what the parser read from the ONNX file
 
     Network = strict("INetworkDefinition", (_Strict, _Network))
 
@@ -169,7 +181,11 @@ def make(which: str = "common") -> types.ModuleType:
 
         def build_serialized_network(self, network, config):
             record("build_serialized_network", network._flags, config._profiles)
-            return HostMemory(b"ENGINE:" + bytes(str(config._profiles), "ascii")) if state["build_ok"] else None
+            if not state["build_ok"]:
+                return None
+            meta = {"io": network._io, "profiles": config._shapes}
+            return HostMemory(b"ENGINE:" + bytes(str(config._profiles), "ascii") + b"\n"
+                              + json.dumps(meta).encode())
 
     mod.Builder = strict("Builder", (_Strict, _Builder))
 
@@ -185,10 +201,13 @@ def make(which: str = "common") -> types.ModuleType:
     class _Parser:
         def __init__(self, network, logger):
             self._ok = None
+            self._network = network
 
         def parse_from_file(self, path):
             record("parse_from_file", str(path))
             self._ok = state["parse_ok"] and Path(path).is_file()
+            if self._ok:
+                self._network._io = _graph_io(path)
             return self._ok
 
         @property
@@ -200,13 +219,84 @@ def make(which: str = "common") -> types.ModuleType:
 
     mod.OnnxParser = strict("OnnxParser", (_Strict, _Parser))
 
+    mod.DataType = enum("DataType", {"FLOAT": "FLOAT", "HALF": "HALF", "INT32": "INT32", "INT64": "INT64",
+                                     "BOOL": "BOOL", "UINT8": "UINT8", "BF16": "BF16"})
+    mod.TensorIOMode = enum("TensorIOMode", {"INPUT": "INPUT", "OUTPUT": "OUTPUT", "NONE": "NONE"})
+
+    class _Context:
+        def __init__(self, engine):
+            self._engine, self._shapes, self._addresses, self._runs = engine, {}, {}, 0
+            object.__setattr__(self, "active_optimization_profile", 0)
+
+        def set_optimization_profile_async(self, index, stream_handle):
+            assert isinstance(stream_handle, int) and 0 <= index < len(self._engine._profiles)
+            object.__setattr__(self, "active_optimization_profile", index)
+            return True
+
+        def set_input_shape(self, name, shape):
+            assert name == self._engine._io["input"]["name"]
+            profiles = self._engine._profiles
+            if profiles:
+                low, _, high = profiles[self.active_optimization_profile]
+                if not all(a <= x <= b for a, x, b in zip(low, shape, high)):
+                    return False
+            self._shapes[name] = tuple(shape)
+            return True
+
+        def get_tensor_shape(self, name):
+            io = self._engine._io
+            if name == io["input"]["name"]:
+                return self._shapes[name]
+            batch = self._shapes[io["input"]["name"]][0]
+            return tuple(batch if not isinstance(d, int) or d < 1 else d for d in io["output"]["shape"])
+
+        def set_tensor_address(self, name, ptr):
+            assert isinstance(ptr, int) and ptr != 0
+            self._addresses[name] = ptr
+            return True
+
+        def execute_async_v3(self, stream_handle):
+            io = self._engine._io
+            assert set(self._addresses) == {io["input"]["name"], io["output"]["name"]}
+            assert isinstance(stream_handle, int)
+            self._runs += 1
+            return True
+
+    Context = strict("IExecutionContext", (_Strict, _Context))
+
     class _Engine:
         def __init__(self, plan):
             self._plan = plan
+            head, _, meta = plan.partition(b"\n")
+            meta = json.loads(meta) if meta else {}
+            self._io = meta.get("io")
+            self._profiles = meta.get("profiles") or []
 
         device_memory_size_v2 = property(lambda self: state["device_memory"])
         device_memory_size = property(lambda self: state["device_memory"])  # 10.x only: refused by the list
-        num_optimization_profiles = property(lambda self: int(self._plan.split(b":")[1]))
+        num_optimization_profiles = property(lambda self: int(self._plan.partition(b"\n")[0].split(b":")[1]))
+        num_io_tensors = property(lambda self: 2)
+
+        def get_tensor_name(self, i):
+            return (self._io["input"]["name"], self._io["output"]["name"])[i]
+
+        def get_tensor_mode(self, name):
+            return mod.TensorIOMode.INPUT if name == self._io["input"]["name"] else mod.TensorIOMode.OUTPUT
+
+        def get_tensor_dtype(self, name):
+            which = "input" if name == self._io["input"]["name"] else "output"
+            return getattr(mod.DataType, self._io[which]["dtype"])
+
+        def get_tensor_shape(self, name):
+            which = "input" if name == self._io["input"]["name"] else "output"
+            return tuple(d if isinstance(d, int) and d > 0 else -1 for d in self._io[which]["shape"])
+
+        def get_tensor_profile_shape(self, name, index):
+            assert name == self._io["input"]["name"]
+            return tuple(tuple(s) for s in self._profiles[index])
+
+        def create_execution_context(self):
+            return Context(self)
 
     Engine = strict("ICudaEngine", (_Strict, _Engine))
 
@@ -216,7 +306,8 @@ def make(which: str = "common") -> types.ModuleType:
 
         def deserialize_cuda_engine(self, plan):
             record("deserialize_cuda_engine")
-            return Engine(bytes(plan))
+            plan = bytes(plan)
+            return Engine(plan) if plan.startswith(b"ENGINE:") else None
 
     mod.Runtime = strict("Runtime", (_Strict, _Runtime))
 
@@ -228,3 +319,22 @@ def make(which: str = "common") -> types.ModuleType:
         ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE")) if k in allowed})
     mod.__version__ = VERSIONS[which]
     return mod
+
+
+def _graph_io(path) -> dict:
+    """The ONNX file's image input and first output: names, TensorRT dtype names, shapes (symbolic dims as
+    None), as TensorRT's parser would define them."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {t.name for t in model.graph.initializer}
+    dtypes = {1: "FLOAT", 10: "HALF"}
+
+    def desc(value):
+        tt = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim] if tt.HasField("shape") \
+            else [None, None]
+        return {"name": value.name, "dtype": dtypes.get(tt.elem_type, "FLOAT"), "shape": dims}
+
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    return {"input": desc(inputs[0]), "output": desc(model.graph.output[0])}

@@ -126,7 +126,9 @@ def test_gpu_validate_script_on_a_machine_without_gpu(tmp_path):
     """scripts/gpu-validate.sh installs nothing and, without a GPU, says what it could not try (exit 3)."""
     text = SCRIPT.read_text()
     assert "pip install" not in text and "apt" not in text
-    if _has_cuda():
+    from hwprofile.runners import env
+
+    if env.gpu_count() > 0 or _has_cuda():
         pytest.skip("this machine has a GPU: the script would run the real validation")
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run(["bash", str(SCRIPT), "--dry-run"], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -144,3 +146,57 @@ def _has_cuda() -> bool:
     except ImportError:
         return False
     return torch.cuda.is_available()
+
+
+def _no_gpu_here() -> None:
+    from hwprofile.runners import env
+
+    if env.gpu_count() > 0 or _has_cuda():
+        pytest.skip("this machine has a GPU: the script would run the real validation")
+
+
+def test_gpu_validate_script_parses():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True).returncode == 0
+
+
+def test_gpu_validate_quick_dry_run_writes_its_log_and_plan(tmp_path):
+    """--quick --out-dir DIR: the log and the sweep's plan (which needs no GPU) land in DIR; without a GPU
+    every runner is reported as not tried, with why."""
+    _no_gpu_here()
+    out_dir = tmp_path / "validate"
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(SCRIPT), "--quick", "--dry-run", "--out-dir", str(out_dir)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 3, out
+    plan = json.loads((out_dir / "plan.json").read_text())
+    assert len(plan["items"]) == 16 and plan["estimated_s"] > 0
+    assert {(i["scale"], i["batch"]) for i in plan["items"]} == {(1.0, 1), (1.0, 32), (2.0, 1), (2.0, 32)}
+    assert {i["model"] for i in plan["items"]} == {"EfficientNet-B0"}
+    log = (out_dir / "validate.log").read_text()
+    for runner in ("torch:cuda", "ort:cuda", "ort:tensorrt", "trt"):
+        assert re.search(rf"not tried: {re.escape(runner)} - .*\S", log), log
+    assert not (out_dir / "sweep.json").exists()
+
+
+def test_gpu_validate_runs_from_a_checkout_where_hwprofile_is_not_installed(tmp_path):
+    """It changes to the repository root before checking that hwprofile imports: an interpreter without
+    hwprofile installed still finds the checkout (and so do the children it starts)."""
+    _no_gpu_here()
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(  # drop the editable install of hwprofile, keep its dependencies
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]\n"
+        "sys.path_hooks[:] = [h for h in sys.path_hooks if '__editable__' not in getattr(h, '__module__', '')]\n")
+    wrapper = tmp_path / "python-without-hwprofile"
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={hide}${{PYTHONPATH:+:$PYTHONPATH}} exec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    assert subprocess.run([str(wrapper), "-c", "import hwprofile"], cwd=tmp_path, env=env,
+                          capture_output=True).returncode != 0  # not installed, as on an offline GPU box
+    proc = subprocess.run(["bash", str(SCRIPT), "--dry-run"], cwd=tmp_path, env={**env, "PYTHON": str(wrapper)},
+                          capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert "not importable" not in out and proc.returncode == 3, out
+    assert re.search(r"not tried: trt - .*\S", out) and "Plan on cuda:0" in out, out

@@ -98,7 +98,7 @@ def test_unwritable_output_detected_before_measuring(tmp_path):
     (dict(strategies=()), "empty sweep"),
     (dict(models=()), "empty sweep"),
     (dict(batch_sizes=(0,)), "batch-sizes"),
-    (dict(runners=("ort:cpu",), mode="train"), "needs torch runners"),
+    (dict(runners=("ort:cpu",), mode="train"), "needs runners that support it \\(torch:cpu, torch:cuda\\); ort:cpu only infer"),
     (dict(runners=("nope:x",)), "nope:x"),
     (dict(strategies=("XYZ",)), "unknown strategy"),
     (dict(models=("NoSuchNet",)), "unknown model"),
@@ -174,3 +174,19 @@ def test_invalid_runner_options(tmp_path, options, needle):
     with pytest.raises(ConfigError, match=needle):
         run_sweep(SweepConfig(**SMALL, options=options), tmp_path / "p.json", measure_fn=fake_measure)
     assert not (tmp_path / "p.json").exists()
+
+
+def test_memory_limit_reaches_each_measurement_and_is_not_identity(tmp_path):
+    seen = []
+
+    def capture(runner, workload, *args, **kw):
+        seen.append(kw.get("memory_limit_mb"))
+        return fake_measure(runner, workload, *args, **{k: v for k, v in kw.items() if k != "memory_limit_mb"})
+
+    cfg = SweepConfig(**SMALL, memory_limit_mb=2048)
+    prof, _, _ = run_sweep(cfg, tmp_path / "p.json", quiet=True, measure_fn=capture)
+    assert seen == [2048] * 6 and "memory_limit_mb" not in cfg.identity()
+    run_sweep(SweepConfig(**SMALL), tmp_path / "q.json", quiet=True, measure_fn=capture)
+    assert seen[6:] == [None] * 6  # not given: measure()'s default for the device
+    with pytest.raises(ConfigError, match="--memory-limit"):
+        run_sweep(SweepConfig(**SMALL, memory_limit_mb=-1), tmp_path / "r.json", measure_fn=capture)

@@ -15,7 +15,7 @@ from ._output import Column, Table, add_format_args, emit, render
 
 RUN_DEFAULTS = {"device": "auto", "runners": None, "models": None, "strategies": None, "scales": None,
                 "batch_sizes": None, "precision": "fp32", "mode": "infer", "budget": None, "repeats": None,
-                "seconds_per_config": None, "threads": None, "option": None}
+                "seconds_per_config": None, "threads": None, "option": None, "memory_limit": None}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -52,25 +52,26 @@ def _workload(args, runner: str):
     if "threads" in options and "threads" not in runner_class(runner).option_names:
         raise ConfigError(f"{runner} takes no --threads")
     kw = {"precision": args.precision, "options": options}
+    needs = runner_class(runner).input  # module | onnx | engine, as the runner declares it
     onnx_file = args.model.lower().endswith(".onnx")
     if onnx_file:
         if not Path(args.model).is_file():
             from ..errors import InputFileError
 
             raise InputFileError(f"ONNX model {args.model!r} does not exist")
-        if runner.startswith("torch:"):
+        if needs == "module":
             raise ConfigError(f"{runner} runs zoo models; an .onnx file runs on ort:* or trt")
         onnx_path, res, label = str(Path(args.model).resolve()), args.resolution or 224, Path(args.model).name
     else:
         spec = resolve(args.model, args.strategy, args.scale or 1.0) if args.strategy else resolve(args.model)
         res, label = args.resolution or spec.train_res, spec.name if not args.strategy else \
             f"{spec.name} {args.strategy} x{args.scale or 1:g}"
-        if runner.startswith("torch:"):
+        if needs == "module":
             return Workload.from_spec(spec, args.batch, res, **kw), None, label
         from exporters import to_onnx
 
         onnx_path = str(to_onnx(spec, batch="dynamic", fp16=args.precision == "fp16", cache_dir=args.cache_dir).path)
-    if runner == "trt":
+    if needs == "engine":
         from exporters import to_tensorrt
 
         engine = to_tensorrt(onnx_path, precision=args.precision, batch_sizes=(args.batch,),

@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_args(p)
     p.add_argument("--out", help="profile to write (default: a new file under runs/); never overwritten")
     p.add_argument("--resume", metavar="FILE", help="continue an interrupted sweep saved in FILE")
+    p.add_argument("--plan", action="store_true",
+                   help="only print what the sweep would measure, export and build, and an estimate of its "
+                        "wall time; needs no device (--plan --device cuda:0 works on a CPU-only machine)")
     add_format_args(p)
     p.set_defaults(handler=run)
 
@@ -32,6 +35,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("infer", "train"), default="infer",
                    help="train = forward + backward, no optimizer step (pycls's timing protocol)")
     p.add_argument("--budget", type=float, help="seconds for the whole sweep; configurations not reached are 'skipped'")
+    p.add_argument("--memory-limit", type=float, dest="memory_limit", metavar="MIB",
+                   help="host memory (RSS) at which a measuring child is killed and its record is 'oom'; "
+                        "0 for none (default: 85%% of RAM on CPU, none on GPU)")
     p.add_argument("--repeats", type=int, help="processes per measurement (default: 1)")
     p.add_argument("--seconds-per-config", type=float, dest="seconds_per_config",
                    help="time budget of each measurement's timed phase (default: 2)")
@@ -56,6 +62,8 @@ def config_from_args(args: argparse.Namespace):
     from ..sweep import MAX_BATCH
 
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget}
+    if getattr(args, "memory_limit", None) is not None:
+        kw["memory_limit_mb"] = args.memory_limit
     if getattr(args, "layers", 0):
         if args.layers < 4:
             raise ConfigError(f"--layers {args.layers}: expected at least 4 profiled runs")
@@ -130,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.out and args.out != args.resume:
         raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
     config = config_from_args(args)
+    if args.plan:
+        return show_plan(config, args.format)
     out = args.resume or args.out
     try:
         profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet)
@@ -146,4 +156,28 @@ def run(args: argparse.Namespace) -> int:
     if not profile.ok_records():
         sys.stderr.write("hwprofile: error: no configuration was measured successfully\n")
         return 3
+    return 0
+
+
+def show_plan(config, fmt: str) -> int:
+    """``run --plan``: the items, the artifacts to make and the estimated wall time; measures nothing."""
+    from ..sweep_plan import make_plan
+    from ._output import Column, Table, num
+
+    plan = make_plan(config)
+    rows = [{**vars(i), "label": i.model if not i.strategy else f"{i.model} {i.strategy} x{i.scale:g}"}
+            for i in plan.items]
+    arts = [{**vars(a), "batches": ",".join(map(str, a.batches)) or None} for a in plan.artifacts]
+    where = plan.device + ("" if plan.device_present else " (not present here)")
+    tables = [Table(f"Plan on {where}: {len(rows)} records", (
+                  Column("label", "model"), Column("batch", "batch"), Column("runner", "runner"),
+                  Column("precision", "precision"), Column("mode", "mode"), Column("input", "input"),
+                  Column("artifact", "artifact"), Column("estimated_s", "est. s", num)), rows),
+              Table("Artifacts to make (each once)", (
+                  Column("id", "id"), Column("action", "action"), Column("kind", "kind"), Column("model", "model"),
+                  Column("precision", "precision"), Column("batches", "batches"), Column("device", "device"),
+                  Column("estimated_s", "est. s", num)), arts,
+                  notes=[*(f"note: {n}" for n in plan.notes),
+                         f"estimated wall time: {plan.estimated_s:.0f} s (a rough planning figure)"])]
+    emit(tables, fmt, plan.to_dict())
     return 0

@@ -35,6 +35,7 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
             isolation: str = "auto", layers: dict | None = None) -> Measurement:
     """Measure ``workload`` on ``runner`` in ``timing.repeats`` fresh child processes.
 
+    ``memory_limit_mb`` caps each child's RSS (0: no cap; default: 85% of RAM on CPU, none on GPU).
     Bad input raises ConfigError; an unavailable runner or device raises an EnvironmentProblem.
     Everything that goes wrong inside a child (crash, out-of-memory, hang past ``timeout_s``, an
     exception, an unsupported combination) comes back as the Measurement's status and reason.
@@ -42,7 +43,7 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
     unprofiled timing, in the same child (hwprofile.layers); the result is ``Measurement.layers``.
     """
     from .. import runners
-    from .isolation import default_memory_limit_mb, get_launcher
+    from .isolation import get_launcher, memory_cap_mb
 
     start = time.perf_counter()
     name = runners.check_runner_name(runner)
@@ -53,7 +54,7 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
     unsupported = cls.check(workload)
     if unsupported:
         return Measurement(name, "unsupported", unsupported, None, None, {}, settings, time.perf_counter() - start)
-    cap = memory_limit_mb or default_memory_limit_mb()
+    cap = memory_cap_mb(device, memory_limit_mb)
     job = {"type": "measure", "runner_path": runners.runner_path(name), "device": device,
            "workload": workload.to_dict(), "timing": timing.to_dict(), **({"layers": layers} if layers else {})}
     runs = []

@@ -32,6 +32,16 @@ def default_memory_limit_mb() -> float:
     return 0.85 * total_ram_mb()
 
 
+def memory_cap_mb(device: str, memory_limit_mb: float | None = None) -> float | None:
+    """The host-memory (RSS) cap a measuring child is killed at: ``memory_limit_mb`` when given (0: none);
+    by default 85% of RAM on CPU and none on GPU, whose children's RSS holds the CUDA context, pinned
+    buffers and the libraries' host copies rather than the model's working set (the device's own
+    out-of-memory is the GPU limit)."""
+    if memory_limit_mb is not None:
+        return float(memory_limit_mb) or None
+    return default_memory_limit_mb() if not str(device).startswith("cuda") else None
+
+
 def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -92,12 +102,13 @@ def cpu_busy_s() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def _foreign_cores(busy0: float | None, exit: dict) -> float | None:
-    """Average number of cores busy with other work while the child ran (all CPU time minus its own)."""
+def _foreign_cores(busy0: float | None, exit: dict, own_s: float = 0.0) -> float | None:
+    """Average number of cores busy with other work while the child ran: all CPU time minus the child's
+    and minus this process's own (``own_s``: the waiting loop and, on GPU, the NVML sampling thread)."""
     busy1 = cpu_busy_s()
     if busy0 is None or busy1 is None or exit["wall_s"] <= 0:
         return None
-    return round(max(0.0, busy1 - busy0 - exit.get("cpu_s", 0.0)) / exit["wall_s"], 3)
+    return round(max(0.0, busy1 - busy0 - exit.get("cpu_s", 0.0) - own_s) / exit["wall_s"], 3)
 
 
 def _tail(path: Path, limit: int = 240) -> str:
@@ -142,9 +153,9 @@ class Launcher:
             job = {**job, "result_path": str(Path(tmp) / "result.json")}
             stderr = Path(tmp) / "stderr.txt"
             self.ready_up()  # a launcher's own start is not other load on the child
-            busy0 = cpu_busy_s()
+            busy0, own0 = cpu_busy_s(), time.process_time()
             exit = self._start_and_wait(job, stderr, timeout_s, mem_cap_mb)
-            exit["foreign_cpu_cores"] = _foreign_cores(busy0, exit)
+            exit["foreign_cpu_cores"] = _foreign_cores(busy0, exit, time.process_time() - own0)
             result_path = Path(job["result_path"])
             result = json.loads(result_path.read_text()) if result_path.exists() else None
             return exit, result, _tail(stderr)

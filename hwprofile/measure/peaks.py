@@ -46,12 +46,15 @@ def _matmul(torch, device, n: int, dtype, seconds: float, clock) -> dict:
 def _tf32_matmul(torch, device, n: int, seconds: float, clock) -> dict:
     """fp32 matmul with TF32 allowed: the peak fp32 convolutions reach, since cuDNN allows TF32 by
     default (torch.backends.cudnn.allow_tf32), while the plain fp32 matmul above does not."""
-    before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
+    matmul = torch.backends.cuda.matmul
+    # torch >= 2.9: the fp32_precision setting (setting the legacy flag after it was used raises)
+    name, value = ("fp32_precision", "tf32") if hasattr(matmul, "fp32_precision") else ("allow_tf32", True)
+    before = getattr(matmul, name)
+    setattr(matmul, name, value)
     try:
         return _matmul(torch, device, n, torch.float32, seconds, clock)
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = before
+        setattr(matmul, name, before)
 
 
 def _copy(torch, device, size_mb: int, seconds: float, clock) -> dict:
@@ -83,7 +86,9 @@ def peaks(device: str = "cpu", *, seconds: float = 0.5, matmul_n: int | None = N
         "matmul_fp32": _matmul(torch, dev, n, torch.float32, seconds, clock)}
     if gpu:
         out["matmul_fp16"] = _matmul(torch, dev, n, torch.float16, seconds, clock)
-        out["tf32_matmul_allowed"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        from ..runners.torch_runner import tf32_settings
+
+        out["tf32_matmul_allowed"] = tf32_settings(torch).get("matmul_allow_tf32")
         out["matmul_tf32"] = _tf32_matmul(torch, dev, n, seconds, clock)
     out["copy"] = _copy(torch, dev, copy_mb or (1024 if gpu else 256), seconds, clock)
     return out

@@ -27,6 +27,11 @@ class Runner:
     timing_method: ClassVar[str] = "perf_counter_ns"
     modes: ClassVar[tuple[str, ...]] = ("infer",)
     kinds: ClassVar[tuple[str, ...]] = ()  # workload kinds accepted: spec | onnx | engine
+    #: The input this runner runs, made from a sweep item by :meth:`prepare`: ``module`` (a torch
+    #: module built from a spec), ``onnx`` (a verified ONNX graph) or ``engine`` (a TensorRT engine).
+    input: ClassVar[str] = "onnx"
+    #: Rough seconds to load that input in the measuring child, for ``run --plan`` (None: the input's default).
+    load_estimate_s: ClassVar[float | None] = None
     option_names: ClassVar[tuple[str, ...]] = ("threads",)
 
     def __init__(self, device: str | None = None) -> None:
@@ -64,6 +69,20 @@ class Runner:
             need = " or ".join(cls.kinds)
             return f"{cls.name} runs {need} workloads, not {workload.kind!r}"
         return None
+
+    @classmethod
+    def takes_onnx_files(cls) -> bool:
+        """Whether a user's .onnx file can be made into this runner's input (a torch module cannot)."""
+        return cls.input != "module"
+
+    @classmethod
+    def prepare(cls, item, config, device: str, cache, resolution: int):
+        """This runner's input for a sweep ``item``: (Workload, prepare record). The record is
+        ``{"input", "artifact", "build_s", "cached"}`` (hwprofile.runners.prepare); export and
+        build times go there, never into the measured latency."""
+        from .prepare import prepare_input
+
+        return prepare_input(cls.input, item, config, device, cache, resolution)
 
     @classmethod
     def preload(cls) -> None:

@@ -98,6 +98,13 @@ def ort_tensorrt_needs() -> str | None:
     return f"libnvinfer.so.{match.group(1).decode()}" if match else None
 
 
+def ort_tensorrt_major() -> int | None:
+    """The TensorRT major version onnxruntime's TensorRT provider links (from its libnvinfer soname)."""
+    needs = ort_tensorrt_needs()
+    tail = needs.rsplit(".", 1)[-1] if needs else ""
+    return int(tail) if tail.isdigit() else None
+
+
 def library_findable(soname: str) -> bool:
     """Whether the dynamic loader could find ``soname``: the tensorrt wheels' folders, LD_LIBRARY_PATH,
     the usual system folders and the ldconfig cache (nothing is loaded)."""
@@ -248,3 +255,63 @@ def torch_cuda_problem() -> str | None:
     if build["cuda"] is None:
         return f"torch {build['version']} is a CPU-only build"
     return None
+
+
+# ------------------------------------------------------------------ CUDA versions and the driver
+
+def ort_cuda_version() -> str | None:
+    """The CUDA version onnxruntime-gpu was built for (``cuda_version`` in its build_and_package_info.py)."""
+    folder = module_dir("onnxruntime")
+    info = folder / "capi" / "build_and_package_info.py" if folder is not None else None
+    try:
+        text = info.read_text() if info is not None and info.is_file() else ""
+    except OSError:
+        return None
+    match = re.search(r"^cuda_version\s*=\s*['\"]([^'\"]+)", text, re.M)
+    return match.group(1) if match else None
+
+
+@functools.lru_cache(maxsize=1)
+def nvml_cuda_driver_version() -> tuple[int, int] | None:
+    """The newest CUDA version the installed NVIDIA driver supports, from NVML; None when unknown."""
+    if not has_module("pynvml"):
+        return None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            get = getattr(pynvml, "nvmlSystemGetCudaDriverVersion_v2", None) or pynvml.nvmlSystemGetCudaDriverVersion
+            value = int(get())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no driver, no NVML library, ...
+        return None
+    return value // 1000, (value % 1000) // 10
+
+
+def cuda_major(version: str | None) -> int | None:
+    head = str(version or "").split(".")[0]
+    return int(head) if head.isdigit() else None
+
+
+def cuda_driver_problem(library: str, built_for: str | None) -> str | None:
+    """Why the driver cannot run ``library`` built for CUDA ``built_for`` (its major is newer than the
+    driver's), or None (also when either version is unknown)."""
+    driver, major = nvml_cuda_driver_version(), cuda_major(built_for)
+    if driver is None or major is None or driver[0] >= major:
+        return None
+    return (f"{library} is built for CUDA {built_for}, but the NVIDIA driver supports CUDA up to "
+            f"{driver[0]}.{driver[1]}: update the driver, or install a CUDA {driver[0]} build")
+
+
+def torch_ort_cuda_problem() -> str | None:
+    """torch and onnxruntime-gpu built for different CUDA majors, which cannot load in one process (the
+    ONNX Runtime GPU runners load torch for its CUDA streams), or None."""
+    torch_cuda, ort_cuda = torch_build()["cuda"], ort_cuda_version()
+    a, b = cuda_major(torch_cuda), cuda_major(ort_cuda)
+    if a is None or b is None or a == b:
+        return None
+    return (f"torch {torch_build()['version']} is built for CUDA {torch_cuda} and onnxruntime-gpu {ort_version()} "
+            f"for CUDA {ort_cuda}; the ONNX Runtime GPU runners load both in one process, which needs one CUDA "
+            "major: install builds for the same CUDA major")

@@ -25,6 +25,7 @@ class FakeRunner(Runner):
     timing_method = "scripted"
     modes = ("infer", "train")
     kinds = ("spec", "onnx", "engine")
+    input = "module"
     option_names = ("latencies_ms", "sleep", "fault", "fault_at", "alloc_mb", "unsupported")
 
     @classmethod
@@ -74,3 +75,13 @@ class FakeRunner(Runner):
 
     def close(self) -> None:
         self._hold = []
+
+
+class FakeCudaRunner(FakeRunner):
+    """The fake runner declared as a GPU runner (``PATH_CUDA``): GPU launch paths, tested on the CPU."""
+
+    name = "fake:cuda"
+    device_type = "cuda"
+
+
+PATH_CUDA = "hwprofile.runners.fake:FakeCudaRunner"

@@ -47,6 +47,7 @@ def default_threads() -> int:
 
 class OrtRunner(Runner):
     kinds = ("onnx",)
+    input = "onnx"
     modes = ("infer",)
     provider = "CPUExecutionProvider"
     option_names = ("threads", "iobinding", "cpu_mem_arena", "mem_pattern", "trt_cache_dir", "seed")
@@ -83,7 +84,8 @@ class OrtRunner(Runner):
         import onnxruntime as ort
 
         self.workload, opts = workload, workload.options
-        self._stream = self._make_stream()
+        if not hasattr(self, "_stream"):  # a GPU runner made it before its placement session
+            self._stream = self._make_stream()
         so = self._session_options(ort, opts)
         self._sess = ort.InferenceSession(workload.path, so, providers=self._providers())
         self._active = self._sess.get_providers()
@@ -300,7 +302,14 @@ class _OrtGpuRunner(OrtRunner):
     def missing(cls, index: int | None) -> str | None:
         if not env.has_module("onnxruntime") or not env.ort_has_provider_lib("cuda"):
             return "onnxruntime-gpu is not installed"
-        return env.gpu_problem(index)
+        return cls.cuda_problem(index)
+
+    @classmethod
+    def cuda_problem(cls, index: int | None) -> str | None:
+        """No such GPU, a driver too old for onnxruntime-gpu's CUDA, or torch on another CUDA major."""
+        return (env.gpu_problem(index)
+                or env.cuda_driver_problem(f"onnxruntime-gpu {env.ort_version()}", env.ort_cuda_version())
+                or env.torch_ort_cuda_problem())
 
     @property
     def index(self) -> int:
@@ -308,8 +317,10 @@ class _OrtGpuRunner(OrtRunner):
 
     def load(self, workload) -> None:
         # where the nodes run (the provider list alone hides nodes that fall back to CPU), from a
-        # session closed before the timed one is created, so the two never hold memory together
+        # session closed before the timed one is created, so the two never hold memory together;
+        # the stream comes first: the provider options of both sessions name it
         self.workload = workload
+        self._stream = self._make_stream()
         try:
             self._placement = self.node_placement()
         except Unsupported:
@@ -369,6 +380,7 @@ class OrtCudaRunner(_OrtGpuRunner):
 class OrtTensorrtRunner(_OrtGpuRunner):
     name = "ort:tensorrt"
     provider = "TensorrtExecutionProvider"
+    load_estimate_s = 30.0  # the provider builds its engine in the session (cached per shape in trt_cache_dir)
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
@@ -383,10 +395,19 @@ class OrtTensorrtRunner(_OrtGpuRunner):
             have = env.tensorrt_version()
             return (f"this onnxruntime's TensorRT provider links {needs}, which the loader cannot find"
                     + (f" (TensorRT {have} is installed)" if have else ""))
-        return env.gpu_problem(index)
+        return cls.cuda_problem(index)
+
+    @staticmethod
+    def weakly_typed() -> bool:
+        """Whether the provider's TensorRT still has weak typing (10.x: ``trt_fp16_enable`` turns an fp32
+        graph into an fp16 engine). TensorRT 11 removed it: an fp16 engine needs an fp16 graph, and
+        ``trt_fp16_enable`` on an fp32 graph would build an fp32 engine. Read from the libnvinfer
+        soname the provider links; unknown counts as strongly typed (never label fp16 what ran fp32)."""
+        major = env.ort_tensorrt_major()
+        return major is not None and major < 11
 
     def _converts_precision(self) -> bool:
-        return True  # fp32 graph + trt_fp16_enable builds an fp16 engine
+        return self.weakly_typed()  # 10.x: fp32 graph + trt_fp16_enable builds an fp16 engine
 
     def cache_dir(self) -> str:
         base = self.workload.options.get("trt_cache_dir") or os.path.join(
@@ -396,8 +417,13 @@ class OrtTensorrtRunner(_OrtGpuRunner):
 
     def _providers(self) -> list:
         cache = self.cache_dir()
-        fp16 = self.workload.precision == "fp16"
+        fp16 = self.workload.precision == "fp16" and self.weakly_typed()  # 11.x: the fp16 graph is fp16
         trt = {"device_id": str(self.index), "trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
                "trt_timing_cache_enable": "True", "trt_timing_cache_path": cache,
                "trt_fp16_enable": "True" if fp16 else "False", **self._stream_options(self.provider)}
         return [(self.provider, trt), (OrtCudaRunner.provider, self._cuda_options()), "CPUExecutionProvider"]
+
+    def settings(self) -> dict[str, Any]:
+        major = env.ort_tensorrt_major()
+        return {**super().settings(), "tensorrt_major": major,
+                "tensorrt_typing": "weak" if self.weakly_typed() else "strong" if major else "unknown (strong assumed)"}

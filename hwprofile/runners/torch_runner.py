@@ -16,6 +16,7 @@ from .base import Runner
 
 class TorchRunner(Runner):
     kinds = ("spec",)
+    input = "module"
     modes = ("infer", "train")
     option_names = ("threads", "channels_last", "compile", "cuda_graphs", "seed")
 
@@ -145,11 +146,21 @@ class TorchRunner(Runner):
                "precision_mode": "half model" if self._half and self.workload.mode == "infer"
                else "autocast fp16" if self._half else "fp32"}
         if self._dev.type == "cuda":
-            out.update(gpu=torch.cuda.get_device_name(self._dev), cudnn_benchmark=True,
-                       cudnn_version=torch.backends.cudnn.version(), cuda_version=torch.version.cuda,
-                       cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,  # fp32 convs may run as TF32
-                       matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+            out.update(self._cuda_settings(torch))
         return out
+
+    def _cuda_settings(self, torch) -> dict[str, Any]:
+        """GPU, CUDA/cuDNN versions and whether fp32 may run as TF32: diagnostics, so a value that cannot
+        be read is recorded as such and never fails the record."""
+        out: dict[str, Any] = {"cudnn_benchmark": True, "cuda_version": torch.version.cuda}
+        for key, read in (("gpu", lambda: torch.cuda.get_device_name(self._dev)),
+                          ("cudnn_version", torch.backends.cudnn.version)):
+            try:
+                out[key] = read()
+            except Exception as exc:  # noqa: BLE001
+                out[key] = None
+                out.setdefault("unreadable", {})[key] = f"{type(exc).__name__}: {exc}"[:120]
+        return {**out, **tf32_settings(torch)}
 
     def close(self) -> None:
         if getattr(self, "_bn", None):
@@ -170,7 +181,9 @@ class TorchCudaRunner(TorchRunner):
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
-        return env.torch_cuda_problem() or env.gpu_problem(index)
+        build = env.torch_build()
+        return (env.torch_cuda_problem() or env.gpu_problem(index)
+                or env.cuda_driver_problem(f"torch {build['version']}", build["cuda"]))
 
     def synchronize(self) -> None:
         import torch
@@ -316,3 +329,36 @@ def torch_layer_times(runner: TorchRunner, iterations: int) -> dict[str, Any]:
                       "unprofiled runs; a container's own time is its time minus its children's",
             "iterations": iterations, "profiled_run_ms": total, "unprofiled_ms": statistics.median(unprofiled),
             "element_bytes": elem, "rows": rows}
+
+
+_PRECISION_PATHS = {"fp32_precision": (), "matmul_fp32_precision": ("cuda", "matmul"),
+                    "cudnn_fp32_precision": ("cudnn",), "cudnn_conv_fp32_precision": ("cudnn", "conv")}
+
+
+def tf32_settings(torch) -> dict[str, Any]:
+    """Whether fp32 matmuls and convolutions may run as TF32, read without ever raising.
+
+    torch >= 2.9 has ``fp32_precision`` settings ("ieee" | "tf32" | "none" = inherit) and raises when
+    the legacy ``allow_tf32`` flags are read after the two APIs were mixed; so the new settings are
+    read where they exist, and each legacy flag is read where torch allows it, else derived from the
+    new setting ("tf32" -> True, "ieee" -> False, else None).
+    """
+    out: dict[str, Any] = {}
+    for key, path in _PRECISION_PATHS.items():
+        obj = torch.backends
+        for part in path:
+            obj = getattr(obj, part, None)
+        try:
+            value = getattr(obj, "fp32_precision", None) if obj is not None else None
+        except Exception:  # noqa: BLE001
+            value = None
+        if value is not None:
+            out[key] = str(value)
+    legacy = {"matmul_allow_tf32": (lambda: torch.backends.cuda.matmul.allow_tf32, "matmul_fp32_precision"),
+              "cudnn_allow_tf32": (lambda: torch.backends.cudnn.allow_tf32, "cudnn_conv_fp32_precision")}
+    for key, (read, new) in legacy.items():
+        try:
+            out[key] = bool(read())
+        except Exception:  # noqa: BLE001 - mixed APIs (torch >= 2.9): derive it from the new setting
+            out[key] = {"tf32": True, "ieee": False}.get(out.get(new, ""))
+    return out

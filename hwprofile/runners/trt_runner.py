@@ -21,6 +21,7 @@ class TrtRunner(Runner):
     device_type = "cuda"
     timing_method = "cuda_event"
     kinds = ("engine",)
+    input = "engine"  # built from the ONNX export on the device that runs it (runners/prepare.py)
     modes = ("infer",)
     option_names = ("seed",)
 
@@ -36,7 +37,8 @@ class TrtRunner(Runner):
         problem = env.torch_cuda_problem()
         if problem:
             return f"trt uses torch CUDA tensors as device buffers, but {problem}"
-        return env.gpu_problem(index)
+        build = env.torch_build()
+        return env.gpu_problem(index) or env.cuda_driver_problem(f"torch {build['version']}", build["cuda"])
 
     @classmethod
     def version_text(cls) -> str:

@@ -127,7 +127,7 @@ def test_unavailable_device_exits_3(cli, tmp_path):
     pytest.importorskip("hwprofile.measure")
     from hwprofile.runners import env
 
-    if env.parse_device("cuda:0") and _has_cuda():
+    if env.gpu_count() > 0 or _has_cuda():
         pytest.skip("this machine has a GPU")
     code, _, err = cli("check", "--baseline", p("cpu-a.json"), "--device", "cuda:0", "--runners", "ort:cuda",
                        "--models", "RegNetX-200MF", "--scales", "1", "--batch-sizes", "1", "--quiet",

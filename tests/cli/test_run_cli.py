@@ -2,16 +2,21 @@ import json
 
 import pytest
 
+from hwprofile.runners import env
+
+NO_GPU = pytest.mark.skipif(env.gpu_count() > 0, reason="on a GPU machine this would start a GPU sweep")
+
 
 @pytest.mark.parametrize("argv,code,needle", [
-    (["run", "--device", "cuda:0"], 3, "cuda:0"),
+    pytest.param(["run", "--device", "cuda:0"], 3, "cuda:0", marks=NO_GPU),
     (["run", "--device", "tpu"], 2, "tpu"),
     (["run", "--runners", "foo:bar"], 2, "foo:bar"),
     (["run", "--batch-sizes", "0"], 2, "batch-sizes"),
     (["run", "--batch-sizes", "1.5"], 2, "batch-sizes"),
     (["run", "--scales", "1,-2"], 2, "finite number > 0"),
     (["run", "--strategies", "d,"], 2, "comma-separated"),
-    (["run", "--mode", "train", "--runners", "ort:cpu"], 2, "torch runners"),
+    (["run", "--mode", "train", "--runners", "ort:cpu"], 2, "needs runners that support it"),
+    (["run", "--memory-limit", "-5"], 2, "--memory-limit"),
     (["run", "--models", "missing.onnx"], 2, "does not exist"),
     (["run", "--budget", "-5"], 2, "--budget"),
     (["run", "--repeats", "0"], 2, "--repeats"),
@@ -72,3 +77,50 @@ def test_real_small_sweep_on_cpu_runners(cli, tmp_path, monkeypatch):
     assert settings["torch:cpu"]["channels_last"] is True
     assert Profile.load(out).sweeps[0]["config"]["options"] == {"*": {"threads": 1},
                                                                 "torch:cpu": {"channels_last": True}}
+
+
+MUST_SHOW = ["run", "--plan", "--device", "cuda:0", "--runners", "torch:cuda,ort:cuda,ort:tensorrt,trt",
+             "--models", "EfficientNet-B0", "--strategies", "dWr", "--scales", "1,2", "--batch-sizes", "1,8", "--json"]
+
+
+def test_plan_for_a_gpu_needs_no_gpu(cli, tmp_path, monkeypatch):
+    """run --plan: one item per record with the input its runner declares; exports and engine builds, each
+    once; a positive estimate; no device, no measurement, no file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(env, "gpu_names", lambda: [])  # as on a CPU-only machine, also where a GPU is
+    code, out, err = cli(*MUST_SHOW)
+    assert code == 0, err
+    plan = json.loads(out)
+    items = plan["items"]
+    assert len(items) == 16 and plan["estimated_s"] > 0 and plan["device_present"] is False
+    assert {i["runner"]: i["input"] for i in items} == {"torch:cuda": "module", "ort:cuda": "onnx",
+                                                        "ort:tensorrt": "onnx", "trt": "engine"}
+    for key in ("model", "strategy", "scale", "batch", "runner", "precision", "mode", "input"):
+        assert all(key in i for i in items)
+    assert {(i["strategy"], i["scale"], i["batch"]) for i in items} == {
+        (None, 1.0, 1), (None, 1.0, 8), ("dWr", 2.0, 1), ("dWr", 2.0, 8)}
+    arts = {(a["kind"], a["model"]): a for a in plan["artifacts"]}
+    assert set(arts) == {(k, m) for k in ("onnx", "engine") for m in ("EfficientNet-B0", "EfficientNet-B0 dWr x2")}
+    engine = arts[("engine", "EfficientNet-B0")]
+    assert engine["batches"] == [1, 8] and engine["device"] == "cuda:0" and engine["action"] == "build"
+    by_id = {a["id"]: a for a in plan["artifacts"]}
+    assert all(by_id[i["artifact"]]["kind"] == i["input"] for i in items if i["input"] != "module")
+    assert abs(sum(i["estimated_s"] for i in items) + sum(a["estimated_s"] for a in plan["artifacts"])
+               - plan["estimated_s"]) < 4 * 8.0 + 1  # plus one baseline process per runner
+    assert not list(tmp_path.iterdir())
+
+
+def test_plan_table_and_defaults(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(env, "gpu_names", lambda: [])
+    code, out, err = cli("run", "--plan", "--device", "cuda:0", "--models", "RegNetX-200MF", "--scales", "1")
+    assert code == 0, err
+    assert "not present here" in out and "estimated wall time" in out and "engine" in out
+    assert "planned for every cuda runner" in out  # none given and the device is absent: all of its type
+    code, out, err = cli("run", "--plan", "--device", "cpu", "--runners", "torch:cpu", "--mode", "train",
+                         "--models", "RegNetX-200MF", "--scales", "1", "--json")
+    plan = json.loads(out)
+    assert code == 0 and {i["input"] for i in plan["items"]} == {"module"} and plan["artifacts"] == []
+    assert len(plan["items"]) == 2 and {i["mode"] for i in plan["items"]} == {"train"}
+    code, _, err = cli("run", "--plan", "--device", "cpu", "--runners", "trt")
+    assert code == 2 and "trt run on cuda devices, not cpu" in err

@@ -49,7 +49,7 @@ def test_profiles_workspace_and_engine_record(fake_trt, tmp_path):
     assert eng.profile_for(8) == 1 and eng.profile_for(32) == 2
     with pytest.raises(ConfigError, match="outside this engine's profiles"):
         eng.profile_for(16)
-    assert open(eng.path, "rb").read() == b"ENGINE:3"
+    assert open(eng.path, "rb").read().startswith(b"ENGINE:3\n")
     assert EngineArtifact.from_dict(eng.to_dict()) == eng
 
 
@@ -209,3 +209,11 @@ def test_real_tensorrt_builds_an_engine(b0, tmp_path):
     eng = to_tensorrt(b0, batch_sizes=[1, 8], cache_dir=tmp_path)
     assert eng.device_memory_bytes and eng.device_memory_bytes > 0 and eng.profile_for(8) == 1
     assert to_tensorrt(b0, batch_sizes=[1, 8], cache_dir=tmp_path).cache_hit
+
+
+@pytest.mark.parametrize("which,strongly", [("10.16.1.11", False), ("11.4.0.106", True)])
+def test_strongly_typed_is_recorded_truthfully(install_trt, tmp_path, which, strongly):
+    """TensorRT 11 has no weak typing: every network it builds is strongly typed, fp32 graphs too."""
+    install_trt(which)
+    eng = to_tensorrt(_graph(tmp_path), precision="fp32", cache_dir=tmp_path)
+    assert eng.strongly_typed is strongly and eng.precision == "fp32"

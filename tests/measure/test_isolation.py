@@ -194,3 +194,71 @@ def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
     runs = [({"maxrss_mb": 10.0, "nvml_used_delta_mb": 5.0}, {"memory": {}}),
             ({"maxrss_mb": 12.0, "nvml_used_delta_mb": 7.0}, {"memory": {}})]
     assert _memory(runs, None)["nvml_used_delta_mb"]["value_mb"] == 7.0
+
+
+def test_memory_cap_is_for_cpu_children_unless_given():
+    """GPU children's RSS holds the CUDA context and the libraries' host copies: the CPU default cap is not
+    theirs to be killed by; --memory-limit applies to both; 0 means none."""
+    from hwprofile.measure.isolation import default_memory_limit_mb, memory_cap_mb
+
+    assert memory_cap_mb("cpu") == default_memory_limit_mb()
+    assert memory_cap_mb("cuda:0") is None and memory_cap_mb("cuda:1") is None
+    assert memory_cap_mb("cuda:0", 4096) == 4096.0 and memory_cap_mb("cpu", 600) == 600.0
+    assert memory_cap_mb("cpu", 0) is None
+
+
+def test_measure_passes_the_cap_for_the_device(monkeypatch):
+    from hwprofile.measure import isolation
+
+    caps = []
+    real = isolation.get_launcher
+
+    class Spy:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def run(self, job, timeout_s, cap):
+            caps.append(cap)
+            return self.inner.run(job, timeout_s, cap)
+
+    monkeypatch.setattr(isolation, "get_launcher", lambda device, isolation="auto": Spy(real(device, isolation)))
+    assert measure("fake", _fake(), FAST).ok and caps[-1] == isolation.default_memory_limit_mb()
+    assert measure("fake", _fake(), FAST, memory_limit_mb=0).ok and caps[-1] is None
+    assert measure("fake", _fake(), FAST, memory_limit_mb=900).ok and caps[-1] == 900.0
+    # a GPU runner's child is not killed by the CPU default cap, only by one given
+    from hwprofile.runners import env
+    from hwprofile.runners.fake import PATH_CUDA
+
+    monkeypatch.setattr(env, "gpu_names", lambda: ["Fake GPU"])
+    register_runner("fake:cuda", PATH_CUDA)
+    try:
+        assert measure("fake:cuda", _fake(), FAST, device="cuda:0").ok and caps[-1] is None
+        assert measure("fake:cuda", _fake(), FAST, device="cuda:0", memory_limit_mb=2048).ok and caps[-1] == 2048.0
+    finally:
+        unregister_runner("fake:cuda")
+
+
+def test_the_parents_own_cpu_time_is_not_foreign_load(monkeypatch):
+    """On GPU the parent samples NVML from a thread while the child runs: that CPU time is this process's
+    own, not other load on the machine."""
+    from hwprofile.measure import isolation
+
+    busy = iter([100.0])
+
+    class Busy(isolation.Launcher):
+        def _start_and_wait(self, job, stderr, timeout_s, cap):
+            start, own = time.monotonic(), time.process_time()
+            while time.process_time() - own < 0.3:  # the parent's sampling thread and wait loop, burning CPU
+                pass
+            # the machine's busy time grew by exactly what this process burned: there was no other load
+            busy_after[0] = 100.0 + (time.process_time() - own)
+            return {"pid": 0, "exitcode": 0, "signal": None, "maxrss_mb": 1.0, "cpu_s": 0.0, "killed": None,
+                    "rss_seen_mb": 1.0, "wall_s": time.monotonic() - start}
+
+    busy_after = [None]
+    monkeypatch.setattr(isolation, "cpu_busy_s", lambda: next(busy, None) or busy_after[0])
+    exit, _, _ = Busy().run({"type": "measure"}, 10, None)
+    assert exit["foreign_cpu_cores"] == 0.0, exit

@@ -120,8 +120,9 @@ def test_gpu_peaks_include_tf32_and_leave_the_flag_alone():
     import torch
 
     from hwprofile.measure.peaks import peaks
+    from hwprofile.runners.torch_runner import tf32_settings
 
-    before = torch.backends.cuda.matmul.allow_tf32
+    before = tf32_settings(torch)
     p = peaks("cuda:0", seconds=0.05, matmul_n=1024, copy_mb=64)
-    assert torch.backends.cuda.matmul.allow_tf32 == before
+    assert tf32_settings(torch) == before
     assert p["matmul_fp16"]["flops_per_s"] > 0 and p["matmul_tf32"]["flops_per_s"] > 0 and p["copy"]["gb_per_s"] > 0

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))
 from onnx_model import tiny_onnx  # noqa: E402
 
 from hwprofile.measure import Workload  # noqa: E402
+from hwprofile.runners import env, ort_runner  # noqa: E402
 from hwprofile.runners.base import Unsupported  # noqa: E402
 from hwprofile.runners.ort_runner import (OrtCpuRunner, OrtCudaRunner, OrtTensorrtRunner,  # noqa: E402
                                           ProviderFallback, check_provider)
@@ -75,7 +76,8 @@ def test_input_checks(tmp_path, onnx_path):
     assert "does not support mode 'train'" in OrtCpuRunner.check(Workload.from_file(onnx_path, 1, 16, mode="train"))
 
 
-def test_tensorrt_provider_options(onnx_path, tmp_path):
+def test_tensorrt_provider_options(onnx_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(env, "ort_tensorrt_major", lambda: 10)  # weak typing: trt_fp16_enable converts
     runner = OrtTensorrtRunner("cuda:0")
     runner.workload = Workload.from_file(onnx_path, 1, 16, precision="fp16", options={"trt_cache_dir": str(tmp_path)})
     runner._stream = None
@@ -106,3 +108,47 @@ def test_node_placement_counts_the_nodes_each_provider_ran(onnx_path):
         elsewhere = runner.node_placement()["elsewhere"]
     assert elsewhere and all(k.endswith(" on CPUExecutionProvider") for k in elsewhere)
     assert sum(elsewhere.values()) == placed["by_provider"]["CPUExecutionProvider"]
+
+
+def test_gpu_runner_makes_its_stream_before_the_placement_session(onnx_path, monkeypatch):
+    """Both sessions' provider options name the runner's stream, so it must exist before node_placement
+    runs; it used to be made afterwards, and the AttributeError hid every placement as "unknown"."""
+    import onnxruntime as ort
+
+    real, seen, streams = ort.InferenceSession, [], []
+
+    def session(path, so, providers):
+        seen.append(providers)
+        return real(path, so, providers=["CPUExecutionProvider"])  # onnxruntime here has no CUDA
+
+    def make_stream(self):
+        streams.append(types.SimpleNamespace(cuda_stream=77))
+        return streams[-1]
+
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    monkeypatch.setattr(OrtCudaRunner, "_make_stream", make_stream)
+    monkeypatch.setattr(OrtCudaRunner, "_bind", lambda self, ort, name, x: None)  # no CUDA OrtValue here
+    monkeypatch.setattr(ort_runner, "check_provider", lambda *a: None)
+    runner = OrtCudaRunner("cuda:0")
+    runner.load(Workload.from_file(onnx_path, batch=2, resolution=16, options={"threads": 1}))
+    assert "unknown" not in runner._placement, runner._placement
+    assert runner._placement["by_provider"]["CPUExecutionProvider"] >= 1 and runner._placement["elsewhere"]
+    assert len(streams) == 1 and [p[0][1]["user_compute_stream"] for p in seen] == ["77", "77"]
+    assert runner.settings()["node_placement"] == runner._placement
+
+
+@pytest.mark.parametrize("major,converts", [(10, True), (11, False), (None, False)])
+def test_fp16_on_tensorrt_11_needs_an_fp16_graph(onnx_path, tmp_path, monkeypatch, major, converts):
+    """TensorRT 11 has no weak typing: trt_fp16_enable on an fp32 graph would build an fp32 engine
+    labelled fp16. Only a provider linking TensorRT 10 converts; otherwise the fp32 graph is refused."""
+    monkeypatch.setattr(env, "ort_tensorrt_major", lambda: major)
+    runner = OrtTensorrtRunner("cuda:0")
+    runner.workload = Workload.from_file(onnx_path, 1, 16, precision="fp16", options={"trt_cache_dir": str(tmp_path)})
+    runner._stream = None
+    assert runner._providers()[0][1]["trt_fp16_enable"] == ("True" if converts else "False")
+    if converts:
+        assert runner._input_dtype("tensor(float)") == "float32"
+    else:
+        with pytest.raises(Unsupported, match="takes float32 but precision fp16"):
+            runner._input_dtype("tensor(float)")
+    assert runner._input_dtype("tensor(float16)") == "float16"  # an fp16 graph runs fp16 on either

@@ -57,3 +57,41 @@ def test_checks():
     assert TorchCudaRunner.check(graphs) is None
     assert "torch:cuda infer only" in TorchCudaRunner.check(
         Workload.from_spec(get_spec("RegNetX-200MF"), 1, 32, mode="train", options={"cuda_graphs": True}))
+
+
+@pytest.fixture
+def new_tf32_api():
+    """torch >= 2.9's fp32_precision API in use: reading or setting the legacy allow_tf32 flag then raises."""
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip("this torch has no fp32_precision settings")
+    before = matmul.fp32_precision
+    matmul.fp32_precision = "tf32"
+    yield
+    matmul.fp32_precision = before
+
+
+def test_cuda_settings_read_tf32_without_failing(new_tf32_api, monkeypatch):
+    from hwprofile.runners.torch_runner import TorchCudaRunner, tf32_settings
+
+    assert tf32_settings(torch)["matmul_fp32_precision"] == "tf32"
+    assert tf32_settings(torch)["matmul_allow_tf32"] is True  # derived: torch refuses the legacy read
+    runner = TorchCudaRunner("cuda:0")
+    runner.workload = Workload.from_spec(get_spec("RegNetX-200MF"), batch=1, resolution=32)
+    runner._half, runner._dev = False, torch.device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91000)
+    settings = runner.settings()
+    assert settings["gpu"] == "Fake GPU" and settings["matmul_allow_tf32"] is True
+    assert settings["matmul_fp32_precision"] == "tf32" and isinstance(settings["cudnn_allow_tf32"], bool)
+
+
+def test_tf32_peak_uses_the_new_api_and_restores_it(new_tf32_api):
+    import time
+
+    import importlib
+
+    peaks_module = importlib.import_module("hwprofile.measure.peaks")  # the package attribute is the function
+
+    result = peaks_module._tf32_matmul(torch, torch.device("cpu"), 32, 0.01, time.perf_counter)
+    assert result["flops_per_s"] > 0 and torch.backends.cuda.matmul.fp32_precision == "tf32"
