@@ -61,6 +61,8 @@ class Record:
     settings: dict = field(default_factory=dict)  # threads, timing method, providers, ...
     source: str = "zoo"  # zoo | onnx
     measured_utc: str = ""
+    quality: str | None = None  # clean | noisy | disturbed (hwprofile.quality); None: not assessed when measured
+    quality_reasons: list = field(default_factory=list)  # why a record is not clean
 
     def key(self) -> Key:
         return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),

@@ -49,11 +49,13 @@ class SweepConfig:
     #                                              them, "<runner>": {...}}, e.g. {"*": {"threads": 1}}
     timeout_s: float = 300.0
     cache_dir: str | None = None
+    retries: int = 2  # re-measurements of a disturbed record (hwprofile.quality)
+    retry_backoff_s: float = 5.0  # first back-off before re-measuring, doubled each time
 
     def identity(self) -> dict:
         """The part of the configuration a resumed sweep must share."""
         d = dataclasses.asdict(self)
-        for k in ("budget_s", "cache_dir", "timeout_s"):
+        for k in ("budget_s", "cache_dir", "timeout_s", "retries", "retry_backoff_s"):
             d.pop(k)
         if not d["options"]:
             d.pop("options")  # profiles written before runner options existed resume as before
@@ -137,6 +139,10 @@ def validate(config: SweepConfig) -> None:
         raise ConfigError(f"--mode {config.mode!r}: expected infer or train")
     if config.budget_s is not None and not config.budget_s > 0:
         raise ConfigError("--budget must be a number of seconds > 0")
+    if not isinstance(config.retries, int) or config.retries < 0:
+        raise ConfigError(f"--retries {config.retries!r}: expected an integer >= 0")
+    if not config.retry_backoff_s >= 0:
+        raise ConfigError(f"--retry-backoff {config.retry_backoff_s!r}: expected seconds >= 0")
     for r in config.runners or ():
         check_runner_name(r)
     for s in config.strategies:
@@ -317,12 +323,22 @@ def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, f
 
 
 def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
-              quiet: bool = False, measure_fn: MeasureFn | None = None) -> tuple[Profile, Path, list[str]]:
-    """Measure every item of ``config``; returns (profile, its path, notes)."""
+              quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
+              peaks: bool | None = None) -> tuple[Profile, Path, list[str]]:
+    """Measure every item of ``config``; returns (profile, its path, notes).
+
+    ``remeasure`` ("disturbed" | "unclean", with ``resume``) measures such records of the file again.
+    ``peaks``: measure the device peaks once (default: yes, unless ``measure_fn`` is a stand-in or the
+    profile already holds them).
+    """
+    from . import quality
     from .measure import TimingConfig, device_id as make_device_id, fingerprint, measure
     from .runners import availability, available_runners, resolve_device
 
     validate(config)
+    if remeasure is not None and (remeasure not in quality.REMEASURE or not resume):
+        raise ConfigError(f"--remeasure {remeasure!r}: expected one of {', '.join(quality.REMEASURE)}, "
+                          "with --resume FILE")
     try:
         timing = TimingConfig(**config.timing)
     except TypeError as exc:
@@ -347,9 +363,12 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     dev_id = make_device_id(fp)
     path = Path(out) if out else default_out(dev_id)
     profile = open_profile(config, path, resume, dev_id, fp)
+    if peaks if peaks is not None else measure_fn is None:
+        _store_peaks(profile, dev_id, device)
     profile.save(path)
     measure_fn = measure_fn or measure
-    done = {k for k, r in profile.by_key().items() if r.status in FINAL}
+    done = {k for k, r in profile.by_key().items()
+            if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
     artifacts = _Artifacts(config)
     started = time.monotonic()
     with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
@@ -357,11 +376,22 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
             bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
             key = (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
             if key not in done:
-                rec = _measure_item(item, config, dev_id, device, artifacts, timing, measure_fn, started)
+                rec = quality.measure_with_retries(
+                    lambda: _measure_item(item, config, dev_id, device, artifacts, timing, measure_fn, started),
+                    device, retries=config.retries, backoff_s=config.retry_backoff_s)
                 profile.upsert(rec)
                 profile.save(path)
             bar.update(1)
     return profile, path, notes
+
+
+def _store_peaks(profile: Profile, dev_id: str, device: str) -> None:
+    """Measure the device peaks once per profile and device (hwprofile.roofline)."""
+    from .roofline import measure_peaks
+
+    entry = profile.devices.setdefault(dev_id, {})
+    if not isinstance(entry.get("peaks"), dict) or "error" in entry["peaks"]:
+        entry["peaks"] = measure_peaks(device)
 
 
 def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts: _Artifacts,

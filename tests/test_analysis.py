@@ -8,12 +8,64 @@ from synthetic import synthetic_profile
 
 
 @pytest.mark.parametrize("driver", ["acts", "flops"])
-def test_best_predictor_is_the_metric_that_drives_runtime(driver):
+def test_verdict_is_the_metric_that_drives_runtime(driver):
     rows = follows_table(synthetic_profile(driver=driver).records)
-    assert len(rows) == 2 and all(r["n"] == 13 for r in rows)
-    assert all(r["best"] == driver for r in rows)
+    assert len(rows) == 2 and all(r["n"] == 13 and r["excluded"] == [] for r in rows)
+    assert all(r["verdict"] == driver and r["verdict_ci"][0] > 0 for r in rows)
     assert all(r[f"exponent_{driver}"] == pytest.approx(0.9, abs=0.05) for r in rows)
     assert all(r[f"r_{driver}"] > 0.99 for r in rows)
+
+
+@pytest.mark.parametrize("driver,expected", [("acts", {"acts"}), ("flops", {"flops"}),
+                                             ("constant", {"not distinguishable", "neither"})])
+def test_verdicts_of_exactly_proportional_and_constant_latency(driver, expected):
+    """Must show: latency exactly proportional to acts, to flops, and constant."""
+    rows = follows_table(synthetic_profile(driver=driver, exponent=1.0, noise=0.0, batches=(1, 8, 32),
+                                           runners=("ort:cpu", "torch:cpu")).records)
+    assert len(rows) == 6
+    for r in rows:
+        assert r["verdict"] in expected, r
+        assert r["verdict_ci"] is not None and r["verdict_basis"]
+        if driver != "constant":  # the interval of R²(driver) - R²(runner-up) lies above 0
+            assert r["verdict_ci"][0] > 0 and r[f"exponent_ci_{driver}"][0] == pytest.approx(1.0)
+            ws = r["within_scale"]
+            assert ws[f"rho_{driver}"] == pytest.approx(1.0) and ws["scales"] == [2.0, 4.0]
+        else:
+            assert r["exponent_ci_acts"] == [0.0, 0.0] and r["exponent_ci_flops"] == [0.0, 0.0]
+
+
+def test_verdicts_are_deterministic():
+    records = synthetic_profile(driver="acts", noise=0.1).records
+    assert follows_table(records) == follows_table(records)
+
+
+def test_within_scale_can_decide_a_tie_and_veto_a_contradiction():
+    """At equal s latency ranks with acts: the within-scale test decides between acts and flops."""
+    from hwprofile.analysis import within_scale
+
+    recs = [r for r in synthetic_profile(driver="acts", noise=0.0).records if r.batch == 1]
+    ws = within_scale(recs)
+    assert ws["rho_acts"] == pytest.approx(1.0) and ws["rho_acts"] > ws["rho_flops"]
+    assert ws["n"] == 12 and ws["diff_ci"][0] > 0  # the base model (the only s = 1) does not enter
+    assert within_scale(recs[:3]) is None  # s = 1, 2, 4 once each: no scale with 3 records
+
+
+def test_only_clean_records_are_fitted_and_the_rest_listed():
+    import dataclasses
+
+    prof = synthetic_profile(driver="acts", noise=0.0, batches=(1,))
+    recs = list(prof.records)
+    recs[1] = dataclasses.replace(recs[1], quality="disturbed", quality_reasons=["other load 1.2 > 0.5"],
+                                  latency={**recs[1].latency, "median_ms": recs[1].median_ms * 30})
+    recs[2] = dataclasses.replace(recs[2], latency={**recs[2].latency, "cv": 0.2})  # assessed now: noisy
+    (row,) = follows_table(recs)
+    assert row["n"] == 11 and row["verdict"] == "acts"
+    assert [(e["quality"], e["why"]) for e in row["excluded"]] == [("disturbed", "other load 1.2 > 0.5"),
+                                                                  ("noisy", "latency CV 0.2 > 0.1")]
+    few = [dataclasses.replace(r, quality="disturbed") for r in recs[:10]] + recs[10:]
+    (row,) = follows_table(few)
+    assert row["n"] == 3 and row["verdict"] is None and "too few clean records" in row["note"]
+    assert len(row["excluded"]) == 10 and row.get("r2_acts") is None
 
 
 def test_fit_recovers_exponent_and_loo_error_is_small():

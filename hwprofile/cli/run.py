@@ -15,7 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "{1, 4}, batch sizes {1, 8} on CPU ({1, 8, 32, 128} on GPU), every available runner.")
     add_run_args(p)
     p.add_argument("--out", help="profile to write (default: a new file under runs/); never overwritten")
-    p.add_argument("--resume", metavar="FILE", help="continue an interrupted sweep saved in FILE")
+    p.add_argument("--resume", metavar="FILE", help="continue an interrupted sweep saved in FILE (its own sweep "
+                                                    "options are used when none are given)")
+    p.add_argument("--remeasure", choices=("disturbed", "unclean"),
+                   help="with --resume: measure the file's disturbed records (unclean: noisy ones too) again")
     add_format_args(p)
     p.set_defaults(handler=run)
 
@@ -40,6 +43,11 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", metavar="[RUNNER.]KEY=VALUE",
                    help="a runner option, repeatable: e.g. channels_last=1, torch:cuda.cuda_graphs=1, "
                         "ort:cpu.iobinding=1 (hwprofile devices lists each runner's)")
+    p.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="measure a disturbed record up to N more times, after a back-off (default: 2)")
+    p.add_argument("--retry-backoff", type=float, default=5.0, metavar="SECONDS", dest="retry_backoff",
+                   help="first back-off before re-measuring, doubled each time; ends early once the machine is "
+                        "quiet (default: 5)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -48,7 +56,8 @@ def config_from_args(args: argparse.Namespace):
     from ..errors import ConfigError
     from ..sweep import SweepConfig
 
-    kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget}
+    kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget,
+                "retries": args.retries, "retry_backoff_s": args.retry_backoff}
     if args.runners:
         kw["runners"] = tuple(csv_list(args.runners))
     if args.models:
@@ -118,10 +127,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and args.out and args.out != args.resume:
         raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
+    if args.remeasure and not args.resume:
+        raise ConfigError("--remeasure re-measures records of a saved profile: give it with --resume FILE")
     config = config_from_args(args)
+    if args.resume:
+        config = resumed_config(args, config)
     out = args.resume or args.out
     try:
-        profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet)
+        profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
+                                         remeasure=args.remeasure)
     except KeyboardInterrupt:
         sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
         return 130
@@ -135,4 +149,23 @@ def run(args: argparse.Namespace) -> int:
     if not profile.ok_records():
         sys.stderr.write("hwprofile: error: no configuration was measured successfully\n")
         return 3
+    from ..quality import summary_line
+    from ..roofline import summary_lines
+
+    for line in summary_lines(profile) + [summary_line(profile.records, path)]:
+        sys.stderr.write(line + "\n")  # the quality line is the last one
     return 0
+
+
+def resumed_config(args: argparse.Namespace, config):
+    """With --resume and no sweep options, the sweep options saved in the file (else those given)."""
+    import dataclasses
+    from pathlib import Path
+
+    from ..profile import Profile
+    from .check import RUN_DEFAULTS, _sweep_config_of
+
+    if any(getattr(args, k) != v for k, v in RUN_DEFAULTS.items()) or not Path(args.resume).is_file():
+        return config
+    saved = _sweep_config_of(Profile.load(args.resume))
+    return dataclasses.replace(saved, retries=config.retries, retry_backoff_s=config.retry_backoff_s)
