@@ -75,13 +75,13 @@ def _worst(found: list[tuple[str, str]]) -> Quality:
     return Quality(level, tuple(text for _, text in found))
 
 
-def _grade(value: float | None, noisy: float, disturbed: float, text: str) -> list[tuple[str, str]]:
+def _grade(value: float | None, noisy: float, disturbed: float, text: str, unit: str = "") -> list[tuple[str, str]]:
     if value is None:
         return []
     if value > disturbed:
-        return [("disturbed", f"{text} {value:.3g} > {disturbed:g}")]
+        return [("disturbed", f"{text} {value:.3g}{unit} > {disturbed:g}")]
     if value > noisy:
-        return [("noisy", f"{text} {value:.3g} > {noisy:g}")]
+        return [("noisy", f"{text} {value:.3g}{unit} > {noisy:g}")]
     return []
 
 
@@ -91,8 +91,7 @@ def assess(latency: dict | None, settings: dict | None) -> Quality:
     found: list[tuple[str, str]] = []
     foreign = [f for f in settings.get("foreign_cpu_cores") or [] if f is not None]
     if foreign:
-        found += _grade(max(foreign), FOREIGN_CORES_NOISY, FOREIGN_CORES_DISTURBED,
-                        "other load on the machine (cores busy with other processes):")
+        found += _grade(max(foreign), FOREIGN_CORES_NOISY, FOREIGN_CORES_DISTURBED, "other load", " cores")
     found += _grade(latency.get("cv"), CV_NOISY, CV_DISTURBED, "latency CV")
     spread = latency.get("repeat_spread")
     if spread is None and len(latency.get("medians_ms") or []) > 1:

@@ -39,7 +39,7 @@ def test_verdicts_are_deterministic():
     assert follows_table(records) == follows_table(records)
 
 
-def test_within_scale_can_decide_a_tie_and_veto_a_contradiction():
+def test_within_scale_ranks_latency_among_models_of_the_same_scale():
     """At equal s latency ranks with acts: the within-scale test decides between acts and flops."""
     from hwprofile.analysis import within_scale
 

@@ -174,3 +174,48 @@ def test_invalid_runner_options(tmp_path, options, needle):
     with pytest.raises(ConfigError, match=needle):
         run_sweep(SweepConfig(**SMALL, options=options), tmp_path / "p.json", measure_fn=fake_measure)
     assert not (tmp_path / "p.json").exists()
+
+
+def _loaded(foreign):
+    """fake_measure with a given other load on the machine."""
+    def measure(*a, **kw):
+        out = fake_measure(*a, **kw)
+        out["settings"] = {**out["settings"], "foreign_cpu_cores": [foreign]}
+        return out
+    return measure
+
+
+def test_records_get_a_quality_and_disturbed_ones_are_remeasured_on_resume(tmp_path):
+    out = tmp_path / "p.json"
+    config = SweepConfig(**SMALL, retries=1, retry_backoff_s=0.0)
+    sweep_fakes.CALLS.clear()
+    prof, _, _ = run_sweep(config, out, quiet=True, measure_fn=_loaded(1.5))
+    assert len(sweep_fakes.CALLS) == 12  # each of 6 records measured twice: disturbed, retried once
+    assert {r.quality for r in prof.records} == {"disturbed"}
+    assert all("other load" in r.quality_reasons[0] and len(r.settings["quality_attempts"]) == 1
+               for r in prof.records)
+    assert "retries" not in prof.sweeps[0]["config"]  # how often to retry is not part of what is measured
+    sweep_fakes.CALLS.clear()
+    prof, _, _ = run_sweep(config, out, resume=True, quiet=True, measure_fn=_loaded(0.2), remeasure="disturbed")
+    assert len(sweep_fakes.CALLS) == 6 and {r.quality for r in prof.records} == {"noisy"}
+    sweep_fakes.CALLS.clear()
+    run_sweep(config, out, resume=True, quiet=True, measure_fn=_loaded(0.0), remeasure="disturbed")
+    assert not sweep_fakes.CALLS  # nothing disturbed left
+    prof, _, _ = run_sweep(config, out, resume=True, quiet=True, measure_fn=_loaded(0.0), remeasure="unclean")
+    assert len(sweep_fakes.CALLS) == 6 and {r.quality for r in Profile.load(out).records} == {"clean"}
+    with pytest.raises(ConfigError, match="--remeasure"):
+        run_sweep(config, tmp_path / "q.json", quiet=True, measure_fn=fake_measure, remeasure="disturbed")
+
+
+def test_peaks_are_measured_once_and_stored_in_the_device_entry(tmp_path, monkeypatch):
+    import hwprofile.roofline
+
+    calls = []
+    monkeypatch.setattr(hwprofile.roofline, "measure_peaks",
+                        lambda device: calls.append(device) or {"device": device, "copy": {"gb_per_s": 10.0},
+                                                                "matmul_fp32": {"flops_per_s": 1e11}})
+    out = tmp_path / "p.json"
+    prof, _, _ = run_sweep(SweepConfig(**SMALL), out, quiet=True, measure_fn=fake_measure, peaks=True)
+    assert calls == ["cpu"] and Profile.load(out).devices[prof.records[0].device_id]["peaks"]["copy"]
+    run_sweep(SweepConfig(**SMALL), out, resume=True, quiet=True, measure_fn=fake_measure, peaks=True)
+    assert calls == ["cpu"]  # kept from the first sweep

@@ -72,3 +72,85 @@ def test_real_small_sweep_on_cpu_runners(cli, tmp_path, monkeypatch):
     assert settings["torch:cpu"]["channels_last"] is True
     assert Profile.load(out).sweeps[0]["config"]["options"] == {"*": {"threads": 1},
                                                                 "torch:cpu": {"channels_last": True}}
+
+
+def _cores() -> int:
+    import os
+
+    return max(2, len(os.sched_getaffinity(0)))
+
+
+@pytest.mark.slow  # ~30 s on a 2-core VM (the fork server and the peaks start under load); runs by default
+def test_a_sweep_while_busy_processes_hold_every_core(cli, tmp_path, monkeypatch):
+    """Must show: every ok record measured while busy loops hold every core is disturbed (or noisy), the fits
+    use none of them and list them as excluded, and the run's last line says so."""
+    import subprocess
+    import sys
+    import time
+
+    from hwprofile.profile import Profile
+
+    monkeypatch.setenv("HWPROFILE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "busy.json"
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(_cores())]
+    try:
+        time.sleep(0.5)
+        code, stdout, err = cli("run", "--device", "cpu", "--runners", "torch:cpu", "--models", "RegNetX-200MF",
+                                "--strategies", "w", "--scales", "1,2", "--batch-sizes", "1", "--threads", "1",
+                                "--seconds-per-config", "0.3", "--retries", "1", "--retry-backoff", "0.2",
+                                "--out", str(out), "--quiet", "--json")
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert code == 0, err
+    records = [r for r in Profile.load(out).records if r.ok]
+    assert len(records) == 2
+    assert all(r.quality in ("disturbed", "noisy") and r.quality_reasons for r in records), \
+        [(r.quality, r.settings.get("foreign_cpu_cores")) for r in records]
+    assert any(r.quality == "disturbed" and len(r.settings["quality_attempts"]) == 1 for r in records)  # retried
+    (row,) = json.loads(stdout)["follows"]
+    assert row["n"] == 0 and row["verdict"] is None and "too few clean records" in row["note"]
+    assert sorted(e["model"] for e in row["excluded"]) == ["RegNetX-200MF", "RegNetX-200MF w x2"]
+    assert all(e["why"] for e in row["excluded"])
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("quality: 2 of 2 ok records are not clean") and "the fits leave them out" in last
+    assert f"--resume {out} --remeasure" in last
+
+
+def test_show_prints_verdicts_and_every_records_share_of_the_peaks(cli, tmp_path, monkeypatch):
+    """Must show: `hwprofile show` of a profile measured on this machine prints the verdict with its interval
+    and each record's share of peak compute and bandwidth."""
+    import dataclasses
+    import re
+
+    from hwprofile.profile import Profile
+
+    monkeypatch.setenv("HWPROFILE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "here.json"
+    code, _, err = cli("run", "--device", "cpu", "--runners", "torch:cpu", "--models", "RegNetX-200MF",
+                       "--strategies", "w,d,r,dw", "--scales", "1,2", "--batch-sizes", "1", "--threads", "1",
+                       "--seconds-per-config", "0.2", "--retries", "0", "--out", str(out), "--quiet")
+    assert code == 0, err
+    assert err.strip().splitlines()[-2].startswith("roofline")
+    prof = Profile.load(out)
+    peaks = prof.devices[prof.records[0].device_id]["peaks"]
+    assert peaks["matmul_fp32"]["flops_per_s"] > 0 and peaks["copy"]["gb_per_s"] > 0
+    code, table, err = cli("show", str(out))
+    assert code == 0, err
+    assert "% compute" in table and "% bw" in table and "verdict [CI]" in table
+    lines = {ln.split("  ")[0]: ln for ln in table.splitlines() if ln.startswith("RegNetX-200MF")}
+    assert len(lines) == 5 and all(re.search(r"torch:cpu .* \d+\.\d% +\d+\.\d+% ", ln) for ln in lines.values())
+    rows = json.loads(cli("show", str(out), "--json")[1])
+    assert all(r["compute_share"] > 0 and r["bandwidth_share"] > 0 for r in rows["records"])
+    (row,) = rows["follows"]
+    verdict_re = r"(acts|flops|params|not distinguishable|neither) \[-?\d+\.\d\d, -?\d+\.\d\d\]"
+    if row["n"] >= 5:  # this VM is shared: records may have been disturbed
+        assert re.search(verdict_re, table)
+    else:
+        assert "too few clean records" in table
+    # the same real measurements, as if the machine had been quiet: the verdict and its interval are printed
+    prof.records = [dataclasses.replace(r, quality="clean", quality_reasons=[]) for r in prof.records]
+    prof.save(tmp_path / "quiet.json")
+    code, table, err = cli("show", str(tmp_path / "quiet.json"))
+    assert code == 0 and re.search(verdict_re, table), table
