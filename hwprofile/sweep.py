@@ -19,6 +19,7 @@ from pathlib import Path
 from .complexity import complexity
 from .errors import ConfigError, InputFileError
 from .profile import Profile, Record, utc_now
+from .quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from .scaling import scale
 from .specs import ModelSpec, spec_to_dict
 from .zoo import get_spec
@@ -49,8 +50,8 @@ class SweepConfig:
     #                                              them, "<runner>": {...}}, e.g. {"*": {"threads": 1}}
     timeout_s: float = 300.0
     cache_dir: str | None = None
-    retries: int = 2  # re-measurements of a disturbed record (hwprofile.quality)
-    retry_backoff_s: float = 5.0  # first back-off before re-measuring, doubled each time
+    retries: int = DEFAULT_RETRIES  # re-measurements of a disturbed record (hwprofile.quality)
+    retry_backoff_s: float = DEFAULT_BACKOFF_S  # first back-off before re-measuring, doubled each time
 
     def identity(self) -> dict:
         """The part of the configuration a resumed sweep must share."""

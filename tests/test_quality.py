@@ -165,3 +165,26 @@ def test_summary_line_and_remeasure_selection(tmp_path):
     assert [quality.needs_remeasure(r, "unclean") for r in records] == [False, True, True, False]
     assert not quality.needs_remeasure(records[1], None)
     assert dataclasses.replace(records[1], quality="clean").quality == "clean"
+
+
+def test_docs_state_the_thresholds_the_code_uses():
+    """docs/measurement.md is the one description of the thresholds: every value it names is the code's."""
+    import re
+    from pathlib import Path
+
+    from hwprofile import analysis, roofline
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "measurement.md").read_text()
+    rows = [ln.split("|")[1:-1] for ln in text.splitlines() if ln.startswith("| ") and "`" in ln.split("|")[-2]]
+    assert len(rows) >= 8
+    for cells in rows:
+        names = re.findall(r"`(\w+)`", cells[4])
+        values = [float(m.group()) for c in cells[2:4] if (m := re.match(r"\s*[\d.]+", c))]
+        assert [float(getattr(quality, n)) for n in names] == values, cells
+    inline = re.findall(r"`([A-Z_]+)` = (\d+(?:\.\d+)?)(?![\d%])", text)
+    assert len(inline) >= 9
+    for name, value in inline:
+        module = next(m for m in (quality, analysis, roofline) if hasattr(m, name))
+        assert float(getattr(module, name)) == float(value), name
+    assert "`NEAR_ROOF` = 50%" in text and roofline.NEAR_ROOF == 0.5
+    assert "`CONFIDENCE` = 95%" in text and analysis.CONFIDENCE == 0.95

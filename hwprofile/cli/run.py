@@ -43,11 +43,13 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", metavar="[RUNNER.]KEY=VALUE",
                    help="a runner option, repeatable: e.g. channels_last=1, torch:cuda.cuda_graphs=1, "
                         "ort:cpu.iobinding=1 (hwprofile devices lists each runner's)")
-    p.add_argument("--retries", type=int, default=2, metavar="N",
-                   help="measure a disturbed record up to N more times, after a back-off (default: 2)")
-    p.add_argument("--retry-backoff", type=float, default=5.0, metavar="SECONDS", dest="retry_backoff",
+    from ..quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
+
+    p.add_argument("--retries", type=int, default=DEFAULT_RETRIES, metavar="N",
+                   help=f"measure a disturbed record up to N more times, after a back-off (default: {DEFAULT_RETRIES})")
+    p.add_argument("--retry-backoff", type=float, default=DEFAULT_BACKOFF_S, metavar="SECONDS", dest="retry_backoff",
                    help="first back-off before re-measuring, doubled each time; ends early once the machine is "
-                        "quiet (default: 5)")
+                        f"quiet (default: {DEFAULT_BACKOFF_S:g}; docs/measurement.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
