@@ -26,6 +26,9 @@ import pytest
     (["run", "--runners", "ort:cpu", "--option", "threads=0"], 2, "expected an integer >= 1"),
     (["run", "--runners", "torch:cpu", "--option", "compile=maybe"], 2, "expected true or false"),
     (["run", "--threads", "2", "--option", "threads=4"], 2, "contradicts"),
+    (["run", "--remeasure", "disturbed"], 2, "--resume FILE"),
+    (["run", "--retries", "-1"], 2, "--retries"),
+    (["run", "--remeasure", "all"], 2, "invalid choice"),
 ])
 def test_bad_run_options(cli, tmp_path, monkeypatch, argv, code, needle):
     monkeypatch.chdir(tmp_path)
@@ -154,3 +157,33 @@ def test_show_prints_verdicts_and_every_records_share_of_the_peaks(cli, tmp_path
     prof.save(tmp_path / "quiet.json")
     code, table, err = cli("show", str(tmp_path / "quiet.json"))
     assert code == 0 and re.search(verdict_re, table), table
+
+
+def test_resume_remeasure_disturbed_uses_the_files_own_sweep_options(cli, tmp_path, monkeypatch):
+    """The command the run's last line prints works as printed (measurement faked)."""
+    import hwprofile.measure
+    import hwprofile.roofline
+    from hwprofile.profile import Profile
+    from sweep_fakes import fake_measure
+
+    load = {"cores": 1.5}
+
+    def measure(*a, **kw):
+        out = fake_measure(*a, **kw)
+        out["settings"] = {"foreign_cpu_cores": [load["cores"]]}
+        return out
+
+    monkeypatch.setattr(hwprofile.measure, "measure", measure)
+    monkeypatch.setattr(hwprofile.roofline, "measure_peaks", lambda device: {"error": "not measured in tests"})
+    out = tmp_path / "p.json"
+    code, _, err = cli("run", "--device", "cpu", "--runners", "torch:cpu", "--strategies", "w", "--scales", "1,2",
+                       "--batch-sizes", "1", "--mode", "train", "--retries", "0", "--out", str(out), "--quiet")
+    assert code == 0, err
+    last = err.strip().splitlines()[-1]
+    assert "2 of 2 ok records are not clean (2 disturbed" in last
+    command = last.split("with hwprofile ", 1)[1].split()
+    load["cores"] = 0.0
+    code, _, err = cli(*command, "--quiet")
+    assert code == 0, err
+    assert err.strip().splitlines()[-1] == "quality: all 2 ok records are clean"
+    assert {(r.mode, r.quality) for r in Profile.load(out).records} == {("train", "clean")}
