@@ -60,7 +60,7 @@ def test_real_small_sweep_on_cpu_runners(cli, tmp_path, monkeypatch):
     code, stdout, err = cli("run", "--device", "cpu", "--runners", "torch:cpu,ort:cpu", "--models", "RegNetX-200MF",
                             "--strategies", "w,d", "--scales", "1,2", "--batch-sizes", "1",
                             "--seconds-per-config", "0.3", "--out", str(out), "--quiet", "--json",
-                            "--threads", "1", "--option", "torch:cpu.channels_last=true")
+                            "--threads", "1", "--option", "torch:cpu.channels_last=true", "--retries", "0")
     assert code == 0, err
     data = json.loads(stdout)
     assert len(data["records"]) == 6
