@@ -185,8 +185,8 @@ def verdict(records: Sequence[Record]) -> dict:
 
     1. Bootstrap over models (``BOOTSTRAP`` resamples of the records, seeded): each metric's exponent and R²,
        paired, so differences in R² have intervals.
-    2. Latency grows with a metric when its exponent's interval lies above ``MIN_EXPONENT``; with none:
-       ``neither``.
+    2. Latency grows with a metric when its exponent's interval lies above ``MIN_EXPONENT``. With none:
+       ``neither`` when no fitted exponent exceeds it either, else ``not distinguishable`` (too uncertain).
     3. Across scales: the growing metric with the highest R² wins when the interval of its R² minus every
        other metric's R² lies above 0; else ``not distinguishable``.
     4. Within scales (:func:`within_scale`): if the rank correlation with acts minus that with flops has an
@@ -206,9 +206,15 @@ def verdict(records: Sequence[Record]) -> dict:
     ws = within_scale(records, rng)
     out["within_scale"] = ws
     if not growing:
-        m = max(METRICS, key=lambda k: (out[f"exponent_ci_{k}"] or [-np.inf, -np.inf])[1])
-        out.update(verdict="neither", verdict_ci=out[f"exponent_ci_{m}"],
-                   verdict_basis=f"exponent of {m}: no metric's exponent interval lies above {MIN_EXPONENT:g}")
+        slopes = {m: float(point[m][0]) if np.isfinite(point[m][0]) else -np.inf for m in METRICS}
+        m = max(METRICS, key=slopes.__getitem__)
+        if slopes[m] > MIN_EXPONENT:  # the fit says latency grows, but its interval is too wide to rely on
+            out.update(verdict="not distinguishable", verdict_ci=out[f"exponent_ci_{m}"],
+                       verdict_basis=f"exponent of {m}: {slopes[m]:.2f}, but its interval reaches below "
+                                     f"{MIN_EXPONENT:g} (too few models, or too alike)")
+        else:
+            out.update(verdict="neither", verdict_ci=out[f"exponent_ci_{m}"],
+                       verdict_basis=f"exponent of {m}: no metric's exponent lies above {MIN_EXPONENT:g}")
         return out
     r2_point = {m: float(point[m][1]) if np.isfinite(point[m][1]) else -np.inf for m in METRICS}
     best = max(growing, key=r2_point.__getitem__)
