@@ -96,3 +96,23 @@ def test_predict_and_select():
     assert [r["flops"] for r in rows] == sorted((r["flops"] for r in rows), reverse=True)
     assert any(r["strategy"] == "dWr" and r["scale"] == 3.0 for r in rows)
     assert not select(prof, "EfficientNet-B0", 1e-9, batch=1)
+
+
+def test_within_scale_decides_an_across_scale_tie_and_vetoes_a_contradiction(monkeypatch):
+    import hwprofile.analysis as analysis
+
+    def says(lo, hi):
+        return lambda records, rng=None: {"rho_acts": 0.9, "rho_flops": 0.1, "diff_ci": [lo, hi], "n": 12,
+                                          "scales": [2.0, 4.0]}
+
+    exact_flops = [r for r in synthetic_profile(driver="flops", noise=0.0).records if r.batch == 1]
+    assert analysis.verdict(exact_flops)["verdict"] == "flops"
+    monkeypatch.setattr(analysis, "within_scale", says(0.2, 0.8))  # within scales: acts
+    vetoed = analysis.verdict(exact_flops)
+    assert vetoed["verdict"] == "not distinguishable" and vetoed["verdict_ci"] == [0.2, 0.8]
+    assert "points to acts while across scales points to flops" in vetoed["verdict_basis"]
+    tie = next(r for r in follows_table(synthetic_profile(driver="acts", noise=0.1).records) if r["batch"] == 8)
+    assert tie["verdict"] == "acts" and "across scales: tied" in tie["verdict_basis"]
+    monkeypatch.setattr(analysis, "within_scale", says(-0.1, 0.8))  # undecided: the across-scale tie stands
+    tie = next(r for r in follows_table(synthetic_profile(driver="acts", noise=0.1).records) if r["batch"] == 8)
+    assert tie["verdict"] == "not distinguishable" and "across scales" in tie["verdict_basis"]
