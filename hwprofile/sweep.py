@@ -364,7 +364,8 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     dev_id = make_device_id(fp)
     path = Path(out) if out else default_out(dev_id)
     profile = open_profile(config, path, resume, dev_id, fp)
-    if peaks if peaks is not None else measure_fn is None:
+    want_peaks = measure_fn is None if peaks is None else peaks
+    if want_peaks:
         _store_peaks(profile, dev_id, device)
     profile.save(path)
     measure_fn = measure_fn or measure
