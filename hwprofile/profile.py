@@ -63,6 +63,7 @@ class Record:
     measured_utc: str = ""
     quality: str | None = None  # clean | noisy | disturbed (hwprofile.quality); None: not assessed when measured
     quality_reasons: list = field(default_factory=list)  # why a record is not clean
+    layers: dict | None = None  # compact per-layer breakdown (hwprofile.layers.compact), from run --layers
 
     def key(self) -> Key:
         return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),

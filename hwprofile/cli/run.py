@@ -50,6 +50,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-backoff", type=float, default=DEFAULT_BACKOFF_S, metavar="SECONDS", dest="retry_backoff",
                    help="first back-off before re-measuring, doubled each time; ends early once the machine is "
                         f"quiet (default: {DEFAULT_BACKOFF_S:g}; docs/measurement.md)")
+    p.add_argument("--layers", nargs="?", type=int, const=20, default=0, metavar="N",
+                   help="also time every record's layers (N profiled runs, default 20) and store the breakdown "
+                        "in the profile; see hwprofile show --layers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -60,6 +63,10 @@ def config_from_args(args: argparse.Namespace):
 
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget,
                 "retries": args.retries, "retry_backoff_s": args.retry_backoff}
+    if getattr(args, "layers", 0):
+        if args.layers < 4:
+            raise ConfigError(f"--layers {args.layers}: expected at least 4 profiled runs")
+        kw["layers"] = args.layers
     if args.runners:
         kw["runners"] = tuple(csv_list(args.runners))
     if args.models:
