@@ -32,9 +32,14 @@ def foreign_load(r: Record) -> float | None:
     return max(values) if values else None
 
 
-def record_row(r: Record) -> dict:
+def record_row(r: Record, peaks: dict | None = None) -> dict:
+    from .quality import of
+    from .roofline import roof, shares
+
     lat = r.latency
     mem, mem_name = memory_mb(r)
+    q = of(r)
+    share = shares(r, peaks)
     return {"model": r.label, "device_id": r.device_id, "runner": r.runner, "batch": r.batch,
             "precision": r.precision, "mode": r.mode, "status": r.status,
             "median_ms": lat and lat.median_ms, "p90_ms": lat and lat.p90_ms, "cv": lat and lat.cv,
@@ -42,32 +47,108 @@ def record_row(r: Record) -> dict:
             "throughput_per_s": r.throughput.samples_per_s if r.throughput else None,
             "memory_mb": mem, "memory_metric": mem_name, "foreign_cpu_cores": foreign_load(r),
             "flops": r.flops, "acts": r.acts,
+            "quality": None if q is None else q.quality, "quality_reasons": [] if q is None else list(q.reasons),
+            "quality_recorded": r.quality is not None,
+            "compute_share": share["compute_share"], "bandwidth_share": share["bandwidth_share"],
+            "compute_peak": share["compute_peak"], "roof": roof(share),
             "reason": r.reason}
 
 
+def _reason(row: dict) -> str | None:
+    """The status reason, else why the record is not clean."""
+    return row["reason"] or ("; ".join(row["quality_reasons"]) or None)
+
+
+def _quality(row: dict) -> str:
+    q = row.get("quality")
+    return "-" if q is None else q if row.get("quality_recorded") else f"{q}*"
+
+
+def record_rows(profile: Profile) -> list[dict]:
+    from .roofline import peaks_of
+
+    rows = [record_row(r, peaks_of(profile, r.device_id)) for r in profile.records]
+    for row in rows:
+        row["why"] = _reason(row)
+    return rows
+
+
 def records_table(profile: Profile) -> Table:
-    rows = [record_row(r) for r in profile.records]
+    from .roofline import BYTE_MODEL, NEAR_ROOF
+
+    rows = record_rows(profile)
+    notes = ["quality: clean | noisy | disturbed (docs/measurement.md); * = assessed now from the readings the "
+             "record stores (it predates record quality); why: the status reason, or what made it not clean"]
+    if any(r["memory_metric"] for r in rows):
+        notes.append("mem MB: " + ", ".join(sorted({r["memory_metric"] for r in rows if r["memory_metric"]})) +
+                     " (definitions are in each record's memory field); other load: CPU cores other processes "
+                     "kept busy during the measurement")
+    notes.append(f"% compute: 2 x flops x batch / latency / the device's peak matmul FLOP/s at the precision; "
+                 f"% bw: activation traffic ({BYTE_MODEL}) / latency / copy bandwidth; roof: the peak a record "
+                 f"reaches {NEAR_ROOF:.0%} of" + ("" if any(r["compute_share"] is not None for r in rows) else
+                                                  " (this profile holds no device peaks)"))
     return Table("Records (latency per batch; flops and acts per image, flops = multiply-adds)", (
         Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
-        Column("status", "status"), Column("median_ms", "median ms", _ms), Column("p90_ms", "p90 ms", _ms),
-        Column("cv", "cv", _pct), Column("foreign_cpu_cores", "other load", _cores),
+        Column("status", "status"), Column("quality", "quality"), Column("median_ms", "median ms", _ms),
+        Column("p90_ms", "p90 ms", _ms), Column("cv", "cv", _pct), Column("foreign_cpu_cores", "other load", _cores),
         Column("throughput_per_s", "img/s", num), Column("memory_mb", "mem MB", num),
-        Column("flops", "flops", si), Column("acts", "acts", si), Column("reason", "reason")), rows,
-        notes=("mem MB: " + ", ".join(sorted({r["memory_metric"] for r in rows if r["memory_metric"]})) +
-               " (definitions are in each record's memory field); other load: CPU cores other processes "
-               "kept busy during the measurement",) if any(r["memory_metric"] for r in rows) else ())
+        Column("flops", "flops", si), Column("acts", "acts", si), Column("compute_share", "% compute", _pct),
+        Column("bandwidth_share", "% bw", _pct), Column("roof", "roof"), Column("why", "why")),
+        [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes))
+
+
+def _ci(v) -> str:
+    return "-" if not v else f"[{v[0]:.2f}, {v[1]:.2f}]"
+
+
+def _excluded(v) -> str:
+    if not v:
+        return "0"
+    kinds = {}
+    for e in v:
+        kinds[e["quality"]] = kinds.get(e["quality"], 0) + 1
+    return f"{len(v)} (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")"
+
+
+def verdict_text(row: dict) -> str:
+    """``acts [0.07, 0.49]``, or what kept the row from a verdict."""
+    if row.get("verdict") is None:
+        return row.get("note") or "-"
+    return f"{row['verdict']} {_ci(row.get('verdict_ci'))}"
+
+
+def follows_rows(records) -> list[dict]:
+    rows = follows_table(records)
+    for row in rows:
+        ws = row.get("within_scale") or {}
+        row["verdict_text"] = verdict_text(row)
+        row["within_text"] = ("-" if not ws else f"{num(ws.get('rho_acts'))} / {num(ws.get('rho_flops'))} "
+                              f"{_ci(ws.get('diff_ci'))}")
+        row["e_acts_text"] = "-" if row.get("exponent_acts") is None else (
+            f"{row['exponent_acts']:.2f} {_ci(row.get('exponent_ci_acts'))}")
+        row["e_flops_text"] = "-" if row.get("exponent_flops") is None else (
+            f"{row['exponent_flops']:.2f} {_ci(row.get('exponent_ci_flops'))}")
+    return rows
 
 
 def follows(profile: Profile) -> Table:
-    rows = follows_table(profile.records)
-    return Table("Does runtime follow activations? log latency vs log flops / params / acts", (
+    from .analysis import CONFIDENCE, MIN_CLEAN
+
+    rows = follows_rows(profile.records)
+    bases = sorted({r["verdict_basis"] for r in rows if r.get("verdict_basis")})
+    return Table("Does runtime follow activations? clean records: log latency vs log flops / params / acts", (
         Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-        Column("r_flops", "r flops", num), Column("r_params", "r params", num), Column("r_acts", "r acts", num),
-        Column("r2_flops", "R² flops", num), Column("r2_acts", "R² acts", num),
-        Column("exponent_flops", "e flops", num), Column("exponent_acts", "e acts", num),
-        Column("r2_flops_acts", "R² flops+acts", num), Column("best", "best predictor")), rows,
-        notes=("r: Pearson correlation of logs; e: fitted exponent (latency ~ metric^e); "
-               "R² flops+acts: two-variable log-log fit",))
+        Column("excluded", "excluded", _excluded), Column("r2_flops", "R² flops", num),
+        Column("r2_params", "R² params", num), Column("r2_acts", "R² acts", num),
+        Column("e_flops_text", "e flops [CI]"), Column("e_acts_text", "e acts [CI]"),
+        Column("r2_flops_acts", "R² flops+acts", num), Column("within_text", "within s: rho acts / flops [CI]"),
+        Column("verdict_text", "verdict [CI]")), rows,
+        notes=(f"n: clean records fitted (a group needs {MIN_CLEAN}); excluded: records not clean (show --json "
+               "lists them with why); e: fitted exponent (latency ~ metric^e); within s: rank correlation of "
+               "latency with acts / with flops among models of the same scale, pooled, and the interval of "
+               f"their difference; intervals: {CONFIDENCE:.0%}, seeded bootstrap over models",
+               "verdict: acts | flops | params | not distinguishable | neither; its interval is of: "
+               + ("; ".join(bases) if bases else "-")))
 
 
 def growth(profile: Profile) -> Table:
@@ -83,5 +164,5 @@ def tables(profile: Profile) -> list[Table]:
 
 
 def payload(profile: Profile) -> dict:
-    return {"devices": profile.devices, "records": [record_row(r) for r in profile.records],
+    return {"devices": profile.devices, "records": record_rows(profile),
             "follows": follows_table(profile.records), "growth": strategy_growth(profile.records)}

@@ -19,6 +19,7 @@ from pathlib import Path
 from .complexity import complexity
 from .errors import ConfigError, InputFileError, SchemaError
 from .profile import Profile, Record, utc_now
+from .quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from .scaling import scale
 from .specs import ModelSpec
 from .zoo import get_spec
@@ -48,13 +49,15 @@ class SweepConfig:
     #                                              them, "<runner>": {...}}, e.g. {"*": {"threads": 1}}
     timeout_s: float = 300.0
     cache_dir: str | None = None
+    retries: int = DEFAULT_RETRIES  # re-measurements of a disturbed record (hwprofile.quality)
+    retry_backoff_s: float = DEFAULT_BACKOFF_S  # first back-off before re-measuring, doubled each time
     layers: int = 0  # > 0: also time each record's layers over this many profiled runs (Record.layers)
     memory_limit_mb: float | None = None  # host-memory cap of each measuring child (None: measure()'s default)
 
     def identity(self) -> dict:
         """The part of the configuration a resumed sweep must share."""
         d = dataclasses.asdict(self)
-        for k in ("budget_s", "cache_dir", "timeout_s", "memory_limit_mb"):
+        for k in ("budget_s", "cache_dir", "timeout_s", "memory_limit_mb", "retries", "retry_backoff_s"):
             d.pop(k)
         if not d["options"]:
             d.pop("options")  # profiles written before runner options existed resume as before
@@ -149,6 +152,10 @@ def validate(config: SweepConfig) -> None:
         raise ConfigError("--budget must be a number of seconds > 0")
     if config.memory_limit_mb is not None and not config.memory_limit_mb >= 0:
         raise ConfigError("--memory-limit must be a number of MiB > 0 (or 0 for none)")
+    if not isinstance(config.retries, int) or config.retries < 0:
+        raise ConfigError(f"--retries {config.retries!r}: expected an integer >= 0")
+    if not config.retry_backoff_s >= 0:
+        raise ConfigError(f"--retry-backoff {config.retry_backoff_s!r}: expected seconds >= 0")
     for r in config.runners or ():
         check_runner_name(r)
     for s in config.strategies:
@@ -330,13 +337,23 @@ def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, f
 
 
 def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
-              quiet: bool = False, measure_fn: MeasureFn | None = None) -> tuple[Profile, Path, list[str]]:
-    """Measure every item of ``config``; returns (profile, its path, notes)."""
+              quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
+              peaks: bool | None = None) -> tuple[Profile, Path, list[str]]:
+    """Measure every item of ``config``; returns (profile, its path, notes).
+
+    ``remeasure`` ("disturbed" | "unclean", with ``resume``) measures such records of the file again.
+    ``peaks``: measure the device peaks once (default: yes, unless ``measure_fn`` is a stand-in or the
+    profile already holds them).
+    """
+    from . import quality
     from .measure import TimingConfig, device_id as make_device_id, fingerprint, measure
     from .runners import availability, available_runners, resolve_device, runner_class
     from .runners.prepare import Artifacts
 
     validate(config)
+    if remeasure is not None and (remeasure not in quality.REMEASURE or not resume):
+        raise ConfigError(f"--remeasure {remeasure!r}: expected one of {', '.join(quality.REMEASURE)}, "
+                          "with --resume FILE")
     try:
         timing = TimingConfig(**config.timing)
     except TypeError as exc:
@@ -364,9 +381,13 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     dev_id = make_device_id(fp)
     path = Path(out) if out else default_out(dev_id)
     profile = open_profile(config, path, resume, dev_id, fp)
+    want_peaks = measure_fn is None if peaks is None else peaks
+    if want_peaks:
+        _store_peaks(profile, dev_id, device)
     profile.save(path)
     measure_fn = measure_fn or measure
-    done = {k for k, r in profile.by_key().items() if r.status in FINAL}
+    done = {k for k, r in profile.by_key().items()
+            if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
     artifacts = Artifacts.for_items(items, config.cache_dir)
     started = time.monotonic()
     with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
@@ -374,11 +395,36 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
             bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
             key = (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
             if key not in done:
-                rec = _measure_item(item, config, dev_id, device, artifacts, timing, measure_fn, started)
+                rec = quality.measure_with_retries(
+                    _first_prepare(lambda: _measure_item(item, config, dev_id, device, artifacts, timing,
+                                                         measure_fn, started)),
+                    device, retries=config.retries, backoff_s=config.retry_backoff_s)
                 profile.upsert(rec)
                 profile.save(path)
             bar.update(1)
     return profile, path, notes
+
+
+def _first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
+    """``measure_once`` whose re-measurements keep the first attempt's ``prepare`` (a retry reuses the input
+    the first attempt made; it must not be recorded as taken from a cache)."""
+    first: list[dict | None] = []
+
+    def once() -> Record:
+        rec = measure_once()
+        if not first:
+            first.append(rec.prepare)
+        return rec if rec.prepare == first[0] else rec.replace(prepare=first[0])
+    return once
+
+
+def _store_peaks(profile: Profile, dev_id: str, device: str) -> None:
+    """Measure the device peaks once per profile and device (hwprofile.roofline)."""
+    from .roofline import measure_peaks
+
+    entry = profile.device(dev_id)
+    if not isinstance(entry.peaks, dict) or "error" in entry.peaks:
+        profile.devices[dev_id] = entry.model_copy(update={"peaks": measure_peaks(device)})
 
 
 def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,

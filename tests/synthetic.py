@@ -12,7 +12,8 @@ STRATEGIES = ("d", "w", "r", "dw", "dwr", "dWr")
 
 def synthetic_profile(*, driver: str = "acts", exponent: float = 0.9, noise: float = 0.02, seed: int = 0,
                       runners=("ort:cpu",), batches=(1, 8)) -> Profile:
-    """Latency = c * driver^exponent * (1 + noise): a device where ``driver`` sets runtime."""
+    """Latency = c * driver^exponent * (1 + noise): a device where ``driver`` sets runtime
+    (``driver="constant"``: the same latency for every model)."""
     rng = random.Random(seed)
     base = get_spec("EfficientNet-B0")
     specs = [(None, 1.0, base)] + [(st, s, scale(base, st, s)) for st in STRATEGIES for s in (2.0, 4.0)]
@@ -21,7 +22,8 @@ def synthetic_profile(*, driver: str = "acts", exponent: float = 0.9, noise: flo
         for b in batches:
             for st, s, spec in specs:
                 cx = complexity(spec)
-                ms = 1e-6 * b * getattr(cx, driver) ** exponent * (1 + rng.gauss(0, noise))
+                value = 1e7 if driver == "constant" else getattr(cx, driver)
+                ms = 1e-6 * b * value ** exponent * (1 + rng.gauss(0, noise))
                 samples = [ms * (1 + rng.gauss(0, noise)) for _ in range(20)]
                 records.append(Record(
                     device_id="synthetic-cpu", model=base.name, strategy=st, scale=s, batch=b, runner=runner,

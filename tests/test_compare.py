@@ -146,7 +146,8 @@ def test_cross_device_comparison_has_follows_tables_and_no_hardware_refusal():
     assert all(r.identity["runner"] == "ort:cpu>ort:cuda" for r in c.rows)
     assert 0.05 < c.summary[-1]["latency"]["ratio"] < 0.1
     assert set(c.follows) == {"cpu.json", "gpu.json"}
-    assert all(row["best"] == "acts" for rows in c.follows.values() for row in rows)
+    rows = [row for rows in c.follows.values() for row in rows]  # 4 models per group: too few for a verdict
+    assert rows and all(row["verdict"] is None and "too few clean records" in row["note"] for row in rows)
 
 
 def test_geometric_mean_summary_interval():

@@ -190,3 +190,60 @@ def test_memory_limit_reaches_each_measurement_and_is_not_identity(tmp_path):
     assert seen[6:] == [None] * 6  # not given: measure()'s default for the device
     with pytest.raises(ConfigError, match="--memory-limit"):
         run_sweep(SweepConfig(**SMALL, memory_limit_mb=-1), tmp_path / "r.json", measure_fn=capture)
+
+
+def _loaded(foreign):
+    """fake_measure with a given other load on the machine."""
+    def measure(*a, **kw):
+        out = fake_measure(*a, **kw)
+        out["settings"] = {**out["settings"], "foreign_cpu_cores": [foreign]}
+        return out
+    return measure
+
+
+def test_records_get_a_quality_and_disturbed_ones_are_remeasured_on_resume(tmp_path):
+    out = tmp_path / "p.json"
+    config = SweepConfig(**SMALL, retries=1, retry_backoff_s=0.0)
+    sweep_fakes.CALLS.clear()
+    prof, _, _ = run_sweep(config, out, quiet=True, measure_fn=_loaded(1.5))
+    assert len(sweep_fakes.CALLS) == 12  # each of 6 records measured twice: disturbed, retried once
+    assert {r.quality for r in prof.records} == {"disturbed"}
+    assert all("other load" in r.quality_reasons[0] and len(r.settings.to_dict()["quality_attempts"]) == 1
+               for r in prof.records)
+    assert "retries" not in prof.sweeps[0]["config"]  # how often to retry is not part of what is measured
+    sweep_fakes.CALLS.clear()
+    prof, _, _ = run_sweep(config, out, resume=True, quiet=True, measure_fn=_loaded(0.2), remeasure="disturbed")
+    assert len(sweep_fakes.CALLS) == 6 and {r.quality for r in prof.records} == {"noisy"}
+    sweep_fakes.CALLS.clear()
+    run_sweep(config, out, resume=True, quiet=True, measure_fn=_loaded(0.0), remeasure="disturbed")
+    assert not sweep_fakes.CALLS  # nothing disturbed left
+    prof, _, _ = run_sweep(config, out, resume=True, quiet=True, measure_fn=_loaded(0.0), remeasure="unclean")
+    assert len(sweep_fakes.CALLS) == 6 and {r.quality for r in Profile.load(out).records} == {"clean"}
+    with pytest.raises(ConfigError, match="--remeasure"):
+        run_sweep(config, tmp_path / "q.json", quiet=True, measure_fn=fake_measure, remeasure="disturbed")
+
+
+def test_peaks_are_measured_once_and_stored_in_the_device_entry(tmp_path, monkeypatch):
+    import hwprofile.roofline
+
+    calls = []
+    monkeypatch.setattr(hwprofile.roofline, "measure_peaks",
+                        lambda device: calls.append(device) or {"device": device, "copy": {"gb_per_s": 10.0},
+                                                                "matmul_fp32": {"flops_per_s": 1e11}})
+    out = tmp_path / "p.json"
+    prof, _, _ = run_sweep(SweepConfig(**SMALL), out, quiet=True, measure_fn=fake_measure, peaks=True)
+    assert calls == ["cpu"] and Profile.load(out).device(prof.records[0].device_id).peaks["copy"]
+    run_sweep(SweepConfig(**SMALL), out, resume=True, quiet=True, measure_fn=fake_measure, peaks=True)
+    assert calls == ["cpu"]  # kept from the first sweep
+
+
+def test_a_retried_record_keeps_the_input_its_first_attempt_made(tmp_path):
+    """A disturbed record measured again reuses the ONNX export its first attempt made: its ``prepare`` still
+    says the export was made for it (not taken from a cache), with the export's time."""
+    config = SweepConfig(device="cpu", runners=("ort:cpu",), models=("RegNetX-200MF",), scales=(1.0,),
+                         batch_sizes=(1,), retries=1, retry_backoff_s=0.0, cache_dir=str(tmp_path / "cache"))
+    sweep_fakes.CALLS.clear()
+    prof, _, _ = run_sweep(config, tmp_path / "p.json", quiet=True, measure_fn=_loaded(1.5))
+    (rec,) = prof.records
+    assert len(sweep_fakes.CALLS) == 2 and rec.quality == "disturbed"
+    assert rec.prepare["input"] == "onnx" and rec.prepare["cached"] is False and rec.prepare["build_s"] > 0

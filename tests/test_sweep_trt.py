@@ -53,7 +53,7 @@ def test_trt_sweep_exports_builds_an_engine_and_measures(fake_gpu_machine, tmp_p
     assert [r.settings.to_dict()["optimization_profile"] for r in recs] == [0, 1]
     assert second.settings.to_dict()["tensor_shapes"]["input"] == [4, 3, 224, 224]
     assert second.settings.to_dict()["library"] == "tensorrt" and second.settings.to_dict()["isolation"] == "spawn"
-    assert first.latency["timing_method"] == "cuda_event" and first.latency["median_ms"] > 0
+    assert first.latency.timing_method == "cuda_event" and first.latency.median_ms > 0
     assert "trt_engine_device_memory_mb" in first.memory
 
 

@@ -86,12 +86,41 @@ def current_profile(args: argparse.Namespace):
         return Profile.load(args.current), None, None
     from .run import config_from_args
 
-    config = config_from_args(args)
+    config = one_thread_on_cpu(args, config_from_args(args))
     profile, path, notes = measure_in_rounds(config, args.out, quiet=args.quiet)
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
     sys.stderr.write(f"saved the measured profile to {path}\n")
     return profile, config, Path(path)
+
+
+def one_thread_on_cpu(args: argparse.Namespace, config):
+    """On CPU, check measures every runner with 1 thread unless --threads or a threads option says otherwise:
+    on small machines 2-thread sessions drift far more than 1-thread ones (README, the gate's A/A data)."""
+    import dataclasses
+
+    from ..runners import resolve_device
+
+    told = args.threads is not None or any(k == "threads" for opts in config.options.values() for k in opts)
+    if told or resolve_device(config.device) != "cpu":
+        return config
+    args.one_thread_default = True
+    return dataclasses.replace(config, options={**config.options, "*": {**config.options.get("*", {}),
+                                                                        "threads": 1}})
+
+
+def threads_note(current, defaulted: bool) -> str | None:
+    """Which CPU threads each runner of the current profile measured with, and why."""
+    seen: dict[str, set] = {}
+    for r in current.records:
+        if r.runner.endswith(":cpu") and r.settings.threads is not None:
+            seen.setdefault(r.runner, set()).add(r.settings.threads)
+    if not seen:
+        return None
+    text = "CPU threads per runner: " + ", ".join(f"{k} {'/'.join(map(str, sorted(v)))}"
+                                                 for k, v in sorted(seen.items()))
+    return text + (" (check on CPU uses 1 thread per runner unless --threads N or --option threads=N says "
+                   "otherwise)" if defaulted else "")
 
 
 def measure_in_rounds(config, out: str | None, quiet: bool = True):
@@ -112,7 +141,7 @@ def measure_in_rounds(config, out: str | None, quiet: bool = True):
 
     rounds = int(config.timing.get("repeats", 1))
     if rounds <= 1:
-        return run_sweep(config, out, quiet=quiet)
+        return run_sweep(config, out, quiet=quiet, peaks=False)
     if out:
         if Path(out).exists():
             raise ConfigError(f"{out!r} already exists; choose another --out")
@@ -122,7 +151,7 @@ def measure_in_rounds(config, out: str | None, quiet: bool = True):
     found: dict = {}
     with tempfile.TemporaryDirectory(prefix="hwprofile-rounds-") as tmp:
         for i in range(rounds):
-            first, _, notes = run_sweep(one, Path(tmp) / f"round-{i}.json", quiet=quiet)
+            first, _, notes = run_sweep(one, Path(tmp) / f"round-{i}.json", quiet=quiet, peaks=False)
             for r in first.records:
                 found.setdefault(identity(r), []).append(r)
             if i == 0:
@@ -252,7 +281,7 @@ def remeasurer(args: argparse.Namespace, current, sweep_config, device: str):
                     cfg = _config_for(base, ident)
                     if cfg is None:
                         continue
-                    profile, _, _ = run_sweep(cfg, Path(tmp) / f"{rnd}-{n}.json", quiet=True)
+                    profile, _, _ = run_sweep(cfg, Path(tmp) / f"{rnd}-{n}.json", quiet=True, peaks=False)
                     found.setdefault(ident, []).extend(r for r in profile.records if identity(r) == ident and r.ok)
         return [pool_all(recs) for recs in found.values() if recs]
 
@@ -303,7 +332,7 @@ def threshold_notes(result, sessions: int) -> str:
                                        for (runner, metric), (t, src) in sorted(seen.items()))
 
 
-def verdict_table(result, title: str, sessions: int = 0) -> Table:
+def verdict_table(result, title: str, sessions: int = 0, extra_notes: tuple[str, ...] = ()) -> Table:
     from ..gate import describe
 
     rows = []
@@ -331,6 +360,7 @@ def verdict_table(result, title: str, sessions: int = 0) -> Table:
         floors = ", ".join(f"{k} {v[1]:.1%}" for k, v in DRIFT_FLOOR.items())
         notes += ("some records were measured in a single process: their drift between processes is assumed "
                   f"({floors}); measure with --repeats 3 or more",)
+    notes += tuple(n for n in extra_notes if n)
     return Table(title, (Column("status", "status"), Column("model", "model"), Column("runner", "runner"),
                          Column("batch", "batch"), Column("mode", "mode"), Column("metric", "metric"),
                          Column("ratio", "ratio", _r), Column("ci", "interval"), Column("limit", "limit", _r),
@@ -338,10 +368,10 @@ def verdict_table(result, title: str, sessions: int = 0) -> Table:
 
 
 def write_outputs(args: argparse.Namespace, result, title: str, extra: dict, sessions: int = 0,
-                  more: tuple = ()) -> None:
+                  more: tuple = (), extra_notes: tuple[str, ...] = ()) -> None:
     from ..gate import junit_xml
 
-    table = verdict_table(result, title, sessions)
+    table = verdict_table(result, title, sessions, extra_notes)
     emit([table, *more], args.format, {**extra, **result.to_dict()})
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
@@ -484,9 +514,10 @@ def run(args: argparse.Namespace) -> int:
     for found in layer_changes:
         sys.stderr.write(f"regressed: {found['label']} b{found['batch']} {found['runner']}: layers that changed "
                          f"most: {found['text']}\n")
+    note = threads_note(current, getattr(args, "one_thread_default", False))
     write_outputs(args, result, title, {"baseline": args.baseline, "device_id": device,
-                                        "layer_changes": layer_changes}, sessions,
-                  (layer_changes_table(layer_changes),) if layer_changes else ())
+                                        "layer_changes": layer_changes, "threads_note": note}, sessions,
+                  (layer_changes_table(layer_changes),) if layer_changes else (), (note,))
     if result.exit_code == 3:
         failed = result.having("failed")
         sys.stderr.write(f"hwprofile: {len(failed)} current measurements failed ({failed[0].reason}); "

@@ -83,11 +83,16 @@ def summary_table(c: dict) -> Table:
 
 
 def follows_table(name: str, rows: list[dict]) -> Table:
-    return Table(f"Does runtime follow activations on {name}? log latency vs log flops / acts", (
+    from ..report import verdict_text
+
+    rows = [{**r, "verdict_text": verdict_text(r), "excluded_n": len(r.get("excluded") or [])} for r in rows]
+    return Table(f"Does runtime follow activations on {name}? clean records: log latency vs log flops / acts", (
         Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-        Column("r2_flops", "R² flops", num), Column("r2_params", "R² params", num), Column("r2_acts", "R² acts", num),
-        Column("exponent_acts", "latency ~ acts^e", num), Column("best", "best predictor")), rows,
-        notes=("needs at least 3 distinct models per runner and batch",) if not rows else ())
+        Column("excluded_n", "excluded"), Column("r2_flops", "R² flops", num), Column("r2_params", "R² params", num),
+        Column("r2_acts", "R² acts", num), Column("exponent_acts", "latency ~ acts^e", num),
+        Column("verdict_text", "verdict [CI]")), rows,
+        notes=("needs at least 3 distinct models per runner and batch",) if not rows else
+        ("verdict and its interval as in hwprofile show (docs/measurement.md)",))
 
 
 def load_sides(paths: list[str]):

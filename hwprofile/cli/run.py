@@ -15,7 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "{1, 4}, batch sizes {1, 8} on CPU ({1, 8, 32, 128} on GPU), every available runner.")
     add_run_args(p)
     p.add_argument("--out", help="profile to write (default: a new file under runs/); never overwritten")
-    p.add_argument("--resume", metavar="FILE", help="continue an interrupted sweep saved in FILE")
+    p.add_argument("--resume", metavar="FILE", help="continue an interrupted sweep saved in FILE (its own sweep "
+                                                    "options are used when none are given)")
+    p.add_argument("--remeasure", choices=("disturbed", "unclean"),
+                   help="with --resume: measure the file's disturbed records (unclean: noisy ones too) again")
     p.add_argument("--plan", action="store_true",
                    help="only print what the sweep would measure, export and build, and an estimate of its "
                         "wall time; needs no device (--plan --device cuda:0 works on a CPU-only machine)")
@@ -46,6 +49,13 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", metavar="[RUNNER.]KEY=VALUE",
                    help="a runner option, repeatable: e.g. channels_last=1, torch:cuda.cuda_graphs=1, "
                         "ort:cpu.iobinding=1 (hwprofile devices lists each runner's)")
+    from ..quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
+
+    p.add_argument("--retries", type=int, default=DEFAULT_RETRIES, metavar="N",
+                   help=f"measure a disturbed record up to N more times, after a back-off (default: {DEFAULT_RETRIES})")
+    p.add_argument("--retry-backoff", type=float, default=DEFAULT_BACKOFF_S, metavar="SECONDS", dest="retry_backoff",
+                   help="first back-off before re-measuring, doubled each time; ends early once the machine is "
+                        f"quiet (default: {DEFAULT_BACKOFF_S:g}; docs/measurement.md)")
     p.add_argument("--layers", nargs="?", type=int, const=20, default=0, metavar="N",
                    help="also time every record's layers (N profiled runs, default 20) and store the breakdown "
                         "in the profile; see hwprofile show --layers")
@@ -55,13 +65,12 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace):
     """A SweepConfig from parsed options; unset options keep the library's defaults."""
     from ..errors import ConfigError
-    from ..sweep import SweepConfig
-
     import math
 
-    from ..sweep import MAX_BATCH
+    from ..sweep import MAX_BATCH, SweepConfig
 
-    kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget}
+    kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget,
+                "retries": args.retries, "retry_backoff_s": args.retry_backoff}
     if getattr(args, "memory_limit", None) is not None:
         kw["memory_limit_mb"] = args.memory_limit
     if getattr(args, "layers", 0):
@@ -137,12 +146,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and args.out and args.out != args.resume:
         raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
+    if args.remeasure and not args.resume:
+        raise ConfigError("--remeasure re-measures records of a saved profile: give it with --resume FILE")
     config = config_from_args(args)
     if args.plan:
         return show_plan(config, args.format)
+    if args.resume:
+        config = resumed_config(args, config)
     out = args.resume or args.out
     try:
-        profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet)
+        profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
+                                         remeasure=args.remeasure)
     except KeyboardInterrupt:
         sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
         return 130
@@ -156,6 +170,11 @@ def run(args: argparse.Namespace) -> int:
     if not profile.ok_records():
         sys.stderr.write("hwprofile: error: no configuration was measured successfully\n")
         return 3
+    from ..quality import summary_line
+    from ..roofline import summary_lines
+
+    for line in summary_lines(profile) + [summary_line(profile.records, path)]:
+        sys.stderr.write(line + "\n")  # the quality line is the last one
     return 0
 
 
@@ -181,3 +200,17 @@ def show_plan(config, fmt: str) -> int:
                          f"estimated wall time: {plan.estimated_s:.0f} s (a rough planning figure)"])]
     emit(tables, fmt, plan.to_dict())
     return 0
+
+
+def resumed_config(args: argparse.Namespace, config):
+    """With --resume and no sweep options, the sweep options saved in the file (else those given)."""
+    import dataclasses
+    from pathlib import Path
+
+    from ..profile import Profile
+    from .check import RUN_DEFAULTS, _sweep_config_of
+
+    if any(getattr(args, k) != v for k, v in RUN_DEFAULTS.items()) or not Path(args.resume).is_file():
+        return config
+    saved = _sweep_config_of(Profile.load(args.resume))
+    return dataclasses.replace(saved, retries=config.retries, retry_backoff_s=config.retry_backoff_s)

@@ -157,7 +157,7 @@ def test_remeasure_interleaves_suspects_and_pools_processes(cli, tmp_path, monke
     current.write_text(json.dumps(mp.profile(77, slowdown=1.07, processes=3)))
     calls = []
 
-    def fake_sweep(config, out, resume=False, quiet=False, measure_fn=None):
+    def fake_sweep(config, out, resume=False, quiet=False, measure_fn=None, **kw):
         assert config.timing["repeats"] == 1 and len(config.models) == len(config.batch_sizes) == 1
         calls.append((config.models[0], config.strategies[0] if config.scales[0] != 1 else None,
                       config.scales[0], config.batch_sizes[0]))
@@ -270,3 +270,36 @@ def test_remeasure_narrows_the_runner_options_to_the_runner_measured_again():
         cfg = _config_for(base, ("EfficientNet-B0", None, 1.0, 1, runner, "fp32", "infer"))
         assert cfg.options == {runner: want}
         check_runner_options(cfg, [runner])  # accepted: no option for a runner outside the one-record sweep
+
+
+def test_check_on_cpu_measures_with_one_thread_per_runner_and_says_so(cli, tmp_path, monkeypatch):
+    """On CPU, check uses 1 thread per runner unless told otherwise, and its table says so (sweeps faked)."""
+    import hwprofile.sweep
+
+    seen = []
+
+    def fake_sweep(config, out, resume=False, quiet=False, measure_fn=None, **kw):
+        seen.append(config.options)
+        profile = Profile.load(p("cpu-a2.json"))
+        threads = config.options.get("*", {}).get("threads")
+        profile.records = [r.replace(settings={**r.settings.to_dict(), "threads": threads})
+                           for r in profile.records]
+        out = Path(out or tmp_path / f"cur-{len(seen)}.json")
+        profile.save(out)
+        return profile, out, []
+
+    import dataclasses
+
+    monkeypatch.setattr(hwprofile.sweep, "run_sweep", fake_sweep)
+    monkeypatch.chdir(tmp_path)
+    base = tmp_path / "base.json"
+    shutil.copy(p("cpu-a.json"), base)
+    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--allow-mismatch")
+    assert seen[-1] == {"*": {"threads": 1}} and code in (0, 1), err
+    assert "CPU threads per runner: ort:cpu 1 (check on CPU uses 1 thread per runner" in out
+    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--threads", "2", "--allow-mismatch")
+    assert seen[-1] == {"*": {"threads": 2}} and "CPU threads per runner: ort:cpu 2" in out
+    assert "uses 1 thread per runner" not in out
+    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--option", "ort:cpu.threads=3",
+                         "--runners", "ort:cpu", "--allow-mismatch")
+    assert seen[-1] == {"ort:cpu": {"threads": 3}}

@@ -25,7 +25,7 @@ def test_show_json(cli, saved):
     code, out, _ = cli("show", str(saved), "--json")
     data = json.loads(out)
     assert code == 0 and {"records", "follows", "growth"} <= set(data)
-    assert all(row["best"] == "acts" for row in data["follows"])
+    assert all(row["verdict"] == "acts" and row["verdict_ci"][0] > 0 for row in data["follows"])
 
 
 def test_predict_and_select_cli(cli, saved):

@@ -31,6 +31,9 @@ NO_GPU = pytest.mark.skipif(env.gpu_count() > 0, reason="on a GPU machine this w
     (["run", "--runners", "ort:cpu", "--option", "threads=0"], 2, "expected an integer >= 1"),
     (["run", "--runners", "torch:cpu", "--option", "compile=maybe"], 2, "expected true or false"),
     (["run", "--threads", "2", "--option", "threads=4"], 2, "contradicts"),
+    (["run", "--remeasure", "disturbed"], 2, "--resume FILE"),
+    (["run", "--retries", "-1"], 2, "--retries"),
+    (["run", "--remeasure", "all"], 2, "invalid choice"),
 ])
 def test_bad_run_options(cli, tmp_path, monkeypatch, argv, code, needle):
     monkeypatch.chdir(tmp_path)
@@ -62,7 +65,7 @@ def test_real_small_sweep_on_cpu_runners(cli, tmp_path, monkeypatch):
     code, stdout, err = cli("run", "--device", "cpu", "--runners", "torch:cpu,ort:cpu", "--models", "RegNetX-200MF",
                             "--strategies", "w,d", "--scales", "1,2", "--batch-sizes", "1",
                             "--seconds-per-config", "0.3", "--out", str(out), "--quiet", "--json",
-                            "--threads", "1", "--option", "torch:cpu.channels_last=true")
+                            "--threads", "1", "--option", "torch:cpu.channels_last=true", "--retries", "0")
     assert code == 0, err
     data = json.loads(stdout)
     assert len(data["records"]) == 6
@@ -124,3 +127,115 @@ def test_plan_table_and_defaults(cli, tmp_path, monkeypatch):
     assert len(plan["items"]) == 2 and {i["mode"] for i in plan["items"]} == {"train"}
     code, _, err = cli("run", "--plan", "--device", "cpu", "--runners", "trt")
     assert code == 2 and "trt run on cuda devices, not cpu" in err
+
+
+def _cores() -> int:
+    import os
+
+    return max(2, len(os.sched_getaffinity(0)))
+
+
+@pytest.mark.slow  # ~30 s on a 2-core VM (the fork server and the peaks start under load); runs by default
+def test_a_sweep_while_busy_processes_hold_every_core(cli, tmp_path, monkeypatch):
+    """Must show: every ok record measured while busy loops hold every core is disturbed (or noisy), the fits
+    use none of them and list them as excluded, and the run's last line says so."""
+    import subprocess
+    import sys
+    import time
+
+    from hwprofile.profile import Profile
+
+    monkeypatch.setenv("HWPROFILE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "busy.json"
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(_cores())]
+    try:
+        time.sleep(0.5)
+        code, stdout, err = cli("run", "--device", "cpu", "--runners", "torch:cpu", "--models", "RegNetX-200MF",
+                                "--strategies", "w", "--scales", "1,2", "--batch-sizes", "1", "--threads", "1",
+                                "--seconds-per-config", "0.3", "--retries", "1", "--retry-backoff", "0.2",
+                                "--out", str(out), "--quiet", "--json")
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert code == 0, err
+    records = [r for r in Profile.load(out).records if r.ok]
+    assert len(records) == 2
+    assert all(r.quality in ("disturbed", "noisy") and r.quality_reasons for r in records), \
+        [(r.quality, r.settings.get("foreign_cpu_cores")) for r in records]
+    assert any(r.quality == "disturbed" and len(r.settings.to_dict()["quality_attempts"]) == 1 for r in records)  # retried
+    (row,) = json.loads(stdout)["follows"]
+    assert row["n"] == 0 and row["verdict"] is None and "too few clean records" in row["note"]
+    assert sorted(e["model"] for e in row["excluded"]) == ["RegNetX-200MF", "RegNetX-200MF w x2"]
+    assert all(e["why"] for e in row["excluded"])
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("quality: 2 of 2 ok records are not clean") and "the fits leave them out" in last
+    assert f"--resume {out} --remeasure" in last
+
+
+def test_show_prints_verdicts_and_every_records_share_of_the_peaks(cli, tmp_path, monkeypatch):
+    """Must show: `hwprofile show` of a profile measured on this machine prints the verdict with its interval
+    and each record's share of peak compute and bandwidth."""
+    import dataclasses
+    import re
+
+    from hwprofile.profile import Profile
+
+    monkeypatch.setenv("HWPROFILE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "here.json"
+    code, _, err = cli("run", "--device", "cpu", "--runners", "torch:cpu", "--models", "RegNetX-200MF",
+                       "--strategies", "w,d,r,dw", "--scales", "1,2", "--batch-sizes", "1", "--threads", "1",
+                       "--seconds-per-config", "0.2", "--retries", "0", "--out", str(out), "--quiet")
+    assert code == 0, err
+    assert err.strip().splitlines()[-2].startswith("roofline")
+    prof = Profile.load(out)
+    peaks = prof.device(prof.records[0].device_id).peaks
+    assert peaks["matmul_fp32"]["flops_per_s"] > 0 and peaks["copy"]["gb_per_s"] > 0
+    code, table, err = cli("show", str(out))
+    assert code == 0, err
+    assert "% compute" in table and "% bw" in table and "verdict [CI]" in table
+    lines = {ln.split("  ")[0]: ln for ln in table.splitlines() if ln.startswith("RegNetX-200MF")}
+    assert len(lines) == 5 and all(re.search(r"torch:cpu .* \d+\.\d% +\d+\.\d+% ", ln) for ln in lines.values())
+    rows = json.loads(cli("show", str(out), "--json")[1])
+    assert all(r["compute_share"] > 0 and r["bandwidth_share"] > 0 for r in rows["records"])
+    (row,) = rows["follows"]
+    verdict_re = r"(acts|flops|params|not distinguishable|neither) \[-?\d+\.\d\d, -?\d+\.\d\d\]"
+    if row["n"] >= 5:  # this VM is shared: records may have been disturbed
+        assert re.search(verdict_re, table)
+    else:
+        assert "too few clean records" in table
+    # the same real measurements, as if the machine had been quiet: the verdict and its interval are printed
+    prof.records = [r.replace(quality="clean", quality_reasons=[]) for r in prof.records]
+    prof.save(tmp_path / "quiet.json")
+    code, table, err = cli("show", str(tmp_path / "quiet.json"))
+    assert code == 0 and re.search(verdict_re, table), table
+
+
+def test_resume_remeasure_disturbed_uses_the_files_own_sweep_options(cli, tmp_path, monkeypatch):
+    """The command the run's last line prints works as printed (measurement faked)."""
+    import hwprofile.measure
+    import hwprofile.roofline
+    from hwprofile.profile import Profile
+    from sweep_fakes import fake_measure
+
+    load = {"cores": 1.5}
+
+    def measure(*a, **kw):
+        out = fake_measure(*a, **kw)
+        out["settings"] = {"foreign_cpu_cores": [load["cores"]]}
+        return out
+
+    monkeypatch.setattr(hwprofile.measure, "measure", measure)
+    monkeypatch.setattr(hwprofile.roofline, "measure_peaks", lambda device: {"error": "not measured in tests"})
+    out = tmp_path / "p.json"
+    code, _, err = cli("run", "--device", "cpu", "--runners", "torch:cpu", "--strategies", "w", "--scales", "1,2",
+                       "--batch-sizes", "1", "--mode", "train", "--retries", "0", "--out", str(out), "--quiet")
+    assert code == 0, err
+    last = err.strip().splitlines()[-1]
+    assert "2 of 2 ok records are not clean (2 disturbed" in last
+    command = last.split("with hwprofile ", 1)[1].split()
+    load["cores"] = 0.0
+    code, _, err = cli(*command, "--quiet")
+    assert code == 0, err
+    assert err.strip().splitlines()[-1] == "quality: all 2 ok records are clean"
+    assert {(r.mode, r.quality) for r in Profile.load(out).records} == {("train", "clean")}
