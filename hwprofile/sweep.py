@@ -316,17 +316,11 @@ def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, f
     return profile
 
 
-def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
-              quiet: bool = False, measure_fn: MeasureFn | None = None) -> tuple[Profile, Path, list[str]]:
-    """Measure every item of ``config``; returns (profile, its path, notes)."""
-    from .measure import TimingConfig, device_id as make_device_id, fingerprint, measure
+def resolve_target(config: SweepConfig) -> tuple[str, list[str], dict]:
+    """This machine's device for ``config``, its runners (checked) and its fingerprint."""
+    from .measure import fingerprint
     from .runners import availability, available_runners, resolve_device
 
-    validate(config)
-    try:
-        timing = TimingConfig(**config.timing)
-    except TypeError as exc:
-        raise ConfigError(f"unknown timing option: {exc}") from None
     device = resolve_device(config.device)
     runners = list(config.runners) if config.runners else available_runners(device)
     if config.mode == "train":
@@ -337,18 +331,38 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
             from .errors import RunnerUnavailable
 
             raise RunnerUnavailable(f"{why} (available on {device}: {', '.join(available_runners(device)) or 'none'})")
+    return device, runners, fingerprint(device)
+
+
+def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
+              quiet: bool = False, measure_fn: MeasureFn | None = None,
+              executor=None) -> tuple[Profile, Path, list[str]]:
+    """Measure every item of ``config``; returns (profile, its path, notes).
+
+    ``executor`` (hwprofile.executors) says where measurements run; the default is this machine.
+    """
+    from .executors.local import LocalExecutor
+    from .measure import TimingConfig
+
+    validate(config)
+    try:
+        timing = TimingConfig(**config.timing)
+    except TypeError as exc:
+        raise ConfigError(f"unknown timing option: {exc}") from None
+    if executor is not None and measure_fn is not None:
+        raise ConfigError("give run_sweep a measure_fn or an executor, not both")
+    executor = executor or LocalExecutor(measure_fn)
+    target = executor.target(config)
+    device, runners, fp, dev_id = target.device, target.runners, target.fingerprint, target.device_id
     if not runners:
         raise ConfigError(f"empty sweep: no runner is available on {device}")
     check_runner_options(config, runners)
     items, notes = plan(config, device, runners)
     if not items:
         raise ConfigError("empty sweep: no configuration to measure (" + "; ".join(notes or ["check the options"]) + ")")
-    fp = fingerprint(device)
-    dev_id = make_device_id(fp)
     path = Path(out) if out else default_out(dev_id)
     profile = open_profile(config, path, resume, dev_id, fp)
     profile.save(path)
-    measure_fn = measure_fn or measure
     done = {k for k, r in profile.by_key().items() if r.status in FINAL}
     artifacts = _Artifacts(config)
     started = time.monotonic()
@@ -357,9 +371,14 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
             bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
             key = (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
             if key not in done:
-                rec = _measure_item(item, config, dev_id, device, artifacts, timing, measure_fn, started)
+                rec = _measure_item(item, config, dev_id, device, artifacts, timing, executor.measure, started)
                 profile.upsert(rec)
                 profile.save(path)
+                if executor.stop_reason():
+                    from .errors import MeasurementError
+
+                    raise MeasurementError(f"{executor.stop_reason()}; the profile so far is saved in {path}: "
+                                           f"continue with --resume {path}")
             bar.update(1)
     return profile, path, notes
 
