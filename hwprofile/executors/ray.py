@@ -87,6 +87,7 @@ def connect(address: str | None = None) -> bool:
     ray = _import_ray()
     if ray.is_initialized():
         return False
+    _check_reachable(address)
     kwargs: dict = {"runtime_env": _runtime_env(), "log_to_driver": False, "logging_level": "ERROR"}
     if address:
         kwargs["address"] = address
@@ -107,6 +108,21 @@ def connect(address: str | None = None) -> bool:
     if captured.text.strip():
         sys.stderr.write(captured.text)
     return True
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast (Ray retries for minutes) when nothing listens at an explicit HOST:PORT."""
+    import socket
+
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot reach the Ray cluster at {address}: nothing answers there "
+                                 f"({exc.strerror or type(exc).__name__}); start it with ray start --head "
+                                 "(docs/fleet.md)") from None
 
 
 class _Captured:
