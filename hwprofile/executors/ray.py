@@ -566,6 +566,8 @@ def run_fleet(config, out=None, *, resume: bool = False, quiet: bool = False, ex
         notes += why
         if cfg is not None:
             plans.append((kind, cfg))
+    unused = [r for r in config.runners or () if not any(r in (cfg.runners or ()) for _, cfg in plans)]
+    notes += [f"{r}: no device kind of the cluster runs it; not measured" for r in unused]
     if not plans:
         raise ConfigError("empty sweep: no device kind of the cluster runs the runners asked for ("
                           + "; ".join(notes) + ")")
