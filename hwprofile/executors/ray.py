@@ -494,6 +494,8 @@ class RayExecutor:
         except (ConnectionError, ex.RaySystemError, ex.RpcError) as exc:
             self._stop = f"lost the connection to the Ray cluster: {type(exc).__name__}: {_first(exc)}"
             return "skipped", self._stop, None
+        except ex.RayError as exc:  # e.g. RuntimeEnvSetupError: the node could not prepare the task
+            return "failed", f"Ray could not run the task on {where}: {type(exc).__name__}: {_first(exc)}", None
 
     def _artifact(self, workload) -> tuple[object | None, str | None]:
         """An ONNX/engine file as (object ref of its bytes, sha256), read and put once; None for shared files."""

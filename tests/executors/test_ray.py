@@ -46,7 +46,7 @@ def cluster():
         workers = [c.add_node(num_cpus=1, resources={"hwprofile:big": 1}) for _ in range(2)]
         c.wait_for_nodes()
         assert rayx.connect(c.address) is True
-        yield {"head": c.head_node.node_id, "big": {w.node_id for w in workers}}
+        yield {"head": c.head_node.node_id, "big": {w.node_id for w in workers}, "cluster": c, "workers": workers}
     finally:
         ray.shutdown()
         c.shutdown()
@@ -160,6 +160,49 @@ def test_a_killed_task_is_retried_on_another_node_then_recorded(cluster, kinds, 
     assert rec.status == "crashed"
     assert rec.reason.count("the Ray task was killed on node") == 2 and "; then " in rec.reason
     assert rec.settings["executor"] == "ray" and rec.settings["node"] in cluster["big"]
+
+
+def test_a_node_that_dies_mid_task_is_retried_on_another_node(cluster, kinds, tmp_path):
+    """Runs last among the cluster tests: it removes one of the two ``@big`` workers for good."""
+    here = _here()
+    config = SweepConfig(device=f"{here}@big", runners=("fake",), options={"fake": {"fault": "hang"}},
+                         timeout_s=90.0, **BASE)
+    raylets = {w.all_processes["raylet"][0].process.pid: w for w in cluster["workers"]}
+    state: dict = {}
+
+    def kill_node_then_worker():
+        import psutil
+
+        end, killed = time.monotonic() + 120, []
+        while "node" not in state and time.monotonic() < end:
+            for proc in _measuring_workers():
+                node = next((raylets[p.pid] for p in proc.parents() if p.pid in raylets), None)
+                if node is not None:
+                    state["node"] = node.node_id
+                    leftovers = [proc] + proc.children(recursive=True)
+                    cluster["cluster"].remove_node(node, allow_graceful=False)
+                    for left in leftovers:  # the dead node's worker and its fork server, if still there
+                        try:
+                            left.send_signal(signal.SIGKILL)
+                        except psutil.Error:
+                            pass
+                    killed.append(proc.pid)
+                    break
+            time.sleep(0.1)
+        _kill_measurements(2, 120.0, killed)  # then the retry, on the other worker node
+        state["killed"] = killed
+
+    killer = threading.Thread(target=kill_node_then_worker, daemon=True)
+    killer.start()
+    _, path, _ = run_sweep(config, tmp_path / "node.json", quiet=True,
+                           executor=rayx.RayExecutor(kinds=list(kinds.values())))
+    killer.join(timeout=10)
+    (rec,) = Profile.load(path).records
+    assert state.get("node") in cluster["big"] and len(state.get("killed", [])) == 2
+    assert rec.status == "crashed" and "; then " in rec.reason
+    first, _, second = rec.reason.partition("; then ")
+    assert state["node"][:12] in first and state["node"][:12] not in second
+    assert rec.settings["node"] in cluster["big"] - {state["node"]}
 
 
 # ------------------------------------------------------------------------ connecting, no cluster needed
