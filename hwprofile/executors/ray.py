@@ -246,7 +246,7 @@ def discover(accelerator: str | None = None) -> list[DeviceKind]:
 
     nodes = [n for n in alive_nodes() if n.cpus >= 1 or n.gpus >= 1]
     extra = dict(runners._EXTRA)
-    probe = ray.remote(_probe_node)
+    probe = _remote(ray, _probe_node)
     refs = [probe.options(num_cpus=0, num_gpus=1 if n.gpus >= 1 else 0, max_retries=0, name="hwprofile-probe",
                           scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False))
             .remote(extra, n.gpus >= 1) for n in nodes]
@@ -279,6 +279,16 @@ def discover(accelerator: str | None = None) -> list[DeviceKind]:
 
 
 # ------------------------------------------------------------------------------ in the task
+
+_REMOTE: dict = {}
+
+
+def _remote(ray, fn):
+    """``ray.remote(fn)``, made once per function (each one is exported to the cluster when first used)."""
+    if fn not in _REMOTE:
+        _REMOTE[fn] = ray.remote(fn)
+    return _REMOTE[fn]
+
 
 def _remote_measure(runner: str, workload: dict, timing: dict, timeout_s: float, device: str,
                     blob: bytes | None, sha: str | None, extra_runners: dict) -> dict:
@@ -419,12 +429,14 @@ class RayExecutor:
             return _failure(runner, "skipped", self._stop)
         blob, sha = self._artifact(workload)
         nodes = self._candidates()
+        if self._stop:
+            return _failure(runner, "skipped", self._stop)
         if not nodes:
             return _failure(runner, "failed", f"no alive node of kind {self.kind.id} is left in the Ray cluster")
         faults: list[str] = []
         for node in nodes[:2]:  # retried once, on another node of the kind
             opts = self._options(node)
-            ref = ray.remote(_remote_measure).options(**opts).remote(
+            ref = _remote(ray, _remote_measure).options(**opts).remote(
                 runner, workload.to_dict(), timing.to_dict(), timeout_s, device, blob, sha, dict(registry._EXTRA))
             guard = timeout_s * max(1, timing.repeats) + GRACE_S
             status, reason, answer = self._wait(ray, ref, node, guard)
