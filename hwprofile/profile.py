@@ -61,6 +61,7 @@ class Record:
     settings: dict = field(default_factory=dict)  # threads, timing method, providers, ...
     source: str = "zoo"  # zoo | onnx
     measured_utc: str = ""
+    layers: dict | None = None  # compact per-layer breakdown (hwprofile.layers.compact), from run --layers
 
     def key(self) -> Key:
         return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),

@@ -49,6 +49,7 @@ class SweepConfig:
     #                                              them, "<runner>": {...}}, e.g. {"*": {"threads": 1}}
     timeout_s: float = 300.0
     cache_dir: str | None = None
+    layers: int = 0  # > 0: also time each record's layers over this many profiled runs (Record.layers)
 
     def identity(self) -> dict:
         """The part of the configuration a resumed sweep must share."""
@@ -57,6 +58,8 @@ class SweepConfig:
             d.pop(k)
         if not d["options"]:
             d.pop("options")  # profiles written before runner options existed resume as before
+        if not d["layers"]:
+            d.pop("layers")
         return _jsonable(d)
 
     def runner_options(self, runner: str) -> dict:
@@ -212,7 +215,14 @@ def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, statu
                   resolution=counts.get("resolution", 0), flops=counts.get("flops"), params=counts.get("params"),
                   acts=counts.get("acts"), status=status, reason=reason, latency=m.get("latency"),
                   throughput=m.get("throughput"), memory=m.get("memory") or {}, settings=m.get("settings") or {},
-                  source="onnx" if item.onnx_path else "zoo", measured_utc=utc_now())
+                  source="onnx" if item.onnx_path else "zoo", measured_utc=utc_now(),
+                  layers=_compact_layers(m.get("layers")))
+
+
+def _compact_layers(raw: dict | None) -> dict | None:
+    from .layers import compact
+
+    return compact(raw) if raw else None
 
 
 def _counts(item: Item) -> dict:
@@ -399,7 +409,9 @@ def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, art
     timeout = config.timeout_s
     if config.budget_s is not None:
         timeout = max(5.0, min(timeout, config.budget_s - elapsed + 5.0))
-    m = measure_fn(item.runner, workload, timing, timeout_s=timeout, device=device)
+    extra = {"layers": {"iterations": config.layers, "onnx_path": None, "peaks": {"seconds": 0.2}}} \
+        if config.layers else {}
+    m = measure_fn(item.runner, workload, timing, timeout_s=timeout, device=device, **extra)
     md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
     return _record(item, dev_id, config, counts, md["status"], md.get("reason"), md)
 

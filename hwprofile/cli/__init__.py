@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..errors import HwprofileError
 
 #: subcommand -> module under hwprofile.cli (imported when the command runs or registers).
-COMMANDS = ("models", "complexity", "scale", "export", "run", "show", "predict", "select", "plot", "compare", "check", "merge", "devices")
+COMMANDS = ("models", "complexity", "scale", "export", "run", "show", "predict", "select", "plot", "compare", "check", "merge", "devices", "layers")
 
 
 class _Parser(argparse.ArgumentParser):

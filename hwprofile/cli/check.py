@@ -339,17 +339,30 @@ def verdict_table(result, title: str, sessions: int = 0) -> Table:
                          Column("processes", "processes"), Column("note", "note")), rows, notes=notes)
 
 
-def write_outputs(args: argparse.Namespace, result, title: str, extra: dict, sessions: int = 0) -> None:
+def write_outputs(args: argparse.Namespace, result, title: str, extra: dict, sessions: int = 0,
+                  more: tuple = ()) -> None:
     from ..gate import junit_xml
 
     table = verdict_table(result, title, sessions)
-    emit([table], args.format, {**extra, **result.to_dict()})
+    emit([table, *more], args.format, {**extra, **result.to_dict()})
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
             fh.write(render([table], "markdown", None).replace("### ", "## ", 1) + "\n\n")
     if args.junit:
         write_text(Path(args.junit), junit_xml(result))
+
+
+def layer_changes_table(found: list[dict], title: str = "Layers whose time changed most (regressed records)") -> Table:
+    from ..layers import changes_table_rows
+
+    ms = (lambda v: "-" if v is None else f"{v:.3g}")
+    return Table(title, (Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"),
+                         Column("layer", "layer"), Column("op_type", "op"), Column("base_ms", "base ms", ms),
+                         Column("current_ms", "current ms", ms), Column("delta_ms", "change ms", ms),
+                         Column("ratio", "ratio", lambda v: "-" if v is None else f"{v:.2f}x")),
+                 changes_table_rows(found), notes=("per-layer times from hwprofile run --layers; rows matched "
+                                                   "by layer name",))
 
 
 # --------------------------------------------------------------------------- calibrate
@@ -465,7 +478,15 @@ def run(args: argparse.Namespace) -> int:
     title = (f"hwprofile check: {result.outcome.upper()} ({device} against {args.baseline}"
              f"{'' if base_side.device_id == device else ' of ' + base_side.device_id})")
     sessions = len(sessions_of(baseline.gate, base_side.device_id))
-    write_outputs(args, result, title, {"baseline": args.baseline, "device_id": device}, sessions)
+    from ..layers import regression_layers
+
+    layer_changes = regression_layers(result.verdicts, base_side.records, pooled)
+    for found in layer_changes:
+        sys.stderr.write(f"regressed: {found['label']} b{found['batch']} {found['runner']}: layers that changed "
+                         f"most: {found['text']}\n")
+    write_outputs(args, result, title, {"baseline": args.baseline, "device_id": device,
+                                        "layer_changes": layer_changes}, sessions,
+                  (layer_changes_table(layer_changes),) if layer_changes else ())
     if result.exit_code == 3:
         failed = result.having("failed")
         sys.stderr.write(f"hwprofile: {len(failed)} current measurements failed ({failed[0].reason}); "

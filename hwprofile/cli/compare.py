@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="compare even when backend versions, thread settings or precision differ")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals (default 0.95)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--layers", action="store_true", help="also name the layers whose time changed most "
+                                                         "(records measured with hwprofile run --layers)")
     add_format_args(p)
     p.set_defaults(handler=run)
 
@@ -128,13 +130,35 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.5 <= args.confidence < 1:
         raise ConfigError(f"--confidence {args.confidence}: expected a number in [0.5, 1), e.g. 0.95")
-    results = comparisons(load_sides(args.profiles), confidence=args.confidence, seed=args.seed,
-                          allow_mismatch=args.allow_mismatch)
+    sides_ = load_sides(args.profiles)
+    results = comparisons(sides_, confidence=args.confidence, seed=args.seed, allow_mismatch=args.allow_mismatch)
     tables = []
+    layer_tables = _layer_tables(sides_, results) if args.layers else []
     for c in results:
         tables += [rows_table(c), summary_table(c)]
         tables += [follows_table(name, rows) for name, rows in c["follows"].items()]
         for w in c["warnings"]:
             sys.stderr.write(f"warning: {c['current']} vs {c['base']}: {w}\n")
+    tables += layer_tables
     emit(tables, args.format, {"comparisons": results})
     return 0
+
+
+def _layer_tables(sides_, results: list[dict]) -> list[Table]:
+    from ..compare import join
+    from ..errors import ConfigError
+    from ..layers import changed_layers
+    from .check import layer_changes_table
+
+    tables = []
+    for side, c in zip(sides_[1:], results):
+        j = join(sides_[0].records, side.records, cross_device=sides_[0].device_id != side.device_id)
+        found = changed_layers(j.pairs)
+        c["layer_changes"] = found
+        if found:
+            tables.append(layer_changes_table(found, f"Layers whose time changed most: {side.name} vs "
+                                                     f"{sides_[0].name}"))
+    if not any(c["layer_changes"] for c in results):
+        raise ConfigError("--layers: no joined record has a layer breakdown on both sides (measure with "
+                          "hwprofile run --layers)")
+    return tables

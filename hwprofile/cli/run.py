@@ -42,6 +42,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", metavar="[RUNNER.]KEY=VALUE",
                    help="a runner option, repeatable: e.g. channels_last=1, torch:cuda.cuda_graphs=1, "
                         "ort:cpu.iobinding=1 (hwprofile devices lists each runner's)")
+    p.add_argument("--layers", nargs="?", type=int, const=20, default=0, metavar="N",
+                   help="also time every record's layers (N profiled runs, default 20) and store the breakdown "
+                        "in the profile; see hwprofile show --layers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -65,6 +68,10 @@ def config_from_args(args: argparse.Namespace):
     from ..sweep import SweepConfig
 
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget}
+    if getattr(args, "layers", 0):
+        if args.layers < 4:
+            raise ConfigError(f"--layers {args.layers}: expected at least 4 profiled runs")
+        kw["layers"] = args.layers
     if args.runners:
         kw["runners"] = tuple(csv_list(args.runners))
     if args.models:

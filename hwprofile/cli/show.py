@@ -10,6 +10,8 @@ from ._output import add_format_args, emit
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("show", help="print a saved profile's tables")
     p.add_argument("profile", help="profile JSON written by hwprofile run")
+    p.add_argument("--layers", action="store_true", help="per strategy, how the memory-bound share of layer "
+                                                         "time grows with s (records made with run --layers)")
     add_format_args(p)
     p.set_defaults(handler=run)
 
@@ -19,5 +21,28 @@ def run(args: argparse.Namespace) -> int:
     from ..report import payload, tables
 
     profile = Profile.load(args.profile)
+    if args.layers:
+        return _layers(profile, args)
     emit(tables(profile), args.format, payload(profile))
+    return 0
+
+
+def _layers(profile, args) -> int:
+    from ..errors import ConfigError
+    from ..layers import growth
+    from ._output import Column, Table, num, si
+
+    rows = growth(profile)
+    if not rows:
+        raise ConfigError(f"{args.profile}: no record has a layer breakdown (measure with hwprofile run --layers)")
+    pct = (lambda v: "-" if v is None else f"{v:.0%}")
+    cols = (Column("strategy", "strategy"), Column("scale", "s", lambda v: f"{v:g}"), Column("flops", "flops", si),
+            Column("acts", "acts", si), Column("latency_ms", "ms", num),
+            Column("memory_bound_time_fraction", "memory-bound time", pct))
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["runner"], r["batch"]), []).append(r)
+    tables = [Table(f"{m} on {rn}, batch {b}: memory-bound share of layer time by strategy and s", cols, g)
+              for (m, rn, b), g in groups.items()]
+    emit(tables, args.format, rows)
     return 0

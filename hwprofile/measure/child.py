@@ -63,12 +63,35 @@ def run_measure(job: dict) -> dict:
             memory = _run_memory_end(mark) | runner.memory() | _gpu_memory(free0, device)
             out = {"status": "ok", "reason": None, "timing_method": runner.timing_method,
                    "settings": runner.settings(), "memory": memory, "load_s": load_s, **timed.to_dict()}
+            if job.get("layers"):
+                out["layers"] = _layers(runner, job["layers"], workload)
         return out
     except Unsupported as exc:
         return {"status": "unsupported", "reason": str(exc)}
     except BaseException as exc:  # the parent goes on; the reason is one line
         traceback.print_exc()
         return {"status": "oom" if _is_oom(exc) else "failed", "reason": _one_line(exc)}
+
+
+def _layers(runner, spec: dict, workload) -> dict:
+    """Per-layer times after the unprofiled timing (see hwprofile.layers), joined to the ONNX graph's counts."""
+    info = None
+    path = spec.get("onnx_path") or (workload.path if workload.kind == "onnx" else None)
+    if path:
+        from ..layer_join import onnx_layers
+
+        info = onnx_layers(path, workload.batch)
+    if not hasattr(runner, "layer_times"):
+        from ..runners.base import Unsupported
+
+        raise Unsupported(f"{runner.name} cannot time layers")
+    out = runner.layer_times(int(spec.get("iterations") or 20), info)
+    if spec.get("peaks"):  # after every timed run, in the same process and device
+        from .peaks import peaks
+
+        out["peaks"] = peaks(runner.device, seconds=float(spec["peaks"].get("seconds") or 0.5),
+                             matmul_n=spec["peaks"].get("matmul_n"))
+    return out
 
 
 def _run_memory_start() -> dict:

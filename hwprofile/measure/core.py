@@ -32,12 +32,14 @@ def _check(name: str, device: str, workload: Workload):
 
 def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig(), timeout_s: float = 120.0,
             device: str = "cpu", *, memory_limit_mb: float | None = None,
-            isolation: str = "auto") -> Measurement:
+            isolation: str = "auto", layers: dict | None = None) -> Measurement:
     """Measure ``workload`` on ``runner`` in ``timing.repeats`` fresh child processes.
 
     Bad input raises ConfigError; an unavailable runner or device raises an EnvironmentProblem.
     Everything that goes wrong inside a child (crash, out-of-memory, hang past ``timeout_s``, an
     exception, an unsupported combination) comes back as the Measurement's status and reason.
+    ``layers`` ({"iterations": N, "onnx_path": graph for the counts}) also times each layer after the
+    unprofiled timing, in the same child (hwprofile.layers); the result is ``Measurement.layers``.
     """
     from .. import runners
     from .isolation import default_memory_limit_mb, get_launcher
@@ -53,10 +55,11 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
         return Measurement(name, "unsupported", unsupported, None, None, {}, settings, time.perf_counter() - start)
     cap = memory_limit_mb or default_memory_limit_mb()
     job = {"type": "measure", "runner_path": runners.runner_path(name), "device": device,
-           "workload": workload.to_dict(), "timing": timing.to_dict()}
+           "workload": workload.to_dict(), "timing": timing.to_dict(), **({"layers": layers} if layers else {})}
     runs = []
     for i in range(timing.repeats):
-        exit, result, tail = launcher.run(job, timeout_s, cap)
+        one = job if i == 0 else {k: v for k, v in job.items() if k != "layers"}  # layers: first process only
+        exit, result, tail = launcher.run(one, timeout_s, cap)
         status, reason = _classify(exit, result, timeout_s, cap, tail)
         if status != "ok":
             where = f" (repeat {i + 1}/{timing.repeats})" if timing.repeats > 1 else ""
@@ -82,7 +85,7 @@ def _combine(name: str, runs: list, baseline: dict | None, settings: dict, timin
     foreign = [exit.get("foreign_cpu_cores") for exit, _ in runs]
     return Measurement(name, "ok", None, latency, _throughput(results), _memory(runs, baseline),
                        {**settings, **results[0]["settings"], **_timing_settings(results),
-                        "foreign_cpu_cores": foreign}, wall_s)
+                        "foreign_cpu_cores": foreign}, wall_s, results[0].get("layers"))
 
 
 def _timing_settings(results: list[dict]) -> dict:

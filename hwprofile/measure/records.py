@@ -129,6 +129,7 @@ class Measurement:
     memory: dict
     settings: dict
     wall_s: float
+    layers: dict | None = None  # per-layer breakdown when asked for (hwprofile.layers)
 
     @property
     def ok(self) -> bool:

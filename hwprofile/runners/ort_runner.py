@@ -13,6 +13,7 @@ Options: threads, iobinding, cpu_mem_arena, mem_pattern, trt_cache_dir, seed.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -170,6 +171,78 @@ class OrtRunner(Runner):
         elsewhere = Counter(f"{op} on {prov}" for prov, op in nodes.values() if prov != self.provider)
         return {"by_provider": dict(Counter(prov for prov, _ in nodes.values())),
                 "elsewhere": dict(sorted(elsewhere.items()))}
+
+    def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
+        """Per-node times of ``iterations`` runs on a separate, profiled session (ONNX Runtime's profiler,
+        ``Node`` events ending ``_kernel_time``), each optimized node joined to the exported nodes it
+        runs (from the optimized graph ORT saves) and to their counts (``info``)."""
+        import json
+        import statistics
+        import tempfile
+        from pathlib import Path
+
+        import onnx
+        import onnxruntime as ort
+
+        from ..layer_join import LAYOUT_OPS, map_optimized, onnx_layers
+        from ..layers import typical
+
+        info = info or onnx_layers(self.workload.path, self.workload.batch)
+        warm = 3
+        unprofiled = []
+        with tempfile.TemporaryDirectory(prefix="hwprofile-layers-") as tmp:
+            so = self._session_options(ort, self.workload.options)
+            so.enable_profiling = True
+            so.profile_file_prefix = str(Path(tmp) / "layers")
+            so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+            sess = ort.InferenceSession(self.workload.path, so, providers=self._providers())
+            for i in range(warm + iterations):  # interleaved with unprofiled runs: both see the same load
+                sess.run(None, self._feed)
+                if i >= warm:
+                    unprofiled.append(self.time_once())
+            events = json.loads(Path(sess.end_profiling()).read_text())
+            del sess
+            optimized = onnx.load(str(Path(tmp) / "optimized.onnx"), load_external_data=False)
+        opt_nodes = [(n.name, n.op_type) for n in optimized.graph.node]
+        groups, dropped = map_optimized(info, opt_nodes)
+        runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                      key=lambda e: e["ts"])[warm:]
+        per_run: list[dict[str, float]] = [{} for _ in runs]
+        meta: dict[str, tuple] = {}
+        for e in events:
+            if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+                continue
+            i = next((k for k, r in enumerate(runs) if r["ts"] <= e["ts"] <= r["ts"] + r["dur"]), None)
+            if i is None:
+                continue
+            name = e["name"].removesuffix("_kernel_time")
+            per_run[i][name] = per_run[i].get(name, 0.0) + e["dur"] / 1000.0
+            args = e.get("args") or {}
+            shapes = [next(iter(d.values())) for d in (args.get("input_type_shape") or []) +
+                      (args.get("output_type_shape") or []) if isinstance(d, dict) and d]
+            meta[name] = (args.get("op_name", "?"), args.get("provider", "?"),
+                          sum(math.prod(s) for s in shapes) * info.element_bytes)
+        mean, med, total = typical(per_run, [r["dur"] / 1000.0 for r in runs])
+        times = {k: (mean[k], med[k]) for k in mean}
+        rows = []
+        for name, op in opt_nodes:
+            if name not in times:
+                continue
+            nodes = groups.get(name) or []
+            row = {"name": name, "kind": "overhead" if op in LAYOUT_OPS else "layer", "ort_op": meta[name][0],
+                   "provider": meta[name][1], "time_ms": times[name][0],
+                   "median_ms": times[name][1],
+                   **(info.counts(nodes) if nodes else {"onnx_nodes": [], "onnx_ops": [], "flops": 0,
+                                                        "bytes": None, "op_type": meta[name][0]})}
+            if row["kind"] == "overhead":
+                row.update(op_type=op, bytes=meta[name][2])
+            rows.append(row)
+        return {"method": "onnxruntime profiler (SessionOptions.enable_profiling), a separate session; per node "
+                          "the mean over the typical profiled runs (total in the interquartile range; median_ms: "
+                          "over all), interleaved with as many unprofiled runs",
+                "iterations": len(runs), "profiled_run_ms": total,
+                "unprofiled_ms": statistics.median(unprofiled),
+                "element_bytes": info.element_bytes, "rows": rows, "onnx_nodes_not_run": dropped}
 
     @property
     def session(self):

@@ -126,6 +126,14 @@ class TorchRunner(Runner):
             loss = torch.nn.functional.cross_entropy(self._fn(self._x), self._y)
         loss.backward()
 
+    def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
+        """Per-module times and counts (see :func:`torch_layer_times`); ``info`` is unused."""
+        if self.workload.mode != "infer" or self._graph is not None or self._fn is not self.model:
+            from .base import Unsupported
+
+            raise Unsupported(f"{self.name}: per-layer times need eager inference (no compile, cuda_graphs, train)")
+        return torch_layer_times(self, iterations)
+
     def settings(self) -> dict[str, Any]:
         import torch
 
@@ -196,3 +204,115 @@ class TorchCudaRunner(TorchRunner):
                                            "torch.cuda.max_memory_reserved (caching allocator) over the same "
                                            "phase"),
         }
+
+
+def _numel(x) -> int:
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.numel()
+    if isinstance(x, (list, tuple)):
+        return sum(_numel(v) for v in x)
+    return 0
+
+
+def _module_counts(mod, inp, out, batch: int, elem: int) -> dict:
+    """Analytic counts of one module call, as the spec counts them (complexity.py): a convolution's
+    multiply-adds are output elements x (input channels / groups) x kernel area (+1 with a bias), a
+    linear layer's output elements x input features (+1 with a bias); everything else costs none.
+    Bytes: inputs + parameters + outputs at the element size."""
+    import torch
+
+    flops, group, depthwise = 0, None, False
+    if isinstance(mod, torch.nn.Conv2d):
+        kh, kw = mod.kernel_size
+        flops = _numel(out) * (mod.in_channels // mod.groups) * kh * kw + (_numel(out) if mod.bias is not None else 0)
+        group = mod.groups
+        depthwise = mod.groups > 1 and mod.groups == mod.in_channels == mod.out_channels
+    elif isinstance(mod, torch.nn.Linear):
+        flops = _numel(out) * mod.in_features + (_numel(out) if mod.bias is not None else 0)
+    params = sum(p.numel() for p in mod.parameters(recurse=False)) + sum(
+        b.numel() for b in mod.buffers(recurse=False))
+    return {"flops": flops, "bytes": (_numel(inp) + params + _numel(out)) * elem, "group": group,
+            "depthwise": depthwise}
+
+
+def torch_layer_times(runner: TorchRunner, iterations: int) -> dict[str, Any]:
+    """Per-module times from forward pre/post hooks on every module (``perf_counter_ns``; on CUDA a
+    synchronize in each hook). A module's own time is its time minus its children's: for a leaf
+    module (Conv2d, BatchNorm2d, SiLU, ...) the layer itself, for a container the operations its
+    ``forward`` does between its children (the SE block's scaling multiply, a residual add), and
+    for a plain Sequential only Python overhead, which goes to an overhead row."""
+    import statistics
+    import time
+
+    import torch
+
+    model, dev = runner.model, runner._dev
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    elem = 2 if runner._half else 4
+    batch = runner.workload.batch
+    names = {m: n or "(model)" for n, m in model.named_modules()}
+    stack: list[list] = []
+    run: dict[str, float] = {}
+    info: dict[str, dict] = {}
+
+    def pre(mod, inp):
+        sync()
+        stack.append([time.perf_counter_ns(), 0])
+
+    def post(mod, inp, out):
+        sync()
+        t0, children = stack.pop()
+        total = time.perf_counter_ns() - t0
+        if stack:
+            stack[-1][1] += total
+        name = names[mod]
+        run[name] = run.get(name, 0.0) + (total - children) / 1e6
+        if name not in info:
+            leaf = not any(True for _ in mod.children())
+            info[name] = {"op_type": type(mod).__name__, "leaf": leaf,
+                          **_module_counts(mod, inp, out, batch, elem)}
+            if not leaf:
+                info[name]["bytes"] = None
+
+    runs, totals, unprofiled = [], [], []
+    for i in range(3 + iterations):  # profiled runs interleaved with unprofiled ones: both see the same load
+        handles = [h for mod in model.modules()
+                   for h in (mod.register_forward_pre_hook(pre), mod.register_forward_hook(post))]
+        run = {}
+        try:
+            t0 = time.perf_counter_ns()
+            runner.infer()
+            sync()
+            t1 = time.perf_counter_ns()
+        finally:
+            for h in handles:
+                h.remove()
+        if i >= 3:
+            runs.append(run)
+            totals.append((t1 - t0) / 1e6)
+            unprofiled.append(runner.time_once())
+    from ..layers import typical
+
+    mean, med, total = typical(runs, totals)
+    rows, overhead = [], []
+    for name in mean:
+        meta = dict(info[name])
+        if meta.pop("leaf"):
+            rows.append({"name": name, "kind": "layer", "time_ms": mean[name], "median_ms": med[name], **meta})
+        else:
+            overhead.append((name, mean[name], meta["op_type"]))
+    plain = ("Sequential", "ModuleList")
+    glue = [o for o in overhead if o[2] not in plain and o[0] != "(model)"]
+    for name, t, op in glue:  # the operations a block's forward does itself (SE multiply, residual add)
+        rows.append({"name": f"{name} (own ops)", "kind": "layer", "time_ms": t, "op_type": f"{op} ops",
+                     "flops": 0, "bytes": None, "group": None, "depthwise": False})
+    rest = sum(t for name, t, op in overhead if op in plain or name == "(model)")
+    rows.append({"name": "(containers: Python between modules)", "kind": "overhead", "time_ms": rest,
+                 "op_type": "overhead", "flops": 0, "bytes": None, "group": None, "depthwise": False})
+    return {"method": "forward pre/post hooks on every module (perf_counter_ns); per module the mean over the "
+                      "typical profiled runs (total in the interquartile range), interleaved with as many "
+                      "unprofiled runs; a container's own time is its time minus its children's",
+            "iterations": iterations, "profiled_run_ms": total, "unprofiled_ms": statistics.median(unprofiled),
+            "element_bytes": elem, "rows": rows}

@@ -57,7 +57,7 @@ class Context(Strict):
     """Like TensorRT: a new context is on profile 0, and a shape outside the active profile is refused."""
 
     def __init__(self):
-        self._shapes, self._addresses, self._runs = {}, {}, 0
+        self._shapes, self._addresses, self._runs, self._profiled = {}, {}, 0, 0
         self.active_optimization_profile = 0
 
     def set_optimization_profile_async(self, index, stream_handle):
@@ -85,7 +85,46 @@ class Context(Strict):
     def execute_async_v3(self, stream_handle):
         assert set(self._addresses) == {"input", "logits"} and isinstance(stream_handle, int)
         self._runs += 1
+        profiler = getattr(self, "_profiler", None)
+        if profiler is not None:  # TensorRT reports every layer of an enqueue to the attached IProfiler
+            self._profiled += 1
+            for name, ms in LAYER_TIMES:
+                profiler.report_layer_time(name, ms)
         return True
+
+    @property
+    def profiler(self):  # IExecutionContext.profiler ("profiler" is the tail of "report_to_profiler")
+        return getattr(self, "_profiler", None)
+
+    @profiler.setter
+    def profiler(self, value):
+        assert value is None or isinstance(value, IProfiler)
+        object.__setattr__(self, "_profiler", value)
+
+
+#: what the fake engine's layers take, by TensorRT layer name (fused layers, a reformat, a Myelin region)
+LAYER_TIMES = (("conv1 + relu1", 0.2), ("Reformatting CopyNode for Input Tensor 0 to dw", 0.05),
+               ("PWN(relu2)", 0.3), ("pw + add", 0.25), ("{ForeignNode[gap...fc]}", 0.1))
+
+
+class IProfiler:
+    """The base class a Python profiler derives from."""
+
+    def __init__(self):
+        pass
+
+
+class Inspector(Strict):
+    def get_engine_information(self, fmt):
+        import json
+
+        assert fmt == LayerInformationFormat.JSON
+        layers = [{"Name": n} for n, _ in LAYER_TIMES]
+        layers[2]["Metadata"] = "[ONNX Layer: dw]\x1e[ONNX Layer: relu2]"  # detailed verbosity names the nodes
+        return json.dumps({"Layers": layers, "Bindings": ["input", "logits"]})
+
+
+LayerInformationFormat = Enum(JSON="JSON", ONELINE="ONELINE")
 
 
 class Engine(Strict):
@@ -112,6 +151,9 @@ class Engine(Strict):
         assert name == "input"
         return PROFILES[index]
 
+    def create_engine_inspector(self):
+        return Inspector()
+
     def create_execution_context(self):
         self._contexts.append(Context())
         return self._contexts[-1]
@@ -135,8 +177,10 @@ class Logger(Strict):
 def fake_tensorrt():
     mod = types.ModuleType("tensorrt")
     mod.__version__ = "10.16.1.11"
-    for obj in (Logger, Runtime, DataType, TensorIOMode):
-        name = obj.__name__ if isinstance(obj, type) else ("DataType" if obj is DataType else "TensorIOMode")
+    for obj in (Logger, Runtime, DataType, TensorIOMode, IProfiler, LayerInformationFormat):
+        name = obj.__name__ if isinstance(obj, type) else {
+            id(DataType): "DataType", id(TensorIOMode): "TensorIOMode",
+            id(LayerInformationFormat): "LayerInformationFormat"}[id(obj)]
         assert allowed(name)
         setattr(mod, name, obj)
     return mod
@@ -234,3 +278,36 @@ def test_the_profile_holding_the_batch_is_selected(engine_file, batch, resolutio
 def test_a_shape_no_profile_accepts_is_unsupported(engine_file, batch, resolution):
     with pytest.raises(Unsupported, match="no optimization profile"):
         CpuTrtRunner("cuda:0").load(Workload.from_file(engine_file, batch=batch, resolution=resolution))
+
+
+def test_layer_times_join_fused_layers_and_reformats(engine_file, tmp_path):
+    """trt per-layer times through the strict stand-in: IProfiler reports, the engine inspector's
+    metadata, fused/Myelin names joined to the ONNX nodes of the graph the engine came from."""
+    from hwprofile.layer_join import onnx_layers
+    from hwprofile.layers import report
+
+    from layer_fixtures import tiny_cnn
+
+    info = onnx_layers(tiny_cnn(tmp_path / "tiny.onnx", res=16), 1)
+    runner = CpuTrtRunner("cuda:0")
+    runner.load(Workload.from_file(engine_file, batch=1, resolution=16))
+    raw = runner.layer_times(8, info)
+    ctx = runner._context
+    assert ctx._profiled == 8 and ctx._runs == 3 + 8 + 8  # warm-up, profiled, interleaved unprofiled runs
+    assert ctx.profiler is None  # detached again: later runs are unprofiled
+    rows = {r["name"]: r for r in raw["rows"]}
+    assert rows["conv1 + relu1"]["onnx_nodes"] == ["conv1", "relu1"] and rows["conv1 + relu1"]["flops"] == \
+        info.flops["conv1"]
+    assert rows["PWN(relu2)"]["onnx_nodes"] == ["dw", "relu2"] and rows["PWN(relu2)"]["depthwise"]
+    assert rows["pw + add"]["onnx_nodes"] == ["pw", "add"]
+    assert rows["{ForeignNode[gap...fc]}"]["onnx_nodes"] == ["gap", "flat", "fc"]
+    reformat = rows["Reformatting CopyNode for Input Tensor 0 to dw"]
+    assert reformat["kind"] == "overhead" and reformat["onnx_nodes"] == []
+    assert rows["PWN(relu2)"]["time_ms"] == pytest.approx(0.3) and raw["profiled_run_ms"] > 0
+    joined = {n for r in raw["rows"] for n in r["onnx_nodes"]}
+    assert joined == set(info.order)  # every ONNX node is in exactly one TensorRT layer
+    peaks = {"flops_per_s": 100e12, "bytes_per_s": 4e12}  # a GPU: ridge 25 flop/byte
+    rep = report(raw, model="tiny", runner="trt", device="cuda:0", batch=1, end_to_end_ms=None, peaks=peaks)
+    by = {r["name"]: r for r in rep.rows}
+    assert by["PWN(relu2)"]["bound"] == "memory" and rep.rows[-1]["kind"] == "gap"
+    assert rep.layer_sum_ms == pytest.approx(0.9) and 0 < rep.memory_bound_time_fraction <= 1

@@ -1,0 +1,140 @@
+"""``hwprofile layers MODEL|FILE.onnx --runner R``: per-layer time joined with counts, on the roofline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ._output import Column, Table, add_format_args, emit, num, si
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("layers", help="time every layer of a model on one runner and place it on the roofline",
+                       description="Times the model end to end without a profiler and layer by layer with the "
+                                   "runner's profiler (interleaved, in one isolated child), joins every layer to "
+                                   "the ONNX nodes it runs and their counts, and classifies it memory- or "
+                                   "compute-bound against this device's measured peaks.")
+    p.add_argument("model", help="zoo name or an .onnx file")
+    p.add_argument("--strategy", help="scaling strategy (d w r dw dwr dWr ...)")
+    p.add_argument("--scale", type=float, default=None, help="flops scale factor s (needs --strategy)")
+    p.add_argument("--runner", required=True, help="ort:cpu, torch:cpu, ort:cuda, torch:cuda, trt, ...")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda:N (default: auto)")
+    p.add_argument("--resolution", type=int, help="image size (default: the spec's training resolution; 224 "
+                                                  "for an .onnx file)")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    p.add_argument("--threads", type=int, help="CPU threads of the runner")
+    p.add_argument("--iterations", type=int, default=30, help="profiled runs (default 30), each followed by "
+                                                              "an unprofiled one")
+    p.add_argument("--top", type=int, default=25, help="table: the N slowest layers (default 25; 0 = all)")
+    p.add_argument("--out", help="also save the report as JSON here (never overwritten); plot it with "
+                                 "hwprofile plot --roofline")
+    p.add_argument("--cache-dir", help="export cache (default ~/.cache/hwprofile)")
+    add_format_args(p)
+    p.set_defaults(handler=run)
+
+
+def _workload(args, runner: str):
+    from .. import resolve
+    from ..errors import ConfigError
+    from ..measure import Workload
+    from ..runners import runner_class
+
+    if args.batch < 1:
+        raise ConfigError(f"--batch {args.batch}: expected an integer >= 1")
+    if args.iterations < 4:
+        raise ConfigError(f"--iterations {args.iterations}: expected at least 4")
+    if args.scale is not None and not args.strategy:
+        raise ConfigError("--scale needs --strategy (e.g. --strategy dWr --scale 4)")
+    options = {"threads": args.threads} if args.threads else {}
+    if "threads" in options and "threads" not in runner_class(runner).option_names:
+        raise ConfigError(f"{runner} takes no --threads")
+    kw = {"precision": args.precision, "options": options}
+    onnx_file = args.model.lower().endswith(".onnx")
+    if onnx_file:
+        if not Path(args.model).is_file():
+            from ..errors import InputFileError
+
+            raise InputFileError(f"ONNX model {args.model!r} does not exist")
+        if runner.startswith("torch:"):
+            raise ConfigError(f"{runner} runs zoo models; an .onnx file runs on ort:* or trt")
+        onnx_path, res, label = str(Path(args.model).resolve()), args.resolution or 224, Path(args.model).name
+    else:
+        spec = resolve(args.model, args.strategy, args.scale or 1.0) if args.strategy else resolve(args.model)
+        res, label = args.resolution or spec.train_res, spec.name if not args.strategy else \
+            f"{spec.name} {args.strategy} x{args.scale or 1:g}"
+        if runner.startswith("torch:"):
+            return Workload.from_spec(spec, args.batch, res, **kw), None, label
+        from exporters import to_onnx
+
+        onnx_path = str(to_onnx(spec, batch="dynamic", fp16=args.precision == "fp16", cache_dir=args.cache_dir).path)
+    if runner == "trt":
+        from exporters import to_tensorrt
+
+        engine = to_tensorrt(onnx_path, precision=args.precision, batch_sizes=(args.batch,),
+                             cache_dir=args.cache_dir)
+        return Workload.from_file(engine.path, args.batch, res, **kw), onnx_path, label
+    return Workload.from_file(onnx_path, args.batch, res, **kw), onnx_path, label
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError, MeasurementError
+    from ..layers import measure_layers, report
+    from ..runners import check_runner_name, resolve_device
+
+    runner = check_runner_name(args.runner)
+    device = resolve_device(args.device)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists():
+        raise ConfigError(f"{str(out)!r} already exists; choose another --out")
+    workload, onnx_path, label = _workload(args, runner)
+    m = measure_layers(runner, workload, device=device, onnx_path=onnx_path, iterations=args.iterations)
+    if not m.ok or not m.layers:
+        raise MeasurementError(f"{label} on {runner}: {m.status}: {m.reason or 'no layer times came back'}")
+    rep = report(m.layers, model=label, runner=runner, device=device, batch=workload.batch,
+                 end_to_end_ms=(m.latency or {}).get("median_ms"), precision=workload.precision)
+    data = rep.to_dict()
+    data["latency_median_ms"] = (m.latency or {}).get("median_ms")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "x") as fh:
+            json.dump(data, fh, indent=1, default=str)
+        sys.stderr.write(f"saved {out}\n")
+    emit(tables(data, args.top), args.format, data)
+    return 0
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+ROW_COLUMNS = (Column("name", "layer"), Column("op_type", "op"), Column("group", "group"),
+               Column("time_ms", "ms", lambda v: num(v, 3)), Column("flops", "flops (MAC)", si),
+               Column("bytes", "bytes", si), Column("intensity", "flop/B", lambda v: num(v, 3)),
+               Column("bound", "bound"), Column("roof_share", "of roof", _pct),
+               Column("fused", "ONNX nodes"))
+
+
+def tables(data: dict, top: int = 25) -> list[Table]:
+    rows = [dict(r, fused=", ".join(r.get("onnx_nodes") or []) if len(r.get("onnx_nodes") or []) > 1 else
+                 (r.get("onnx_nodes") or [""])[0] if r.get("onnx_nodes") else "") for r in data["rows"]]
+    body = [r for r in rows if r.get("kind") != "gap"]
+    shown = (sorted(body, key=lambda r: -r["time_ms"])[:top] if top else body) + \
+        [r for r in rows if r.get("kind") == "gap"]
+    pk = data.get("peaks") or {}
+    head = (f"{data['model']} on {data['runner']} ({data['device']}), batch {data['batch']}: end-to-end "
+            f"{num(data['end_to_end_ms'])} ms (unprofiled), layer sum {num(data['layer_sum_ms'])} ms, memory-bound "
+            f"share of layer time {_pct(data['memory_bound_time_fraction'])}")
+    notes = [f"ridge {num(pk.get('ridge'))} flop/byte = {si(pk.get('flops_per_s'))}FLOP/s / "
+             f"{si(pk.get('bytes_per_s'))}B/s (measured peaks)" if pk else "no device peaks",
+             data["bytes_model"], *data.get("notes", [])]
+    if top and len(body) > top:
+        notes.insert(0, f"the {top} slowest of {len(body)} rows, then the gap row (--top 0: all)")
+    summary = [dict(s, share=s["time_share"], mem=s["memory_bound_ms"]) for s in data["summary"]]
+    return [Table(head, ROW_COLUMNS, shown, notes=tuple(notes)),
+            Table("Per op type", (Column("op_type", "op"), Column("layers", "rows"),
+                                  Column("time_ms", "ms", lambda v: num(v, 3)), Column("share", "share", _pct),
+                                  Column("mem", "memory-bound ms", lambda v: num(v, 3)),
+                                  Column("flops", "flops (MAC)", si), Column("bytes", "bytes", si)), summary)]

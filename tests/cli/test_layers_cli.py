@@ -1,0 +1,82 @@
+"""``hwprofile layers``: real per-layer measurements on this CPU, asserted structurally (a loaded machine)."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from layer_fixtures import tiny_cnn
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("torch")
+
+
+def must_show(data: dict) -> None:
+    """The issue's checks for EfficientNet-B0: every conv joined to its counts, depthwise convs memory-bound,
+    layer times adding up to the unprofiled end-to-end, a memory-bound share strictly between 0 and 1."""
+    convs = [(r, n) for r in data["rows"] for n, op in zip(r.get("onnx_nodes") or [], r.get("onnx_ops") or [])
+             if op == "Conv"] or [(r, r["name"]) for r in data["rows"] if r["op_type"] == "Conv2d"]
+    assert len(convs) == 81 and len({n for _, n in convs}) == 81
+    assert all(r["flops"] > 0 and r["bytes"] > 0 and r["intensity"] is not None for r, _ in convs)
+    dw = [r for r in data["rows"] if r.get("depthwise")]
+    assert len(dw) == 16
+    assert sum(r["bound"] == "memory" for r in dw) >= 0.9 * 16, [(r["intensity"], data["peaks"]) for r in dw]
+    e2e, total = data["end_to_end_ms"], data["layer_sum_ms"]
+    assert abs(total - e2e) <= 0.25 * e2e, (total, e2e)
+    assert 0 < data["memory_bound_time_fraction"] < 1
+    assert data["rows"][-1]["kind"] == "gap"
+    assert sum(r["time_ms"] for r in data["rows"]) == pytest.approx(e2e)
+    assert {s["op_type"] for s in data["summary"]} & {"Conv", "Conv2d"}
+    assert "inputs + weights + outputs" in data["bytes_model"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["ort:cpu", "torch:cpu"])
+def test_efficientnet_b0_must_show(cli, runner):
+    code, out, err = cli("layers", "EfficientNet-B0", "--runner", runner, "--batch", "1", "--device", "cpu",
+                         "--iterations", "12", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    must_show(data)
+    if runner == "ort:cpu":  # fused NCHWc layers say which ONNX nodes they contain; reorders are overhead
+        assert any(len(r["onnx_nodes"]) > 1 for r in data["rows"] if r["kind"] == "layer")
+        assert any(r["op_type"].startswith("Reorder") for r in data["rows"] if r["kind"] == "overhead")
+        assert {r["provider"] for r in data["rows"] if r["kind"] != "gap"} == {"CPUExecutionProvider"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_cnn(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
+
+
+def test_formats_and_out_file(cli, tiny, tmp_path):
+    out = tmp_path / "layers.json"
+    code, text, err = cli("layers", tiny, "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
+                          "--iterations", "6", "--out", str(out))
+    assert code == 0, err
+    assert "end-to-end" in text and "ridge" in text and "Per op type" in text and "conv1, relu1" in text
+    saved = json.loads(out.read_text())
+    assert {"end_to_end_ms", "layer_sum_ms", "memory_bound_time_fraction", "summary", "rows"} <= set(saved)
+    code, _, err = cli("layers", tiny, "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
+                       "--iterations", "6", "--out", str(out))
+    assert code == 2 and "already exists" in err  # never overwritten
+    code, text, _ = cli("layers", tiny, "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
+                        "--iterations", "6", "--format", "csv")
+    assert code == 0
+    first = text.split("\n# ")[0]
+    assert first.startswith("# ")  # one csv block per table, each under its title
+    rows = list(csv.DictReader(io.StringIO(first.split("\n", 1)[1])))
+    assert {"name", "time_ms", "flops", "bytes", "intensity", "bound"} <= set(rows[0])
+    code, text, _ = cli("layers", tiny, "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
+                        "--iterations", "6", "--format", "markdown")
+    assert code == 0 and text.startswith("### ")
+
+
+def test_bad_input_is_one_line(cli, tiny):
+    code, _, err = cli("layers", tiny, "--runner", "torch:cpu", "--device", "cpu")
+    assert code == 2 and "zoo models" in err and "Traceback" not in err
+    code, _, err = cli("layers", "nope.onnx", "--runner", "ort:cpu", "--device", "cpu")
+    assert code == 2 and "does not exist" in err
+    code, _, err = cli("layers", "EfficientNet-B0", "--runner", "ort:cpu", "--scale", "2")
+    assert code == 2 and "--strategy" in err
