@@ -36,8 +36,10 @@ class Executor(Protocol):
     def target(self, config) -> Target:
         """Resolve ``config.device`` and its runners where the measurements will run (raises on problems)."""
 
-    def measure(self, runner: str, workload, timing, timeout_s: float, device: str) -> dict:
-        """One prepared workload measured with ``timing``: a Measurement dict (status, reason, latency...)."""
+    def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
+        """One prepared workload measured with ``timing``: a Measurement dict (status, reason, latency...).
+
+        ``kw`` are passed on to :func:`hwprofile.measure.measure` (e.g. ``layers``)."""
 
     def stop_reason(self) -> str | None:
         """Why the sweep cannot go on (e.g. the cluster connection is lost), or None."""

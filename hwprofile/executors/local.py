@@ -22,10 +22,10 @@ class LocalExecutor:
         device, runners, fp = resolve_target(config)
         return Target(device, runners, fp, fp.get("id") or _device_id(fp))
 
-    def measure(self, runner: str, workload, timing, timeout_s: float, device: str) -> dict:
+    def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
         from ..measure import measure
 
-        m = (self.measure_fn or measure)(runner, workload, timing, timeout_s=timeout_s, device=device)
+        m = (self.measure_fn or measure)(runner, workload, timing, timeout_s=timeout_s, device=device, **kw)
         md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
         md["settings"] = {**(md.get("settings") or {}), "executor": "local", "node": platform.node()}
         return md

@@ -291,7 +291,7 @@ def _remote(ray, fn):
 
 
 def _remote_measure(runner: str, workload: dict, timing: dict, timeout_s: float, device: str,
-                    blob: bytes | None, sha: str | None, extra_runners: dict) -> dict:
+                    blob: bytes | None, sha: str | None, extra_runners: dict, kw: dict) -> dict:
     """On the node: write a shipped artifact to the node cache, then measure as a local run does."""
     import ray
 
@@ -303,7 +303,7 @@ def _remote_measure(runner: str, workload: dict, timing: dict, timeout_s: float,
         if blob is not None:
             workload = {**workload, "path": str(_node_cache(blob, sha, Path(workload["path"]).suffix))}
         m = measure(runner, Workload.from_dict(workload), TimingConfig.from_dict(timing), timeout_s=timeout_s,
-                    device=device)
+                    device=device, **kw)
         return {"node": node, "measurement": m.to_dict()}
     except HwprofileError as exc:  # bad input / unavailable runner: raised again by the driver
         return {"node": node, "error": {"type": type(exc).__name__, "message": str(exc),
@@ -421,7 +421,7 @@ class RayExecutor:
     def stop_reason(self) -> str | None:
         return self._stop
 
-    def measure(self, runner: str, workload, timing, timeout_s: float, device: str) -> dict:
+    def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
         ray = _import_ray()
         from .. import runners as registry
 
@@ -437,7 +437,7 @@ class RayExecutor:
         for node in nodes[:2]:  # retried once, on another node of the kind
             opts = self._options(node)
             ref = _remote(ray, _remote_measure).options(**opts).remote(
-                runner, workload.to_dict(), timing.to_dict(), timeout_s, device, blob, sha, dict(registry._EXTRA))
+                runner, workload.to_dict(), timing.to_dict(), timeout_s, device, blob, sha, dict(registry._EXTRA), kw)
             guard = timeout_s * max(1, timing.repeats) + GRACE_S
             status, reason, answer = self._wait(ray, ref, node, guard)
             if answer is not None:
