@@ -46,7 +46,8 @@ def cluster():
         workers = [c.add_node(num_cpus=1, resources={"hwprofile:big": 1}) for _ in range(2)]
         c.wait_for_nodes()
         assert rayx.connect(c.address) is True
-        yield {"head": c.head_node.node_id, "big": {w.node_id for w in workers}, "cluster": c, "workers": workers}
+        yield {"head": c.head_node.node_id, "big": {w.node_id for w in workers}, "cluster": c, "workers": workers,
+               "address": c.address}
     finally:
         ray.shutdown()
         c.shutdown()
@@ -88,6 +89,18 @@ def test_fleet_groups_nodes_by_kind_and_schedules_each_kind_on_its_nodes(cluster
     # resuming the finished fleet measures nothing again
     again, _, _ = rayx.run_fleet(config, path, resume=True, quiet=True, executor=executor)
     assert [r.measured_utc for r in again.records] == [r.measured_utc for r in loaded.records]
+
+
+def test_devices_lists_the_kinds_node_counts_and_runners(cluster, cli):
+    import json
+
+    here = _here()
+    code, out, _ = cli("devices", "--ray-address", cluster["address"], "--format", "json")
+    kinds = {k["kind"]: k for k in json.loads(out)["kinds"]}
+    assert code == 0 and set(kinds) == {here, f"{here}@big"}
+    assert (kinds[here]["nodes"], kinds[f"{here}@big"]["nodes"]) == (1, 2)
+    assert set(kinds[f"{here}@big"]["node_ids"]) == cluster["big"]
+    assert "fake" in kinds[here]["runners"] and kinds[here]["device"] == "cpu"
 
 
 def test_a_ray_sweep_gives_the_records_of_a_local_sweep(cluster, kinds, tmp_path):
