@@ -336,18 +336,37 @@ def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, f
     return profile
 
 
+def resolve_target(config: SweepConfig) -> tuple[str, list[str], dict]:
+    """This machine's device for ``config``, its runners (checked) and its fingerprint."""
+    from .measure import fingerprint
+    from .runners import availability, available_runners, resolve_device, runner_class
+
+    device = resolve_device(config.device)
+    runners = list(config.runners) if config.runners else available_runners(device)
+    runners = [r for r in runners if config.mode in runner_class(r).modes]
+    for r in runners:
+        ok, why = availability(r, device)
+        if not ok:
+            from .errors import RunnerUnavailable
+
+            raise RunnerUnavailable(f"{why} (available on {device}: {', '.join(available_runners(device)) or 'none'})")
+    return device, runners, fingerprint(device)
+
+
 def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
               quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
-              peaks: bool | None = None) -> tuple[Profile, Path, list[str]]:
+              peaks: bool | None = None, executor=None) -> tuple[Profile, Path, list[str]]:
     """Measure every item of ``config``; returns (profile, its path, notes).
 
+    ``executor`` (hwprofile.executors) says where measurements run; the default is this machine.
     ``remeasure`` ("disturbed" | "unclean", with ``resume``) measures such records of the file again.
-    ``peaks``: measure the device peaks once (default: yes, unless ``measure_fn`` is a stand-in or the
-    profile already holds them).
+    ``peaks``: measure the device peaks once (default: yes when measuring on this machine with the real
+    ``measure``, unless the profile already holds them).
     """
     from . import quality
-    from .measure import TimingConfig, device_id as make_device_id, fingerprint, measure
-    from .runners import availability, available_runners, resolve_device, runner_class
+    from .executors.local import LocalExecutor
+    from .measure import TimingConfig
+    from .runners import availability, runner_class
     from .runners.prepare import Artifacts
 
     validate(config)
@@ -358,15 +377,11 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
         timing = TimingConfig(**config.timing)
     except TypeError as exc:
         raise ConfigError(f"unknown timing option: {exc}") from None
-    device = resolve_device(config.device)
-    runners = list(config.runners) if config.runners else available_runners(device)
-    runners = [r for r in runners if config.mode in runner_class(r).modes]
-    for r in runners:
-        ok, why = availability(r, device)
-        if not ok:
-            from .errors import RunnerUnavailable
-
-            raise RunnerUnavailable(f"{why} (available on {device}: {', '.join(available_runners(device)) or 'none'})")
+    if executor is not None and measure_fn is not None:
+        raise ConfigError("give run_sweep a measure_fn or an executor, not both")
+    executor = executor or LocalExecutor(measure_fn)
+    target = executor.target(config)
+    device, runners, fp, dev_id = target.device, target.runners, target.fingerprint, target.device_id
     if not runners:
         from .errors import RunnerUnavailable
         from .runners import RUNNER_NAMES
@@ -377,15 +392,13 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     items, notes = plan(config, device, runners)
     if not items:
         raise ConfigError("empty sweep: no configuration to measure (" + "; ".join(notes or ["check the options"]) + ")")
-    fp = fingerprint(device)
-    dev_id = make_device_id(fp)
     path = Path(out) if out else default_out(dev_id)
     profile = open_profile(config, path, resume, dev_id, fp)
-    want_peaks = measure_fn is None if peaks is None else peaks
+    want_peaks = (measure_fn is None and isinstance(executor, LocalExecutor)) if peaks is None else peaks
     if want_peaks:
         _store_peaks(profile, dev_id, device)
     profile.save(path)
-    measure_fn = measure_fn or measure
+    measured_here = isinstance(executor, LocalExecutor)
     done = {k for k, r in profile.by_key().items()
             if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
     artifacts = Artifacts.for_items(items, config.cache_dir)
@@ -395,12 +408,20 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
             bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
             key = (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
             if key not in done:
-                rec = quality.measure_with_retries(
-                    _first_prepare(lambda: _measure_item(item, config, dev_id, device, artifacts, timing,
-                                                         measure_fn, started)),
-                    device, retries=config.retries, backoff_s=config.retry_backoff_s)
+                def once() -> Record:
+                    return _measure_item(item, config, dev_id, device, artifacts, timing, executor.measure, started)
+                if measured_here:  # the system check and the back-off read this machine
+                    rec = quality.measure_with_retries(_first_prepare(once), device, retries=config.retries,
+                                                       backoff_s=config.retry_backoff_s)
+                else:  # judged on the readings taken where it ran
+                    rec = quality.with_quality(once())
                 profile.upsert(rec)
                 profile.save(path)
+                if executor.stop_reason():
+                    from .errors import MeasurementError
+
+                    raise MeasurementError(f"{executor.stop_reason()}; the profile so far is saved in {path}: "
+                                           f"continue with --resume {path}")
             bar.update(1)
     return profile, path, notes
 

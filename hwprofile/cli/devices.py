@@ -14,6 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="check and show one device: auto, cpu or cuda:N (exit 3 if absent)")
     p.add_argument("--runner", help="check runner(s), comma-separated (exit 3 if unavailable)")
     p.add_argument("--peak", action="store_true", help="also measure matmul FLOP/s and copy bandwidth")
+    p.add_argument("--ray-address", metavar="ADDR", help="list a Ray cluster's device kinds instead (auto or "
+                                                         "IP:PORT): node counts and the runners each kind offers")
+    p.add_argument("--accelerator", metavar="TYPE", help="with --ray-address: only GPU nodes of this Ray "
+                                                         "accelerator type")
     add_format_args(p)
     p.set_defaults(handler=run)
 
@@ -74,8 +78,28 @@ def _check_runners(text: str, devices: list[str]) -> tuple[str, ...]:
     return names
 
 
+def ray_kinds(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..executors.ray import cluster_kinds
+
+    if args.device or args.runner or args.peak:
+        raise ConfigError("--ray-address lists the cluster's device kinds; --device, --runner and --peak "
+                          "describe this machine")
+    kinds = cluster_kinds(args.ray_address, args.accelerator)
+    rows = [{**k, "addresses": ", ".join(sorted(set(k["addresses"]))), "runners": ", ".join(k["runners"]),
+             "accelerators": ", ".join(k["accelerators"]) or None} for k in kinds]
+    emit([Table(f"Device kinds of the Ray cluster at {args.ray_address}", (
+        Column("kind", "kind (--device)"), Column("device", "device"), Column("nodes", "nodes"),
+        Column("addresses", "addresses"), Column("accelerators", "accelerator types"),
+        Column("runners", "runners")), rows)], args.format, {"ray_address": args.ray_address, "kinds": kinds})
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..measure import fingerprint, peaks
+
+    if args.ray_address:
+        return ray_kinds(args)
     from ..runners import RUNNER_NAMES, env, resolve_device
 
     devices = [resolve_device(args.device)] if args.device else ["cpu"] + [f"cuda:{i}" for i in

@@ -22,13 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plan", action="store_true",
                    help="only print what the sweep would measure, export and build, and an estimate of its "
                         "wall time; needs no device (--plan --device cuda:0 works on a CPU-only machine)")
+    add_executor_args(p)
     add_format_args(p)
     p.set_defaults(handler=run)
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     """The sweep options, shared with ``hwprofile check``."""
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda:N (default: auto)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda:N (default: auto); with --executor ray "
+                                                     "also a device kind, or all: every kind of the cluster")
     p.add_argument("--runners", help="comma-separated, e.g. torch:cpu,ort:cpu (default: all available)")
     p.add_argument("--models", help="zoo names or .onnx files (default: EfficientNet-B0)")
     p.add_argument("--strategies", help="default: d,w,r,dw,dwr,dWr")
@@ -60,6 +62,20 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                    help="also time every record's layers (N profiled runs, default 20) and store the breakdown "
                         "in the profile; see hwprofile show --layers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_executor_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where to measure (docs/fleet.md)")
+    g.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this machine (default); ray: one Ray task per measurement on a cluster node "
+                        "holding the device (needs hwprofile[ray])")
+    g.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster: auto (the one started here with ray start) or IP:PORT; default: a new "
+                        "local Ray instance")
+    g.add_argument("--accelerator", metavar="TYPE", help="Ray accelerator type of the GPU nodes, e.g. A100, L4")
+    g.add_argument("--shared-cache", metavar="DIR",
+                   help="a directory every Ray node mounts: ONNX files are exported there instead of being "
+                        "shipped through Ray's object store")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -154,9 +170,21 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         config = resumed_config(args, config)
     out = args.resume or args.out
+    if args.executor == "local":
+        given = [f for f, v in (("--ray-address", args.ray_address), ("--accelerator", args.accelerator),
+                                ("--shared-cache", args.shared_cache)) if v]
+        if given or args.device == "all":
+            raise ConfigError(f"{', '.join(given) or '--device all'} needs --executor ray")
     try:
-        profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
-                                         remeasure=args.remeasure)
+        if args.executor == "ray":
+            from ..executors.ray import run_ray
+
+            profile, path, notes = run_ray(config, out, resume=bool(args.resume), quiet=args.quiet,
+                                           address=args.ray_address, accelerator=args.accelerator,
+                                           shared_cache=args.shared_cache, remeasure=args.remeasure)
+        else:
+            profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
+                                             remeasure=args.remeasure)
     except KeyboardInterrupt:
         sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
         return 130

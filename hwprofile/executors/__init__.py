@@ -1,0 +1,48 @@
+"""Executors: where a sweep's measurements run.
+
+The sweep plans the items, counts them and keeps the profile; an executor decides where each
+prepared workload is measured and hands back the Measurement as a dict. Two exist:
+
+- ``local`` (:class:`~hwprofile.executors.local.LocalExecutor`): this machine, in hwprofile's
+  isolated child process (``hwprofile.measure.measure``);
+- ``ray`` (:class:`~hwprofile.executors.ray.RayExecutor`): one Ray task per measurement on a node
+  of a Ray cluster that holds the device, measured there with the same ``measure``.
+
+Both add ``settings.executor`` ("local" | "ray") and ``settings.node`` to every measurement.
+Importing this package imports no heavy library (ray is imported when a Ray executor connects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a sweep measures: the device string runners get, the runners, the device's fingerprint."""
+
+    device: str  # "cpu" or "cuda:N" as the measuring process sees it
+    runners: list[str]
+    fingerprint: dict  # measured where the measurements run
+    device_id: str
+
+
+class Executor(Protocol):
+    """What ``run_sweep`` needs from an executor."""
+
+    name: str
+
+    def target(self, config) -> Target:
+        """Resolve ``config.device`` and its runners where the measurements will run (raises on problems)."""
+
+    def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
+        """One prepared workload measured with ``timing``: a Measurement dict (status, reason, latency...).
+
+        ``kw`` are passed on to :func:`hwprofile.measure.measure` (e.g. ``layers``)."""
+
+    def stop_reason(self) -> str | None:
+        """Why the sweep cannot go on (e.g. the cluster connection is lost), or None."""
+
+
+EXECUTORS = ("local", "ray")
