@@ -35,11 +35,7 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
     if not grouped:
         raise ConfigError("the profile has no successful records to plot")
     plt = _pyplot()
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {str(out)!r}: {exc.strerror}") from None
+    out = out_folder(out_dir)
     names = [inside(out, f"{d}__{rn.replace(':', '-')}__b{b}__{p}__{m}.png") for d, rn, b, p, m in grouped]
     if len(set(names)) != len(names):
         raise ConfigError("two plot groups map to one file name after sanitising their device ids")
@@ -70,3 +66,13 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
         plt.close(fig)
         paths.append(write_bytes(path, buf.getvalue(), replace=replace, what="plot"))
     return paths
+
+
+def out_folder(out_dir: str | Path) -> Path:
+    """``out_dir``, created if missing; a folder that cannot be made is a one-line ConfigError."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {str(out)!r}: {exc.strerror}") from None
+    return out

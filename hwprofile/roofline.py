@@ -71,15 +71,11 @@ def reports_from(path: str | Path) -> list[dict]:
 
 def plot_roofline(source: str | Path, out_dir: str | Path) -> list[Path]:
     """One PNG per model, runner and batch; returns the paths written (never replacing a file)."""
-    from .plot import _pyplot
+    from .plot import _pyplot, out_folder
 
     reports = reports_from(source)
     plt = _pyplot()
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {str(out)!r}: {exc.strerror}") from None
+    out = out_folder(out_dir)
     paths = []
     for rep in reports:
         pk = rep.get("peaks")
