@@ -208,6 +208,17 @@ class Record(_Model):
         """Short display name: ``EfficientNet-B0 dWr x4``."""
         return scaled_label(self.model, self.strategy, self.scale)
 
+    def memory_mb(self) -> tuple[float | None, str | None]:
+        """The record's memory reading by :data:`MEMORY_PREFERENCE`: (MB, reading name), or (None, None)."""
+        name = preferred_memory(self.memory)
+        return (None, None) if name is None else (self.memory[name].value_mb, name)
+
+    @property
+    def foreign_load(self) -> float | None:
+        """Most CPU cores other processes kept busy during the measurement (None if not recorded)."""
+        values = self.settings.foreign_cpu_cores or []
+        return max(values) if values else None
+
     def to_dict(self) -> dict:
         out = self.model_dump(mode="json", exclude={"latency", "throughput", "memory", "settings", *OPTIONAL_FIELDS})
         out["latency"] = self.latency.to_dict() if self.latency else None

@@ -9,7 +9,6 @@ from .analysis import Fit, GroupKey, best_fit, groups
 from .complexity import complexity
 from .errors import ConfigError
 from .profile import Profile, Record
-from .report import memory_mb
 from .scaling import PAPER_STRATEGIES, scale
 from .zoo import get_spec
 
@@ -17,7 +16,7 @@ DEFAULT_SELECT_SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 
 
 def memory_target(r: Record) -> float | None:
-    return memory_mb(r)[0]
+    return r.memory_mb()[0]
 
 
 @dataclass(frozen=True)

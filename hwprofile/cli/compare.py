@@ -83,7 +83,7 @@ def summary_table(c: dict) -> Table:
 
 
 def follows_table(name: str, rows: list[dict]) -> Table:
-    from ..report import verdict_text
+    from ._report import verdict_text
 
     rows = [{**r, "verdict_text": verdict_text(r), "excluded_n": len(r.get("excluded") or [])} for r in rows]
     return Table(f"Does runtime follow activations on {name}? clean records: log latency vs log flops / acts", (

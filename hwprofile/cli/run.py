@@ -157,7 +157,7 @@ def runner_options(items: list[str], threads: int | None = None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..report import payload, tables
+    from ._report import payload, tables
     from ..sweep import run_sweep
 
     if args.resume and args.out and args.out != args.resume:

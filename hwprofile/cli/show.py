@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..profile import Profile
-    from ..report import payload, tables
+    from ._report import payload, tables
 
     profile = Profile.load(args.profile)
     if args.layers:

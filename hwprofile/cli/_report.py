@@ -1,12 +1,10 @@
-"""Tables of a profile: the records, whether runtime follows activations, growth per strategy."""
+"""Rendering of a profile (CLI layer): tables of the records, whether runtime follows activations, growth per strategy."""
 
 from __future__ import annotations
 
-from .analysis import follows_table, strategy_growth
-from .cli._output import Column, Table, num, ratio, si
-from .profile import Profile, Record
-
-from .datatypes import MEMORY_PREFERENCE, preferred_memory  # noqa: F401  (the one rule; re-exported)
+from ..analysis import follows_table, strategy_growth
+from ._output import Column, Table, num, ratio, si
+from ..profile import Profile, Record
 
 
 def _ms(v: float | None) -> str:
@@ -21,23 +19,12 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
-def memory_mb(r: Record) -> tuple[float | None, str | None]:
-    name = preferred_memory(r.memory)
-    return (None, None) if name is None else (r.memory[name].value_mb, name)
-
-
-def foreign_load(r: Record) -> float | None:
-    """Most CPU cores other processes kept busy during the record's measurement (None if not recorded)."""
-    values = r.settings.foreign_cpu_cores or []
-    return max(values) if values else None
-
-
 def record_row(r: Record, peaks: dict | None = None) -> dict:
-    from .quality import of
-    from .roofline import roof, shares
+    from ..quality import of
+    from ..roofline import roof, shares
 
     lat = r.latency
-    mem, mem_name = memory_mb(r)
+    mem, mem_name = r.memory_mb()
     q = of(r)
     share = shares(r, peaks)
     return {"model": r.label, "device_id": r.device_id, "runner": r.runner, "batch": r.batch,
@@ -45,7 +32,7 @@ def record_row(r: Record, peaks: dict | None = None) -> dict:
             "median_ms": lat and lat.median_ms, "p90_ms": lat and lat.p90_ms, "cv": lat and lat.cv,
             "repeats": lat and lat.repeats, "noisy": lat and lat.noisy,
             "throughput_per_s": r.throughput.samples_per_s if r.throughput else None,
-            "memory_mb": mem, "memory_metric": mem_name, "foreign_cpu_cores": foreign_load(r),
+            "memory_mb": mem, "memory_metric": mem_name, "foreign_cpu_cores": r.foreign_load,
             "flops": r.flops, "acts": r.acts,
             "quality": None if q is None else q.quality, "quality_reasons": [] if q is None else list(q.reasons),
             "quality_recorded": r.quality is not None,
@@ -65,7 +52,7 @@ def _quality(row: dict) -> str:
 
 
 def record_rows(profile: Profile) -> list[dict]:
-    from .roofline import peaks_of
+    from ..roofline import peaks_of
 
     rows = [record_row(r, peaks_of(profile, r.device_id)) for r in profile.records]
     for row in rows:
@@ -74,7 +61,7 @@ def record_rows(profile: Profile) -> list[dict]:
 
 
 def records_table(profile: Profile) -> Table:
-    from .roofline import BYTE_MODEL, NEAR_ROOF
+    from ..roofline import BYTE_MODEL, NEAR_ROOF
 
     rows = record_rows(profile)
     notes = ["quality: clean | noisy | disturbed (docs/measurement.md); * = assessed now from the readings the "
@@ -132,7 +119,7 @@ def follows_rows(records) -> list[dict]:
 
 
 def follows(profile: Profile) -> Table:
-    from .analysis import CONFIDENCE, MIN_CLEAN
+    from ..analysis import CONFIDENCE, MIN_CLEAN
 
     rows = follows_rows(profile.records)
     bases = sorted({r["verdict_basis"] for r in rows if r.get("verdict_basis")})
