@@ -25,8 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwprofile._version import __version__
 from hwprofile.errors import ConfigError, InputFileError, MeasurementError
+from hwprofile.models import build
 from hwprofile.onnx_complexity import FOLDED_BN_KEY, SPEC_KEY
+from hwprofile.scaling import MAX_BATCH
+from hwprofile.specs import AnyNetSpec, EffNetSpec, spec_to_dict
+from hwprofile.zoo import get_spec
 
 from .artifacts import (EXPORT_RECIPE, OnnxArtifact, cache_root, cached_artifact, key_of, library_versions,
                         sha256_file, write_json_atomic)
@@ -60,8 +65,6 @@ class _Job:
     def spec_dict(self) -> dict | None:
         if self.spec is None:
             return None
-        from hwprofile.specs import spec_to_dict
-
         return spec_to_dict(self.spec)
 
     def key(self) -> str:
@@ -114,9 +117,6 @@ def to_onnx(model_or_spec: Any, path: str | os.PathLike | None = None, *, batch:
 
 def _job(model_or_spec: Any, batch: Any, fp16: bool, opset: int | None, input_shape: Any,
          calibrate: bool | None, seed: int) -> _Job:
-    from hwprofile import get_spec
-    from hwprofile.specs import AnyNetSpec, EffNetSpec
-
     batch = _check_batch(batch)
     if opset is not None and (not isinstance(opset, int) or opset < 7):
         raise ConfigError(f"opset must be an integer >= 7, got {opset!r}")
@@ -145,8 +145,6 @@ def _check_batch(batch: Any) -> Any:
         n = 0
     if n < 1 or str(n) != str(batch).strip():
         raise ConfigError(f"batch must be 'dynamic' or a positive integer, got {batch!r}")
-    from hwprofile.sweep import MAX_BATCH
-
     if n > MAX_BATCH:
         raise ConfigError(f"batch {n} is too large: the limit is {MAX_BATCH} (docs/profiles.md)")
     return n
@@ -217,11 +215,9 @@ def _torch_model(job: _Job) -> Any:
     """The fp32 eval-mode module to export: built from the spec (seeded) or a copy of the module."""
     import torch
 
-    from hwprofile import build_model
-
     with torch.random.fork_rng():
         torch.manual_seed(job.seed)
-        model = build_model(job.spec) if job.spec is not None else copy.deepcopy(job.module)
+        model = build(job.spec) if job.spec is not None else copy.deepcopy(job.module)
     model = model.float().eval()
     if job.calibrate:
         calibrate_bn(model, job.input_shape, seed=job.seed)
@@ -404,8 +400,6 @@ def _annotate(model: Any, layers: list[dict], job: _Job) -> None:
     _set_meta(model, FOLDED_BN_KEY, json.dumps(payload, separators=(",", ":")))
     if job.spec is not None:
         _set_meta(model, SPEC_KEY, json.dumps(job.spec_dict(), separators=(",", ":")))
-    from hwprofile import __version__
-
     _set_meta(model, "hwprofile.version", __version__)
 
 

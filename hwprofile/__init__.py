@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .complexity import Complexity, complexity
 from .profile import Device, LatencyStats, MemoryReading, Profile, Record, RunnerSettings, Throughput
 from .errors import (ConfigError, EnvironmentProblem, HwprofileError, InputFileError,
@@ -18,7 +19,6 @@ from .scaling import scale, scaling_factors
 from .specs import AnyNetSpec, EffNetSpec, ModelSpec
 from .zoo import get_spec, model_names
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AnyNetSpec", "Complexity", "ConfigError", "EffNetSpec", "EnvironmentProblem", "HwprofileError",

@@ -93,7 +93,7 @@ class Profile(BaseModel):
 
     # --------------------------------------------------------------- (de)code
     def to_dict(self) -> dict:
-        from . import __version__
+        from ._version import __version__
 
         out = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "hwprofile_version": __version__,
                "created_utc": self.created_utc, "updated_utc": self.updated_utc or utc_now(),

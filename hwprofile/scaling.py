@@ -22,6 +22,7 @@ MAX_SCALE = 1e4
 MAX_BLOCKS = 2000
 MAX_WIDTH = 1 << 16
 MAX_RESOLUTION = 4096
+MAX_BATCH = 4096  # the largest batch a sweep, export or engine accepts
 
 #: The paper's strategy names and the pycls type string each one means.
 PAPER_STRATEGIES = {"d": "d", "w": "w", "r": "r", "dw": "dw", "dr": "dr", "wr": "wr",

@@ -127,7 +127,6 @@ def _is_onnx(model: str) -> bool:
 
 
 #: the largest batch size a sweep measures (docs/limits.md)
-MAX_BATCH = 4096
 
 
 def validate(config: SweepConfig) -> None:

@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = _Parser(prog="hwprofile", description=(
         "Profile the scaled networks of 'Fast and Accurate Model Scaling' on this device and "

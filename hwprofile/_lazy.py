@@ -1,0 +1,54 @@
+"""The one way hwprofile imports a heavy library: on first use, inside the function that needs it.
+
+``import hwprofile``, ``import exporters`` and ``hwprofile --help`` import none of :data:`HEAVY`;
+everything else (hwprofile's own modules, numpy, pydantic, tabulate...) is imported at the top
+of the module that uses it. ``hwprofile.models`` is listed because defining its networks imports
+torch. A missing library raises :class:`MissingLibrary`: an ``ImportError`` (callers that fall
+back keep working) and an :class:`~hwprofile.errors.EnvironmentProblem` (the CLI prints one line
+and exits 3), naming the extra that installs it.
+
+>>> torch = heavy("torch")
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .errors import EnvironmentProblem
+
+#: top-level name -> how to install it (the pip extra)
+HEAVY: dict[str, str] = {
+    "torch": 'pip install "torch==2.13.0" (docs/install.md)',
+    "onnx": "pip install onnx",
+    "onnxscript": "pip install onnxscript",
+    "onnxruntime": 'pip install -e ".[cpu]" or ".[gpu]", never both',
+    "tensorrt": 'pip install -e ".[trt]" on a machine that reaches NVIDIA\'s index',
+    "pynvml": 'pip install -e ".[gpu]"',
+    "matplotlib": 'pip install -e ".[plot]"',
+    "pandas": 'pip install -e ".[plot]"',
+    "scipy": "pip install scipy",
+    "ray": 'pip install -e ".[ray]"',
+    "hwprofile.models": 'pip install "torch==2.13.0"',
+}
+
+
+class MissingLibrary(ImportError, EnvironmentProblem):
+    """A heavy library hwprofile needs for this step is not installed."""
+
+    exit_code = 3
+
+
+def heavy(name: str) -> ModuleType:
+    """Import ``name`` (one of :data:`HEAVY` or a submodule of one) now and return the module."""
+    root = next((h for h in HEAVY if name == h or name.startswith(h + ".")), None)
+    if root is None:
+        raise ValueError(f"{name!r} is not a heavy library; import it at the top of the module")
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or name
+        what = missing.split(".")[0] if root.startswith("hwprofile.") else name
+        if not root.startswith("hwprofile.") and missing.split(".")[0] != root:
+            raise  # the library is there but one of its own dependencies is not: its message says which
+        raise MissingLibrary(f"{what} is not installed: {HEAVY.get(what, HEAVY[root])}", name=missing) from None
