@@ -46,7 +46,7 @@ def export_effnet_b0(batch: int = 1) -> Path:
 
 
 def machine() -> dict:
-    from hwprofile.measure import fingerprint
+    from hwprofile.measure.fingerprint import fingerprint
 
     fp = fingerprint("cpu")
     return {"id": fp["id"], "cpu": fp["cpu"]["model"], "cores": fp["cpu"]["logical_cores"], "ram_gb": fp["ram_gb"],

@@ -12,8 +12,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from hwprofile.atomic import write_bytes, write_text
+from hwprofile.errors import ConfigError
 
 #: Bumped whenever the export recipe changes, so old cache entries are not reused.
 EXPORT_RECIPE = 3
@@ -121,8 +125,6 @@ class EngineArtifact:
         """Index of the optimization profile that accepts ``batch`` (the tightest one)."""
         fits = [p for p in self.profiles if p["min"][0] <= batch <= p["max"][0]]
         if not fits:
-            from hwprofile.errors import ConfigError
-
             sizes = ", ".join(f"{p['min'][0]}-{p['max'][0]}" for p in self.profiles)
             raise ConfigError(f"batch {batch} is outside this engine's profiles ({sizes}); rebuild with it")
         return min(fits, key=lambda p: p["max"][0] - p["min"][0])["index"]
@@ -172,15 +174,11 @@ def cache_root(kind: str, cache_dir: str | os.PathLike | None) -> Path:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """A cache record, through hwprofile's one atomic writer (cache entries are replaced in place)."""
-    from hwprofile.atomic import write_text
-
     write_text(path, json.dumps(data, indent=2, default=str), replace=True, what="cache record")
 
 
 def write_bytes_atomic(path: Path, data: bytes | memoryview) -> None:
     """A cached file, through hwprofile's one atomic writer (cache entries are replaced in place)."""
-    from hwprofile.atomic import write_bytes
-
     write_bytes(path, bytes(data), replace=True, what="cache file")
 
 
@@ -231,8 +229,6 @@ def _own_file(root: Path, key: str, path: object, sha256: object) -> bool:
 
 def library_versions(*names: str) -> dict:
     """Installed versions of ``names`` (None when missing), read without importing them."""
-    from importlib import metadata
-
     out = {}
     for name in names:
         try:

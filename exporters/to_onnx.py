@@ -19,23 +19,33 @@ import io
 import json
 import logging
 import os
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwprofile._lazy import heavy
 from hwprofile._version import __version__
+from hwprofile.atomic import copy_file
 from hwprofile.errors import ConfigError, InputFileError, MeasurementError
-from hwprofile.models import build
 from hwprofile.onnx_complexity import FOLDED_BN_KEY, SPEC_KEY
 from hwprofile.scaling import MAX_BATCH
 from hwprofile.specs import AnyNetSpec, EffNetSpec, spec_to_dict
 from hwprofile.zoo import get_spec
 
-from .artifacts import (EXPORT_RECIPE, OnnxArtifact, cache_root, cached_artifact, key_of, library_versions,
-                        sha256_file, write_json_atomic)
-from .calibrate import calibrate_bn
+from .artifacts import (
+    EXPORT_RECIPE,
+    OnnxArtifact,
+    cache_root,
+    cached_artifact,
+    key_of,
+    library_versions,
+    sha256_file,
+    write_json_atomic,
+)
+from .bn_calibration import calibrate_bn
 from .verify import verify_onnx
 
 #: Models whose weights exceed this many bytes are saved with external data (protobuf: 2 GiB).
@@ -125,7 +135,7 @@ def _job(model_or_spec: Any, batch: Any, fp16: bool, opset: int | None, input_sh
         shape = (3, spec.train_res, spec.train_res)
         return _Job(spec.name, spec, None, shape, batch, bool(fp16), opset,
                     True if calibrate is None else calibrate, seed)
-    import torch
+    torch = heavy("torch")
 
     if not isinstance(model_or_spec, torch.nn.Module):
         raise ConfigError(f"expected a model spec, zoo name or torch.nn.Module, got {type(model_or_spec).__name__}")
@@ -180,8 +190,6 @@ def _publish(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
         raise ConfigError(f"{dest} exists; choose another name or pass --force to replace it")
     if art.external_data:
         return _publish_external(art, dest, overwrite)
-    from hwprofile.atomic import copy_file
-
     copy_file(art.path, dest, replace=overwrite or dest.exists(), what="ONNX file")
     if sha256_file(dest) != art.sha256:
         raise ConfigError(f"{dest}: the copied file does not match the cached export's sha256")
@@ -189,14 +197,11 @@ def _publish(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
 
 
 def _publish_external(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArtifact:
-    import onnx
+    onnx = heavy("onnx")
 
     data = dest.with_name(dest.name + ".data")
     if data.exists() and not overwrite:
         raise ConfigError(f"{data} exists; choose another name or pass --force to replace it")
-    import tempfile
-
-    from hwprofile.atomic import copy_file
 
     model = onnx.load(art.path)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as tmp:
@@ -213,11 +218,11 @@ def _publish_external(art: OnnxArtifact, dest: Path, overwrite: bool) -> OnnxArt
 
 def _torch_model(job: _Job) -> Any:
     """The fp32 eval-mode module to export: built from the spec (seeded) or a copy of the module."""
-    import torch
+    torch = heavy("torch")
 
     with torch.random.fork_rng():
         torch.manual_seed(job.seed)
-        model = build(job.spec) if job.spec is not None else copy.deepcopy(job.module)
+        model = heavy("hwprofile.models").build(job.spec) if job.spec is not None else copy.deepcopy(job.module)
     model = model.float().eval()
     if job.calibrate:
         calibrate_bn(model, job.input_shape, seed=job.seed)
@@ -278,7 +283,7 @@ def _quiet():
 
 
 def _run_exporter(job: _Job, model: Any, tmp: Path, external: bool) -> None:
-    import torch
+    torch = heavy("torch")
 
     net = model
     n = 2 if job.batch == "dynamic" else job.batch
@@ -299,7 +304,7 @@ def _run_exporter(job: _Job, model: Any, tmp: Path, external: bool) -> None:
 
 def _finish(job: _Job, tmp: Path, final: Path, layers: list[dict], external: bool) -> int:
     """Check the opset, add hwprofile's metadata, save to ``final`` and run the checker."""
-    import onnx
+    onnx = heavy("onnx")
 
     model = onnx.load(str(tmp), load_external_data=True)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -326,8 +331,8 @@ def _finish(job: _Job, tmp: Path, final: Path, layers: list[dict], external: boo
 
 def _layers(model: Any, input_shape: tuple[int, ...]) -> list[dict]:
     """Conv2d and Linear modules in execution order, each with the BatchNorm applied to its output."""
-    import torch
-    from torch import nn
+    torch = heavy("torch")
+    nn = heavy("torch.nn")
 
     order: list[dict] = []
     by_output: dict[int, dict] = {}
@@ -363,8 +368,8 @@ def _fold_bn(model: Any, layers: list[dict]) -> Any:
     Used before ``.half()``: torch's exporter would otherwise fold the BatchNorms in fp16,
     which loses precision (EfficientNet-B5: rms_err 0.063 instead of 0.005).
     """
-    from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    nn = heavy("torch.nn")
+    fuse_conv_bn_eval = heavy("torch.nn.utils.fusion").fuse_conv_bn_eval
 
     fused = copy.deepcopy(model)
     modules = dict(fused.named_modules())

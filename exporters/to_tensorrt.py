@@ -18,10 +18,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hwprofile._lazy import heavy
 from hwprofile.errors import ConfigError, InputFileError, RunnerUnavailable
+from hwprofile.onnx_complexity import load_model
 
-from .artifacts import (EngineArtifact, OnnxArtifact, cache_root, cached_artifact, key_of, sha256_file,
-                        write_bytes_atomic, write_json_atomic)
+from .artifacts import (
+    EngineArtifact,
+    OnnxArtifact,
+    cache_root,
+    cached_artifact,
+    key_of,
+    sha256_file,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 INSTALL_HINT = ("TensorRT is not installed: run `pip install tensorrt-cu13` (or tensorrt-cu12) on a machine "
                 "with an NVIDIA GPU that reaches NVIDIA's package index (pypi.nvidia.com); PyPI alone serves "
@@ -33,7 +43,7 @@ PROFILE_MODES = ("per-batch", "range")
 def import_tensorrt() -> Any:
     """The ``tensorrt`` module, or :class:`RunnerUnavailable` saying how to install it."""
     try:
-        import tensorrt as trt
+        trt = heavy("tensorrt")
     except (ImportError, OSError) as exc:
         raise RunnerUnavailable(f"{INSTALL_HINT} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
     major = str(getattr(trt, "__version__", "0")).split(".")[0]
@@ -94,8 +104,6 @@ def _as_artifact(obj: Any) -> OnnxArtifact:
 
 def describe_onnx(path: str | os.PathLike) -> OnnxArtifact:
     """A minimal artifact for an ONNX file made elsewhere (input name, shape and dtype read from it)."""
-    from hwprofile.onnx_complexity import load_model
-
     model, name, _ = load_model(path)
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
@@ -156,14 +164,14 @@ def _slug(text: str) -> str:
 def _gpu_name() -> str:
     """The name of the current CUDA device, which the engine is built for (torch, else NVML), or ``unknown-gpu``."""
     try:
-        import torch
+        torch = heavy("torch")
 
         if torch.cuda.is_available():
             return torch.cuda.get_device_name(torch.cuda.current_device())
     except Exception:  # noqa: BLE001 - any failure just means "not known"
         pass
     try:
-        import pynvml
+        pynvml = heavy("pynvml")
 
         pynvml.nvmlInit()
         name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))

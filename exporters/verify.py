@@ -17,6 +17,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
+
+from hwprofile._lazy import heavy
+
 from .artifacts import Verification
 
 #: fp32 bounds. Deep random nets amplify rounding differences between ONNX Runtime's fused
@@ -38,7 +42,7 @@ def fp16_tolerance(floor: dict) -> dict:
 
 def reference_output(model: Any, x: Any) -> Any:
     """The fp32 PyTorch output for ``x`` as float64 numpy."""
-    import torch
+    torch = heavy("torch")
 
     with torch.no_grad():
         return model(x).double().numpy()
@@ -46,7 +50,7 @@ def reference_output(model: Any, x: Any) -> Any:
 
 def fp16_emulated_output(model: Any, x: Any) -> Any:
     """``model`` in fp32 arithmetic with its weights, input and every layer output rounded to fp16."""
-    import torch
+    torch = heavy("torch")
 
     emu = copy.deepcopy(model).half().float()
 
@@ -60,8 +64,7 @@ def fp16_emulated_output(model: Any, x: Any) -> Any:
 
 
 def ort_output(path: str, input_name: str, x: Any, dtype: str) -> Any:
-    import numpy as np
-    import onnxruntime as ort
+    ort = heavy("onnxruntime")
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
@@ -72,8 +75,6 @@ def ort_output(path: str, input_name: str, x: Any, dtype: str) -> Any:
 
 def metrics(ref: Any, out: Any) -> dict:
     """rel_err, rms_err (relative to the reference's std) and centred cosine of ``out`` vs ``ref``."""
-    import numpy as np
-
     std = float(ref.std())
     diff = out - ref
     rc, oc = (ref - ref.mean()).ravel(), (out - out.mean()).ravel()
@@ -103,8 +104,6 @@ def compare(ref: Any, out: Any, *, dtype: str, tolerance: dict | None = None, no
 
 def _degenerate(ref: Any, out: Any, std: float) -> str:
     """Why the comparison would prove nothing (or the output is broken); empty when fine."""
-    import numpy as np
-
     if ref.shape != out.shape:
         return f"output shape {out.shape} != reference {ref.shape}"
     if not np.isfinite(ref).all():
@@ -125,8 +124,7 @@ def verify_onnx(path: str, model: Any, input_shape: tuple[int, ...], *, input_na
     ``batch`` is the graph's batch size; a batch of one runs twice, so that the check that
     outputs differ between images still applies.
     """
-    import numpy as np
-    import torch
+    torch = heavy("torch")
 
     gen = torch.Generator().manual_seed(seed)
     refs, outs, emus = [], [], []

@@ -17,7 +17,7 @@ from .errors import (ConfigError, EnvironmentProblem, HwprofileError, InputFileE
                      SchemaError, StrategyError, UnknownModelError)
 from .scaling import scale, scaling_factors
 from .specs import AnyNetSpec, EffNetSpec, ModelSpec
-from .zoo import get_spec, model_names
+from .zoo import get_spec, model_names, resolve
 
 
 __all__ = [
@@ -29,12 +29,6 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-
-def resolve(model: str, strategy: str | None = None, s: float = 1.0) -> ModelSpec:
-    """The spec of zoo model ``model``, scaled by ``strategy`` to ``s`` times its flops if given."""
-    spec = get_spec(model)
-    return spec if strategy is None else scale(spec, strategy, s)
 
 
 def build_model(spec: ModelSpec | str) -> "torch.nn.Module":

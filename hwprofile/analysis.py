@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._lazy import heavy
 from .profile import Record
+from .quality import of
 
 METRICS = ("flops", "params", "acts")
 GroupKey = tuple[str, str, int, str, str]  # device_id, runner, batch, precision, mode
@@ -111,8 +113,6 @@ def pearson(records: Sequence[Record], metric: str) -> float | None:
 def follows_table(records: Iterable[Record]) -> list[dict]:
     """One row per group: n clean records used and those excluded (with why); r, R² and exponent (with its
     interval) per metric; a flops+acts fit; the within-scale test; and the verdict with its interval."""
-    from .quality import of
-
     rows = []
     for (device, runner, batch, precision, mode), every in groups(records).items():
         recs, excluded = [], []
@@ -240,7 +240,7 @@ def within_scale(records: Sequence[Record], rng: np.random.Generator | None = No
     """Rank correlation of latency with acts and with flops among records of the same scale, pooled over
     scales (Spearman on ranks centred within each scale), and a stratified bootstrap interval of
     rho(acts) - rho(flops). None when no scale holds ``MIN_WITHIN`` records."""
-    from scipy.stats import rankdata
+    rankdata = heavy("scipy.stats").rankdata
 
     rng = rng or np.random.default_rng(SEED)
     by_scale: dict[float, list[Record]] = defaultdict(list)

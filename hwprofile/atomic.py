@@ -16,12 +16,13 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ConfigError, InputFileError
+from .errors import ConfigError, InputFileError, InternalError
 
 STALE_AGE_S = 3600.0
 _TMP = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+\.tmp$")
@@ -162,8 +163,6 @@ def write_json(path: str | os.PathLike, data: Any, *, replace: bool = False, wha
     try:
         text = json.dumps(data, indent=1, allow_nan=False)
     except ValueError as exc:
-        from .errors import InternalError
-
         raise InternalError(f"refusing to write non-standard JSON to {str(path)!r}: {exc}") from None
     return write_text(path, text, replace=replace, what=what)
 
@@ -177,8 +176,6 @@ def copy_file(src: str | os.PathLike, dest: str | os.PathLike, *, replace: bool 
     except OSError as exc:
         raise InputFileError(f"cannot read {str(src)!r}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as fin:
-        import shutil
-
         return write(dest, lambda fh: shutil.copyfileobj(fin, fh, 1 << 20), replace=replace, what=what)
 
 

@@ -322,10 +322,10 @@ def _pooled_memory(a: dict[str, MemoryReading], b: dict[str, MemoryReading]) -> 
 
 
 def pooled_latency(template: LatencyStats, samples: list[list[float]], noise_cv: float = 0.10) -> LatencyStats:
-    """Latency statistics of several processes' raw samples (:func:`hwprofile.measure.stats.summarize`)."""
-    from .measure.stats import summarize
+    """Latency statistics of several processes' raw samples (:func:`hwprofile.measure.stats.latency_stats`)."""
+    from .measure.stats import latency_stats
 
-    stats = summarize(samples, template.timing_method or "unknown", noise_cv)
+    stats = latency_stats(samples, template.timing_method or "unknown", noise_cv)
     return LatencyStats.from_dict({**stats.to_dict(), "pooled_processes": len(stats.samples_ms)})
 
 

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .onnx_complexity import _image_input, _infer, _pin_batch, count_onnx, load_model
+
 #: optimized-graph op types that change layout only: overhead rows, never layers
 LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput", "MemcpyToHost", "MemcpyFromHost", "Reformat",
                         "Reformatting", "Transpose (layout)"})
@@ -74,8 +76,6 @@ class OnnxLayers:
 
 def onnx_layers(path: str, batch: int) -> OnnxLayers:
     """Counts and shapes of every node of the ONNX file at ``path`` with the batch pinned."""
-    from .onnx_complexity import _image_input, _infer, _pin_batch, count_onnx, load_model
-
     cx = count_onnx(path, batch=batch, by_node=True)
     model, name, _ = load_model(path)
     inp = _image_input(model, name)

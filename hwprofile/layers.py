@@ -21,9 +21,13 @@ The model behind every number:
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+
+from .compare import identity, identity_dict
+from .measure import TimingConfig
+from .measure.core import measure
 
 BYTES_MODEL = ("bytes = inputs + weights + outputs of the layer at the element size (tensors that stay inside a "
                "fused layer are not counted); intensity = 2 flops per multiply-add / bytes; bound = memory when "
@@ -165,8 +169,6 @@ def measure_layers(runner: str, workload, *, device: str = "cpu", onnx_path: str
                    peak_seconds: float = 0.5, matmul_n: int | None = None):
     """Measure ``workload`` end to end and per layer in one isolated child; returns the Measurement
     (``.layers`` holds the breakdown and the peaks measured in the same child)."""
-    from .measure import TimingConfig, measure
-
     spec = {"iterations": iterations, "onnx_path": onnx_path,
             "peaks": None if peaks is not None else {"seconds": peak_seconds, "matmul_n": matmul_n}}
     m = measure(runner, workload, timing or TimingConfig(budget_s=2.0, throughput_window_s=0.0), timeout_s=timeout_s,
@@ -275,9 +277,6 @@ def changed_layers(pairs, top: int = 5) -> list[dict]:
 
 def regression_layers(verdicts, base_records, cur_records, top: int = 5) -> list[dict]:
     """:func:`changed_layers` for the records whose latency regressed (a regression with its cause)."""
-    import json
-
-    from .compare import identity, identity_dict
 
     def key(ident: dict) -> str:
         return json.dumps(ident, sort_keys=True, default=str)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._lazy import heavy
 from .errors import ConfigError, InputFileError
 
 FOLDED_BN_KEY = "hwprofile.folded_bn"
@@ -97,7 +98,7 @@ class OnnxComplexity:
 
 def load_model(path_or_model: Any) -> tuple[Any, str, Path | None]:
     """(ModelProto without external weights, display name, folder) or a one-line InputFileError."""
-    import onnx
+    onnx = heavy("onnx")
 
     if isinstance(path_or_model, onnx.ModelProto):
         model = onnx.ModelProto()
@@ -152,7 +153,7 @@ def _check_structure(model: Any, where: str) -> None:
 
 
 def _external_tensors(model: Any):
-    from onnx.external_data_helper import _get_all_tensors
+    _get_all_tensors = heavy("onnx.external_data_helper")._get_all_tensors
 
     for t in _get_all_tensors(model):
         if t.data_location == 1:  # TensorProto.EXTERNAL
@@ -228,7 +229,7 @@ def _pin_batch(model: Any, inp: Any, batch: int | None, where: str) -> int:
 def _light(model: Any) -> Any:
     """A copy for shape inference in which large initializers are typed graph inputs instead
     (inference needs their shapes, never their values), so counting stays fast for big models."""
-    import onnx
+    onnx = heavy("onnx")
 
     light = onnx.ModelProto()
     for name in ("ir_version", "producer_name", "producer_version", "domain", "model_version"):
@@ -251,7 +252,7 @@ def _light(model: Any) -> Any:
 
 def _infer(model: Any, where: str) -> dict[str, list]:
     """Tensor name -> inferred shape (ints where known), ignoring stale annotations in the file."""
-    import onnx
+    onnx = heavy("onnx")
 
     light = _light(model)
     for out in light.graph.output:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
+from ._lazy import heavy
 from .analysis import groups, pearson
+from .atomic import TargetExists, inside, write_bytes
 from .errors import ConfigError, EnvironmentProblem
 from .profile import Profile
 
 
 def _pyplot():
     try:
-        import matplotlib
+        matplotlib = heavy("matplotlib")
     except ImportError:
         raise EnvironmentProblem("plotting needs matplotlib: pip install 'hwprofile[plot]'") from None
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = heavy("matplotlib.pyplot")
 
     return plt
 
@@ -27,9 +30,6 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
     File names come from the profile's data, so they are sanitised to one component inside ``out_dir``;
     an existing file is replaced only with ``replace`` (the CLI's ``--force``).
     """
-    import io
-
-    from .atomic import TargetExists, inside, write_bytes
 
     grouped = groups(profile.records)
     if not grouped:

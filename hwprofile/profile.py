@@ -25,9 +25,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .datatypes import (STATUSES, Device, Key, LatencyStats, MemoryReading, Record,  # noqa: F401  (re-exported)
-                        RunnerSettings, Text, Throughput, describe_error, record_where)
-from .errors import InputFileError, SchemaError
+from ._lazy import heavy
+from ._version import __version__
+from .atomic import write_json
+from .datatypes import (  # noqa: F401  (re-exported)
+    STATUSES,
+    Device,
+    Key,
+    LatencyStats,
+    MemoryReading,
+    Record,
+    RunnerSettings,
+    Text,
+    Throughput,
+    describe_error,
+    record_where,
+)
+from .errors import EnvironmentProblem, InputFileError, SchemaError
+from .measure.stats import latency_stats
 
 SCHEMA = "hwprofile.profile"
 SCHEMA_VERSION = 2
@@ -76,10 +91,8 @@ class Profile(BaseModel):
     def to_pandas(self):
         """One row per record: identity, counts, status and latency/throughput summaries (needs pandas)."""
         try:
-            import pandas as pd
+            pd = heavy("pandas")
         except ImportError:
-            from .errors import EnvironmentProblem
-
             raise EnvironmentProblem("Profile.to_pandas needs pandas: pip install 'hwprofile[plot]'") from None
         rows = []
         for r in self.records:
@@ -93,8 +106,6 @@ class Profile(BaseModel):
 
     # --------------------------------------------------------------- (de)code
     def to_dict(self) -> dict:
-        from ._version import __version__
-
         out = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "hwprofile_version": __version__,
                "created_utc": self.created_utc, "updated_utc": self.updated_utc or utc_now(),
                "devices": {k: d.fingerprint() for k, d in self.devices.items()}, "sweeps": self.sweeps,
@@ -139,8 +150,6 @@ class Profile(BaseModel):
 
         ``replace=False`` refuses an existing file (the CLI's default for new outputs without ``--force``).
         """
-        from .atomic import write_json
-
         self.updated_utc = utc_now()
         return write_json(Path(path), self.to_dict(), replace=replace, what="profile")
 
@@ -250,10 +259,8 @@ def _migrate_record(r: Any) -> Any:
     runs = [_numbers(s) for s in runs] if isinstance(runs, list) else []
     runs = [s for s in runs if s]
     if runs and lat.get("pooled_processes") and all(x > 0 for s in runs for x in s):
-        from .measure.stats import summarize
-
         method = lat.get("timing_method") if isinstance(lat.get("timing_method"), str) else "unknown"
-        lat.update(summarize(runs, method).to_dict())
+        lat.update(latency_stats(runs, method).to_dict())
         return {**r, "latency": lat}
     if "max_ms" not in lat and runs:
         lat["max_ms"] = max(x for s in runs for x in s)
@@ -265,8 +272,6 @@ def _migrate_record(r: Any) -> Any:
 
 def atomic_write_json(path: Path, data: Any, *, replace: bool = True) -> Path:
     """Kept for callers of earlier versions: :func:`hwprofile.atomic.write_json`."""
-    from .atomic import write_json
-
     return write_json(path, data, replace=replace)
 
 

@@ -23,6 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ._lazy import heavy
+from .measure.isolation import cpu_busy_s
+from .runners.env import nvml_handle
+
 QUALITIES = ("clean", "noisy", "disturbed")
 
 # ----------------------------------------------------------------------------------------------------------
@@ -149,8 +153,6 @@ def _plain(reading) -> dict | None:
 # ------------------------------------------------------------------------------------------------ system check
 
 def _busy_s() -> float | None:
-    from .measure.isolation import cpu_busy_s
-
     return cpu_busy_s()
 
 
@@ -171,7 +173,7 @@ def _own_cpu_s() -> float:
 
 def _import_nvml():
     try:
-        import pynvml
+        pynvml = heavy("pynvml")
     except ImportError:
         return None
     return pynvml
@@ -197,8 +199,6 @@ class GpuProbe:
         if nvml is None:
             return None
         try:
-            from .runners.env import nvml_handle
-
             nvml.nvmlInit()
             return cls(nvml, nvml_handle(nvml, int(device.partition(":")[2] or 0)), {os.getpid()})
         except Exception:  # NVMLError: no driver, no such device, ...

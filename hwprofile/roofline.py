@@ -30,6 +30,10 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError, InputFileError
+from .layers import record_report
+from .measure.isolation import cpu_busy_s
+from .plot import _pyplot, out_folder
+from .profile import Profile, utc_now
 
 
 def _safe(text: str) -> str:
@@ -50,9 +54,6 @@ def _free(path: Path) -> Path:
 
 def reports_from(path: str | Path) -> list[dict]:
     """LayerReport dicts from a ``hwprofile layers --out`` file or from a profile's ``run --layers`` records."""
-    from .layers import record_report
-    from .profile import Profile
-
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -71,8 +72,6 @@ def reports_from(path: str | Path) -> list[dict]:
 
 def plot_roofline(source: str | Path, out_dir: str | Path) -> list[Path]:
     """One PNG per model, runner and batch; returns the paths written (never replacing a file)."""
-    from .plot import _pyplot, out_folder
-
     reports = reports_from(source)
     plt = _pyplot()
     out = out_folder(out_dir)
@@ -130,9 +129,6 @@ BYTE_MODEL = ("every activation written once and read once at the precision's el
 def measure_peaks(device: str, seconds: float = PEAKS_SECONDS, timeout_s: float = 600.0) -> dict | None:
     """``hwprofile.measure.peaks.peaks(device)`` in a child process (torch stays out of the sweep's own
     process), with the other load on the cores while it ran; None (and a reason) when it fails."""
-    from .measure.isolation import cpu_busy_s
-    from .profile import utc_now
-
     code = ("import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
             "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]))))")
     busy0 = cpu_busy_s()

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .datatypes import scaled_label
 from .errors import StrategyError
 from .regnet import adjust_block_compatibility
-from .specs import AnyNetSpec, EffNetSpec, ModelSpec
+from .specs import EffNetSpec, ModelSpec
 
 #: Input bounds, checked before any network is built (docs/limits.md). The paper scales to 16x.
 MAX_SCALE = 1e4
@@ -156,6 +157,4 @@ def _check_size(spec: ModelSpec, strategy: str, s: float, f: Factors) -> None:
 
 def scaled_name(base: str, strategy: str | None, s: float) -> str:
     """Display name of a scaled model, e.g. ``EfficientNet-B0 dWr x4`` (the one label; records use it too)."""
-    from .datatypes import scaled_label
-
     return scaled_label(base, strategy, s)

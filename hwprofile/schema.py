@@ -11,12 +11,13 @@ import json
 import sys
 from pathlib import Path
 
+from .atomic import write_text
+from .profile import READABLE_VERSIONS, Profile
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "profiles" / "schema.json"
 
 
 def json_schema() -> dict:
-    from .profile import READABLE_VERSIONS, Profile
-
     schema = Profile.model_json_schema(by_alias=True, mode="validation")
     props = schema["properties"]
     props["schema_version"] = {"title": "Schema Version", "enum": list(READABLE_VERSIONS),
@@ -34,8 +35,6 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .atomic import write_text
-
     argv = sys.argv[1:] if argv is None else argv
     path = Path(argv[0]) if argv else SCHEMA_PATH
     write_text(path, render(), replace=True, what="schema")

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Union
 
+from .errors import ConfigError
+
 Activation = Literal["relu", "silu"]
 
 
@@ -92,8 +94,6 @@ def spec_to_dict(spec: ModelSpec) -> dict:
 
 def spec_from_dict(data: dict) -> ModelSpec:
     """The inverse of :func:`spec_to_dict` (lists become tuples again)."""
-    from .errors import ConfigError
-
     data = dict(data)
     kind = data.pop("kind", None)
     cls = {"anynet": AnyNetSpec, "effnet": EffNetSpec}.get(kind)

@@ -6,231 +6,29 @@ file that ``resume=True`` completes without redoing finished records.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
+from . import quality
+from .atomic import safe_name
 from .complexity import complexity
-from .errors import ConfigError, InputFileError, SchemaError
+from .errors import ConfigError, MeasurementError, RunnerUnavailable, SchemaError
+from .executors.local import LocalExecutor
+from .layers import compact
+from .measure import TimingConfig
+from .onnx_complexity import count_onnx
 from .profile import Profile, Record, utc_now
-from .quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
-from .scaling import scale
-from .specs import ModelSpec
-from .zoo import get_spec
-
-DEFAULT_MODELS = ("EfficientNet-B0",)
-DEFAULT_STRATEGIES = ("d", "w", "r", "dw", "dwr", "dWr")
-DEFAULT_SCALES = (1.0, 4.0)
-DEFAULT_BATCHES = {"cpu": (1, 8), "cuda": (1, 8, 32, 128)}
-FINAL = ("ok", "oom", "crashed", "timeout", "unsupported", "failed")
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """What to measure. Lists are tuples; ``None`` means the documented default."""
-
-    device: str = "auto"
-    runners: tuple[str, ...] | None = None
-    models: tuple[str, ...] = DEFAULT_MODELS
-    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
-    scales: tuple[float, ...] = DEFAULT_SCALES
-    batch_sizes: tuple[int, ...] | None = None
-    precision: str = "fp32"
-    mode: str = "infer"
-    budget_s: float | None = None
-    timing: dict = field(default_factory=dict)  # TimingConfig overrides
-    options: dict = field(default_factory=dict)  # runner options: {"*": {...} for every runner that takes
-    #                                              them, "<runner>": {...}}, e.g. {"*": {"threads": 1}}
-    timeout_s: float = 300.0
-    cache_dir: str | None = None
-    retries: int = DEFAULT_RETRIES  # re-measurements of a disturbed record (hwprofile.quality)
-    retry_backoff_s: float = DEFAULT_BACKOFF_S  # first back-off before re-measuring, doubled each time
-    layers: int = 0  # > 0: also time each record's layers over this many profiled runs (Record.layers)
-    memory_limit_mb: float | None = None  # host-memory cap of each measuring child (None: measure()'s default)
-
-    def identity(self) -> dict:
-        """The part of the configuration a resumed sweep must share."""
-        d = dataclasses.asdict(self)
-        for k in ("budget_s", "cache_dir", "timeout_s", "memory_limit_mb", "retries", "retry_backoff_s"):
-            d.pop(k)
-        if not d["options"]:
-            d.pop("options")  # profiles written before runner options existed resume as before
-        if not d["layers"]:
-            d.pop("layers")
-        return _jsonable(d)
-
-    def runner_options(self, runner: str) -> dict:
-        """The options ``runner`` gets: the shared ones it accepts, then its own."""
-        from .runners import runner_class
-
-        accepted = runner_class(runner).option_names
-        return {**{k: v for k, v in self.options.get("*", {}).items() if k in accepted},
-                **self.options.get(runner, {})}
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Item:
-    """One configuration to measure."""
-
-    model: str
-    strategy: str | None
-    scale: float
-    batch: int
-    runner: str
-    spec: ModelSpec | None = None
-    onnx_path: str | None = None
-
-    @property
-    def label(self) -> str:
-        from .datatypes import scaled_label
-
-        return scaled_label(self.model, self.strategy, self.scale)
-
-
-# ----------------------------------------------------------------------------- planning
-
-def check_runner_options(config: SweepConfig, runners: list[str]) -> None:
-    """Every option must reach a runner of this sweep that accepts it."""
-    from .runners import runner_class
-    from .runners.base import check_options
-
-    if not isinstance(config.options, dict) or not all(isinstance(v, dict) for v in config.options.values()):
-        raise ConfigError("runner options must map '*' or a runner name to {option: value}")
-    for name in config.options:
-        if name != "*" and name not in runners:
-            raise ConfigError(f"options for {name}, which is not in this sweep (runners: {', '.join(runners)})")
-    for runner in runners:  # names and values, as each runner will get them
-        check_options(runner_class(runner), config.runner_options(runner))
-    for key in config.options.get("*", {}):
-        if not any(key in runner_class(r).option_names for r in runners):
-            takes = {r: ", ".join(runner_class(r).option_names) for r in runners}
-            raise ConfigError(f"no runner of this sweep takes the option {key!r} ("
-                              + "; ".join(f"{r}: {o}" for r, o in takes.items()) + ")")
-
-
-def _is_onnx(model: str) -> bool:
-    return model.lower().endswith(".onnx")
-
-
-#: the largest batch size a sweep measures (docs/limits.md)
-
-
-def validate(config: SweepConfig) -> None:
-    """Reject empty or contradictory configurations before anything is measured."""
-    from .runners import check_runner_name, runner_names
-    from .scaling import check_scale, pycls_type
-
-    for name, values in (("--models", config.models), ("--strategies", config.strategies),
-                         ("--scales", config.scales)):
-        if not values:
-            raise ConfigError(f"empty sweep: {name} lists nothing")
-    if config.runners is not None and not config.runners:
-        raise ConfigError("empty sweep: --runners lists nothing")
-    if config.batch_sizes is not None and (not config.batch_sizes or not all(
-            isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BATCH for b in config.batch_sizes)):
-        raise ConfigError(f"--batch-sizes must be integers from 1 to {MAX_BATCH}")
-    if config.precision not in ("fp32", "fp16"):
-        raise ConfigError(f"--precision {config.precision!r}: expected fp32 or fp16")
-    if config.mode not in ("infer", "train"):
-        raise ConfigError(f"--mode {config.mode!r}: expected infer or train")
-    if config.budget_s is not None and not config.budget_s > 0:
-        raise ConfigError("--budget must be a number of seconds > 0")
-    if config.memory_limit_mb is not None and not config.memory_limit_mb >= 0:
-        raise ConfigError("--memory-limit must be a number of MiB > 0 (or 0 for none)")
-    if not isinstance(config.retries, int) or config.retries < 0:
-        raise ConfigError(f"--retries {config.retries!r}: expected an integer >= 0")
-    if not config.retry_backoff_s >= 0:
-        raise ConfigError(f"--retry-backoff {config.retry_backoff_s!r}: expected seconds >= 0")
-    for r in config.runners or ():
-        check_runner_name(r)
-    for s in config.strategies:
-        pycls_type(s)
-    for s in config.scales:
-        check_scale(s)
-    for m in config.models:
-        if _is_onnx(m):
-            if not Path(m).is_file():
-                raise InputFileError(f"ONNX model {m!r} does not exist")
-            from .onnx_complexity import load_model
-
-            load_model(m)  # a truncated or foreign file is one line here, before anything is measured
-        else:
-            get_spec(m)
-    if config.mode != "infer":
-        from .runners import runner_class
-
-        wrong = [r for r in config.runners or () if config.mode not in runner_class(r).modes]
-        if wrong:
-            able = [r for r in runner_names() if config.mode in runner_class(r).modes]
-            raise ConfigError(f"--mode {config.mode} (forward + backward) needs runners that support it "
-                              f"({', '.join(able)}); {', '.join(wrong)} only "
-                              f"{'/'.join(runner_class(wrong[0]).modes)}")
-        if any(_is_onnx(m) for m in config.models):
-            raise ConfigError("--mode train cannot profile ONNX files (they hold no backward pass)")
-
-
-def _onnx_batches(path: str, wanted: tuple[int, ...]) -> tuple[tuple[int, ...], str | None]:
-    """Batch sizes an ONNX file accepts: a fixed batch dimension limits them."""
-    from .onnx_complexity import load_model
-
-    model = load_model(path)[0]
-    dims = model.graph.input[0].type.tensor_type.shape.dim if model.graph.input else ()
-    if not dims:
-        raise InputFileError(f"{path}: the graph's first input has no shape (expected N x 3 x H x W)")
-    dim = dims[0]
-    if dim.HasField("dim_value") and dim.dim_value > 0:
-        fixed = dim.dim_value
-        note = None if wanted == (fixed,) else f"{Path(path).name} has a fixed batch of {fixed}: measured at {fixed} only"
-        return (fixed,), note
-    return wanted, None
-
-
-def plan(config: SweepConfig, device: str, runners: list[str]) -> tuple[list[Item], list[str]]:
-    """The ordered items of a sweep and notes about what was limited and why."""
-    from .runners import runner_class
-
-    batches = config.batch_sizes or DEFAULT_BATCHES["cuda" if device.startswith("cuda") else "cpu"]
-    items, notes = [], []
-    for model in config.models:
-        if _is_onnx(model):
-            onnx_runners = [r for r in runners if runner_class(r).takes_onnx_files()]
-            if len(onnx_runners) < len(runners):
-                notes.append(f"{Path(model).name}: ONNX files run on {', '.join(onnx_runners) or 'no selected runner'} "
-                             "only (runners of torch modules need a zoo model)")
-            bs, note = _onnx_batches(model, tuple(batches))
-            notes += [note] if note else []
-            items += [Item(Path(model).name, None, 1.0, b, r, onnx_path=str(Path(model).resolve()))
-                      for b in bs for r in onnx_runners]
-            continue
-        base = get_spec(model)
-        variants: list[tuple[str | None, float, ModelSpec]] = []
-        for s in config.scales:
-            if float(s) == 1.0:
-                variants.append((None, 1.0, base))
-            else:
-                variants += [(st, float(s), scale(base, st, s)) for st in config.strategies]
-        seen = set()
-        for st, s, spec in variants:
-            if (st, s) in seen:
-                continue
-            seen.add((st, s))
-            items += [Item(base.name, st, s, b, r, spec=spec) for b in batches for r in runners]
-    return items, notes
-
+from .roofline import measure_peaks
+from .runners import RUNNER_NAMES, availability, runner_class
+from .runners.prepare import Artifacts
+from .sweep_config import FINAL, Item, SweepConfig, check_runner_options, plan, validate
 
 # --------------------------------------------------------------------------- execution
 
@@ -255,8 +53,6 @@ def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, statu
 
 
 def _compact_layers(raw: dict | None) -> dict | None:
-    from .layers import compact
-
     return compact(raw) if raw else None
 
 
@@ -264,8 +60,6 @@ def _counts(item: Item) -> dict:
     if item.spec is not None:
         cx = complexity(item.spec)
         return {"flops": cx.flops, "params": cx.params, "acts": cx.acts, "resolution": cx.resolution}
-    from .onnx_complexity import count_onnx
-
     oc = count_onnx(item.onnx_path, batch=1)
     return {"flops": oc.flops, "params": oc.params, "acts": oc.acts, "resolution": oc.resolution}
 
@@ -274,8 +68,6 @@ def prepare_item(item: Item, config: SweepConfig, device: str, artifacts, resolu
     """(Workload, prepare record) for ``item``: its runner makes the input it declares (a torch module,
     a verified ONNX graph or a TensorRT engine; hwprofile.runners.prepare). One step per item, so an
     executor can prepare an item wherever it will measure it."""
-    from .runners import runner_class
-
     return runner_class(item.runner).prepare(item, config, device, artifacts, resolution)
 
 
@@ -311,8 +103,6 @@ def check_writable(path: Path) -> None:
 
 def default_out(device_id: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    from .atomic import safe_name
-
     return Path("runs") / f"{safe_name(device_id)}-{stamp}.json"
 
 
@@ -335,23 +125,6 @@ def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, f
     return profile
 
 
-def resolve_target(config: SweepConfig) -> tuple[str, list[str], dict]:
-    """This machine's device for ``config``, its runners (checked) and its fingerprint."""
-    from .measure import fingerprint
-    from .runners import availability, available_runners, resolve_device, runner_class
-
-    device = resolve_device(config.device)
-    runners = list(config.runners) if config.runners else available_runners(device)
-    runners = [r for r in runners if config.mode in runner_class(r).modes]
-    for r in runners:
-        ok, why = availability(r, device)
-        if not ok:
-            from .errors import RunnerUnavailable
-
-            raise RunnerUnavailable(f"{why} (available on {device}: {', '.join(available_runners(device)) or 'none'})")
-    return device, runners, fingerprint(device)
-
-
 def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
               quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
               peaks: bool | None = None, executor=None) -> tuple[Profile, Path, list[str]]:
@@ -362,12 +135,6 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     ``peaks``: measure the device peaks once (default: yes when measuring on this machine with the real
     ``measure``, unless the profile already holds them).
     """
-    from . import quality
-    from .executors.local import LocalExecutor
-    from .measure import TimingConfig
-    from .runners import availability, runner_class
-    from .runners.prepare import Artifacts
-
     validate(config)
     if remeasure is not None and (remeasure not in quality.REMEASURE or not resume):
         raise ConfigError(f"--remeasure {remeasure!r}: expected one of {', '.join(quality.REMEASURE)}, "
@@ -382,9 +149,6 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     target = executor.target(config)
     device, runners, fp, dev_id = target.device, target.runners, target.fingerprint, target.device_id
     if not runners:
-        from .errors import RunnerUnavailable
-        from .runners import RUNNER_NAMES
-
         why = [availability(r, device)[1] for r in RUNNER_NAMES if runner_class(r).device_type == device.split(":")[0]]
         raise RunnerUnavailable(f"no runner is available on {device} (" + "; ".join(why) + ")")
     check_runner_options(config, runners)
@@ -417,8 +181,6 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
                 profile.upsert(rec)
                 profile.save(path)
                 if executor.stop_reason():
-                    from .errors import MeasurementError
-
                     raise MeasurementError(f"{executor.stop_reason()}; the profile so far is saved in {path}: "
                                            f"continue with --resume {path}")
             bar.update(1)
@@ -440,8 +202,6 @@ def _first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
 
 def _store_peaks(profile: Profile, dev_id: str, device: str) -> None:
     """Measure the device peaks once per profile and device (hwprofile.roofline)."""
-    from .roofline import measure_peaks
-
     entry = profile.device(dev_id)
     if not isinstance(entry.peaks, dict) or "error" in entry.peaks:
         profile.devices[dev_id] = entry.model_copy(update={"peaks": measure_peaks(device)})
@@ -479,8 +239,6 @@ def _one_line(exc: BaseException) -> str:
 
 @contextmanager
 def _progress(total: int, quiet: bool):
-    from tqdm import tqdm
-
     bar = tqdm(total=total, disable=quiet, unit="cfg", dynamic_ncols=True, leave=True)
     try:
         yield bar

@@ -13,6 +13,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .complexity import complexity
+from .errors import ConfigError, DeviceUnavailable
+from .measure import TimingConfig
+from .runners import RUNNER_NAMES, available_runners, check_runner_name, env, resolve_device, runner_class
+from .sweep_config import check_runner_options, plan, validate
+
 #: Rough seconds to start one measuring process and import its libraries: a fork of the preloaded
 #: server on CPU, a fresh interpreter that initialises CUDA on GPU.
 START_S = {"cpu": 0.5, "cuda": 8.0}
@@ -71,9 +77,6 @@ class SweepPlan:
 
 def _device_text(device: str) -> tuple[str, bool]:
     """(canonical device, whether it is present here); "auto" is what this machine would use."""
-    from .errors import ConfigError, DeviceUnavailable
-    from .runners import env, resolve_device
-
     if str(device).strip().lower() == "auto":
         return resolve_device("auto"), True
     try:
@@ -89,8 +92,6 @@ def _device_text(device: str) -> tuple[str, bool]:
 
 
 def _runners(config, device: str, present: bool) -> tuple[list[str], list[str]]:
-    from .runners import RUNNER_NAMES, available_runners, check_runner_name, runner_class
-
     notes = []
     if config.runners:
         runners = [check_runner_name(r) for r in config.runners]
@@ -102,8 +103,6 @@ def _runners(config, device: str, present: bool) -> tuple[list[str], list[str]]:
         notes.append(f"{device} is not present here: planned for every {kind} runner, availability not checked")
     wrong = [r for r in runners if runner_class(r).device_type != device.split(":")[0]]
     if wrong:
-        from .errors import ConfigError
-
         raise ConfigError(f"{', '.join(wrong)} run on {runner_class(wrong[0]).device_type} devices, not {device}")
     kept = [r for r in runners if config.mode in runner_class(r).modes]
     return kept, notes
@@ -112,18 +111,11 @@ def _runners(config, device: str, present: bool) -> tuple[list[str], list[str]]:
 def _gflops(item) -> float:
     if item.spec is None:
         return 1.0
-    from .complexity import complexity
-
     return complexity(item.spec).flops / 1e9
 
 
 def make_plan(config) -> SweepPlan:
     """The plan of ``config`` (a SweepConfig): items, artifacts and an estimated wall time."""
-    from .errors import ConfigError
-    from .measure import TimingConfig
-    from .runners import runner_class
-    from .sweep import check_runner_options, plan, validate
-
     validate(config)
     try:
         timing = TimingConfig(**config.timing)

@@ -12,6 +12,7 @@ from functools import cache
 
 from .errors import UnknownModelError
 from .regnet import adjust_block_compatibility, generate_regnet
+from .scaling import scale
 from .specs import AnyNetSpec, EffNetSpec, ModelSpec
 
 # name: (DEPTH, W0, WA, WM, GROUP_W)  -- configs/dds_baselines/regnet{x,y}/*.yaml
@@ -131,3 +132,9 @@ def get_spec(name: str) -> ModelSpec:
     names = [zoo_name for zoo_name in zoo() if zoo_name.lower() in close]
     hint = f"did you mean {', '.join(names)}?" if names else "see `hwprofile models` for the zoo"
     raise UnknownModelError(f"unknown model {name!r}: {hint}")
+
+
+def resolve(model: str, strategy: str | None = None, s: float = 1.0) -> ModelSpec:
+    """The spec of zoo model ``model``, scaled by ``strategy`` to ``s`` times its flops if given."""
+    spec = get_spec(model)
+    return spec if strategy is None else scale(spec, strategy, s)

@@ -80,7 +80,7 @@ except HwprofileError as exc:
         why = why.split(" - ", 1)[-1]
         print(f"NO\t{r}\tno usable CUDA device {requested}" + ("" if ok else f"; {why}"))
     sys.exit(0)
-from hwprofile.measure import device_id, fingerprint
+from hwprofile.measure.fingerprint import device_id, fingerprint
 print(f"DEVICE\t{device}\t{device_id(fingerprint(device))}")
 for r in runners:
     ok, why = availability(r, device)

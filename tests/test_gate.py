@@ -148,13 +148,13 @@ def test_junit_xml():
 
 
 def test_pool_recomputes_every_statistic_with_the_measurement_function():
-    """After pooling, median/max/noisy/repeat_spread are those summarize gives for all processes (issue 11)."""
-    from hwprofile.measure.stats import summarize
+    """After pooling, median/max/noisy/repeat_spread are those latency_stats gives for all processes (issue 11)."""
+    from hwprofile.measure.stats import latency_stats
 
     first, extra = records(1)[0], records(2, slowdown=1.5)[0]
     p = pool(first, extra)
     samples = first.latency.processes() + extra.latency.processes()
-    expected = summarize(samples, first.latency.timing_method)
+    expected = latency_stats(samples, first.latency.timing_method)
     assert p.latency.median_ms == pytest.approx(float(np.median([np.median(s) for s in samples])))
     for name in ("median_ms", "max_ms", "noisy", "repeat_spread", "cv", "p90_ms", "repeats"):
         assert getattr(p.latency, name) == getattr(expected, name), name

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from .._version import __version__
 from ..errors import HwprofileError
 
 #: subcommand -> module under hwprofile.cli (imported when the command runs or registers).
@@ -27,8 +28,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .._version import __version__
-
     parser = _Parser(prog="hwprofile", description=(
         "Profile the scaled networks of 'Fast and Accurate Model Scaling' on this device and "
         "show whether runtime follows activations or flops (flops are multiply-adds)."))

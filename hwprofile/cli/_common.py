@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..errors import ConfigError
 
 
@@ -25,8 +27,6 @@ def float_list(text: str, what: str) -> list[float]:
 
 def int_in(lo: int, hi: int, what: str):
     """An argparse ``type``: an integer in [lo, hi] (one-line error otherwise)."""
-    import argparse
-
     def parse(text: str) -> int:
         try:
             value = int(text)

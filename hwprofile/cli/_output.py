@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tabulate import tabulate
+
 FORMATS = ("table", "json", "markdown", "csv")
 
 
@@ -67,8 +69,6 @@ def render(tables: Sequence[Table], fmt: str, payload: Any) -> str:
         return json.dumps(payload, indent=2, default=str)
     if fmt == "csv":
         return "\n".join(_csv(t, many=len(tables) > 1) for t in tables)
-    from tabulate import tabulate
-
     style = "github" if fmt == "markdown" else "simple"
     parts = []
     for t in tables:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from ..analysis import follows_table, strategy_growth
-from ._output import Column, Table, num, ratio, si
+from ..analysis import CONFIDENCE, MIN_CLEAN, follows_table, strategy_growth
 from ..profile import Profile, Record
+from ..quality import of
+from ..roofline import BYTE_MODEL, NEAR_ROOF, peaks_of, roof, shares
+from ._output import Column, Table, num, ratio, si
 
 
 def _ms(v: float | None) -> str:
@@ -20,9 +22,6 @@ def _pct(v: float | None) -> str:
 
 
 def record_row(r: Record, peaks: dict | None = None) -> dict:
-    from ..quality import of
-    from ..roofline import roof, shares
-
     lat = r.latency
     mem, mem_name = r.memory_mb()
     q = of(r)
@@ -52,8 +51,6 @@ def _quality(row: dict) -> str:
 
 
 def record_rows(profile: Profile) -> list[dict]:
-    from ..roofline import peaks_of
-
     rows = [record_row(r, peaks_of(profile, r.device_id)) for r in profile.records]
     for row in rows:
         row["why"] = _reason(row)
@@ -61,8 +58,6 @@ def record_rows(profile: Profile) -> list[dict]:
 
 
 def records_table(profile: Profile) -> Table:
-    from ..roofline import BYTE_MODEL, NEAR_ROOF
-
     rows = record_rows(profile)
     notes = ["quality: clean | noisy | disturbed (docs/measurement.md); * = assessed now from the readings the "
              "record stores (it predates record quality); why: the status reason, or what made it not clean"]
@@ -119,8 +114,6 @@ def follows_rows(records) -> list[dict]:
 
 
 def follows(profile: Profile) -> Table:
-    from ..analysis import CONFIDENCE, MIN_CLEAN
-
     rows = follows_rows(profile.records)
     bases = sorted({r["verdict_basis"] for r in rows if r.get("verdict_basis")})
     return Table("Does runtime follow activations? clean records: log latency vs log flops / params / acts", (

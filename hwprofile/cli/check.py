@@ -263,7 +263,7 @@ def remeasurer(args: argparse.Namespace, current, sweep_config, device: str):
     from ..compare import identity
     from ..errors import ConfigError
     from ..gate import pool_all
-    from ..measure import device_id as make_device_id, fingerprint
+    from ..measure.fingerprint import device_id as make_device_id, fingerprint
     from ..runners import resolve_device
     from ..sweep import run_sweep
 

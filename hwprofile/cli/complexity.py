@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from .. import resolve
+from ..zoo import resolve
 from ..complexity import complexity
+from ..errors import ConfigError
+from ..scaling import check_scale
 from ..specs import ModelSpec
 from ._output import Column, Table, add_format_args, emit, ratio, si
+from .complexity_onnx import run_onnx
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,19 +40,13 @@ def spec_record(spec: ModelSpec, base: ModelSpec) -> dict:
 
 
 def _scale_arg(text: str | None) -> float:
-    from ..scaling import check_scale
-
     return 1.0 if text is None else check_scale(text)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.model.lower().endswith(".onnx"):
-        from .complexity_onnx import run_onnx
-
         return run_onnx(args)
     if args.scale is not None and args.strategy is None:
-        from ..errors import ConfigError
-
         raise ConfigError("--scale needs --strategy (e.g. --strategy dWr --scale 4)")
     base = resolve(args.model)
     spec = resolve(args.model, args.strategy, _scale_arg(args.scale)) if args.strategy else base

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import ConfigError
+from ..onnx_complexity import count_onnx
 from ._output import Column, Table, emit, si
 
 #: Keys of the zoo record that mean nothing for a file: always null here.
@@ -12,9 +14,6 @@ _NULL_KEYS = ("strategy", "scale", "test_resolution", "depths", "widths", "group
 
 
 def run_onnx(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..onnx_complexity import count_onnx
-
     if args.strategy is not None or args.scale is not None:
         raise ConfigError("--strategy/--scale apply to zoo models; export the scaled model first "
                           "(hwprofile export MODEL --strategy S --scale F -o FILE.onnx)")

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import ConfigError
+from ..executors.ray import cluster_kinds
+from ..measure.fingerprint import fingerprint
+from ..measure.peaks import peaks
+from ..runners import RUNNER_NAMES, check_runner_name, env, get_runner, resolve_device, runner_class
 from ._common import csv_list
 from ._output import Column, Table, add_format_args, emit, num
 
@@ -23,8 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def ort_warning() -> str | None:
-    from ..runners import env
-
     if len(env.ort_distributions()) > 1:
         return ("both onnxruntime and onnxruntime-gpu are installed; they overwrite each other's files: "
                 "uninstall both, then install exactly one")
@@ -32,8 +35,6 @@ def ort_warning() -> str | None:
 
 
 def _runner_rows(devices: list[str], names: tuple[str, ...]) -> list[dict]:
-    from ..runners import runner_class
-
     rows = []
     for name in names:
         cls = runner_class(name)
@@ -70,8 +71,6 @@ def _peak_rows(peaks: list[dict]) -> list[dict]:
 
 
 def _check_runners(text: str, devices: list[str]) -> tuple[str, ...]:
-    from ..runners import check_runner_name, get_runner
-
     names = tuple(check_runner_name(n) for n in csv_list(text))
     for name in names:
         get_runner(name)  # RunnerUnavailable (exit 3) names what is available
@@ -79,9 +78,6 @@ def _check_runners(text: str, devices: list[str]) -> tuple[str, ...]:
 
 
 def ray_kinds(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..executors.ray import cluster_kinds
-
     if args.device or args.runner or args.peak:
         raise ConfigError("--ray-address lists the cluster's device kinds; --device, --runner and --peak "
                           "describe this machine")
@@ -96,12 +92,8 @@ def ray_kinds(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..measure import fingerprint, peaks
-
     if args.ray_address:
         return ray_kinds(args)
-    from ..runners import RUNNER_NAMES, env, resolve_device
-
     devices = [resolve_device(args.device)] if args.device else ["cpu"] + [f"cuda:{i}" for i in
                                                                            range(env.gpu_count())]
     names = _check_runners(args.runner, devices) if args.runner else RUNNER_NAMES

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from exporters import to_onnx
+
+from ..zoo import resolve
+from ..errors import ConfigError
+from ..scaling import check_scale
 from ._output import Column, Table, add_format_args, emit, num
 
 
@@ -25,16 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import resolve
-    from ..errors import ConfigError
-    from ..scaling import check_scale
-
     if args.scale is not None and args.strategy is None:
         raise ConfigError("--scale needs --strategy (e.g. --strategy dWr --scale 4)")
     scale = 1.0 if args.scale is None else check_scale(args.scale)
     spec = resolve(args.model, args.strategy, scale) if args.strategy else resolve(args.model)
-    from exporters import to_onnx
-
     art = to_onnx(spec, args.output, batch=args.batch, fp16=args.fp16, opset=args.opset, cache_dir=args.cache_dir,
                   verify=not args.no_verify, overwrite=args.force)
     rec = art.to_dict()

@@ -7,6 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from exporters import to_onnx, to_tensorrt
+
+from ..zoo import resolve
+from ..errors import ConfigError, InputFileError, MeasurementError
+from ..layers import measure_layers, report
+from ..measure import Workload
+from ..runners import check_runner_name, resolve_device, runner_class
 from ._output import Column, Table, add_format_args, emit, num, si
 
 
@@ -37,11 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _workload(args, runner: str):
-    from .. import resolve
-    from ..errors import ConfigError
-    from ..measure import Workload
-    from ..runners import runner_class
-
     if args.batch < 1:
         raise ConfigError(f"--batch {args.batch}: expected an integer >= 1")
     if args.iterations < 4:
@@ -56,8 +58,6 @@ def _workload(args, runner: str):
     onnx_file = args.model.lower().endswith(".onnx")
     if onnx_file:
         if not Path(args.model).is_file():
-            from ..errors import InputFileError
-
             raise InputFileError(f"ONNX model {args.model!r} does not exist")
         if needs == "module":
             raise ConfigError(f"{runner} runs zoo models; an .onnx file runs on ort:* or trt")
@@ -68,12 +68,8 @@ def _workload(args, runner: str):
             f"{spec.name} {args.strategy} x{args.scale or 1:g}"
         if needs == "module":
             return Workload.from_spec(spec, args.batch, res, **kw), None, label
-        from exporters import to_onnx
-
         onnx_path = str(to_onnx(spec, batch="dynamic", fp16=args.precision == "fp16", cache_dir=args.cache_dir).path)
     if needs == "engine":
-        from exporters import to_tensorrt
-
         engine = to_tensorrt(onnx_path, precision=args.precision, batch_sizes=(args.batch,),
                              cache_dir=args.cache_dir)
         return Workload.from_file(engine.path, args.batch, res, **kw), onnx_path, label
@@ -81,10 +77,6 @@ def _workload(args, runner: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError, MeasurementError
-    from ..layers import measure_layers, report
-    from ..runners import check_runner_name, resolve_device
-
     runner = check_runner_name(args.runner)
     device = resolve_device(args.device)
     out = Path(args.out) if args.out else None

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
+from ..errors import ConfigError
+from ..merge import merge
+from ..profile import Profile
 from ._output import Column, Table, add_format_args, emit
 
 
@@ -20,13 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
-
-    from ..errors import ConfigError
-    from ..merge import merge
-    from ..profile import Profile
-
     out = Path(args.out)
     if os.path.lexists(out) and not args.force:
         raise ConfigError(f"{args.out!r} already exists; merge never overwrites a file: choose another -o")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..plot import plot_profile
+from ..profile import Profile
+from ..roofline import plot_roofline
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="plot latency against flops and acts, or a per-layer roofline (needs "
@@ -21,14 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.roofline:
-        from ..roofline import plot_roofline
-
         for path in plot_roofline(args.profile, args.out):
             sys.stdout.write(f"{path}\n")
         return 0
-    from ..plot import plot_profile
-    from ..profile import Profile
-
     profile = Profile.load(args.profile)
     for path in plot_profile(profile, args.out, replace=args.force):
         sys.stdout.write(f"{path}\n")

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..zoo import resolve
+from ..complexity import complexity
+from ..errors import ConfigError
+from ..onnx_complexity import count_onnx
+from ..predict import predict
+from ..profile import Profile
+from ..scaling import check_scale
 from ._common import int_in
 from ._output import Column, Table, add_format_args, emit, num
 
@@ -22,30 +29,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def model_counts(model: str, strategy: str | None, s: str | None) -> tuple[str, dict]:
     """(label, counts) of a zoo model (optionally scaled) or an ONNX file."""
-    from ..errors import ConfigError
-
     if model.lower().endswith(".onnx"):
         if strategy or s:
             raise ConfigError("--strategy/--scale apply to zoo models, not ONNX files")
-        from ..onnx_complexity import count_onnx
-
         oc = count_onnx(model, batch=1)
         return model, {"flops": oc.flops, "params": oc.params, "acts": oc.acts}
     if s is not None and strategy is None:
         raise ConfigError("--scale needs --strategy")
-    from .. import resolve
-    from ..complexity import complexity
-    from ..scaling import check_scale
-
     spec = resolve(model, strategy, check_scale(s if s is not None else 1.0)) if strategy else resolve(model)
     cx = complexity(spec)
     return spec.name, {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..predict import predict
-    from ..profile import Profile
-
     profile = Profile.load(args.profile)
     label, counts = model_counts(args.model, args.strategy, args.scale)
     preds = predict(profile, counts, runner=args.runner, batch=args.batch)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import ConfigError
+from ..predict import DEFAULT_SELECT_SCALES, select
+from ..profile import Profile
+from ..scaling import PAPER_STRATEGIES, check_scale
+from ..zoo import get_spec
 from ._common import csv_list, float_list, int_in
 from ._output import Column, Table, add_format_args, emit, num, si
 
@@ -25,12 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..predict import DEFAULT_SELECT_SCALES, select
-    from ..profile import Profile
-    from ..scaling import PAPER_STRATEGIES, check_scale
-    from ..zoo import get_spec
-
     if not args.max_latency_ms > 0 or (args.max_memory_mb is not None and not args.max_memory_mb > 0):
         raise ConfigError("--max-latency-ms and --max-memory-mb must be > 0")
     profile = Profile.load(args.profile)

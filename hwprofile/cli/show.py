@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ._output import add_format_args, emit
+from ..errors import ConfigError
+from ..layers import growth
+from ..profile import Profile
+from ._output import Column, Table, add_format_args, emit, num, si
+from ._report import payload, tables
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,9 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..profile import Profile
-    from ._report import payload, tables
-
     profile = Profile.load(args.profile)
     if args.layers:
         return _layers(profile, args)
@@ -28,10 +29,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _layers(profile, args) -> int:
-    from ..errors import ConfigError
-    from ..layers import growth
-    from ._output import Column, Table, num, si
-
     rows = growth(profile)
     if not rows:
         raise ConfigError(f"{args.profile}: no record has a layer breakdown (measure with hwprofile run --layers)")

@@ -5,6 +5,11 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable
 
+from ..errors import RunnerUnavailable
+from ..measure.core import measure
+from ..measure.fingerprint import device_id
+from ..runners import availability, available_runners, resolve_device, runner_class
+from ..sweep_config import SweepConfig
 from . import Target
 
 
@@ -17,14 +22,10 @@ class LocalExecutor:
         self.measure_fn = measure_fn
 
     def target(self, config) -> Target:
-        from ..sweep import resolve_target
-
         device, runners, fp = resolve_target(config)
         return Target(device, runners, fp, fp.get("id") or _device_id(fp))
 
     def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
-        from ..measure import measure
-
         m = (self.measure_fn or measure)(runner, workload, timing, timeout_s=timeout_s, device=device, **kw)
         md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
         md["settings"] = {**(md.get("settings") or {}), "executor": "local", "node": platform.node()}
@@ -35,6 +36,15 @@ class LocalExecutor:
 
 
 def _device_id(fp: dict) -> str:
-    from ..measure import device_id
-
     return device_id(fp)
+
+def resolve_target(config: SweepConfig) -> tuple[str, list[str], dict]:
+    """This machine's device for ``config``, its runners (checked) and its fingerprint."""
+    device = resolve_device(config.device)
+    runners = list(config.runners) if config.runners else available_runners(device)
+    runners = [r for r in runners if config.mode in runner_class(r).modes]
+    for r in runners:
+        ok, why = availability(r, device)
+        if not ok:
+            raise RunnerUnavailable(f"{why} (available on {device}: {', '.join(available_runners(device)) or 'none'})")
+    return device, runners, fingerprint(device)

@@ -34,6 +34,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import platform
+import socket
 import sys
 import tempfile
 import time
@@ -42,7 +44,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, DeviceUnavailable, EnvironmentProblem, HwprofileError
+import exporters
+
+from .. import errors, runners
+from .. import runners as registry
+from .._lazy import heavy
+from ..datatypes import Device
+from ..errors import ConfigError, DeviceUnavailable, EnvironmentProblem, HwprofileError, RunnerUnavailable
+from ..measure import TimingConfig, Workload
+from ..measure.core import measure
+from ..measure.fingerprint import fingerprint
+from ..profile import Profile, utc_now
+from ..runners import availability, available_runners, env, runner_class
+from ..sweep import check_writable, run_sweep
 from . import Target
 
 LABEL_PREFIX = "hwprofile:"
@@ -55,18 +69,15 @@ GRACE_S = 300.0
 
 def _import_ray():
     try:
-        import ray
+        ray = heavy("ray")
     except ImportError:
         raise EnvironmentProblem("--executor ray needs Ray: pip install 'hwprofile[ray]'") from None
     return ray
 
 
 def _runtime_env() -> dict:
-    import exporters
 
-    from .. import __file__ as pkg_init
-
-    return {"py_modules": [str(Path(pkg_init).parent), str(Path(exporters.__file__).parent)]}
+    return {"py_modules": [str(Path(__file__).resolve().parents[1]), str(Path(exporters.__file__).parent)]}
 
 
 def _connect_error(address: str | None, exc: BaseException, stderr: str = "") -> EnvironmentProblem:
@@ -112,8 +123,6 @@ def connect(address: str | None = None) -> bool:
 
 def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
     """Fail fast (Ray retries for minutes) when nothing listens at an explicit HOST:PORT."""
-    import socket
-
     host, sep, port = (address or "").rpartition(":")
     if not sep or "://" in address or not port.isdigit():
         return
@@ -150,8 +159,6 @@ def _captured_stderr() -> Iterator[_Captured]:
 # ------------------------------------------------------------------------------ node probes
 
 def _register(extra_runners: dict) -> None:
-    from .. import runners
-
     for name, path in extra_runners.items():
         if name not in runners.RUNNER_NAMES:
             runners.register_runner(name, path)
@@ -159,19 +166,12 @@ def _register(extra_runners: dict) -> None:
 
 def _probe_node(extra_runners: dict, with_gpu: bool) -> dict:
     """On a node: its CPU (and first visible GPU's) fingerprint and the runners it offers."""
-    import platform
-
-    import ray
-
-    from ..measure import fingerprint
-    from ..runners import available_runners
+    ray = heavy("ray")
 
     _register(extra_runners)
     out = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": platform.node(),
            "cpu": fingerprint("cpu"), "cpu_runners": available_runners("cpu") + _extra_ok(extra_runners, "cpu")}
     if with_gpu:
-        from ..runners import env
-
         if env.gpu_count():
             out["gpu"] = fingerprint("cuda:0")
             out["gpu_runners"] = available_runners("cuda:0") + _extra_ok(extra_runners, "cuda:0")
@@ -179,8 +179,6 @@ def _probe_node(extra_runners: dict, with_gpu: bool) -> dict:
 
 
 def _extra_ok(extra_runners: dict, device: str) -> list[str]:
-    from ..runners import availability, runner_class
-
     kind = "cpu" if device == "cpu" else "cuda"
     return [n for n in extra_runners if runner_class(n).device_type == kind and availability(n, device)[0]]
 
@@ -240,9 +238,8 @@ def alive_nodes() -> list[Node]:
 def discover(accelerator: str | None = None) -> list[DeviceKind]:
     """The cluster's device kinds, from one probe task per alive node."""
     ray = _import_ray()
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    NodeAffinitySchedulingStrategy = heavy("ray.util.scheduling_strategies").NodeAffinitySchedulingStrategy
 
-    from .. import runners
 
     nodes = [n for n in alive_nodes() if n.cpus >= 1 or n.gpus >= 1]
     extra = dict(runners._EXTRA)
@@ -293,9 +290,8 @@ def _remote(ray, fn):
 def _remote_measure(runner: str, workload: dict, timing: dict, timeout_s: float, device: str,
                     blob: bytes | None, sha: str | None, extra_runners: dict, kw: dict) -> dict:
     """On the node: write a shipped artifact to the node cache, then measure as a local run does."""
-    import ray
+    ray = heavy("ray")
 
-    from ..measure import TimingConfig, Workload, measure
 
     node = ray.get_runtime_context().get_node_id()
     try:
@@ -323,8 +319,6 @@ def _node_cache(blob: bytes, sha: str, suffix: str) -> Path:
 
 
 def _raise_remote(error: dict) -> None:
-    from .. import errors
-
     cls = getattr(errors, error["type"], None)
     if not (isinstance(cls, type) and issubclass(cls, HwprofileError)):
         cls = EnvironmentProblem if error.get("exit_code") == 3 else ConfigError
@@ -399,8 +393,6 @@ class RayExecutor:
         return matches[0]
 
     def target(self, config) -> Target:
-        from ..runners import runner_class
-
         if self.kind is None:
             self.kind = self.select(config.device)
         kind = self.kind
@@ -408,8 +400,6 @@ class RayExecutor:
             runners = list(config.runners)
             for r in runners:
                 if r not in kind.runners:
-                    from ..errors import RunnerUnavailable
-
                     raise RunnerUnavailable(f"runner {r} is unavailable on the {kind.id} nodes of the Ray cluster "
                                             f"(available there: {', '.join(kind.runners) or 'none'})")
         else:
@@ -423,8 +413,6 @@ class RayExecutor:
 
     def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
         ray = _import_ray()
-        from .. import runners as registry
-
         if self._stop:
             return _failure(runner, "skipped", self._stop)
         blob, sha = self._artifact(workload)
@@ -472,7 +460,7 @@ class RayExecutor:
         return nodes
 
     def _options(self, node: Node) -> dict:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        NodeAffinitySchedulingStrategy = heavy("ray.util.scheduling_strategies").NodeAffinitySchedulingStrategy
 
         opts: dict = {"name": TASK_NAME, "max_retries": 0, "retry_exceptions": False,
                       "scheduling_strategy": NodeAffinitySchedulingStrategy(node.node_id, soft=False)}
@@ -538,8 +526,6 @@ def _failure(runner: str, status: str, reason: str) -> dict:
 def run_ray(config, out=None, *, resume: bool = False, quiet: bool = False, address: str | None = None,
             accelerator: str | None = None, shared_cache: str | None = None, remeasure: str | None = None):
     """``run_sweep`` through Ray: one device (``config.device``) or every kind (``--device all``)."""
-    from ..sweep import run_sweep
-
     if shared_cache:
         config = dataclasses.replace(config, cache_dir=shared_cache)
     executor = RayExecutor(address, accelerator=accelerator, shared_cache=shared_cache).connect()
@@ -553,8 +539,6 @@ def run_ray(config, out=None, *, resume: bool = False, quiet: bool = False, addr
 
 def kind_config(config, kind: DeviceKind) -> tuple[object | None, list[str]]:
     """``config`` for one kind of a fleet (its runners of that device type), and notes."""
-    from ..runners import runner_class
-
     if not config.runners:
         return dataclasses.replace(config, device=kind.id, runners=None), []
     mine = [r for r in config.runners if runner_class(r).device_type == kind.device_type]
@@ -569,10 +553,6 @@ def kind_config(config, kind: DeviceKind) -> tuple[object | None, list[str]]:
 def run_fleet(config, out=None, *, resume: bool = False, quiet: bool = False, executor: RayExecutor,
               remeasure: str | None = None):
     """Every device kind of the cluster once, each with its default batch sizes, into one profile."""
-    from ..datatypes import Device
-    from ..profile import Profile, utc_now
-    from ..sweep import check_writable, run_sweep
-
     kinds = executor.kinds()
     if not kinds:
         raise DeviceUnavailable("the Ray cluster has no node with a CPU or GPU resource to measure on")

@@ -13,15 +13,20 @@ import sys
 import time
 import traceback
 
+from ..atomic import write_text
+from ..layer_join import onnx_layers
+from ..runners import load_path
+from ..runners.base import Unsupported
 from . import memory as mem
+from .peaks import peaks
+from .records import TimingConfig, Workload
+from .timing import run_timed
 
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc",
                 "failed to allocate", "outofmemory")
 
 
 def _load_runner(path: str):
-    from ..runners import load_path
-
     return load_path(path)
 
 
@@ -44,10 +49,6 @@ def run_baseline(job: dict) -> dict:
 
 def run_measure(job: dict) -> dict:
     """Load the workload, run the timing loop, collect memory and settings."""
-    from ..runners.base import Unsupported
-    from .records import TimingConfig, Workload
-    from .timing import run_timed
-
     cls = _load_runner(job["runner_path"])
     workload, cfg, device = Workload.from_dict(job["workload"]), TimingConfig.from_dict(job["timing"]), job["device"]
     try:
@@ -78,17 +79,11 @@ def _layers(runner, spec: dict, workload) -> dict:
     info = None
     path = spec.get("onnx_path") or (workload.path if workload.kind == "onnx" else None)
     if path:
-        from ..layer_join import onnx_layers
-
         info = onnx_layers(path, workload.batch)
     if not hasattr(runner, "layer_times"):
-        from ..runners.base import Unsupported
-
         raise Unsupported(f"{runner.name} cannot time layers")
     out = runner.layer_times(int(spec.get("iterations") or 20), info)
     if spec.get("peaks"):  # after every timed run, in the same process and device
-        from .peaks import peaks
-
         out["peaks"] = peaks(runner.device, seconds=float(spec["peaks"].get("seconds") or 0.5),
                              matmul_n=spec["peaks"].get("matmul_n"))
     return out
@@ -125,8 +120,6 @@ def _gpu_memory(free0: float | None, device: str) -> dict:
 
 def write_result(path: str, result: dict) -> None:
     """The child's result for the parent, through the one atomic writer (the parent's private folder)."""
-    from ..atomic import write_text
-
     write_text(path, json.dumps(result), replace=True, what="measurement result")
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import statistics
 import time
 
+from .. import runners
 from ..errors import RunnerUnavailable
+from ..runners.base import check_options
+from .isolation import classify, get_launcher, memory_cap_mb
+from .memory import entry
 from .records import Measurement, TimingConfig, Workload
-from .stats import summarize
+from .stats import latency_stats
 
 
 def _settings(name: str, device: str, workload: Workload, timing: TimingConfig, launcher) -> dict:
@@ -17,9 +21,6 @@ def _settings(name: str, device: str, workload: Workload, timing: TimingConfig, 
 
 
 def _check(name: str, device: str, workload: Workload):
-    from .. import runners
-    from ..runners.base import check_options
-
     cls = runners.runner_class(name)
     ok, reason = cls.available(device)
     if not ok:
@@ -42,9 +43,6 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
     ``layers`` ({"iterations": N, "onnx_path": graph for the counts}) also times each layer after the
     unprofiled timing, in the same child (hwprofile.layers); the result is ``Measurement.layers``.
     """
-    from .. import runners
-    from .isolation import get_launcher, memory_cap_mb
-
     start = time.perf_counter()
     name = runners.check_runner_name(runner)
     device = runners.resolve_device(device)
@@ -73,8 +71,6 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
 
 
 def _classify(exit, result, timeout_s, cap, tail):
-    from .isolation import classify
-
     return classify(exit, result, timeout_s, cap, tail)
 
 
@@ -82,7 +78,7 @@ def _combine(name: str, runs: list, baseline: dict | None, settings: dict, timin
              wall_s: float) -> Measurement:
     results = [r for _, r in runs]
     method = results[0]["timing_method"]
-    latency = summarize([r["samples_ms"] for r in results], method, timing.noise_cv).to_dict()
+    latency = latency_stats([r["samples_ms"] for r in results], method, timing.noise_cv).to_dict()
     foreign = [exit.get("foreign_cpu_cores") for exit, _ in runs]
     return Measurement(name, "ok", None, latency, _throughput(results), _memory(runs, baseline),
                        {**settings, **results[0]["settings"], **_timing_settings(results),
@@ -107,8 +103,6 @@ def _throughput(results: list[dict]) -> dict | None:
 
 def _memory(runs: list, baseline: dict | None) -> dict:
     """Each number's max over repeats, plus the whole-child wait4 peak and its increase over a baseline."""
-    from .memory import entry
-
     out: dict[str, dict] = {}
     for _, result in runs:
         for key, value in result["memory"].items():

@@ -12,7 +12,12 @@ import platform
 import re
 from pathlib import Path
 
-from ..runners import env
+import psutil
+
+from .._lazy import heavy
+from .._version import __version__
+from ..runners import env, resolve_device
+from .memory import total_ram_mb
 
 
 def _cpuinfo() -> dict:
@@ -29,8 +34,6 @@ def _cpuinfo() -> dict:
 
 
 def cpu_info() -> dict:
-    import psutil
-
     raw = _cpuinfo()
     flags = set(raw.get("flags", "").split())
     freq = psutil.cpu_freq()
@@ -45,8 +48,6 @@ def cpu_info() -> dict:
 
 def library_versions() -> dict:
     build = env.torch_build()
-    from .. import __version__
-
     return {"hwprofile": __version__, "torch": build["version"], "torch_cuda": build["cuda"],
             "onnx": env.dist_version("onnx"), "onnxruntime": env.ort_version(),
             "onnxruntime_distributions": env.ort_distributions(), "tensorrt": env.tensorrt_version(),
@@ -67,7 +68,7 @@ def _cuda_text(version: int | None) -> str | None:
 
 def nvml_gpu(index: int) -> dict:
     """NVML facts about CUDA device ``index`` (raises when NVML is unusable)."""
-    import pynvml as n
+    n = heavy("pynvml")
 
     n.nvmlInit()
     try:
@@ -105,7 +106,7 @@ def gpu_info(index: int) -> dict:
         info["nvml"] = f"unavailable: {type(exc).__name__}"
     if env.torch_cuda_problem() is None:
         try:
-            import torch
+            torch = heavy("torch")
 
             info["cuda_runtime"] = torch.version.cuda
             info["cudnn"] = torch.backends.cudnn.version()
@@ -119,9 +120,6 @@ def gpu_info(index: int) -> dict:
 
 def fingerprint(device: str = "cpu") -> dict:
     """A JSON-able description of the machine and ``device`` ("cpu", "cuda:N" or "auto")."""
-    from ..runners import resolve_device
-    from .memory import total_ram_mb
-
     device = resolve_device(device)
     fp = {"device": device, "kind": "gpu" if device.startswith("cuda") else "cpu", "cpu": cpu_info(),
           "ram_gb": round(total_ram_mb() / 1024, 1),

@@ -11,11 +11,14 @@ import json
 import os
 import sys
 import time
+import traceback
+
+from ..runners import load_path
+from .child import execute
+from .isolation import wait_child
 
 
 def _preload(paths: list[str]) -> list[str]:
-    from ..runners import load_path
-
     done = []
     for path in paths:
         load_path(path).preload()
@@ -33,12 +36,8 @@ def _child(request: dict) -> None:
         os.dup2(fd, 2)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        from .child import execute
-
         execute(request["job"])
     except BaseException:
-        import traceback
-
         traceback.print_exc()
         code = 70
     finally:
@@ -52,8 +51,6 @@ def serve(paths: list[str]) -> None:
     os.dup2(2, 1)
     start = time.perf_counter()
     preloaded = _preload(paths)
-    from .isolation import wait_child
-
     proto.write(json.dumps({"ready": True, "pid": os.getpid(), "preloaded": preloaded,
                             "import_s": round(time.perf_counter() - start, 3),
                             "threads": len(os.listdir("/proc/self/task"))}) + "\n")

@@ -23,7 +23,10 @@ import threading
 import time
 from pathlib import Path
 
-from .memory import rss_mb, total_ram_mb
+from ..atomic import write_text
+from ..errors import ConfigError, EnvironmentProblem
+from ..runners import RUNNER_NAMES, runner_class, runner_path
+from .memory import rss_mb, start_nvml, total_ram_mb
 
 POLL_S = 0.02  # how often a waiting parent checks the child's RSS (cheap: one /proc read)
 
@@ -187,11 +190,7 @@ class SpawnLauncher(Launcher):
     method = "spawn"
 
     def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> dict:
-        from .memory import start_nvml
-
         job_file = stderr.with_name("job.json")
-        from ..atomic import write_text
-
         write_text(job_file, json.dumps(job), replace=True, what="job file")
         # NVML is device-wide, so the parent samples it: a polling thread in the measuring child would
         # compete for its GIL with the timed loop (launch-bound eager torch would pay for it)
@@ -245,8 +244,6 @@ class ForkServer(Launcher):
         line = self._readline(300.0)
         if not line:
             self.close()
-            from ..errors import EnvironmentProblem
-
             raise EnvironmentProblem("the measurement fork server did not start (preloading failed)")
         self.ready = json.loads(line)
 
@@ -304,15 +301,11 @@ _LAUNCHERS: dict[str, Launcher] = {}
 
 def cpu_preload() -> list[str]:
     """Runner classes whose libraries the fork server imports: the CPU runners available here."""
-    from ..runners import RUNNER_NAMES, runner_class, runner_path
-
     return [runner_path(n) for n in RUNNER_NAMES if runner_class(n).available("cpu")[0]]
 
 
 def get_launcher(device: str, isolation: str = "auto") -> Launcher:
     """The fork server for CPU jobs, spawned children for GPU jobs (or as asked)."""
-    from ..errors import ConfigError
-
     if isolation not in ("auto", "forkserver", "spawn"):
         raise ConfigError(f"isolation {isolation!r} is not one of: auto, forkserver, spawn")
     if device.startswith("cuda") and isolation == "forkserver":

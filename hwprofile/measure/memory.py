@@ -10,6 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
+from .._lazy import heavy
+from ..runners.env import nvml_handle
+
 MB = 1024 * 1024
 
 
@@ -55,8 +60,6 @@ def total_ram_mb() -> float:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / MB
     except (ValueError, OSError):  # pragma: no cover
-        import psutil
-
         return psutil.virtual_memory().total / MB
 
 
@@ -64,12 +67,10 @@ class NvmlSampler:
     """Device memory used (NVML, device-wide) sampled from a thread; ``peak_mb`` is the max seen."""
 
     def __init__(self, index: int, interval_s: float = 0.001) -> None:
-        import pynvml
+        pynvml = heavy("pynvml")
 
         pynvml.nvmlInit()
         self._nvml = pynvml
-        from ..runners.env import nvml_handle
-
         self._handle = nvml_handle(pynvml, index)  # NVML ignores CUDA_VISIBLE_DEVICES
         self.interval_s = interval_s
         self.start_mb = self.used_mb()
@@ -112,7 +113,7 @@ def cuda_free_mb(device: str) -> float | None:
     if not device.startswith("cuda"):
         return None
     try:
-        import torch
+        torch = heavy("torch")
 
         if not torch.cuda.is_available():
             return None

@@ -10,6 +10,10 @@ from __future__ import annotations
 import statistics
 import time
 
+from .._lazy import heavy
+from ..runners import resolve_device
+from ..runners.torch_runner import tf32_settings
+
 
 def _timer(torch, device):
     if device.type == "cuda":
@@ -69,9 +73,8 @@ def _copy(torch, device, size_mb: int, seconds: float, clock) -> dict:
 def peaks(device: str = "cpu", *, seconds: float = 0.5, matmul_n: int | None = None,
           copy_mb: int | None = None) -> dict:
     """Dense matmul FLOP/s (fp32; fp16 and TF32 too on GPU) and copy bandwidth of ``device``, measured now."""
-    import torch
+    torch = heavy("torch")
 
-    from ..runners import resolve_device
 
     name = resolve_device(device)
     dev = torch.device(name)
@@ -86,8 +89,6 @@ def peaks(device: str = "cpu", *, seconds: float = 0.5, matmul_n: int | None = N
         "matmul_fp32": _matmul(torch, dev, n, torch.float32, seconds, clock)}
     if gpu:
         out["matmul_fp16"] = _matmul(torch, dev, n, torch.float16, seconds, clock)
-        from ..runners.torch_runner import tf32_settings
-
         out["tf32_matmul_allowed"] = tf32_settings(torch).get("matmul_allow_tf32")
         out["matmul_tf32"] = _tf32_matmul(torch, dev, n, seconds, clock)
     out["copy"] = _copy(torch, dev, copy_mb or (1024 if gpu else 256), seconds, clock)

@@ -44,7 +44,7 @@ def rel_ci_halfwidth(samples: Sequence[float]) -> float:
     return (hi - lo) / 2 / med if med > 0 else math.inf
 
 
-def summarize(samples_ms: Sequence[Sequence[float]], timing_method: str, noise_cv: float = 0.10) -> LatencyStats:
+def latency_stats(samples_ms: Sequence[Sequence[float]], timing_method: str, noise_cv: float = 0.10) -> LatencyStats:
     """Statistics of one list of raw samples per repeat (process): the one statistics function.
 
     Used by measurement and by the gate's pooling of re-measurements (``hwprofile.gate.pool``), so a
@@ -55,7 +55,7 @@ def summarize(samples_ms: Sequence[Sequence[float]], timing_method: str, noise_c
     """
     runs = [list(map(float, s)) for s in samples_ms if len(s)]
     if not runs:
-        raise ValueError("no samples to summarize")
+        raise ValueError("no samples")
     pooled = sorted(x for run in runs for x in run)
     medians = [statistics.median(run) for run in runs]
     mean = statistics.fmean(pooled)

@@ -24,7 +24,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from hwprofile.executors import ray as rayx  # noqa: E402
-from hwprofile.measure import fingerprint  # noqa: E402
+from hwprofile.measure.fingerprint import fingerprint  # noqa: E402
 from hwprofile.profile import Profile  # noqa: E402
 from hwprofile.runners import fake, register_runner, unregister_runner  # noqa: E402
 from hwprofile.sweep import SweepConfig, run_sweep  # noqa: E402

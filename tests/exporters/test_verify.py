@@ -80,7 +80,7 @@ def test_compare_is_scale_free():
 def test_calibration_sets_bn_statistics():
     import torch
 
-    from exporters.calibrate import calibrate_bn
+    from exporters.bn_calibration import calibrate_bn
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, momentum=0.1))

@@ -4,7 +4,9 @@ import types
 
 import pytest
 
-from hwprofile.measure import device_id, fingerprint, peaks
+from hwprofile.measure.fingerprint import device_id, fingerprint
+
+from hwprofile.measure.peaks import peaks
 from hwprofile.measure.fingerprint import gpu_info
 
 

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from hwprofile.errors import ConfigError, RunnerUnavailable
-from hwprofile.measure import TimingConfig, Workload, measure
+from hwprofile.measure import TimingConfig, Workload
+from hwprofile.measure.core import measure
 from hwprofile.measure.isolation import classify, get_launcher, shutdown, wait_child
 from hwprofile.runners import register_runner, unregister_runner
 from hwprofile.runners.fake import PATH

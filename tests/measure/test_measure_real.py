@@ -8,7 +8,8 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from hwprofile import get_spec  # noqa: E402
-from hwprofile.measure import Measurement, TimingConfig, Workload, measure  # noqa: E402
+from hwprofile.measure import Measurement, TimingConfig, Workload  # noqa: E402
+from hwprofile.measure.core import measure  # noqa: E402
 
 from onnx_model import tiny_onnx  # noqa: E402
 

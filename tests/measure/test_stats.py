@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from hwprofile.measure.stats import LatencyStats, median_ci, quantile, rel_ci_halfwidth, summarize
+from hwprofile.measure.stats import LatencyStats, median_ci, quantile, rel_ci_halfwidth, latency_stats
 
 
 def test_quantile_matches_numpy_linear():
@@ -29,7 +29,7 @@ def test_rel_ci_halfwidth_shrinks_with_samples():
 
 def test_summarize_one_repeat():
     samples = [10.0] * 50 + [11.0] * 49 + [40.0]
-    s = summarize([samples], "perf_counter_ns", noise_cv=0.1)
+    s = latency_stats([samples], "perf_counter_ns", noise_cv=0.1)
     assert s.median_ms == 10.5 and s.min_ms == 10 and s.max_ms == 40 and s.iterations == 100 and s.repeats == 1
     assert s.p99_ms > s.p90_ms >= s.median_ms and s.iqr_ms == pytest.approx(1.0)
     assert s.cv == pytest.approx(s.std_ms / s.mean_ms) and s.noisy  # one 4x outlier pushes CV over 10 %
@@ -38,16 +38,16 @@ def test_summarize_one_repeat():
 
 
 def test_summarize_repeats_uses_median_of_medians():
-    s = summarize([[10.0] * 20, [10.4] * 20, [13.0] * 20], "cuda_event", noise_cv=0.1)
+    s = latency_stats([[10.0] * 20, [10.4] * 20, [13.0] * 20], "cuda_event", noise_cv=0.1)
     assert s.repeats == 3 and s.iterations == 60 and s.medians_ms == [10, 10.4, 13]
     assert s.median_ms == 10.4 and s.median_ci_ms == [10, 13]
     assert s.repeat_spread == pytest.approx(0.3) and s.noisy
-    quiet = summarize([[10.0] * 20, [10.2] * 20], "cuda_event", noise_cv=0.1)
+    quiet = latency_stats([[10.0] * 20, [10.2] * 20], "cuda_event", noise_cv=0.1)
     assert not quiet.noisy and quiet.timing_method == "cuda_event"
 
 
 def test_round_trip_and_json():
-    s = summarize([[1.0, 2.0, 3.0]], "perf_counter_ns")
+    s = latency_stats([[1.0, 2.0, 3.0]], "perf_counter_ns")
     d = json.loads(json.dumps(s.to_dict()))
     assert LatencyStats.from_dict(d) == s
     for key in ("median_ms", "mean_ms", "p90_ms", "p99_ms", "min_ms", "std_ms", "iqr_ms", "cv", "noisy",
@@ -57,5 +57,5 @@ def test_round_trip_and_json():
 
 def test_empty_is_an_error():
     with pytest.raises(ValueError):
-        summarize([[]], "perf_counter_ns")
+        latency_stats([[]], "perf_counter_ns")
     assert math.isinf(rel_ci_halfwidth([0.0, 0.0, 0.0]))

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from hwprofile import get_spec
-from hwprofile.measure import TimingConfig, Workload, measure
+from hwprofile.measure import TimingConfig, Workload
+from hwprofile.measure.core import measure
 from hwprofile.runners import availability
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hwprofile._lazy import heavy
+
 
 def calibrate_bn(model: Any, input_shape: tuple[int, ...], *, batches: int = 2, batch_size: int = 8,
                  seed: int = 0) -> int:
     """Calibrate every BatchNorm of ``model`` on random (C, H, W) inputs; returns how many."""
-    import torch
-    from torch import nn
+    torch = heavy("torch")
+    nn = heavy("torch.nn")
 
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     model.eval()
