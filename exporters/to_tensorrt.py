@@ -20,7 +20,7 @@ from typing import Any
 
 from hwprofile._lazy import heavy
 from hwprofile.errors import ConfigError, InputFileError, RunnerUnavailable
-from hwprofile.onnx_complexity import load_model
+from hwprofile.onnx_graph import load_model
 
 from .artifacts import (
     EngineArtifact,

@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .onnx_complexity import _image_input, _infer, _pin_batch, count_onnx, load_model
+from .onnx_complexity import count_onnx
+from .onnx_graph import image_input, inferred_shapes, load_model, pin_batch
 
 #: optimized-graph op types that change layout only: overhead rows, never layers
 LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput", "MemcpyToHost", "MemcpyFromHost", "Reformat",
@@ -78,9 +79,9 @@ def onnx_layers(path: str, batch: int) -> OnnxLayers:
     """Counts and shapes of every node of the ONNX file at ``path`` with the batch pinned."""
     cx = count_onnx(path, batch=batch, by_node=True)
     model, name, _ = load_model(path)
-    inp = _image_input(model, name)
-    _pin_batch(model, inp, batch, name)
-    shapes = _infer(model, name)
+    inp = image_input(model, name)
+    pin_batch(model, inp, batch, name)
+    shapes = inferred_shapes(model, name)
     elem = _ELEMENT_BYTES.get(inp.type.tensor_type.elem_type, 4)
     numel = {}
     for t, s in shapes.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .datatypes import scaled_label
 from .errors import ConfigError, InputFileError
-from .onnx_complexity import load_model
+from .onnx_graph import load_model
 from .quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from .runners import check_runner_name, runner_class, runner_names
 from .runners.base import check_options

@@ -83,7 +83,7 @@ def config_from_args(args: argparse.Namespace):
     from ..errors import ConfigError
     import math
 
-    from ..sweep import MAX_BATCH, SweepConfig
+    from ..sweep_config import MAX_BATCH, SweepConfig
 
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget,
                 "retries": args.retries, "retry_backoff_s": args.retry_backoff}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ..errors import RunnerUnavailable
 from ..measure.core import measure
-from ..measure.fingerprint import device_id
+from ..measure.fingerprint import device_id, fingerprint
 from ..runners import availability, available_runners, resolve_device, runner_class
 from ..sweep_config import SweepConfig
 from . import Target
