@@ -28,7 +28,7 @@ from .profile import LatencyStats, MemoryReading, Record, Throughput
 METRICS = ("latency", "throughput", "memory")
 DEVICE_TYPES = ("cpu", "cuda")
 
-#: Default thresholds (fractions), for runners without an A/A calibration (hwprofile.calibration).
+#: Default thresholds (fractions), for runners without an A/A calibration (hwprofile.gate_calibration).
 #: cpu: backed by bench/bench_gate.py's A/A runs on the 2-vCPU reference box with 1 thread (0 false alarms
 #: in 224 records, 95% of +15% caught; docs/ci.md); cuda: provisional, not yet measured on a GPU.
 DEFAULT_THRESHOLDS = {"cpu": {"latency": 0.05, "throughput": 0.05, "memory": 0.10},
@@ -58,7 +58,7 @@ class GateConfig:
     """What to gate and how strictly.
 
     A metric's threshold for a runner is, first found: ``thresholds[metric]`` (given by the user),
-    ``calibrated[runner][metric]`` (measured A/A drift of this device, :mod:`hwprofile.calibration`),
+    ``calibrated[runner][metric]`` (measured A/A drift of this device, :mod:`hwprofile.gate_calibration`),
     the device type's default.
     """
 

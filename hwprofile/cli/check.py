@@ -401,7 +401,7 @@ def _pct(v: float | None) -> str:
 
 def calibrate(args: argparse.Namespace, baseline, base_path: Path, base_side, cur_side) -> int:
     """Record one A/A session in the baseline and restate this device's calibrated thresholds."""
-    from ..calibration import observe, sessions_of, thresholds, with_session
+    from ..gate_calibration import observe, sessions_of, thresholds, with_session
     from ..compare import join
     from ..errors import ConfigError, MeasurementError
     from ..gate import DEFAULT_THRESHOLDS, device_type
@@ -493,7 +493,7 @@ def run(args: argparse.Namespace) -> int:
     guard(args, base_side, cur_side)
     if args.calibrate:
         return calibrate(args, baseline, base_path, base_side, cur_side)
-    from ..calibration import sessions_of, thresholds
+    from ..gate_calibration import sessions_of, thresholds
 
     if base_side.device_id == device and baseline.gate.get(device):
         config = dataclasses.replace(config, calibrated=thresholds(sessions_of(baseline.gate, device)))
