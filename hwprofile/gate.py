@@ -128,9 +128,34 @@ class Verdict:
 
 @dataclass(frozen=True)
 class GateResult:
+    """The gate's decision: one verdict per record and metric, and the exit code they make.
+
+    :func:`evaluate` fills the first three fields; :func:`hwprofile.check` also says what was checked
+    against what and what it did to the baseline (the rest).
+    """
+
     verdicts: tuple[Verdict, ...]
     config: GateConfig
     remeasured: tuple[dict, ...] = ()  # identities measured again before deciding
+    device_id: str = ""  # the current profile's device
+    baseline: str = ""  # the baseline's path (or "baseline" for one given as a Profile)
+    baseline_device: str = ""  # the device of the baseline records gated against (another only if allowed)
+    calibration_sessions: int = 0  # A/A sessions behind the baseline device's calibrated thresholds
+    threads_note: str | None = None  # which CPU threads each runner of the current profile measured with
+    messages: tuple[str, ...] = ()  # warnings and notes reported while checking (saved files, mismatches)
+    layer_changes: tuple[dict, ...] = ()  # per regressed record, the layers whose time changed most
+    measured: str | None = None  # where the profile measured for this check was saved
+    baseline_update: str = ""  # "", "created", "updated" or "not updated" (update_baseline asked, gate failed)
+    baseline_records: int = 0  # records written to the baseline when created or updated
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the reader of the verdicts should know about the measurement (e.g. its CPU threads)."""
+        return tuple(n for n in (self.threads_note,) if n)
 
     def having(self, *statuses: str) -> list[Verdict]:
         return [v for v in self.verdicts if v.status in statuses]
