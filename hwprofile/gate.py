@@ -22,8 +22,11 @@ import numpy as np
 
 from .compare import (DEFAULT_BOOT, IDENTITY_FIELDS, Identity, Ratio, identity, identity_dict, join, latency_ratio,
                       memory_ratios, throughput_ratio)
+from .datatypes import preferred_memory
 from .errors import ConfigError
+from .measure.stats import summarize
 from .profile import LatencyStats, MemoryReading, Record, Throughput
+from .runners import runner_class
 
 METRICS = ("latency", "throughput", "memory")
 DEVICE_TYPES = ("cpu", "cuda")
@@ -44,8 +47,6 @@ STATUSES = ("regression", "failed", "suspect", "pass", "improvement", "missing",
 def device_type(runner: str) -> str:
     """The device type the runner declares (``cuda`` or ``cpu``); ``cpu`` for a runner this
     hwprofile does not know (e.g. one registered by a plugin that is not loaded now)."""
-    from .runners import runner_class
-
     try:
         kind = runner_class(runner).device_type
     except (ConfigError, ImportError, AttributeError):
@@ -237,8 +238,6 @@ def judge_pair(rb: Record, rc: Record, config: GateConfig) -> list[Verdict]:
 
 
 def _memory_verdicts(rb: Record, rc: Record, t: float, min_mb: float) -> list[Verdict]:
-    from .datatypes import preferred_memory
-
     ratios = {m.metric.split(":", 1)[1]: m for m in memory_ratios(rb, rc)}
     name = preferred_memory(ratios, fallback=True)
     if name is None:
@@ -348,8 +347,6 @@ def _pooled_memory(a: dict[str, MemoryReading], b: dict[str, MemoryReading]) -> 
 
 def pooled_latency(template: LatencyStats, samples: list[list[float]], noise_cv: float = 0.10) -> LatencyStats:
     """Latency statistics of several processes' raw samples (:func:`hwprofile.measure.stats.summarize`)."""
-    from .measure.stats import summarize
-
     stats = summarize(samples, template.timing_method or "unknown", noise_cv)
     return LatencyStats.from_dict({**stats.to_dict(), "pooled_processes": len(stats.samples_ms)})
 
