@@ -260,7 +260,7 @@ def test_a_setting_only_the_newer_side_records_warns_instead_of_refusing(cli, tm
 
 
 def test_remeasure_narrows_the_runner_options_to_the_runner_measured_again():
-    from hwprofile.cli.check import _config_for
+    from hwprofile.gate_measure import _config_for
     from hwprofile.sweep import SweepConfig, check_runner_options
 
     base = SweepConfig(runners=("torch:cpu", "ort:cpu"),
