@@ -251,7 +251,7 @@ def evaluate_calibrated(a, b, k: int, confidence: float) -> dict:
     """What ``check --calibrate`` achieves on these sessions, cross-validated: every A session in
     turn is the baseline, k of the other A sessions (each cyclic window in turn) calibrate its
     thresholds, the remaining A sessions are gated against it (A/A) and so are the B sessions (A/B)."""
-    from hwprofile.calibration import observe, thresholds
+    from hwprofile.gate_calibration import observe, thresholds
     from hwprofile.gate import GateConfig, evaluate as gate
 
     if len(a) < k + 2:

@@ -8,11 +8,13 @@ onnxruntime nor tensorrt; the functions that need them import them when called.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .complexity import Complexity, complexity
 from .profile import Device, LatencyStats, MemoryReading, Profile, Record, RunnerSettings, Throughput
+from .gate import GateResult
 from .errors import (ConfigError, EnvironmentProblem, HwprofileError, InputFileError,
                      SchemaError, StrategyError, UnknownModelError)
 from .scaling import scale, scaling_factors
@@ -21,9 +23,9 @@ from .zoo import get_spec, model_names, resolve
 
 
 __all__ = [
-    "AnyNetSpec", "Complexity", "ConfigError", "EffNetSpec", "EnvironmentProblem", "HwprofileError",
+    "AnyNetSpec", "Complexity", "ConfigError", "EffNetSpec", "EnvironmentProblem", "GateResult", "HwprofileError",
     "InputFileError", "ModelSpec", "Profile", "Record", "SchemaError", "StrategyError", "UnknownModelError",
-    "__version__", "build_model", "complexity", "get_spec", "model_names", "resolve", "run", "scale",
+    "__version__", "build_model", "check", "complexity", "get_spec", "model_names", "resolve", "run", "scale",
     "scaling_factors",
 ]
 
@@ -52,3 +54,22 @@ def run(*, out: str | None = None, resume: bool = False, quiet: bool = True, **o
         raise ConfigError(f"hwprofile.run: {exc}") from None
     profile, _path, _notes = run_sweep(config, out, resume=resume, quiet=quiet)
     return profile
+
+
+def check(baseline: "str | os.PathLike | Profile", current: "str | os.PathLike | Profile | None" = None,
+          **kwargs: Any) -> GateResult:
+    """The regression gate; mirrors ``hwprofile check`` (:func:`hwprofile.gate_session.check`).
+
+    ``baseline`` / ``current``: profile paths or loaded Profiles; ``current=None`` measures now with
+    run options as for :func:`run`. Gate options (``metrics``, ``thresholds``, ``confidence``,
+    ``remeasure``, ``allow_mismatch``, ``update_baseline``, ``seed``, ...) are keyword arguments or
+    ``gate=GateOptions(...)`` (:class:`hwprofile.gate_session.GateOptions`). The result's
+    ``exit_code`` is 0 pass, 1 regression, 3 a current measurement failed.
+
+    >>> result = hwprofile.check("tests/data/profiles/cpu-a.json", "tests/data/profiles/cpu-slow.json")
+    >>> result.passed, result.exit_code, result.counts()
+    (False, 1, {'regression': 8})
+    """
+    from .gate_session import check as check_profiles
+
+    return check_profiles(baseline, current, **kwargs)

@@ -20,15 +20,28 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from .compare import (DEFAULT_BOOT, IDENTITY_FIELDS, Identity, Ratio, identity, identity_dict, join, latency_ratio,
-                      memory_ratios, throughput_ratio)
+from .compare import (
+    DEFAULT_BOOT,
+    IDENTITY_FIELDS,
+    Identity,
+    Ratio,
+    identity,
+    identity_dict,
+    join,
+    latency_ratio,
+    memory_ratios,
+    throughput_ratio,
+)
+from .datatypes import preferred_memory
 from .errors import ConfigError
+from .measure.stats import latency_stats
 from .profile import LatencyStats, MemoryReading, Record, Throughput
+from .runners import runner_class
 
 METRICS = ("latency", "throughput", "memory")
 DEVICE_TYPES = ("cpu", "cuda")
 
-#: Default thresholds (fractions), for runners without an A/A calibration (hwprofile.calibration).
+#: Default thresholds (fractions), for runners without an A/A calibration (hwprofile.gate_calibration).
 #: cpu: backed by bench/bench_gate.py's A/A runs on the 2-vCPU reference box with 1 thread (0 false alarms
 #: in 224 records, 95% of +15% caught; docs/ci.md); cuda: provisional, not yet measured on a GPU.
 DEFAULT_THRESHOLDS = {"cpu": {"latency": 0.05, "throughput": 0.05, "memory": 0.10},
@@ -44,8 +57,6 @@ STATUSES = ("regression", "failed", "suspect", "pass", "improvement", "missing",
 def device_type(runner: str) -> str:
     """The device type the runner declares (``cuda`` or ``cpu``); ``cpu`` for a runner this
     hwprofile does not know (e.g. one registered by a plugin that is not loaded now)."""
-    from .runners import runner_class
-
     try:
         kind = runner_class(runner).device_type
     except (ConfigError, ImportError, AttributeError):
@@ -58,7 +69,7 @@ class GateConfig:
     """What to gate and how strictly.
 
     A metric's threshold for a runner is, first found: ``thresholds[metric]`` (given by the user),
-    ``calibrated[runner][metric]`` (measured A/A drift of this device, :mod:`hwprofile.calibration`),
+    ``calibrated[runner][metric]`` (measured A/A drift of this device, :mod:`hwprofile.gate_calibration`),
     the device type's default.
     """
 
@@ -128,9 +139,34 @@ class Verdict:
 
 @dataclass(frozen=True)
 class GateResult:
+    """The gate's decision: one verdict per record and metric, and the exit code they make.
+
+    :func:`evaluate` fills the first three fields; :func:`hwprofile.check` also says what was checked
+    against what and what it did to the baseline (the rest).
+    """
+
     verdicts: tuple[Verdict, ...]
     config: GateConfig
     remeasured: tuple[dict, ...] = ()  # identities measured again before deciding
+    device_id: str = ""  # the current profile's device
+    baseline: str = ""  # the baseline's path (or "baseline" for one given as a Profile)
+    baseline_device: str = ""  # the device of the baseline records gated against (another only if allowed)
+    calibration_sessions: int = 0  # A/A sessions behind the baseline device's calibrated thresholds
+    threads_note: str | None = None  # which CPU threads each runner of the current profile measured with
+    messages: tuple[str, ...] = ()  # warnings and notes reported while checking (saved files, mismatches)
+    layer_changes: tuple[dict, ...] = ()  # per regressed record, the layers whose time changed most
+    measured: str | None = None  # where the profile measured for this check was saved
+    baseline_update: str = ""  # "", "created", "updated" or "not updated" (update_baseline asked, gate failed)
+    baseline_records: int = 0  # records written to the baseline when created or updated
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the reader of the verdicts should know about the measurement (e.g. its CPU threads)."""
+        return tuple(n for n in (self.threads_note,) if n)
 
     def having(self, *statuses: str) -> list[Verdict]:
         return [v for v in self.verdicts if v.status in statuses]
@@ -212,8 +248,6 @@ def judge_pair(rb: Record, rc: Record, config: GateConfig) -> list[Verdict]:
 
 
 def _memory_verdicts(rb: Record, rc: Record, t: float, min_mb: float) -> list[Verdict]:
-    from .datatypes import preferred_memory
-
     ratios = {m.metric.split(":", 1)[1]: m for m in memory_ratios(rb, rc)}
     name = preferred_memory(ratios, fallback=True)
     if name is None:
@@ -323,8 +357,6 @@ def _pooled_memory(a: dict[str, MemoryReading], b: dict[str, MemoryReading]) -> 
 
 def pooled_latency(template: LatencyStats, samples: list[list[float]], noise_cv: float = 0.10) -> LatencyStats:
     """Latency statistics of several processes' raw samples (:func:`hwprofile.measure.stats.latency_stats`)."""
-    from .measure.stats import latency_stats
-
     stats = latency_stats(samples, template.timing_method or "unknown", noise_cv)
     return LatencyStats.from_dict({**stats.to_dict(), "pooled_processes": len(stats.samples_ms)})
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .calibration import merge_gates
+from .gate_calibration import merge_gates
 from .compare import classify, flatten
 from .errors import ConfigError
 from .datatypes import scaled_label

@@ -168,8 +168,8 @@ def test_remeasure_interleaves_suspects_and_pools_processes(cli, tmp_path, monke
         return profile, Path(out), []
 
     monkeypatch.setattr(hwprofile.sweep, "run_sweep", fake_sweep)
-    monkeypatch.setattr(hwprofile.measure, "fingerprint", lambda device: {})
-    monkeypatch.setattr(hwprofile.measure, "device_id", lambda fp: "synthetic-cpu")
+    monkeypatch.setattr("hwprofile.measure.fingerprint.fingerprint", lambda device: {})
+    monkeypatch.setattr("hwprofile.measure.fingerprint.device_id", lambda fp: "synthetic-cpu")
     monkeypatch.chdir(tmp_path)
     code, out, err = cli("check", "--baseline", p("cpu-a.json"), str(current), "--remeasure", "2", "--json")
     data = json.loads(out)
@@ -260,7 +260,7 @@ def test_a_setting_only_the_newer_side_records_warns_instead_of_refusing(cli, tm
 
 
 def test_remeasure_narrows_the_runner_options_to_the_runner_measured_again():
-    from hwprofile.cli.check import _config_for
+    from hwprofile.gate_measure import _config_for
     from hwprofile.sweep import SweepConfig, check_runner_options
 
     base = SweepConfig(runners=("torch:cpu", "ort:cpu"),

@@ -45,7 +45,7 @@ def test_devices_warns_when_both_onnxruntime_packages_are_installed(cli, monkeyp
 def test_devices_peak(cli, monkeypatch):
     from hwprofile.measure.peaks import peaks as real
 
-    monkeypatch.setattr("hwprofile.measure.peaks", lambda d: real(d, seconds=0.05, matmul_n=256, copy_mb=8))
+    monkeypatch.setattr("hwprofile.cli.devices.peaks", lambda d: real(d, seconds=0.05, matmul_n=256, copy_mb=8))
     code, out, _ = cli("devices", "--peak", "--json")
     peak = json.loads(out)["peaks"][0]
     assert code == 0 and peak["matmul_fp32"]["flops_per_s"] > 0 and peak["copy"]["gb_per_s"] > 0

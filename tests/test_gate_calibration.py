@@ -1,4 +1,4 @@
-"""A/A calibration of the gate's thresholds (hwprofile.calibration), on seeded synthetic sessions.
+"""A/A calibration of the gate's thresholds (hwprofile.gate_calibration), on seeded synthetic sessions.
 
 A session is a profile from tests/data/profiles/make_profiles.py whose every record is slowed by one
 common factor drawn per session (``slowdown``): the drift *between sessions* that a stored baseline
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwprofile.calibration import (Observation, Session, drift, merge_gates, needed_threshold, observe,
-                                   round_threshold, sessions_of, thresholds, with_session)
+from hwprofile.gate_calibration import (Observation, Session, drift, merge_gates, needed_threshold, observe,
+                                        round_threshold, sessions_of, thresholds, with_session)
 from hwprofile.errors import ConfigError, SchemaError
 from hwprofile.gate import DEFAULT_THRESHOLDS, GateConfig, evaluate
 from hwprofile.profile import Profile, Record

@@ -1,0 +1,98 @@
+"""The tables of ``hwprofile check``: verdicts, the layers that changed, a first baseline, an A/A calibration."""
+
+from __future__ import annotations
+
+from ..gate import DRIFT_FLOOR, GateResult, describe
+from ..gate_session import CalibrationResult
+from ..layers import changes_table_rows
+from ._output import Column, Table
+
+
+def _r(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def threshold_notes(result: GateResult, sessions: int) -> str:
+    """Which threshold each runner and metric was held to, and where it came from."""
+    c, seen = result.config, {}
+    for v in result.verdicts:
+        metric = v.metric.split(":", 1)[0]
+        if v.threshold is not None and (v.identity["runner"], metric) not in seen:
+            seen[(v.identity["runner"], metric)] = (v.threshold, c.threshold_source(metric, v.identity["runner"]))
+    said = {"option": "given", "calibrated": f"calibrated on this device from {sessions} A/A session"
+                                              f"{'s' if sessions != 1 else ''}",
+            "default": "default for the device type; not calibrated here (hwprofile check --calibrate)"}
+    return "thresholds: " + "; ".join(f"{runner} {metric} {t:.0%} ({said[src]})"
+                                       for (runner, metric), (t, src) in sorted(seen.items()))
+
+
+def verdict_table(result: GateResult, title: str, sessions: int = 0, extra_notes: tuple[str, ...] = ()) -> Table:
+    rows = []
+    for v in result.verdicts:
+        i = v.identity
+        limit = None if v.threshold is None else (1 - v.threshold if v.metric == "throughput" else 1 + v.threshold)
+        rows.append({"status": v.status.upper() if v.status in ("regression", "failed") else v.status,
+                     "model": v.label, "runner": i["runner"], "batch": i["batch"], "mode": i["mode"],
+                     "metric": v.metric, "ratio": v.ratio,
+                     "ci": None if v.ci_low is None else f"[{v.ci_low:.3f}, {v.ci_high:.3f}]",
+                     "limit": limit, "processes": "/".join(map(str, v.processes)) if v.processes[0] else None,
+                     "note": v.reason if v.ratio is None else (v.reason or None), "text": describe(v)})
+    counts = ", ".join(f"{n} {s}" for s, n in result.counts().items())
+    c = result.config
+    notes = (f"{counts}. Ratio = current / baseline of the geometric mean of per-process medians (latency); "
+             f"{c.confidence:.0%} bootstrap interval over processes; a record regresses when the interval lies "
+             "wholly beyond the limit. processes = baseline/current.",)
+    if any(v.threshold is not None for v in result.verdicts):
+        notes += (threshold_notes(result, sessions),)
+    if result.remeasured:
+        notes += (f"re-measured before deciding: {len(result.remeasured)} records",)
+    if any(v.ratio is not None and 0 < min(v.processes) < 2 for v in result.verdicts):
+        floors = ", ".join(f"{k} {v[1]:.1%}" for k, v in DRIFT_FLOOR.items())
+        notes += ("some records were measured in a single process: their drift between processes is assumed "
+                  f"({floors}); measure with --repeats 3 or more",)
+    notes += tuple(n for n in extra_notes if n)
+    return Table(title, (Column("status", "status"), Column("model", "model"), Column("runner", "runner"),
+                         Column("batch", "batch"), Column("mode", "mode"), Column("metric", "metric"),
+                         Column("ratio", "ratio", _r), Column("ci", "interval"), Column("limit", "limit", _r),
+                         Column("processes", "processes"), Column("note", "note")), rows, notes=notes)
+
+
+def layer_changes_table(found: list[dict], title: str = "Layers whose time changed most (regressed records)") -> Table:
+    ms = (lambda v: "-" if v is None else f"{v:.3g}")
+    return Table(title, (Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"),
+                         Column("layer", "layer"), Column("op_type", "op"), Column("base_ms", "base ms", ms),
+                         Column("current_ms", "current ms", ms), Column("delta_ms", "change ms", ms),
+                         Column("ratio", "ratio", lambda v: "-" if v is None else f"{v:.2f}x")),
+                 changes_table_rows(found), notes=("per-layer times from hwprofile run --layers; rows matched "
+                                                   "by layer name",))
+
+
+def baseline_created_table(row: dict) -> Table:
+    return Table("hwprofile check: PASS (first use: baseline created)",
+                 [Column(k, k.replace("_", " ")) for k in row], [row])
+
+
+def calibration_table(cal: CalibrationResult) -> Table:
+    """One A/A session: each runner and metric's drift, and its threshold before and after."""
+    rows = [{"runner": o.runner, "metric": o.metric, "records": o.records, "drift_median": o.drift_median,
+             "drift_max": o.drift_max, "outside": f"{o.outside}/{o.records}",
+             "before": cal.before[o.runner][o.metric], "threshold": cal.thresholds[o.runner][o.metric]}
+            for o in cal.session.observations]
+    n = cal.sessions
+    notes = (f"drift = max(r, 1/r) - 1 of each record's A/A ratio r; outside = records whose "
+             f"{cal.confidence:.0%} interval excluded 1 (drift the interval did not cover); threshold = the largest "
+             f"drift over this device's {n} A/A session{'s' if n != 1 else ''}, rounded up (1% to 99%). "
+             "Saved in the baseline; check uses it unless a --*-threshold option is given.",
+             f"a later A/A session drifts beyond the largest of {n} with probability about 1/{n + 1} (the sessions "
+             "being alike): calibrate 5 or more times, at other times of day and load, before trusting it",)
+    if cal.saturated:
+        notes += ("a threshold reached 99%: this machine drifts too much to gate; run the gate on a quieter one",)
+    return Table(f"hwprofile check --calibrate: {cal.device_id}, A/A session {n} saved to {cal.baseline}",
+                 (Column("runner", "runner"), Column("metric", "metric"), Column("records", "records"),
+                  Column("drift_median", "A/A drift median", _pct), Column("drift_max", "A/A drift max", _pct),
+                  Column("outside", "outside"), Column("before", "threshold before", _pct),
+                  Column("threshold", "threshold now", _pct)), rows, notes=notes)
