@@ -187,6 +187,21 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     return profile, path, notes
 
 
+def run(*, out: str | os.PathLike | None = None, resume: bool = False, quiet: bool = True, **options) -> Profile:
+    """Profile a sweep on this device and save it; mirrors ``hwprofile run`` (options: the fields of
+    :class:`~hwprofile.sweep_config.SweepConfig`). Returns the profile.
+
+    >>> profile = hwprofile.run(device="cpu", strategies=("w", "dWr"), scales=(1, 4), batch_sizes=(1,))
+    """
+    tuples = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in options.items()}
+    try:
+        config = SweepConfig(**tuples)
+    except TypeError as exc:
+        raise ConfigError(f"hwprofile.run: {exc}") from None
+    profile, _path, _notes = run_sweep(config, out, resume=resume, quiet=quiet)
+    return profile
+
+
 def _first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
     """``measure_once`` whose re-measurements keep the first attempt's ``prepare`` (a retry reuses the input
     the first attempt made; it must not be recorded as taken from a cache)."""
