@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .calibration import merge_gates
-from .compare import classify, flatten
+from .comparability import stable_fingerprint
 from .errors import ConfigError
 from .datatypes import scaled_label
 from .profile import Device, Key, Profile, Record
@@ -29,8 +29,8 @@ class MergeResult:
 
 
 def _stable(fp: Device) -> dict:
-    """A fingerprint without its volatile fields."""
-    return {k: v for k, v in flatten(fp.fingerprint()).items() if classify(k) is not None}
+    """A fingerprint without its volatile fields (its bookkeeping, hwprofile.comparability)."""
+    return stable_fingerprint(fp.fingerprint())
 
 
 def _newer(a: Record, b: Record) -> Record:

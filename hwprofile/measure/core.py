@@ -49,7 +49,7 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
     cls = _check(name, device, workload)
     launcher = get_launcher(device, isolation)
     settings = _settings(name, device, workload, timing, launcher)
-    unsupported = cls.check(workload)
+    unsupported = cls.unsupported_reason(workload)
     if unsupported:
         return Measurement(name, "unsupported", unsupported, None, None, {}, settings, time.perf_counter() - start)
     cap = memory_cap_mb(device, memory_limit_mb)

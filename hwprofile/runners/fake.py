@@ -15,7 +15,7 @@ import itertools
 import time
 from typing import Any
 
-from .base import Runner
+from .base import COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner
 
 PATH = "hwprofile.runners.fake:FakeRunner"
 
@@ -27,11 +27,16 @@ class FakeRunner(Runner):
     kinds = ("spec", "onnx", "engine")
     input = "module"
     option_names = ("latencies_ms", "sleep", "fault", "fault_at", "alloc_mb", "unsupported")
+    result_settings = {**COMMON_RESULT_SETTINGS, "library": "backend"}
+    #: the scripted latencies stand for the machine's speed: tests change them to make a regression
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "options.latencies_ms", "options.sleep")
+    bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS, "calls", "options.fault", "options.fault_at",
+                            "options.alloc_mb", "options.unsupported")
 
     @classmethod
-    def check(cls, workload) -> str | None:
+    def unsupported_reason(cls, workload) -> str | None:
         reason = workload.options.get("unsupported")
-        return str(reason) if reason else super().check(workload)
+        return str(reason) if reason else super().unsupported_reason(workload)
 
     def load(self, workload) -> None:
         self.workload, opts = workload, workload.options

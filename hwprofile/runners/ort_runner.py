@@ -18,7 +18,8 @@ import os
 from typing import Any
 
 from . import env
-from .base import Runner, Unsupported, cuda_event_ms
+from .base import (COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported,
+                   cuda_event_ms)
 
 _NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
 
@@ -51,6 +52,28 @@ class OrtRunner(Runner):
     modes = ("infer",)
     provider = "CPUExecutionProvider"
     option_names = ("threads", "iobinding", "cpu_mem_arena", "mem_pattern", "trt_cache_dir", "seed")
+    result_settings = {
+        **COMMON_RESULT_SETTINGS, "library": "backend", "onnxruntime_version": "backend version",
+        "distributions": "backend version",  # onnxruntime vs onnxruntime-gpu: other builds
+        "providers_requested": "provider", "providers_active": "provider", "provider_options": "provider",
+        "inter_op_threads": "thread setting", "graph_optimization_level": "setting", "execution_mode": "setting",
+        "cpu_mem_arena": "setting", "options.cpu_mem_arena": "setting", "mem_pattern": "setting",
+        "options.mem_pattern": "setting", "iobinding": "setting", "options.iobinding": "setting",
+        "input_dtype": "precision",
+        # ort:tensorrt: the provider's TensorRT and whether it converts an fp32 graph to fp16 (weak typing)
+        "tensorrt_major": "backend version", "tensorrt_typing": "precision",
+        "provider_options.trt_fp16_enable": "precision",
+    }
+    #: node_placement: where each graph node ran, read on a separate profiled session. It follows from the
+    #: providers, the onnxruntime build and the graph, which refuse on their own; a difference with those
+    #: equal is worth a look (a profiler that failed on one side), not a refusal.
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "node_placement", "provider_options.device_id")
+    bookkeeping_settings = (
+        *COMMON_BOOKKEEPING_SETTINGS, "options.trt_cache_dir",
+        # per-process stream handles and cache folders in the provider options: they differ on every run
+        "provider_options.user_compute_stream", "provider_options.has_user_compute_stream",
+        "provider_options.trt_engine_cache_path", "provider_options.trt_timing_cache_path")
+    result_fingerprint = ("libraries.onnxruntime", "libraries.onnxruntime_distributions", "libraries.onnx")
 
     @classmethod
     def preload(cls) -> None:
@@ -285,6 +308,9 @@ class _OrtGpuRunner(OrtRunner):
     """CUDA and TensorRT providers: device-resident IOBinding, CUDA events when torch has CUDA."""
 
     device_type = "cuda"
+    #: CUDA and cuDNN come from torch's or the nvidia wheels (preload_dlls), the driver from the machine
+    result_fingerprint = (*OrtRunner.result_fingerprint, "gpu.driver", "gpu.cuda_driver", "gpu.cuda_runtime",
+                          "gpu.cudnn", "gpu.cudnn_wheel")
 
     @classmethod
     def preload(cls) -> None:
@@ -381,6 +407,7 @@ class OrtTensorrtRunner(_OrtGpuRunner):
     name = "ort:tensorrt"
     provider = "TensorrtExecutionProvider"
     load_estimate_s = 30.0  # the provider builds its engine in the session (cached per shape in trt_cache_dir)
+    result_fingerprint = (*_OrtGpuRunner.result_fingerprint, "libraries.tensorrt")
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import env
-from .base import Runner
+from .base import COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner
 
 
 class TorchRunner(Runner):
@@ -19,6 +19,20 @@ class TorchRunner(Runner):
     input = "module"
     modes = ("infer", "train")
     option_names = ("threads", "channels_last", "compile", "cuda_graphs", "seed")
+    result_settings = {
+        **COMMON_RESULT_SETTINGS, "library": "backend", "torch_version": "backend version",
+        "interop_threads": "thread setting", "precision_mode": "precision",
+        "channels_last": "memory format", "options.channels_last": "memory format",
+        "compile": "setting", "options.compile": "setting", "cuda_graphs": "setting", "options.cuda_graphs": "setting",
+        # torch:cuda (_cuda_settings): CUDA and cuDNN builds, the cuDNN autotuner, fp32 as TF32
+        "cuda_version": "backend version", "cudnn_version": "backend version", "cudnn_benchmark": "setting",
+        "fp32_precision": "precision", "matmul_fp32_precision": "precision", "cudnn_fp32_precision": "precision",
+        "cudnn_conv_fp32_precision": "precision", "matmul_allow_tf32": "precision", "cudnn_allow_tf32": "precision",
+    }
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "gpu")  # the GPU's name as torch reads it
+    bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS,
+                            "unreadable")  # why a value above is null: the null itself is compared
+    result_fingerprint = ("libraries.torch",)
 
     @classmethod
     def preload(cls) -> None:
@@ -35,8 +49,8 @@ class TorchRunner(Runner):
         return f"torch {env.torch_build()['version']}"
 
     @classmethod
-    def check(cls, workload) -> str | None:
-        reason = super().check(workload)
+    def unsupported_reason(cls, workload) -> str | None:
+        reason = super().unsupported_reason(workload)
         if reason is None and workload.options.get("cuda_graphs"):
             if cls.device_type != "cuda" or workload.mode != "infer":
                 return f"{cls.name}: cuda_graphs is supported for torch:cuda infer only"
@@ -178,6 +192,8 @@ class TorchCudaRunner(TorchRunner):
     name = "torch:cuda"
     device_type = "cuda"
     timing_method = "cuda_event"
+    result_fingerprint = ("libraries.torch", "libraries.torch_cuda", "gpu.driver", "gpu.cuda_driver",
+                          "gpu.cuda_runtime", "gpu.cudnn")
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:

@@ -7,10 +7,13 @@ names present in both TensorRT 10.x and 11.x are used (see tests/data/tensorrt/)
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from . import env
-from .base import Runner, Unsupported, cuda_event_ms
+from .base import (COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported,
+                   cuda_event_ms)
 
 _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32",
                  "INT64": "int64", "INT8": "int8", "UINT8": "uint8", "BOOL": "bool"}
@@ -24,6 +27,15 @@ class TrtRunner(Runner):
     input = "engine"  # built from the ONNX export on the device that runs it (runners/prepare.py)
     modes = ("infer",)
     option_names = ("seed",)
+    result_settings = {**COMMON_RESULT_SETTINGS, "library": "backend", "tensorrt_version": "backend version",
+                       "tensor_shapes": "input size", "tensor_dtypes": "precision",
+                       "optimization_profile": "setting",  # one profile per batch: the kernels tuned for it
+                       # how the engine was built (exporters.to_tensorrt's record next to the engine file)
+                       "engine_build.precision": "precision", "engine_build.strongly_typed": "precision",
+                       "engine_build.workspace_mb": "setting"}
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "gpu")
+    bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS, "buffers", "stream")  # fixed texts: how it is run
+    result_fingerprint = ("libraries.tensorrt", "gpu.driver", "gpu.cuda_driver")
 
     @classmethod
     def preload(cls) -> None:
@@ -87,12 +99,17 @@ class TrtRunner(Runner):
     def _tensor_names(self) -> list[str]:
         return [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
 
-    def _torch_dtype(self, trt, torch, name: str):
+    def _dtype_name(self, trt, name: str) -> str | None:
+        """The TensorRT data type of tensor ``name`` (FLOAT, HALF...), None when hwprofile does not know it."""
         dtype = self._engine.get_tensor_dtype(name)
-        for key, value in _TORCH_DTYPES.items():
-            if hasattr(trt.DataType, key) and dtype == getattr(trt.DataType, key):
-                return getattr(torch, value)
-        raise Unsupported(f"trt: tensor {name} has unsupported dtype {dtype}")
+        return next((key for key in _TORCH_DTYPES
+                     if hasattr(trt.DataType, key) and dtype == getattr(trt.DataType, key)), None)
+
+    def _torch_dtype(self, trt, torch, name: str):
+        key = self._dtype_name(trt, name)
+        if key is None:
+            raise Unsupported(f"trt: tensor {name} has unsupported dtype {self._engine.get_tensor_dtype(name)}")
+        return getattr(torch, _TORCH_DTYPES[key])
 
     def _bind(self, trt, torch) -> dict[str, Any]:
         w, buffers = self.workload, {}
@@ -228,11 +245,26 @@ class TrtRunner(Runner):
         import tensorrt as trt
         import torch
 
-        shapes = {n: list(self._context.get_tensor_shape(n)) for n in self._tensor_names()}
+        names = self._tensor_names()
+        shapes = {n: list(self._context.get_tensor_shape(n)) for n in names}
+        build = self._engine_build()
         return {"library": "tensorrt", "tensorrt_version": trt.__version__, "device": self.device,
                 "gpu": self._gpu_name(torch), "tensor_shapes": shapes,
+                "tensor_dtypes": {n: self._dtype_name(trt, n) for n in names},
                 "buffers": "torch CUDA tensors", "stream": "non-default torch.cuda.Stream",
-                "optimization_profile": getattr(self, "profile_index", None)}
+                "optimization_profile": getattr(self, "profile_index", None),
+                **({"engine_build": build} if build else {})}
+
+    def _engine_build(self) -> dict | None:
+        """How the engine was built, from the record exporters.to_tensorrt writes next to it (``<key>.json``
+        beside ``<key>.engine``); None for an engine made elsewhere."""
+        try:
+            data = json.loads(Path(self.workload.path).with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        return {k: data.get(k) for k in ("precision", "strongly_typed", "workspace_mb")}
 
     def close(self) -> None:
         for name in ("_buffers", "_context", "_engine", "_runtime", "_stream"):
