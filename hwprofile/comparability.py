@@ -15,7 +15,6 @@ version numbers warn. See docs/comparability.md.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Sequence
@@ -91,11 +90,6 @@ def runner_declarations(runner: str) -> type[Runner]:
         return Runner
 
 
-@functools.lru_cache(maxsize=None)
-def _settings_table(cls: type[Runner]) -> dict[str, tuple[str, str]]:
-    return cls.declarations()
-
-
 def _longest_prefix(table: dict[str, tuple[str, str]], field: str) -> tuple[str, str] | None:
     parts = field.split(".")
     for n in range(len(parts), 0, -1):
@@ -112,7 +106,7 @@ def setting_effect(field: str, runners: Sequence[type[Runner]]) -> tuple[str, st
     """(effect, kind) of a settings field (dotted, without ``settings.``) as ``runners`` declare it; a
     runner that does not declare it counts as ``(UNKNOWN, "setting")``, and the strongest effect wins
     (result, observation, unknown, bookkeeping) when the records of one difference ran on several runners."""
-    judged = [_longest_prefix(_settings_table(cls), field) or (UNKNOWN, "setting") for cls in runners]
+    judged = [cls.declared(field) or (UNKNOWN, "setting") for cls in runners]
     return max(judged, key=lambda e: _RANK[e[0]], default=(UNKNOWN, "setting"))
 
 

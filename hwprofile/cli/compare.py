@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "several devices (hwprofile merge) counts as one side per device.")
     p.add_argument("profiles", nargs="+", help="profile JSON files; the first device is the base")
     p.add_argument("--allow-mismatch", action="store_true",
-                   help="compare even when backend versions, thread settings or precision differ")
+                   help="compare even when settings that change results differ (backend versions, threads, "
+                        "precision...: docs/comparability.md)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals (default 0.95)")
     p.add_argument("--seed", type=seed_arg, default=0, help="bootstrap seed, 0 to 2**32-1 (default 0)")
     p.add_argument("--layers", action="store_true", help="also name the layers whose time changed most "

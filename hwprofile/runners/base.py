@@ -25,7 +25,7 @@ class Unsupported(Exception):
 RESULT = "result"
 #: A reading taken during the run (load on the machine, where nodes ran...): a difference warns.
 OBSERVATION = "observation"
-#: How, when and where the run went (warm-up counts, seconds, node, executor): never compared.
+#: How, when and where the run went (warm-up counts, seconds, the node of a fleet): never compared.
 BOOKKEEPING = "bookkeeping"
 EFFECTS = (RESULT, OBSERVATION, BOOKKEEPING)
 
@@ -120,7 +120,8 @@ class Runner:
     def declarations(cls) -> dict[str, tuple[str, str]]:
         """Every declared settings field: name -> (effect, kind). A field declared twice is a bug (ValueError)."""
         out: dict[str, tuple[str, str]] = {}
-        groups = ((RESULT, cls.result_settings.items()), (OBSERVATION, ((f, "setting") for f in cls.observed_settings)),
+        groups = ((RESULT, cls.result_settings.items()),
+                  (OBSERVATION, ((f, "setting") for f in cls.observed_settings)),
                   (BOOKKEEPING, ((f, "setting") for f in cls.bookkeeping_settings)))
         for effect, fields in groups:
             for name, kind in fields:

@@ -32,7 +32,7 @@ from hwprofile.measure.core import _settings, _timing_settings  # noqa: E402
 from hwprofile.measure.records import TimingConfig  # noqa: E402
 from hwprofile.profile import Profile, Record  # noqa: E402
 from hwprofile.runners import RUNNER_NAMES, runner_class  # noqa: E402
-from hwprofile.runners.base import BOOKKEEPING, OBSERVATION, RESULT, Runner  # noqa: E402
+from hwprofile.runners.base import BOOKKEEPING, EFFECTS, OBSERVATION, RESULT, Runner  # noqa: E402
 from hwprofile.runners.fake import FakeRunner  # noqa: E402
 from hwprofile.runners.ort_runner import OrtCpuRunner, OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
 from hwprofile.runners.torch_runner import TorchCpuRunner, TorchCudaRunner  # noqa: E402
@@ -142,7 +142,7 @@ RUNNER_IDS = [f"runner={n}" for n in sorted(WRITERS)]
 def test_every_field_a_runner_writes_is_declared_exactly_once(name, tmp_path, onnx_path):
     cls = runner_class(name)
     table = cls.declarations()  # raises when a field is declared in two classes
-    assert {e for e, _ in table.values()} <= {RESULT, OBSERVATION, BOOKKEEPING}
+    assert {e for e, _ in table.values()} <= set(EFFECTS)
     workload, own = WRITERS[name](tmp_path, onnx_path)
     written = {**_common(name, workload), **own}
     undeclared = sorted(k for k in flatten(written) if cls.declared(k) is None)
