@@ -29,12 +29,15 @@ class TrtRunner(Runner):
     option_names = ("seed",)
     result_settings = {**COMMON_RESULT_SETTINGS, "library": "backend", "tensorrt_version": "backend version",
                        "tensor_shapes": "input size", "tensor_dtypes": "precision",
-                       "optimization_profile": "setting",  # one profile per batch: the kernels tuned for it
                        # how the engine was built (exporters.to_tensorrt's record next to the engine file)
                        "engine_build.precision": "precision", "engine_build.strongly_typed": "precision",
                        "engine_build.workspace_mb": "setting"}
     observed_settings = (*COMMON_OBSERVED_SETTINGS, "gpu")
-    bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS, "buffers", "stream")  # fixed texts: how it is run
+    bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS,
+                            "buffers", "stream",  # fixed texts: how it is run
+                            # an index into the engine's per-batch profiles, which depends on the sweep's
+                            # batch list; the shape that ran is in tensor_shapes
+                            "optimization_profile")
     result_fingerprint = ("libraries.tensorrt", "gpu.driver", "gpu.cuda_driver")
 
     @classmethod

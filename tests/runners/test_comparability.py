@@ -104,14 +104,16 @@ def _ort_gpu(cls, tmp_path, onnx_path):
     return w, runner.settings()
 
 
-def _trt(tmp_path, onnx_path):
+def _trt(tmp_path, onnx_path, build_record=True):
     before = sys.modules.get("tensorrt")
     sys.modules["tensorrt"] = fake_tensorrt()
     try:
+        tmp_path.mkdir(exist_ok=True)
         path = tmp_path / "key.engine"
         path.write_bytes(ENGINE_BYTES)
-        path.with_suffix(".json").write_text(json.dumps({"precision": "fp16", "strongly_typed": False,
-                                                         "workspace_mb": 1024, "build_s": 3.0}))
+        if build_record:  # what exporters.to_tensorrt writes next to the engine
+            path.with_suffix(".json").write_text(json.dumps({"precision": "fp16", "strongly_typed": False,
+                                                             "workspace_mb": 1024, "build_s": 3.0}))
         runner = CpuTrtRunner("cuda:0")
         w = Workload.from_file(str(path), batch=1, resolution=16, options={"seed": 2})
         runner.load(w)
@@ -150,6 +152,14 @@ def test_every_field_a_runner_writes_is_declared_exactly_once(name, tmp_path, on
     assert {f"options.{o}" for o in cls.option_names} <= set(table)  # every option it accepts, too
     # nothing of what it writes falls to the unknown-field rule
     assert all(setting_effect(k, (cls,))[0] != UNKNOWN for k in flatten(written))
+
+
+def test_trt_records_the_engine_precision_and_build(tmp_path, onnx_path):
+    _, settings = _trt(tmp_path, onnx_path)
+    assert settings["tensor_dtypes"] == {"input": "FLOAT", "logits": "FLOAT"}
+    assert settings["engine_build"] == {"precision": "fp16", "strongly_typed": False, "workspace_mb": 1024}
+    _, settings = _trt(tmp_path / "elsewhere", onnx_path, build_record=False)  # an engine made elsewhere
+    assert "engine_build" not in settings
 
 
 def test_a_field_declared_twice_is_refused():
@@ -242,6 +252,7 @@ CASES = [
     ("ort:cuda", "provider_options", {"user_compute_stream": "140001"}, {"user_compute_stream": "140777"}, None),
     ("ort:tensorrt", "provider_options", {"trt_engine_cache_path": "/a"}, {"trt_engine_cache_path": "/b"}, None),
     ("torch:cpu", "options", {"seed": 0}, {"seed": 1}, None),
+    ("trt", "optimization_profile", 0, 1, None),
     # a field nobody declared (a newer hwprofile, a plugin) warns
     ("ort:cpu", "plugin_knob", 1, 2, ("setting", "warn")),
 ]
