@@ -8,19 +8,18 @@ onnxruntime nor tensorrt; the functions that need them import them when called.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from ._lazy import heavy
 from ._version import __version__
 from .complexity import Complexity, complexity
 from .errors import (ConfigError, EnvironmentProblem, HwprofileError, InputFileError, SchemaError, StrategyError,
                      UnknownModelError)
-from .gate import GateResult
-from .gate_session import GateOptions, calibrate_gate, check
+from .gate import GateOptions, GateResult
 from .profile import Profile, Record
 from .scaling import scale, scaling_factors
 from .specs import AnyNetSpec, EffNetSpec, ModelSpec
-from .sweep import run
 from .zoo import get_spec, model_names, resolve
 
 __all__ = [
@@ -33,7 +32,51 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .gate_session import CalibrationResult
+
+#: ``run``, ``check`` and ``calibrate_gate`` import the sweep and the gate session when called: those reach
+#: the exporters, whose own imports of hwprofile's science modules run this file first. These three are
+#: the package's only imports inside functions (tests/test_layering.py).
+
 
 def build_model(spec: ModelSpec | str) -> "torch.nn.Module":
     """A PyTorch module for a spec or zoo name (imports torch)."""
     return heavy("hwprofile.models").build(get_spec(spec) if isinstance(spec, str) else spec)
+
+
+def run(*, out: str | os.PathLike | None = None, resume: bool = False, quiet: bool = True,
+        **options: Any) -> Profile:
+    """Profile a sweep on this device and save it; mirrors ``hwprofile run`` (:func:`hwprofile.sweep.run`).
+
+    >>> profile = hwprofile.run(device="cpu", strategies=("w", "dWr"), scales=(1, 4), batch_sizes=(1,))
+    """
+    from .sweep import run as run_sweep
+
+    return run_sweep(out=out, resume=resume, quiet=quiet, **options)
+
+
+def check(baseline: "str | os.PathLike | Profile", current: "str | os.PathLike | Profile | None" = None,
+          gate: GateOptions | None = None, **kwargs: Any) -> GateResult:
+    """The regression gate; mirrors ``hwprofile check`` (:func:`hwprofile.gate_session.check`).
+
+    ``baseline`` / ``current``: profile paths or loaded Profiles; ``current=None`` measures now with
+    run options as for :func:`run`. Gate options are the fields of :class:`GateOptions`, as keyword
+    arguments or ``gate=GateOptions(...)``; ``on_message`` receives warnings and notes. The result's
+    ``exit_code`` is 0 pass, 1 regression, 3 a current measurement failed.
+
+    >>> result = hwprofile.check("tests/data/profiles/cpu-a.json", "tests/data/profiles/cpu-slow.json")
+    >>> result.passed, result.exit_code, result.counts()
+    (False, 1, {'regression': 8})
+    """
+    from .gate_session import check as check_profiles
+
+    return check_profiles(baseline, current, gate, **kwargs)
+
+
+def calibrate_gate(baseline: "str | os.PathLike", current: "str | os.PathLike | Profile | None" = None,
+                   **kwargs: Any) -> "CalibrationResult":
+    """One A/A session stored in ``baseline`` and this device's thresholds from all of them; mirrors
+    ``hwprofile check --calibrate`` (:func:`hwprofile.gate_session.calibrate_gate`)."""
+    from .gate_session import calibrate_gate as calibrate
+
+    return calibrate(baseline, current, **kwargs)

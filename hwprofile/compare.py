@@ -3,6 +3,9 @@
 Records are joined on their identity without the device (model, strategy, scale, batch, runner,
 precision, mode), so the same code compares two runs on one device and two devices.
 
+Whether two sides may be compared at all is :mod:`hwprofile.comparability` (from what each runner
+declares); :class:`Comparison` carries its findings.
+
 Latency ratios get a seeded bootstrap confidence interval that includes the drift *between
 processes*, not only the noise inside one: each side's centre is the geometric mean of its
 per-process medians, and a replicate resamples those per-process medians (a process's median
@@ -15,9 +18,7 @@ one number for both uses, or a pair (floor for several processes, drift assumed 
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from .analysis import follows_table
+from .comparability import Mismatch, comparability
+from .datatypes import preferred_memory
 from .profile import Profile, Record
 
 Identity = tuple[str, str | None, float, int, str, str, str]  # model, strategy, scale, batch, runner, precision, mode
@@ -271,139 +275,6 @@ def geomean(point_logs: Sequence[float], replicates: Sequence[np.ndarray], metri
                  f"geometric mean of {len(point_logs)}")
 
 
-# ------------------------------------------------------------------------- comparability
-
-REFUSE_TOKENS = {
-    "backend version": ("torch", "onnxruntime", "onnx", "tensorrt", "trt", "ort", "cuda", "cudnn", "driver"),
-    "thread setting": ("thread", "threads", "intra", "inter", "omp", "mkl"),
-    "precision": ("precision", "tf32", "fp16", "amp"),
-    "provider": ("provider", "providers"),
-}
-#: fields that change from run to run on one machine (never a reason to refuse or warn)
-IGNORED_TOKENS = ("utc", "time", "date", "uptime", "free", "available", "temperature", "temp", "load", "pid",
-                  "host", "hostname", "node", "uuid", "serial", "wall", "path", "dir", "cache", "bus", "pci",
-                  # observations of one run, not settings: warm-up counts, timed seconds, stop reasons,
-                  # the measuring children's and fork server's state
-                  "warmup", "timed", "stop", "reasons", "spread", "child", "server", "fork", "import", "id",
-                  # how many processes: the intervals account for it
-                  "repeats")
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """A difference between two sides: ``refuse`` makes a comparison meaningless, ``warn`` may matter."""
-
-    kind: str
-    field: str
-    base: Any
-    current: Any
-    severity: str  # refuse | warn
-    records: int = 0  # how many joined records differ in this setting (0: the device fingerprint)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def text(self) -> str:
-        where = f" in {self.records} records" if self.records else ""
-        return f"{self.kind} {self.field}: {_short(self.base)} vs {_short(self.current)}{where}"
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys; lists and scalars are leaves."""
-    if not isinstance(data, dict):
-        return {prefix: data} if prefix else {}
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-def _tokens(key: str) -> set[str]:
-    """``versions.onnxruntime`` -> {"versions", "onnxruntime"}; ``intra_op_num_threads`` -> {..., "threads"}."""
-    return {t for t in re.split(r"[^a-z0-9]+", key.lower()) if t}
-
-
-def classify(key: str) -> str | None:
-    """The refusal kind of a differing field, ``None`` to ignore it, ``"other"`` to warn (whole words only)."""
-    toks = _tokens(key)
-    if toks & set(IGNORED_TOKENS):
-        return None
-    for kind, words in REFUSE_TOKENS.items():
-        if toks & set(words):
-            return kind
-    return "other"
-
-
-def _norm(value: Any) -> Any:
-    """Versions compare without local build labels: ``2.13.0+cpu`` == ``2.13.0+cu130``."""
-    return value.split("+", 1)[0] if isinstance(value, str) and value[:1].isdigit() else value
-
-
-def _diff(a: dict, b: dict, both: bool = False) -> list[tuple[str, Any, Any, bool]]:
-    """Differing leaves as (key, a's value, b's value, present on both sides); ``both`` keeps only
-    keys present on both sides."""
-    fa, fb = flatten(a), flatten(b)
-    keys = set(fa) & set(fb) if both else set(fa) | set(fb)
-    return [(k, fa.get(k), fb.get(k), k in fa and k in fb) for k in sorted(keys)
-            if _norm(fa.get(k)) != _norm(fb.get(k))]
-
-
-def _is_version(value: Any) -> bool:
-    return isinstance(value, str) and bool(re.match(r"\d+(\.\d+)+", value))
-
-
-def _judge(field: str, vb: Any, vc: Any, same_device: bool, what: str,
-           on_both: bool = True) -> tuple[str, str] | None:
-    """(kind, severity) of one difference, or None when it does not matter.
-
-    On one device: backend versions, threads, providers and precision refuse; anything else warns.
-    Across devices, hardware, providers and threads differ by design: only two different version
-    numbers of one library (or a precision setting) refuse, other version numbers warn. A field only
-    one side records (written by another hwprofile version) warns: it is not a known difference.
-    """
-    kind = classify(field)
-    if kind is None:
-        return None
-    if not on_both:
-        return f"{what} recorded on one side only", "warn"
-    if same_device:
-        return (what, "warn") if kind == "other" else (kind, "refuse")
-    if kind == "precision":
-        return kind, "refuse"
-    if _is_version(vb) and _is_version(vc):
-        return (kind, "refuse") if kind == "backend version" else ("version", "warn")
-    return None
-
-
-def comparability(base: Side, cur: Side, pairs: Sequence[tuple[Record, Record]]) -> list[Mismatch]:
-    """Differences that make the comparison meaningless (refuse) or worth a look (warn).
-
-    Record settings are compared pair by pair, device fingerprints once; fields that change from
-    run to run (times, free memory, observed warm-up counts...) are ignored.
-    """
-    same_device = base.device_id == cur.device_id
-    found: dict[tuple[str, str, str, bool], int] = {}
-    for rb, rc in pairs:
-        for k, vb, vc, on_both in _diff(rb.settings.to_dict(), rc.settings.to_dict(), both=not same_device):
-            key = (f"settings.{k}", json.dumps(vb, default=str), json.dumps(vc, default=str), on_both)
-            found[key] = found.get(key, 0) + 1
-    out = []
-    for (k, vb, vc, on_both), n in found.items():
-        judged = _judge(k, json.loads(vb), json.loads(vc), same_device, "setting", on_both)
-        if judged:
-            out.append(Mismatch(judged[0], k, json.loads(vb), json.loads(vc), judged[1], n))
-    for k, vb, vc, on_both in _diff(base.fingerprint, cur.fingerprint, both=not same_device):
-        judged = _judge(k, vb, vc, same_device, "fingerprint", on_both)
-        if judged:
-            out.append(Mismatch(judged[0], f"fingerprint.{k}", vb, vc, judged[1]))
-    return out
-
-
 # ---------------------------------------------------------------------------- comparisons
 
 @dataclass(frozen=True)
@@ -478,12 +349,13 @@ def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: in
                         tuple(memory_ratios(rb, rc))))
     follows = {s.name: follows_rows(s.records) for s in (base, cur)} if base.device_id != cur.device_id else {}
     return Comparison(base.name, cur.name, base.device_id, cur.device_id, tuple(rows),
-                      tuple(summarize(rows, reps, confidence)), tuple(comparability(base, cur, j.pairs)),
+                      tuple(geomean_rows(rows, reps, confidence)), tuple(comparability(base, cur, j.pairs)),
                       len(j.only_base), len(j.only_current), follows)
 
 
-def summarize(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]], confidence: float) -> list[dict]:
-    """Geometric means of latency, throughput and memory ratios, per runner and over all."""
+def geomean_rows(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]],
+                 confidence: float) -> list[dict]:
+    """Geometric means of latency, throughput and memory ratios, per runner and over all (``Comparison.summary``)."""
     runners = sorted({r.identity["runner"] for r in rows})
     out = []
     for runner in [*runners, None] if len(runners) > 1 else [None]:
@@ -501,8 +373,6 @@ def summarize(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]]
 
 def primary_memory(row: Row) -> Ratio | None:
     """The memory ratio shown in tables (the most specific reading both records hold)."""
-    from .datatypes import preferred_memory
-
     by_name = {m.metric.split(":", 1)[1]: m for m in row.memory}
     name = preferred_memory(by_name, fallback=True)
     return None if name is None else by_name[name]
@@ -510,6 +380,4 @@ def primary_memory(row: Row) -> Ratio | None:
 
 def follows_rows(records: Iterable[Record]) -> list[dict]:
     """Whether runtime follows flops, params or acts on one device (``hwprofile.analysis``)."""
-    from .analysis import follows_table
-
     return follows_table(records)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
@@ -103,6 +103,41 @@ class GateConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """How :func:`check` gates: ``check(..., gate=GateOptions(...))``, or each field as a keyword argument.
+
+    ``thresholds`` maps a metric to a fraction (0.05 = 5%) and overrides the A/A-calibrated and
+    default thresholds; ``remeasure`` measures regressed or suspect records that many more times
+    before deciding; ``allow_mismatch`` gates against another device's baseline or despite settings
+    that make the profiles incomparable; ``update_baseline`` creates the baseline (or adds this
+    device to it) and, when the gate passes, replaces this device's records in it; ``out`` and
+    ``quiet`` apply when ``check`` measures: where to save the profile, and no progress bar.
+    """
+
+    metrics: tuple[str, ...] = ("latency",)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    confidence: float = 0.90
+    seed: int = 0
+    remeasure: int = 0
+    allow_mismatch: bool = False
+    update_baseline: bool = False
+    out: str | None = None
+    quiet: bool = True
+
+    def __post_init__(self) -> None:
+        metrics = self.metrics.split(",") if isinstance(self.metrics, str) else self.metrics
+        object.__setattr__(self, "metrics", tuple(m.strip() for m in metrics))
+        object.__setattr__(self, "thresholds", dict(self.thresholds))
+        self.gate_config()  # metrics, thresholds and confidence are GateConfig's to check
+        if isinstance(self.remeasure, bool) or not isinstance(self.remeasure, int) or self.remeasure < 0:
+            raise ConfigError("--remeasure must be >= 0")
+
+    def gate_config(self, calibrated: dict | None = None) -> GateConfig:
+        return GateConfig(metrics=self.metrics, thresholds=dict(self.thresholds), calibrated=calibrated or {},
+                          confidence=self.confidence, seed=self.seed)
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 from .compare import Side, comparability, join, sides
 from .errors import ConfigError, MeasurementError
-from .gate import DEFAULT_THRESHOLDS, GateConfig, GateResult, device_type, evaluate_with_remeasure
+from .gate import DEFAULT_THRESHOLDS, GateConfig, GateOptions, GateResult, device_type, evaluate_with_remeasure
 from .gate_calibration import Session, observe, sessions_of, thresholds, with_session
 from .gate_measure import measure_in_rounds, one_thread_on_cpu, remeasurer, save_remeasured, threads_note
 from .layers import regression_layers
@@ -30,41 +30,6 @@ from .sweep import SweepConfig
 
 PathLike = Union[str, os.PathLike]
 OnMessage = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class GateOptions:
-    """How :func:`check` gates: ``check(..., gate=GateOptions(...))``, or each field as a keyword argument.
-
-    ``thresholds`` maps a metric to a fraction (0.05 = 5%) and overrides the A/A-calibrated and
-    default thresholds; ``remeasure`` measures regressed or suspect records that many more times
-    before deciding; ``allow_mismatch`` gates against another device's baseline or despite settings
-    that make the profiles incomparable; ``update_baseline`` creates the baseline (or adds this
-    device to it) and, when the gate passes, replaces this device's records in it; ``out`` and
-    ``quiet`` apply when ``check`` measures: where to save the profile, and no progress bar.
-    """
-
-    metrics: tuple[str, ...] = ("latency",)
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    confidence: float = 0.90
-    seed: int = 0
-    remeasure: int = 0
-    allow_mismatch: bool = False
-    update_baseline: bool = False
-    out: str | None = None
-    quiet: bool = True
-
-    def __post_init__(self) -> None:
-        metrics = self.metrics.split(",") if isinstance(self.metrics, str) else self.metrics
-        object.__setattr__(self, "metrics", tuple(m.strip() for m in metrics))
-        object.__setattr__(self, "thresholds", dict(self.thresholds))
-        self.gate_config()  # metrics, thresholds and confidence are GateConfig's to check
-        if isinstance(self.remeasure, bool) or not isinstance(self.remeasure, int) or self.remeasure < 0:
-            raise ConfigError("--remeasure must be >= 0")
-
-    def gate_config(self, calibrated: dict | None = None) -> GateConfig:
-        return GateConfig(metrics=self.metrics, thresholds=dict(self.thresholds), calibrated=calibrated or {},
-                          confidence=self.confidence, seed=self.seed)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .gate_calibration import merge_gates
-from .compare import classify, flatten
-from .errors import ConfigError
+from .comparability import stable_fingerprint
 from .datatypes import scaled_label
+from .errors import ConfigError
+from .gate_calibration import merge_gates
 from .profile import Device, Key, Profile, Record
 
 PREFER = ("newer",)
@@ -29,8 +29,8 @@ class MergeResult:
 
 
 def _stable(fp: Device) -> dict:
-    """A fingerprint without its volatile fields."""
-    return {k: v for k, v in flatten(fp.fingerprint()).items() if classify(k) is not None}
+    """A fingerprint without its volatile fields (its bookkeeping, hwprofile.comparability)."""
+    return stable_fingerprint(fp.fingerprint())
 
 
 def _newer(a: Record, b: Record) -> Record:

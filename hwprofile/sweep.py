@@ -27,7 +27,7 @@ from .onnx_complexity import count_onnx
 from .profile import Profile, Record, utc_now
 from .roofline import measure_peaks
 from .runners import RUNNER_NAMES, availability, runner_class
-from .runners.prepare import Artifacts
+from .runners.prepare import Artifacts, prepare_input
 from .sweep_config import FINAL, Item, SweepConfig, check_runner_options, plan, validate
 
 # --------------------------------------------------------------------------- execution
@@ -68,7 +68,7 @@ def prepare_item(item: Item, config: SweepConfig, device: str, artifacts, resolu
     """(Workload, prepare record) for ``item``: its runner makes the input it declares (a torch module,
     a verified ONNX graph or a TensorRT engine; hwprofile.runners.prepare). One step per item, so an
     executor can prepare an item wherever it will measure it."""
-    return runner_class(item.runner).prepare(item, config, device, artifacts, resolution)
+    return prepare_input(runner_class(item.runner).input, item, config, device, artifacts, resolution)
 
 
 MeasureFn = Callable[..., object]

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwprofile.compare import (classify, comparability, compare_sides, cross_identity, identity, join,
-                               latency_ratio, memory_ratios, process_medians_ms, sides, throughput_ratio)
+from hwprofile.comparability import comparability
+from hwprofile.compare import (compare_sides, cross_identity, identity, join, latency_ratio, memory_ratios,
+                               process_medians_ms, sides, throughput_ratio)
 from hwprofile.errors import ConfigError
 from hwprofile.merge import merge
 from hwprofile.profile import Profile, Record
@@ -107,16 +108,6 @@ def test_failed_records_have_no_ratios():
     assert latency_ratio(a, bad) is None and throughput_ratio(a, bad) is None and memory_ratios(a, bad) == []
 
 
-@pytest.mark.parametrize("key,kind", [
-    ("versions.onnxruntime", "backend version"), ("torch_version", "backend version"),
-    ("gpu.driver_version", "backend version"), ("intra_op_num_threads", "thread setting"),
-    ("threads", "thread setting"), ("providers", "provider"), ("allow_tf32", "precision"),
-    ("measured_utc", None), ("ram_available_gb", None), ("hostname", None), ("cpu.model", "other"),
-])
-def test_classify_fields(key, kind):
-    assert classify(key) == kind
-
-
 def _side(p: Profile, name="x"):
     return sides(p, name)[0]
 
@@ -127,7 +118,8 @@ def test_comparability_guard():
     threads = _side(profile(2, threads=4))
     found = comparability(a, threads, join(a.records, threads.records).pairs)
     assert [(m.kind, m.records) for m in found] == [("thread setting", 8)]
-    fp = {**mp.CPU_FP, "versions": {**mp.CPU_FP["versions"], "onnxruntime": "1.20.0"}, "free_mb": 5}
+    fp = {**mp.CPU_FP, "versions": {**mp.CPU_FP["versions"], "onnxruntime": "1.20.0"},
+          "peaks": {"measured_utc": "2026-01-01T00:00:00+00:00"}}
     other = _side(profile(3, fingerprint=fp))
     found = comparability(a, other, join(a.records, other.records).pairs)
     assert [(m.kind, m.severity) for m in found] == [("backend version", "refuse")]

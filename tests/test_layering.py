@@ -6,7 +6,9 @@
 - Only hwprofile/cli/ (and ``hwprofile/__main__``) imports hwprofile.cli: the library never
   imports rendering.
 - exporters/ imports only hwprofile's science modules, never the package facade or the sweep.
-- No import inside a function: hwprofile's own modules and light libraries are imported at the
+- No import inside a function (except the facade's ``run``, ``check`` and ``calibrate_gate``,
+  which load the sweep and the gate session when called: those reach exporters/, whose imports of
+  the science modules run the facade first): hwprofile's own modules and light libraries at the
   top; heavy third-party libraries (and hwprofile.models, whose networks need torch) only through
   ``hwprofile._lazy.heavy`` with a literal name, never at module level.
 - Every module imports on its own in a fresh interpreter (import order cannot matter).
@@ -181,7 +183,7 @@ def test_no_import_inside_a_function_and_heavy_libraries_only_through_the_helper
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 continue
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
-            if id(node) in in_fn:
+            if id(node) in in_fn and module != FACADE:
                 inner.append(where)
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [_absolute(module, node)])

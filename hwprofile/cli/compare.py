@@ -5,8 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..compare import compare_sides, join, sides
+from ..datatypes import preferred_memory
+from ..errors import ConfigError
+from ..gate import DRIFT_FLOOR, device_type
+from ..layers import changed_layers
+from ..profile import Profile
 from ._common import seed_arg
 from ._output import Column, Table, add_format_args, emit, num
+from ._report import verdict_text
+from .check import layer_changes_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "several devices (hwprofile merge) counts as one side per device.")
     p.add_argument("profiles", nargs="+", help="profile JSON files; the first device is the base")
     p.add_argument("--allow-mismatch", action="store_true",
-                   help="compare even when backend versions, thread settings or precision differ")
+                   help="compare even when settings that change results differ (backend versions, threads, "
+                        "precision...: docs/comparability.md)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals (default 0.95)")
     p.add_argument("--seed", type=seed_arg, default=0, help="bootstrap seed, 0 to 2**32-1 (default 0)")
     p.add_argument("--layers", action="store_true", help="also name the layers whose time changed most "
@@ -57,8 +66,6 @@ def rows_table(c: dict) -> Table:
 
 
 def _memory(row: dict) -> dict | None:
-    from ..datatypes import preferred_memory
-
     by = {m["metric"].split(":", 1)[1]: m for m in row["memory"]}
     name = preferred_memory(by, fallback=True)
     return None if name is None else by[name]
@@ -83,8 +90,6 @@ def summary_table(c: dict) -> Table:
 
 
 def follows_table(name: str, rows: list[dict]) -> Table:
-    from ._report import verdict_text
-
     rows = [{**r, "verdict_text": verdict_text(r), "excluded_n": len(r.get("excluded") or [])} for r in rows]
     return Table(f"Does runtime follow activations on {name}? clean records: log latency vs log flops / acts", (
         Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
@@ -96,10 +101,6 @@ def follows_table(name: str, rows: list[dict]) -> Table:
 
 
 def load_sides(paths: list[str]):
-    from ..compare import sides
-    from ..errors import ConfigError
-    from ..profile import Profile
-
     out = [s for path in paths for s in sides(Profile.load(path), path)]
     if len(out) < 2:
         raise ConfigError("compare needs two sides: give two profiles, or one profile holding two devices "
@@ -109,10 +110,6 @@ def load_sides(paths: list[str]):
 
 def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool) -> list[dict]:
     """Each side after the first against the first, refusing meaningless comparisons."""
-    from ..compare import compare_sides
-    from ..errors import ConfigError
-    from ..gate import DRIFT_FLOOR, device_type
-
     out = []
     for side in sides_[1:]:
         c = compare_sides(sides_[0], side, confidence=confidence, seed=seed,
@@ -133,8 +130,6 @@ def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-
     if not 0.5 <= args.confidence < 1:
         raise ConfigError(f"--confidence {args.confidence}: expected a number in [0.5, 1), e.g. 0.95")
     sides_ = load_sides(args.profiles)
@@ -152,11 +147,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _layer_tables(sides_, results: list[dict]) -> list[Table]:
-    from ..compare import join
-    from ..errors import ConfigError
-    from ..layers import changed_layers
-    from .check import layer_changes_table
-
     tables = []
     for side, c in zip(sides_[1:], results):
         j = join(sides_[0].records, side.records, cross_device=sides_[0].device_id != side.device_id)

@@ -8,7 +8,7 @@ import time
 from .. import runners
 from ..errors import RunnerUnavailable
 from ..runners.base import check_options
-from .isolation import classify, get_launcher, memory_cap_mb
+from .isolation import child_status, get_launcher, memory_cap_mb
 from .memory import entry
 from .records import Measurement, TimingConfig, Workload
 from .stats import latency_stats
@@ -49,7 +49,7 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
     cls = _check(name, device, workload)
     launcher = get_launcher(device, isolation)
     settings = _settings(name, device, workload, timing, launcher)
-    unsupported = cls.check(workload)
+    unsupported = cls.unsupported_reason(workload)
     if unsupported:
         return Measurement(name, "unsupported", unsupported, None, None, {}, settings, time.perf_counter() - start)
     cap = memory_cap_mb(device, memory_limit_mb)
@@ -71,7 +71,7 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
 
 
 def _classify(exit, result, timeout_s, cap, tail):
-    return classify(exit, result, timeout_s, cap, tail)
+    return child_status(exit, result, timeout_s, cap, tail)
 
 
 def _combine(name: str, runs: list, baseline: dict | None, settings: dict, timing: TimingConfig,

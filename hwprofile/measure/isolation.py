@@ -122,7 +122,7 @@ def _tail(path: Path, limit: int = 240) -> str:
     return lines[-1][:limit] if lines else ""
 
 
-def classify(exit: dict, result: dict | None, timeout_s: float, mem_cap_mb: float | None,
+def child_status(exit: dict, result: dict | None, timeout_s: float, mem_cap_mb: float | None,
              stderr_tail: str = "") -> tuple[str, str | None]:
     """(status, reason) of one child from its exit and its result (None when it wrote none)."""
     tail = f": {stderr_tail}" if stderr_tail else ""

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..datatypes import MEASURED_STATUSES as STATUSES, MODES, PRECISIONS  # noqa: F401  (the one list)
-from ..datatypes import Mode, PositiveInt, Precision, describe_error
+from ..datatypes import MEASURED_STATUSES as STATUSES  # noqa: F401  (the one list)
+from ..datatypes import MODES, PRECISIONS, Mode, PositiveInt, Precision, describe_error
 from ..errors import ConfigError
 from ..specs import ModelSpec, spec_from_dict, spec_to_dict  # noqa: F401  (spec_* re-exported)
 

@@ -7,8 +7,10 @@ methods. ``available()`` says whether (and why not) the runner can run here with
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import ConfigError
 from . import env
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,6 +21,38 @@ class Unsupported(Exception):
     """This runner cannot run this workload (recorded as status ``unsupported``)."""
 
 
+# ------------------------------------------------------------------ what a settings field means
+#: A settings field that changes what is measured: a difference on one device refuses a comparison.
+RESULT = "result"
+#: A reading taken during the run (load on the machine, where nodes ran...): a difference warns.
+OBSERVATION = "observation"
+#: How, when and where the run went (warm-up counts, seconds, the node of a fleet): never compared.
+BOOKKEEPING = "bookkeeping"
+EFFECTS = (RESULT, OBSERVATION, BOOKKEEPING)
+
+#: Fields every measurement writes, whatever the runner (hwprofile.measure.core, the executors,
+#: hwprofile.quality); the word after a result field is the kind a refusal names.
+COMMON_RESULT_SETTINGS: Mapping[str, str] = {
+    "threads": "thread setting", "options.threads": "thread setting", "resolution": "input size",
+}
+COMMON_OBSERVED_SETTINGS: tuple[str, ...] = (
+    "foreign_cpu_cores",  # CPU cores other processes kept busy, per process (measure.core)
+    "system_check", "gpu_watch", "quality_attempts",  # the machine around the run (hwprofile.quality)
+    "timing",  # the timing protocol asked for (budget, iterations, noise threshold)
+    "isolation",  # forkserver or spawn children
+    "executor", "ray_retried_after",  # local or ray, and a Ray retry after a node fault
+    "device",  # cuda:0 vs cuda:1 on one device type
+)
+COMMON_BOOKKEEPING_SETTINGS: tuple[str, ...] = (
+    "runner", "model", "batch", "precision", "mode",  # the join key: equal on both sides by construction
+    "timing.repeats",  # how many processes: the intervals account for it
+    "warmup_iters", "warmup_s", "timed_s", "stop_reasons", "load_s", "child_threads",  # per process
+    "server_threads_at_fork", "server_preloaded", "server_import_s",  # the fork server's state
+    "node", "node_address", "node_hostname",  # which machine of a fleet (hwprofile.executors)
+    "options.seed",  # the random input's seed: values, never shapes or types
+)
+
+
 class Runner:
     """Base class: subclasses set the class attributes and implement load/infer/close."""
 
@@ -27,12 +61,25 @@ class Runner:
     timing_method: ClassVar[str] = "perf_counter_ns"
     modes: ClassVar[tuple[str, ...]] = ("infer",)
     kinds: ClassVar[tuple[str, ...]] = ()  # workload kinds accepted: spec | onnx | engine
-    #: The input this runner runs, made from a sweep item by :meth:`prepare`: ``module`` (a torch
+    #: The input this runner runs, made from a sweep item by :func:`hwprofile.runners.prepare.prepare_input`: ``module`` (a torch
     #: module built from a spec), ``onnx`` (a verified ONNX graph) or ``engine`` (a TensorRT engine).
     input: ClassVar[str] = "onnx"
     #: Rough seconds to load that input in the measuring child, for ``run --plan`` (None: the input's default).
     load_estimate_s: ClassVar[float | None] = None
     option_names: ClassVar[tuple[str, ...]] = ("threads",)
+
+    # -- what each settings field means for a comparison (docs/comparability.md) -------------
+    #: Settings that change results, each with the kind a refusal names ("thread setting", "precision",
+    #: "provider", "backend version", "setting"...). A dotted name covers a nested field (``options.threads``);
+    #: a field is judged by its longest declared prefix.
+    result_settings: ClassVar[Mapping[str, str]] = COMMON_RESULT_SETTINGS
+    #: Observations: readings of the machine or the run that may explain a difference (a difference warns).
+    observed_settings: ClassVar[tuple[str, ...]] = COMMON_OBSERVED_SETTINGS
+    #: Bookkeeping: how, when and where the run went; never compared.
+    bookkeeping_settings: ClassVar[tuple[str, ...]] = COMMON_BOOKKEEPING_SETTINGS
+    #: Device-fingerprint fields whose difference changes this runner's results (library versions, CUDA,
+    #: driver); ``libraries.X`` also covers ``versions.X`` (hand-written fingerprints).
+    result_fingerprint: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, device: str | None = None) -> None:
         self.device = device or ("cpu" if self.device_type == "cpu" else "cuda:0")
@@ -61,7 +108,7 @@ class Runner:
         return "ready"
 
     @classmethod
-    def check(cls, workload: Workload) -> str | None:
+    def unsupported_reason(cls, workload: Workload) -> str | None:
         """Why this runner cannot run ``workload`` (status unsupported), or None."""
         if workload.mode not in cls.modes:
             return f"{cls.name} does not support mode {workload.mode!r} (supports: {', '.join(cls.modes)})"
@@ -71,18 +118,37 @@ class Runner:
         return None
 
     @classmethod
+    def declarations(cls) -> dict[str, tuple[str, str]]:
+        """Every declared settings field: name -> (effect, kind). A field declared twice is a bug (ValueError)."""
+        out: dict[str, tuple[str, str]] = {}
+        groups = ((RESULT, cls.result_settings.items()),
+                  (OBSERVATION, ((f, "setting") for f in cls.observed_settings)),
+                  (BOOKKEEPING, ((f, "setting") for f in cls.bookkeeping_settings)))
+        for effect, fields in groups:
+            for name, kind in fields:
+                if name in out:
+                    raise ValueError(f"{cls.name}: settings field {name!r} is declared twice "
+                                     f"({out[name][0]} and {effect})")
+                out[name] = (effect, kind)
+        return out
+
+    @classmethod
+    def declared(cls, field: str) -> tuple[str, str] | None:
+        """(effect, kind) of a settings field (dotted for nested fields) by its longest declared prefix;
+        None when undeclared (written by a newer hwprofile or a plugin)."""
+        table = cls.declarations()
+        parts = field.split(".")
+        for n in range(len(parts), 0, -1):
+            hit = table.get(".".join(parts[:n]))
+            if hit is not None:
+                return hit
+        return None
+
+    @classmethod
     def takes_onnx_files(cls) -> bool:
         """Whether a user's .onnx file can be made into this runner's input (a torch module cannot)."""
         return cls.input != "module"
 
-    @classmethod
-    def prepare(cls, item, config, device: str, cache, resolution: int):
-        """This runner's input for a sweep ``item``: (Workload, prepare record). The record is
-        ``{"input", "artifact", "build_s", "cached"}`` (hwprofile.runners.prepare); export and
-        build times go there, never into the measured latency."""
-        from .prepare import prepare_input
-
-        return prepare_input(cls.input, item, config, device, cache, resolution)
 
     @classmethod
     def preload(cls) -> None:
@@ -144,8 +210,6 @@ def _valid(kind: str, value) -> bool:
 
 def check_options(cls: type[Runner], options: dict) -> None:
     """Unknown option names, and values of the wrong kind, are user errors saying what is expected."""
-    from ..errors import ConfigError
-
     unknown = sorted(set(options) - set(cls.option_names))
     if unknown:
         raise ConfigError(f"{cls.name}: unknown option(s) {', '.join(unknown)}; "

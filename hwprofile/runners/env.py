@@ -7,6 +7,7 @@ installed, else with the driver's ``/proc`` entries.
 
 from __future__ import annotations
 
+import ctypes.util
 import functools
 import importlib.metadata as metadata
 import importlib.util
@@ -14,6 +15,8 @@ import os
 import re
 import subprocess
 from pathlib import Path
+
+from .._lazy import heavy
 
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
@@ -127,8 +130,6 @@ def has_tensorrt_libs() -> bool:
     """libnvinfer is reachable: the tensorrt wheel's libs or a system install."""
     if has_module("tensorrt_libs") or has_module("tensorrt"):
         return True
-    import ctypes.util
-
     return ctypes.util.find_library("nvinfer") is not None
 
 
@@ -194,7 +195,7 @@ def nvml_gpu_names() -> list[str] | None:
     if not has_module("pynvml"):
         return None
     try:
-        import pynvml
+        pynvml = heavy("pynvml")
 
         pynvml.nvmlInit()
         try:
@@ -277,7 +278,7 @@ def nvml_cuda_driver_version() -> tuple[int, int] | None:
     if not has_module("pynvml"):
         return None
     try:
-        import pynvml
+        pynvml = heavy("pynvml")
 
         pynvml.nvmlInit()
         try:

@@ -11,11 +11,12 @@ user can select it by accident. Options:
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import time
 from typing import Any
 
-from .base import Runner
+from .base import COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner
 
 PATH = "hwprofile.runners.fake:FakeRunner"
 
@@ -27,11 +28,16 @@ class FakeRunner(Runner):
     kinds = ("spec", "onnx", "engine")
     input = "module"
     option_names = ("latencies_ms", "sleep", "fault", "fault_at", "alloc_mb", "unsupported")
+    result_settings = {**COMMON_RESULT_SETTINGS, "library": "backend"}
+    #: the scripted latencies stand for the machine's speed: tests change them to make a regression
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "options.latencies_ms", "options.sleep")
+    bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS, "calls", "options.fault", "options.fault_at",
+                            "options.alloc_mb", "options.unsupported")
 
     @classmethod
-    def check(cls, workload) -> str | None:
+    def unsupported_reason(cls, workload) -> str | None:
         reason = workload.options.get("unsupported")
-        return str(reason) if reason else super().check(workload)
+        return str(reason) if reason else super().unsupported_reason(workload)
 
     def load(self, workload) -> None:
         self.workload, opts = workload, workload.options
@@ -44,8 +50,6 @@ class FakeRunner(Runner):
     def _fault(self) -> None:
         fault = self.workload.options.get("fault")
         if fault == "segfault":
-            import ctypes
-
             ctypes.string_at(0)  # reads address 0: SIGSEGV
         elif fault == "hang":
             while True:

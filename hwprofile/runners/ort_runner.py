@@ -13,12 +13,30 @@ Options: threads, iobinding, cpu_mem_arena, mem_pattern, trt_cache_dir, seed.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import statistics
+import tempfile
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import psutil
+
+from .._lazy import heavy
+from ..layer_join import LAYOUT_OPS, map_optimized, onnx_layers
+from ..layers import typical
 from . import env
-from .base import Runner, Unsupported, cuda_event_ms
+from .base import (
+    COMMON_BOOKKEEPING_SETTINGS,
+    COMMON_OBSERVED_SETTINGS,
+    COMMON_RESULT_SETTINGS,
+    Runner,
+    Unsupported,
+    cuda_event_ms,
+)
 
 _NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
 
@@ -37,8 +55,6 @@ def check_provider(runner: str, asked: str, active: list[str]) -> None:
 def default_threads() -> int:
     """ONNX Runtime's own default: one intra-op thread per physical core."""
     try:
-        import psutil
-
         cores = psutil.cpu_count(logical=False)
     except Exception:  # pragma: no cover
         cores = None
@@ -51,11 +67,32 @@ class OrtRunner(Runner):
     modes = ("infer",)
     provider = "CPUExecutionProvider"
     option_names = ("threads", "iobinding", "cpu_mem_arena", "mem_pattern", "trt_cache_dir", "seed")
+    result_settings = {
+        **COMMON_RESULT_SETTINGS, "library": "backend", "onnxruntime_version": "backend version",
+        "distributions": "backend version",  # onnxruntime vs onnxruntime-gpu: other builds
+        "providers_requested": "provider", "providers_active": "provider", "provider_options": "provider",
+        "inter_op_threads": "thread setting", "graph_optimization_level": "setting", "execution_mode": "setting",
+        "cpu_mem_arena": "setting", "options.cpu_mem_arena": "setting", "mem_pattern": "setting",
+        "options.mem_pattern": "setting", "iobinding": "setting", "options.iobinding": "setting",
+        "input_dtype": "precision",
+        # ort:tensorrt: the provider's TensorRT and whether it converts an fp32 graph to fp16 (weak typing)
+        "tensorrt_major": "backend version", "tensorrt_typing": "precision",
+        "provider_options.trt_fp16_enable": "precision",
+    }
+    #: node_placement: where each graph node ran, read on a separate profiled session. It follows from the
+    #: providers, the onnxruntime build and the graph, which refuse on their own; a difference with those
+    #: equal is worth a look (a profiler that failed on one side), not a refusal.
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "node_placement", "provider_options.device_id")
+    bookkeeping_settings = (
+        *COMMON_BOOKKEEPING_SETTINGS, "options.trt_cache_dir",
+        # per-process stream handles and cache folders in the provider options: they differ on every run
+        "provider_options.user_compute_stream", "provider_options.has_user_compute_stream",
+        "provider_options.trt_engine_cache_path", "provider_options.trt_timing_cache_path")
+    result_fingerprint = ("libraries.onnxruntime", "libraries.onnxruntime_distributions", "libraries.onnx")
 
     @classmethod
     def preload(cls) -> None:
-        import numpy  # noqa: F401
-        import onnxruntime  # noqa: F401
+        onnxruntime = heavy("onnxruntime")
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
@@ -80,8 +117,7 @@ class OrtRunner(Runner):
         return so
 
     def load(self, workload) -> None:
-        import numpy as np
-        import onnxruntime as ort
+        ort = heavy("onnxruntime")
 
         self.workload, opts = workload, workload.options
         if not hasattr(self, "_stream"):  # a GPU runner made it before its placement session
@@ -150,13 +186,7 @@ class OrtRunner(Runner):
         """Which execution provider ran each graph node, from ONNX Runtime's profiler on a separate,
         identical session run once and closed (the timed session stays unprofiled): nodes per
         provider, and the op types of nodes that ran elsewhere than on this runner's provider."""
-        import json
-        import tempfile
-        from collections import Counter
-        from pathlib import Path
-
-        import numpy as np
-        import onnxruntime as ort
+        ort = heavy("onnxruntime")
 
         with tempfile.TemporaryDirectory(prefix="hwprofile-placement-") as tmp:
             so = self._session_options(ort, self.workload.options)
@@ -178,16 +208,8 @@ class OrtRunner(Runner):
         """Per-node times of ``iterations`` runs on a separate, profiled session (ONNX Runtime's profiler,
         ``Node`` events ending ``_kernel_time``), each optimized node joined to the exported nodes it
         runs (from the optimized graph ORT saves) and to their counts (``info``)."""
-        import json
-        import statistics
-        import tempfile
-        from pathlib import Path
-
-        import onnx
-        import onnxruntime as ort
-
-        from ..layer_join import LAYOUT_OPS, map_optimized, onnx_layers
-        from ..layers import typical
+        onnx = heavy("onnx")
+        ort = heavy("onnxruntime")
 
         info = info or onnx_layers(self.workload.path, self.workload.batch)
         warm = 3
@@ -256,7 +278,7 @@ class OrtRunner(Runner):
         return self._feed
 
     def settings(self) -> dict[str, Any]:
-        import onnxruntime as ort
+        ort = heavy("onnxruntime")
 
         so = self._so
         return {"library": "onnxruntime", "onnxruntime_version": ort.__version__,
@@ -285,12 +307,15 @@ class _OrtGpuRunner(OrtRunner):
     """CUDA and TensorRT providers: device-resident IOBinding, CUDA events when torch has CUDA."""
 
     device_type = "cuda"
+    #: CUDA and cuDNN come from torch's or the nvidia wheels (preload_dlls), the driver from the machine
+    result_fingerprint = (*OrtRunner.result_fingerprint, "gpu.driver", "gpu.cuda_driver", "gpu.cuda_runtime",
+                          "gpu.cudnn", "gpu.cudnn_wheel")
 
     @classmethod
     def preload(cls) -> None:
         if env.torch_cuda_problem() is None:
-            import torch  # noqa: F401  (loads the CUDA libraries onnxruntime-gpu links against)
-        import onnxruntime as ort
+            torch = heavy("torch")
+        ort = heavy("onnxruntime")
 
         if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from torch or the nvidia wheels (onnxruntime-gpu >= 1.21)
             try:
@@ -338,7 +363,7 @@ class _OrtGpuRunner(OrtRunner):
         if env.torch_cuda_problem() is not None:
             self.timing_method = "perf_counter_ns"
             return None
-        import torch
+        torch = heavy("torch")
 
         torch.cuda.set_device(self.index)
         stream = torch.cuda.Stream(self.index)
@@ -381,6 +406,7 @@ class OrtTensorrtRunner(_OrtGpuRunner):
     name = "ort:tensorrt"
     provider = "TensorrtExecutionProvider"
     load_estimate_s = 30.0  # the provider builds its engine in the session (cached per shape in trt_cache_dir)
+    result_fingerprint = (*_OrtGpuRunner.result_fingerprint, "libraries.tensorrt")
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:

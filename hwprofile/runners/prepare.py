@@ -21,6 +21,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from exporters import to_onnx, to_tensorrt
+
+from .._lazy import heavy
+from ..errors import ConfigError, MeasurementError
+from ..measure import Workload
+from ..specs import spec_to_dict
+from . import env
+
 INPUTS = ("module", "onnx", "engine")
 WORKLOAD_KIND = {"module": "spec", "onnx": "onnx", "engine": "engine"}
 ENGINE_BUILD_TIMEOUT_S = 1800.0
@@ -74,8 +82,6 @@ class Artifacts:
             return item.onnx_path, prepare_record("onnx", item.onnx_path)
 
         def make():
-            from exporters import to_onnx
-
             art = to_onnx(item.spec, batch="dynamic", fp16=precision == "fp16", cache_dir=self.cache_dir)
             return str(art.path), art.export_s, art.cache_hit
 
@@ -108,8 +114,6 @@ def build_engine(onnx_path: str, precision: str, batches: tuple[int, ...], devic
     TensorRT builds for the current CUDA device, so the child selects it first; its result comes
     back as JSON, its failure as an exception with the child's last error line.
     """
-    from ..errors import MeasurementError
-
     job = {"onnx": onnx_path, "precision": precision, "batches": list(batches), "device": device,
            "cache_dir": cache_dir}
     with tempfile.TemporaryDirectory(prefix="hwprofile-engine-") as tmp:
@@ -128,12 +132,10 @@ def build_engine(onnx_path: str, precision: str, batches: tuple[int, ...], devic
 
 def _select_device(device: str) -> None:
     """Make ``device`` the current CUDA device before TensorRT builds on it (torch, when it has CUDA)."""
-    from . import env
-
     kind, index = env.parse_device(device)
     if kind != "cuda" or env.torch_cuda_problem() is not None:
         return
-    import torch
+    torch = heavy("torch")
 
     if torch.cuda.is_available():
         torch.cuda.set_device(index or 0)
@@ -143,8 +145,6 @@ def _build_main(argv: list[str]) -> int:
     """Child: ``python -m hwprofile.runners.prepare JOB_JSON OUT_JSON``."""
     job, out = json.loads(argv[0]), Path(argv[1])
     _select_device(job["device"])
-    from exporters import to_tensorrt
-
     art = to_tensorrt(job["onnx"], precision=job["precision"], batch_sizes=job["batches"],
                       cache_dir=job["cache_dir"])
     tmp = out.with_suffix(".tmp")
@@ -155,17 +155,12 @@ def _build_main(argv: list[str]) -> int:
 
 def prepare_input(input: str, item, config, device: str, cache: Artifacts, resolution: int):
     """(Workload, prepare record) of ``item`` for a runner whose input is ``input``."""
-    from ..errors import ConfigError
-    from ..measure import Workload
-
     options = config.runner_options(item.runner)
     common = dict(batch=item.batch, resolution=resolution, precision=config.precision, mode=config.mode,
                   options=options)
     if input == "module":
         if item.spec is None:
             raise ConfigError(f"{item.runner} runs torch modules built from a spec, not an ONNX file")
-        from ..specs import spec_to_dict
-
         return Workload(kind="spec", spec=spec_to_dict(item.spec), path=None, **common), prepare_record("module")
     if input == "onnx":
         path, rec = cache.onnx(item, config.precision)

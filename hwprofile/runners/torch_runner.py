@@ -8,10 +8,16 @@ Options: threads, channels_last, compile (``torch.compile``), cuda_graphs (torch
 
 from __future__ import annotations
 
+import statistics
+import time
 from typing import Any
 
+from .._lazy import heavy
+from ..layers import typical
+from ..measure.memory import MB, entry
+from ..measure.records import spec_from_dict
 from . import env
-from .base import Runner
+from .base import COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported
 
 
 class TorchRunner(Runner):
@@ -19,12 +25,25 @@ class TorchRunner(Runner):
     input = "module"
     modes = ("infer", "train")
     option_names = ("threads", "channels_last", "compile", "cuda_graphs", "seed")
+    result_settings = {
+        **COMMON_RESULT_SETTINGS, "library": "backend", "torch_version": "backend version",
+        "interop_threads": "thread setting", "precision_mode": "precision",
+        "channels_last": "memory format", "options.channels_last": "memory format",
+        "compile": "setting", "options.compile": "setting", "cuda_graphs": "setting", "options.cuda_graphs": "setting",
+        # torch:cuda (_cuda_settings): CUDA and cuDNN builds, the cuDNN autotuner, fp32 as TF32
+        "cuda_version": "backend version", "cudnn_version": "backend version", "cudnn_benchmark": "setting",
+        "fp32_precision": "precision", "matmul_fp32_precision": "precision", "cudnn_fp32_precision": "precision",
+        "cudnn_conv_fp32_precision": "precision", "matmul_allow_tf32": "precision", "cudnn_allow_tf32": "precision",
+    }
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "gpu")  # the GPU's name as torch reads it
+    bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS,
+                            "unreadable")  # why a value above is null: the null itself is compared
+    result_fingerprint = ("libraries.torch",)
 
     @classmethod
     def preload(cls) -> None:
-        import torch  # noqa: F401
-
-        from .. import models  # noqa: F401
+        heavy("torch")
+        heavy("hwprofile.models")  # defining the networks imports torch.nn
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
@@ -35,18 +54,15 @@ class TorchRunner(Runner):
         return f"torch {env.torch_build()['version']}"
 
     @classmethod
-    def check(cls, workload) -> str | None:
-        reason = super().check(workload)
+    def unsupported_reason(cls, workload) -> str | None:
+        reason = super().unsupported_reason(workload)
         if reason is None and workload.options.get("cuda_graphs"):
             if cls.device_type != "cuda" or workload.mode != "infer":
                 return f"{cls.name}: cuda_graphs is supported for torch:cuda infer only"
         return reason
 
     def load(self, workload) -> None:
-        import torch
-
-        from .. import build_model
-        from ..measure.records import spec_from_dict
+        torch = heavy("torch")
 
         self.workload, opts, t = workload, workload.options, torch
         if opts.get("threads"):
@@ -59,7 +75,7 @@ class TorchRunner(Runner):
             torch.backends.cudnn.benchmark = True  # pycls CUDNN.BENCHMARK
         fmt = torch.channels_last if opts.get("channels_last") else torch.contiguous_format
         spec = spec_from_dict(workload.spec)
-        self.model = build_model(spec).to(self._dev, memory_format=fmt)
+        self.model = heavy("hwprofile.models").build(spec).to(self._dev, memory_format=fmt)
         shape = (workload.batch, 3, workload.resolution, workload.resolution)
         x = torch.randn(shape, generator=gen)
         self._half = workload.precision == "fp16"
@@ -79,7 +95,7 @@ class TorchRunner(Runner):
             self._events = (t.cuda.Event(enable_timing=True), t.cuda.Event(enable_timing=True))
 
     def _snapshot_bn(self) -> list[tuple[Any, dict]]:
-        import torch
+        torch = heavy("torch")
 
         saved = []
         for mod in self.model.modules():
@@ -89,7 +105,7 @@ class TorchRunner(Runner):
 
     def restore_bn(self) -> None:
         """Put back the BatchNorm running statistics saved at load (train mode)."""
-        import torch
+        torch = heavy("torch")
 
         with torch.no_grad():
             for mod, buffers in getattr(self, "_bn", []):
@@ -97,7 +113,7 @@ class TorchRunner(Runner):
                     getattr(mod, name).copy_(value)
 
     def _capture(self):
-        import torch
+        torch = heavy("torch")
 
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
@@ -111,7 +127,7 @@ class TorchRunner(Runner):
         return graph
 
     def infer(self) -> None:
-        import torch
+        torch = heavy("torch")
 
         if self._graph is not None:
             self._graph.replay()
@@ -130,13 +146,11 @@ class TorchRunner(Runner):
     def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
         """Per-module times and counts (see :func:`torch_layer_times`); ``info`` is unused."""
         if self.workload.mode != "infer" or self._graph is not None or self._fn is not self.model:
-            from .base import Unsupported
-
             raise Unsupported(f"{self.name}: per-layer times need eager inference (no compile, cuda_graphs, train)")
         return torch_layer_times(self, iterations)
 
     def settings(self) -> dict[str, Any]:
-        import torch
+        torch = heavy("torch")
 
         opts = self.workload.options if self.workload else {}
         out = {"library": "torch", "torch_version": torch.__version__, "device": self.device,
@@ -178,6 +192,8 @@ class TorchCudaRunner(TorchRunner):
     name = "torch:cuda"
     device_type = "cuda"
     timing_method = "cuda_event"
+    result_fingerprint = ("libraries.torch", "libraries.torch_cuda", "gpu.driver", "gpu.cuda_driver",
+                          "gpu.cuda_runtime", "gpu.cudnn")
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
@@ -186,7 +202,7 @@ class TorchCudaRunner(TorchRunner):
                 or env.cuda_driver_problem(f"torch {build['version']}", build["cuda"]))
 
     def synchronize(self) -> None:
-        import torch
+        torch = heavy("torch")
 
         torch.cuda.synchronize(self._dev)
 
@@ -199,15 +215,14 @@ class TorchCudaRunner(TorchRunner):
         return start.elapsed_time(end)
 
     def reset_peak_memory(self) -> None:
-        import torch
+        torch = heavy("torch")
 
         torch.cuda.synchronize(self._dev)
         torch.cuda.reset_peak_memory_stats(self._dev)
 
     def memory(self) -> dict[str, dict]:
-        import torch
+        torch = heavy("torch")
 
-        from ..measure.memory import MB, entry
 
         return {
             "torch_max_allocated_mb": entry(torch.cuda.max_memory_allocated(self._dev) / MB,
@@ -220,7 +235,7 @@ class TorchCudaRunner(TorchRunner):
 
 
 def _numel(x) -> int:
-    import torch
+    torch = heavy("torch")
 
     if isinstance(x, torch.Tensor):
         return x.numel()
@@ -234,7 +249,7 @@ def _module_counts(mod, inp, out, batch: int, elem: int) -> dict:
     multiply-adds are output elements x (input channels / groups) x kernel area (+1 with a bias), a
     linear layer's output elements x input features (+1 with a bias); everything else costs none.
     Bytes: inputs + parameters + outputs at the element size."""
-    import torch
+    torch = heavy("torch")
 
     flops, group, depthwise = 0, None, False
     if isinstance(mod, torch.nn.Conv2d):
@@ -256,10 +271,7 @@ def torch_layer_times(runner: TorchRunner, iterations: int) -> dict[str, Any]:
     module (Conv2d, BatchNorm2d, SiLU, ...) the layer itself, for a container the operations its
     ``forward`` does between its children (the SE block's scaling multiply, a residual add), and
     for a plain Sequential only Python overhead, which goes to an overhead row."""
-    import statistics
-    import time
-
-    import torch
+    torch = heavy("torch")
 
     model, dev = runner.model, runner._dev
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
@@ -306,8 +318,6 @@ def torch_layer_times(runner: TorchRunner, iterations: int) -> dict[str, Any]:
             runs.append(run)
             totals.append((t1 - t0) / 1e6)
             unprofiled.append(runner.time_once())
-    from ..layers import typical
-
     mean, med, total = typical(runs, totals)
     rows, overhead = [], []
     for name in mean:

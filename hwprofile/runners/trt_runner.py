@@ -7,10 +7,24 @@ names present in both TensorRT 10.x and 11.x are used (see tests/data/tensorrt/)
 
 from __future__ import annotations
 
+import json
+import statistics
+from pathlib import Path
 from typing import Any
 
+from .._lazy import heavy
+from ..layer_join import trt_nodes
+from ..layers import typical
+from ..measure.memory import MB, entry
 from . import env
-from .base import Runner, Unsupported, cuda_event_ms
+from .base import (
+    COMMON_BOOKKEEPING_SETTINGS,
+    COMMON_OBSERVED_SETTINGS,
+    COMMON_RESULT_SETTINGS,
+    Runner,
+    Unsupported,
+    cuda_event_ms,
+)
 
 _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32",
                  "INT64": "int64", "INT8": "int8", "UINT8": "uint8", "BOOL": "bool"}
@@ -24,11 +38,23 @@ class TrtRunner(Runner):
     input = "engine"  # built from the ONNX export on the device that runs it (runners/prepare.py)
     modes = ("infer",)
     option_names = ("seed",)
+    result_settings = {**COMMON_RESULT_SETTINGS, "library": "backend", "tensorrt_version": "backend version",
+                       "tensor_shapes": "input size", "tensor_dtypes": "precision",
+                       # how the engine was built (exporters.to_tensorrt's record next to the engine file)
+                       "engine_build.precision": "precision", "engine_build.strongly_typed": "precision",
+                       "engine_build.workspace_mb": "setting"}
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "gpu")
+    bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS,
+                            "buffers", "stream",  # fixed texts: how it is run
+                            # an index into the engine's per-batch profiles, which depends on the sweep's
+                            # batch list; the shape that ran is in tensor_shapes
+                            "optimization_profile")
+    result_fingerprint = ("libraries.tensorrt", "gpu.driver", "gpu.cuda_driver")
 
     @classmethod
     def preload(cls) -> None:
-        import tensorrt  # noqa: F401
-        import torch  # noqa: F401
+        tensorrt = heavy("tensorrt")
+        torch = heavy("torch")
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
@@ -45,8 +71,8 @@ class TrtRunner(Runner):
         return f"tensorrt {env.tensorrt_version()}"
 
     def load(self, workload) -> None:
-        import tensorrt as trt
-        import torch
+        trt = heavy("tensorrt")
+        torch = heavy("torch")
 
         self.workload = workload
         self._index = int(self.device.partition(":")[2] or 0)
@@ -87,12 +113,17 @@ class TrtRunner(Runner):
     def _tensor_names(self) -> list[str]:
         return [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
 
-    def _torch_dtype(self, trt, torch, name: str):
+    def _dtype_name(self, trt, name: str) -> str | None:
+        """The TensorRT data type of tensor ``name`` (FLOAT, HALF...), None when hwprofile does not know it."""
         dtype = self._engine.get_tensor_dtype(name)
-        for key, value in _TORCH_DTYPES.items():
-            if hasattr(trt.DataType, key) and dtype == getattr(trt.DataType, key):
-                return getattr(torch, value)
-        raise Unsupported(f"trt: tensor {name} has unsupported dtype {dtype}")
+        return next((key for key in _TORCH_DTYPES
+                     if hasattr(trt.DataType, key) and dtype == getattr(trt.DataType, key)), None)
+
+    def _torch_dtype(self, trt, torch, name: str):
+        key = self._dtype_name(trt, name)
+        if key is None:
+            raise Unsupported(f"trt: tensor {name} has unsupported dtype {self._engine.get_tensor_dtype(name)}")
+        return getattr(torch, _TORCH_DTYPES[key])
 
     def _bind(self, trt, torch) -> dict[str, Any]:
         w, buffers = self.workload, {}
@@ -151,13 +182,7 @@ class TrtRunner(Runner):
         runs, each layer joined to the exported ONNX nodes it contains (``info``, from the ONNX graph
         the engine was built from): by its ``[ONNX Layer: ...]`` metadata in the engine inspector's
         JSON when the engine has it, else by its name. Reformat/copy layers are overhead rows."""
-        import json
-        import statistics
-
-        import tensorrt as trt
-
-        from ..layer_join import trt_nodes
-        from ..layers import typical
+        trt = heavy("tensorrt")
 
         current: dict[str, float] = {}
 
@@ -216,8 +241,6 @@ class TrtRunner(Runner):
                 "element_bytes": info.element_bytes if info is not None else None, "rows": rows}
 
     def memory(self) -> dict[str, dict]:
-        from ..measure.memory import MB, entry
-
         size = getattr(self._engine, "device_memory_size_v2", None)
         if size is None:
             return {}
@@ -225,14 +248,29 @@ class TrtRunner(Runner):
                                                      "activation/scratch memory of one execution context")}
 
     def settings(self) -> dict[str, Any]:
-        import tensorrt as trt
-        import torch
+        trt = heavy("tensorrt")
+        torch = heavy("torch")
 
-        shapes = {n: list(self._context.get_tensor_shape(n)) for n in self._tensor_names()}
+        names = self._tensor_names()
+        shapes = {n: list(self._context.get_tensor_shape(n)) for n in names}
+        build = self._engine_build()
         return {"library": "tensorrt", "tensorrt_version": trt.__version__, "device": self.device,
                 "gpu": self._gpu_name(torch), "tensor_shapes": shapes,
+                "tensor_dtypes": {n: self._dtype_name(trt, n) for n in names},
                 "buffers": "torch CUDA tensors", "stream": "non-default torch.cuda.Stream",
-                "optimization_profile": getattr(self, "profile_index", None)}
+                "optimization_profile": getattr(self, "profile_index", None),
+                **({"engine_build": build} if build else {})}
+
+    def _engine_build(self) -> dict | None:
+        """How the engine was built, from the record exporters.to_tensorrt writes next to it (``<key>.json``
+        beside ``<key>.engine``); None for an engine made elsewhere."""
+        try:
+            data = json.loads(Path(self.workload.path).with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        return {k: data.get(k) for k in ("precision", "strongly_typed", "workspace_mb")}
 
     def close(self) -> None:
         for name in ("_buffers", "_context", "_engine", "_runtime", "_stream"):

@@ -11,7 +11,7 @@ import pytest
 from hwprofile.errors import ConfigError, RunnerUnavailable
 from hwprofile.measure import TimingConfig, Workload
 from hwprofile.measure.core import measure
-from hwprofile.measure.isolation import classify, get_launcher, shutdown, wait_child
+from hwprofile.measure.isolation import child_status, get_launcher, shutdown, wait_child
 from hwprofile.runners import register_runner, unregister_runner
 from hwprofile.runners.fake import PATH
 
@@ -122,14 +122,14 @@ def test_wait_child_reports_signal_and_rusage():
         os.kill(os.getpid(), signal.SIGTERM)
     exit = wait_child(pid, 10, None)
     assert exit["signal"] == signal.SIGTERM and exit["exitcode"] is None and exit["maxrss_mb"] >= 64
-    assert classify(exit, None, 10, None) == ("crashed", "the child died of SIGTERM")
+    assert child_status(exit, None, 10, None) == ("crashed", "the child died of SIGTERM")
 
 
 def test_classify_kernel_kill_and_peak_over_cap():
     base = {"killed": None, "signal": None, "exitcode": 0, "maxrss_mb": 100.0, "rss_seen_mb": 50.0}
-    assert classify({**base, "signal": signal.SIGKILL}, None, 5, None)[0] == "oom"
-    assert classify({**base, "maxrss_mb": 900.0}, {"status": "ok"}, 5, 800)[0] == "oom"
-    assert classify({**base, "exitcode": 70}, None, 5, None, "Traceback: boom") == (
+    assert child_status({**base, "signal": signal.SIGKILL}, None, 5, None)[0] == "oom"
+    assert child_status({**base, "maxrss_mb": 900.0}, {"status": "ok"}, 5, 800)[0] == "oom"
+    assert child_status({**base, "exitcode": 70}, None, 5, None, "Traceback: boom") == (
         "crashed", "the child exited with code 70 and no result: Traceback: boom")
 
 

@@ -73,7 +73,8 @@ def test_input_checks(tmp_path, onnx_path):
         OrtCpuRunner().load(Workload.from_file(fixed, batch=2, resolution=16))
     with pytest.raises(Unsupported, match="takes float32 but precision fp16"):
         OrtCpuRunner().load(Workload.from_file(onnx_path, batch=1, resolution=16, precision="fp16"))
-    assert "does not support mode 'train'" in OrtCpuRunner.check(Workload.from_file(onnx_path, 1, 16, mode="train"))
+    assert "does not support mode 'train'" in OrtCpuRunner.unsupported_reason(
+        Workload.from_file(onnx_path, 1, 16, mode="train"))
 
 
 def test_tensorrt_provider_options(onnx_path, tmp_path, monkeypatch):

@@ -51,11 +51,11 @@ def test_channels_last_option():
 
 def test_checks():
     onnx_workload = Workload.from_file("m.onnx", batch=1, resolution=32)
-    assert "runs spec workloads" in TorchCpuRunner.check(onnx_workload)
+    assert "runs spec workloads" in TorchCpuRunner.unsupported_reason(onnx_workload)
     graphs = _workload(options={"cuda_graphs": True})
-    assert "torch:cuda infer only" in TorchCpuRunner.check(graphs)
-    assert TorchCudaRunner.check(graphs) is None
-    assert "torch:cuda infer only" in TorchCudaRunner.check(
+    assert "torch:cuda infer only" in TorchCpuRunner.unsupported_reason(graphs)
+    assert TorchCudaRunner.unsupported_reason(graphs) is None
+    assert "torch:cuda infer only" in TorchCudaRunner.unsupported_reason(
         Workload.from_spec(get_spec("RegNetX-200MF"), 1, 32, mode="train", options={"cuda_graphs": True}))
 
 

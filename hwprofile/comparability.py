@@ -1,0 +1,209 @@
+"""Whether two sides can be compared, from what each runner declares (pure functions: nothing here prints).
+
+Every settings field a runner writes is declared on its class (:class:`hwprofile.runners.base.Runner`):
+``result_settings`` change what is measured, ``observed_settings`` are readings of the machine or the
+run, ``bookkeeping_settings`` say how, when and where it ran; ``result_fingerprint`` names the device
+fingerprint fields (library versions, CUDA, driver) that change its results. The rest of the
+fingerprint is declared here (:data:`FINGERPRINT_OBSERVED`, :data:`FINGERPRINT_BOOKKEEPING`).
+
+On one device a differing result field refuses the comparison, an observation warns, bookkeeping is
+never compared, and a field nobody declared (written by a newer hwprofile or a plugin runner) warns.
+A field recorded on one side only warns. Across devices, hardware, providers and threads differ by
+design: only a precision setting, or two version numbers of a result library, refuse; two other
+version numbers warn. See docs/comparability.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from .errors import ConfigError
+from .profile import Record
+from .runners import runner_class
+from .runners.base import BOOKKEEPING, OBSERVATION, RESULT, Runner
+
+#: The effect of a field nobody declared: a difference warns (it may matter; hwprofile cannot say).
+UNKNOWN = "unknown"
+#: Device fingerprint fields that describe the machine: a difference on one device id warns.
+FINGERPRINT_OBSERVED: tuple[str, ...] = ("device", "kind", "cpu", "ram_gb", "os", "python", "libraries", "versions",
+                                         "gpu", "peaks")
+#: Fingerprint fields that change from run to run or name one machine: never compared.
+FINGERPRINT_BOOKKEEPING: tuple[str, ...] = (
+    "id", "gpu.uuid", "gpu.pci_bus_id", "peaks.measured_utc",
+    *(f"peaks.{test}.repeats" for test in ("matmul_fp32", "matmul_fp16", "matmul_tf32", "copy")))
+#: Where a fingerprint keeps library versions: ``libraries`` (hwprofile.measure.fingerprint) or ``versions``
+#: (hand-written fingerprints): a runner's ``libraries.X`` covers both.
+LIBRARY_SECTIONS = ("libraries", "versions")
+
+
+class SideLike(Protocol):
+    device_id: str
+    fingerprint: dict
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A difference between two sides: ``refuse`` makes a comparison meaningless, ``warn`` may matter."""
+
+    kind: str
+    field: str
+    base: Any
+    current: Any
+    severity: str  # refuse | warn
+    records: int = 0  # how many joined records differ in this setting (0: the device fingerprint)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        where = f" in {self.records} records" if self.records else ""
+        return f"{self.kind} {self.field}: {_short(self.base)} vs {_short(self.current)}{where}"
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys; lists and scalars are leaves."""
+    if not isinstance(data, dict):
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+# ------------------------------------------------------------------------------ declarations
+
+def runner_declarations(runner: str) -> type[Runner]:
+    """The class whose declarations judge ``runner``'s settings; the base class (the fields every
+    measurement writes) for a runner this process does not know."""
+    try:
+        return runner_class(runner)
+    except ConfigError:
+        return Runner
+
+
+def _longest_prefix(table: dict[str, tuple[str, str]], field: str) -> tuple[str, str] | None:
+    parts = field.split(".")
+    for n in range(len(parts), 0, -1):
+        hit = table.get(".".join(parts[:n]))
+        if hit is not None:
+            return hit
+    return None
+
+
+_RANK = {RESULT: 3, OBSERVATION: 2, UNKNOWN: 1, BOOKKEEPING: 0}
+
+
+def setting_effect(field: str, runners: Sequence[type[Runner]]) -> tuple[str, str]:
+    """(effect, kind) of a settings field (dotted, without ``settings.``) as ``runners`` declare it; a
+    runner that does not declare it counts as ``(UNKNOWN, "setting")``, and the strongest effect wins
+    (result, observation, unknown, bookkeeping) when the records of one difference ran on several runners."""
+    judged = [cls.declared(field) or (UNKNOWN, "setting") for cls in runners]
+    return max(judged, key=lambda e: _RANK[e[0]], default=(UNKNOWN, "setting"))
+
+
+def _covers(declared: str, field: str) -> bool:
+    names = [declared]
+    section, _, rest = declared.partition(".")
+    if section in LIBRARY_SECTIONS:
+        names = [f"{s}.{rest}" for s in LIBRARY_SECTIONS]
+    return any(field == n or field.startswith(n + ".") for n in names)
+
+
+_FINGERPRINT = {**{f: (OBSERVATION, "fingerprint") for f in FINGERPRINT_OBSERVED},
+                **{f: (BOOKKEEPING, "fingerprint") for f in FINGERPRINT_BOOKKEEPING}}
+
+
+def fingerprint_effect(field: str, runners: Sequence[type[Runner]] = ()) -> tuple[str, str]:
+    """(effect, kind) of a device fingerprint field (dotted): a result (``backend version``) when one of
+    ``runners`` declares it in ``result_fingerprint``, else as :data:`FINGERPRINT_OBSERVED` /
+    :data:`FINGERPRINT_BOOKKEEPING` say, else ``(UNKNOWN, "fingerprint")``."""
+    if any(_covers(d, field) for cls in runners for d in cls.result_fingerprint):
+        return RESULT, "backend version"
+    return _longest_prefix(_FINGERPRINT, field) or (UNKNOWN, "fingerprint")
+
+
+def stable_fingerprint(fingerprint: dict) -> dict:
+    """A fingerprint's flattened fields without its bookkeeping (what two copies of one device must share)."""
+    return {k: v for k, v in flatten(fingerprint).items() if fingerprint_effect(k)[0] != BOOKKEEPING}
+
+
+# -------------------------------------------------------------------------------- judging
+
+def _norm(value: Any) -> Any:
+    """Versions compare without local build labels: ``2.13.0+cpu`` == ``2.13.0+cu130``."""
+    return value.split("+", 1)[0] if isinstance(value, str) and value[:1].isdigit() else value
+
+
+def _diff(a: dict, b: dict, both: bool = False) -> list[tuple[str, Any, Any, bool]]:
+    """Differing leaves as (key, a's value, b's value, present on both sides); ``both`` keeps only
+    keys present on both sides."""
+    fa, fb = flatten(a), flatten(b)
+    keys = set(fa) & set(fb) if both else set(fa) | set(fb)
+    return [(k, fa.get(k), fb.get(k), k in fa and k in fb) for k in sorted(keys)
+            if _norm(fa.get(k)) != _norm(fb.get(k))]
+
+
+def _is_version(value: Any) -> bool:
+    return isinstance(value, str) and bool(re.match(r"\d+(\.\d+)+", value))
+
+
+def judge(effect: str, kind: str, vb: Any, vc: Any, same_device: bool, what: str,
+          on_both: bool = True) -> tuple[str, str] | None:
+    """(kind, severity) of one difference, or None when it does not matter.
+
+    Bookkeeping never matters. A field one side only records warns. On one device a result field
+    refuses (named by its kind), anything else warns (named ``what``: setting | fingerprint). Across
+    devices only a precision field, or two version numbers of a result library, refuse; two other
+    version numbers warn; other differences are expected.
+    """
+    if effect == BOOKKEEPING:
+        return None
+    if not on_both:
+        return f"{what} recorded on one side only", "warn"
+    if same_device:
+        return (kind, "refuse") if effect == RESULT else (what, "warn")
+    if effect == RESULT and kind == "precision":
+        return kind, "refuse"
+    if _is_version(vb) and _is_version(vc):
+        return (kind, "refuse") if effect == RESULT and kind == "backend version" else ("version", "warn")
+    return None
+
+
+def comparability(base: SideLike, cur: SideLike, pairs: Sequence[tuple[Record, Record]]) -> list[Mismatch]:
+    """Differences that make the comparison meaningless (refuse) or worth a look (warn).
+
+    Record settings are compared pair by pair, by what the records' runners declare; device
+    fingerprints once, with the result fields of every joined runner.
+    """
+    same_device = base.device_id == cur.device_id
+    found: dict[tuple[str, str, str, bool], tuple[int, dict[type[Runner], None]]] = {}
+    joined: dict[str, type[Runner]] = {}
+    for rb, rc in pairs:
+        runners = [joined.setdefault(n, runner_declarations(n)) for n in (rb.runner, rc.runner)]
+        for k, vb, vc, on_both in _diff(rb.settings.to_dict(), rc.settings.to_dict(), both=not same_device):
+            key = (k, json.dumps(vb, default=str), json.dumps(vc, default=str), on_both)
+            n, seen = found.get(key, (0, {}))
+            found[key] = (n + 1, {**seen, **dict.fromkeys(runners)})
+    out = []
+    for (k, vb, vc, on_both), (n, runners) in found.items():
+        effect, kind = setting_effect(k, tuple(runners))
+        judged = judge(effect, kind, json.loads(vb), json.loads(vc), same_device, "setting", on_both)
+        if judged:
+            out.append(Mismatch(judged[0], f"settings.{k}", json.loads(vb), json.loads(vc), judged[1], n))
+    every = tuple(dict.fromkeys(joined.values()))
+    for k, vb, vc, on_both in _diff(base.fingerprint, cur.fingerprint, both=not same_device):
+        effect, kind = fingerprint_effect(k, every)
+        judged = judge(effect, kind, vb, vc, same_device, "fingerprint", on_both)
+        if judged:
+            out.append(Mismatch(judged[0], f"fingerprint.{k}", vb, vc, judged[1]))
+    return out
+
