@@ -92,7 +92,7 @@ class OrtRunner(Runner):
 
     @classmethod
     def preload(cls) -> None:
-        onnxruntime = heavy("onnxruntime")
+        heavy("onnxruntime")
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
@@ -314,7 +314,7 @@ class _OrtGpuRunner(OrtRunner):
     @classmethod
     def preload(cls) -> None:
         if env.torch_cuda_problem() is None:
-            torch = heavy("torch")
+            heavy("torch")
         ort = heavy("onnxruntime")
 
         if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from torch or the nvidia wheels (onnxruntime-gpu >= 1.21)

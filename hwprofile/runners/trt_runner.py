@@ -53,8 +53,8 @@ class TrtRunner(Runner):
 
     @classmethod
     def preload(cls) -> None:
-        tensorrt = heavy("tensorrt")
-        torch = heavy("torch")
+        heavy("tensorrt")
+        heavy("torch")
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
