@@ -14,8 +14,15 @@ from typing import TYPE_CHECKING, Any
 from ._lazy import heavy
 from ._version import __version__
 from .complexity import Complexity, complexity
-from .errors import (ConfigError, EnvironmentProblem, HwprofileError, InputFileError, SchemaError, StrategyError,
-                     UnknownModelError)
+from .errors import (
+    ConfigError,
+    EnvironmentProblem,
+    HwprofileError,
+    InputFileError,
+    SchemaError,
+    StrategyError,
+    UnknownModelError,
+)
 from .gate import GateOptions, GateResult
 from .profile import Profile, Record
 from .scaling import scale, scaling_factors

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from .errors import ConfigError
 from .profile import Record
 from .runners import runner_class
-from .runners.base import BOOKKEEPING, OBSERVATION, RESULT, Runner
+from .runners.base import BOOKKEEPING, OBSERVATION, RESULT, Runner, longest_prefix
 
 #: The effect of a field nobody declared: a difference warns (it may matter; hwprofile cannot say).
 UNKNOWN = "unknown"
@@ -90,15 +90,6 @@ def runner_declarations(runner: str) -> type[Runner]:
         return Runner
 
 
-def _longest_prefix(table: dict[str, tuple[str, str]], field: str) -> tuple[str, str] | None:
-    parts = field.split(".")
-    for n in range(len(parts), 0, -1):
-        hit = table.get(".".join(parts[:n]))
-        if hit is not None:
-            return hit
-    return None
-
-
 _RANK = {RESULT: 3, OBSERVATION: 2, UNKNOWN: 1, BOOKKEEPING: 0}
 
 
@@ -128,7 +119,7 @@ def fingerprint_effect(field: str, runners: Sequence[type[Runner]] = ()) -> tupl
     :data:`FINGERPRINT_BOOKKEEPING` say, else ``(UNKNOWN, "fingerprint")``."""
     if any(_covers(d, field) for cls in runners for d in cls.result_fingerprint):
         return RESULT, "backend version"
-    return _longest_prefix(_FINGERPRINT, field) or (UNKNOWN, "fingerprint")
+    return longest_prefix(_FINGERPRINT, field) or (UNKNOWN, "fingerprint")
 
 
 def stable_fingerprint(fingerprint: dict) -> dict:

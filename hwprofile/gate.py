@@ -16,9 +16,6 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from xml.etree import ElementTree as ET
-
-import numpy as np
 
 from .compare import (
     DEFAULT_BOOT,
@@ -34,8 +31,8 @@ from .compare import (
 )
 from .datatypes import preferred_memory
 from .errors import ConfigError
-from .measure.stats import latency_stats
-from .profile import LatencyStats, MemoryReading, Record, Throughput
+from .pooling import pool
+from .profile import Record
 from .runners import runner_class
 
 METRICS = ("latency", "throughput", "memory")
@@ -344,91 +341,6 @@ def evaluate_with_remeasure(base: Sequence[Record], current: Sequence[Record], c
     pooled = [pool(r, extra[identity(r)]) if identity(r) in extra else r for r in current]
     again = evaluate(base, pooled, config, cross_device)
     return dataclasses.replace(again, remeasured=tuple(identity_dict(i) for i in todo if i in extra)), pooled
-
-
-def pool(first: Record, extra: Record) -> Record:
-    """``first`` with the processes of ``extra`` added: latency statistics recomputed from all raw
-    samples by the one statistics function (median of the per-process medians, max, spread, noisy),
-    per-process throughputs concatenated, memory peaks the larger of the two."""
-    if not (first.ok and extra.ok and first.latency and extra.latency):
-        return first if first.ok else extra
-    samples = first.latency.processes() + extra.latency.processes()
-    if not samples:
-        return first
-    return first.replace(latency=pooled_latency(first.latency, samples),
-                         throughput=_pooled_throughput(first.throughput, extra.throughput),
-                         memory=_pooled_memory(first.memory, extra.memory))
-
-
-def pool_all(records: Sequence[Record]) -> Record:
-    """One record from several measurements of one identity: the ok ones pooled (else the first)."""
-    ok = [r for r in records if r.ok and r.latency]
-    if not ok:
-        return records[0]
-    merged = ok[0]
-    for r in ok[1:]:
-        merged = pool(merged, r)
-    return merged
-
-
-def _pooled_throughput(a: Throughput | None, b: Throughput | None) -> Throughput | None:
-    if not (a and b):
-        return a or b
-    per = [float(v) for t in (a, b) for v in (t.per_repeat_samples_per_s or [t.samples_per_s]) if v]
-    return Throughput.from_dict({**a.to_dict(), "per_repeat_samples_per_s": per,
-                                 "samples_per_s": float(np.exp(np.mean(np.log(per)))),
-                                 "window_s": (a.window_s or 0) + (b.window_s or 0),
-                                 "iterations": (a.iterations or 0) + (b.iterations or 0)})
-
-
-def _pooled_memory(a: dict[str, MemoryReading], b: dict[str, MemoryReading]) -> dict[str, MemoryReading]:
-    out = dict(a)
-    for name, reading in b.items():
-        mine = out.get(name)
-        if mine is None or reading.value_mb > mine.value_mb:
-            out[name] = reading
-    return out
-
-
-def pooled_latency(template: LatencyStats, samples: list[list[float]], noise_cv: float = 0.10) -> LatencyStats:
-    """Latency statistics of several processes' raw samples (:func:`hwprofile.measure.stats.latency_stats`)."""
-    stats = latency_stats(samples, template.timing_method or "unknown", noise_cv)
-    return LatencyStats.from_dict({**stats.to_dict(), "pooled_processes": len(stats.samples_ms)})
-
-
-# -------------------------------------------------------------------------------- JUnit
-
-def junit_xml(result: GateResult, suite: str = "hwprofile.check") -> str:
-    """JUnit XML: one test case per record and metric; regressions fail, failed measurements error."""
-    cases = list(result.verdicts)
-    root = ET.Element("testsuites")
-    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)),
-                       failures=str(len(result.having("regression"))), errors=str(len(result.having("failed"))),
-                       skipped=str(len(result.having("missing", "new"))))
-    for v in cases:
-        tc = ET.SubElement(ts, "testcase", classname=f"{suite}.{v.identity['runner']}", name=v.name)
-        text = describe(v)
-        if v.status == "regression":
-            ET.SubElement(tc, "failure", message=text, type="regression").text = text
-        elif v.status == "failed":
-            ET.SubElement(tc, "error", message=text, type="measurement-failure").text = text
-        elif v.status in ("missing", "new"):
-            ET.SubElement(tc, "skipped", message=text)
-        else:
-            ET.SubElement(tc, "system-out").text = text
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def describe(v: Verdict) -> str:
-    """One line: ``latency 1.18x [1.12, 1.25] vs limit 1.05: regression``."""
-    if v.ratio is None:
-        return f"{v.status}: {v.reason}"
-    ci = f" [{v.ci_low:.3f}, {v.ci_high:.3f}]" if v.ci_low is not None and v.ci_high is not None else ""
-    limit = "" if v.threshold is None else (
-        f" vs limit {1 - v.threshold:.3f}" if v.metric == "throughput" else f" vs limit {1 + v.threshold:.3f}")
-    extra = f" ({v.reason})" if v.reason else ""
-    return f"{v.metric} {v.ratio:.3f}x{ci}{limit}: {v.status}{extra}"
 
 
 def rates(results: Iterable[GateResult], status: str = "regression") -> float:

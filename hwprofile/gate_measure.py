@@ -15,8 +15,9 @@ from pathlib import Path
 from . import sweep
 from .compare import Identity, identity
 from .errors import ConfigError
-from .gate import Remeasure, pool_all
+from .gate import Remeasure
 from .measure import fingerprint as machine
+from .pooling import pool_all
 from .profile import Profile, Record
 from .runners import resolve_device
 from .sweep import SweepConfig

@@ -13,7 +13,7 @@ from .errors import ConfigError, EnvironmentProblem
 from .profile import Profile
 
 
-def _pyplot():
+def pyplot():
     try:
         matplotlib = heavy("matplotlib")
     except ImportError:
@@ -34,7 +34,7 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
     grouped = groups(profile.records)
     if not grouped:
         raise ConfigError("the profile has no successful records to plot")
-    plt = _pyplot()
+    plt = pyplot()
     out = out_folder(out_dir)
     names = [inside(out, f"{d}__{rn.replace(':', '-')}__b{b}__{p}__{m}.png") for d, rn, b, p, m in grouped]
     if len(set(names)) != len(names):

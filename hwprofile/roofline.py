@@ -32,7 +32,7 @@ from pathlib import Path
 from .errors import ConfigError, InputFileError
 from .layers import record_report
 from .measure.isolation import cpu_busy_s
-from .plot import _pyplot, out_folder
+from .plot import out_folder, pyplot
 from .profile import Profile, utc_now
 
 
@@ -73,7 +73,7 @@ def reports_from(path: str | Path) -> list[dict]:
 def plot_roofline(source: str | Path, out_dir: str | Path) -> list[Path]:
     """One PNG per model, runner and batch; returns the paths written (never replacing a file)."""
     reports = reports_from(source)
-    plt = _pyplot()
+    plt = pyplot()
     out = out_folder(out_dir)
     paths = []
     for rep in reports:

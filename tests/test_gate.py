@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hwprofile.cli._check_tables import junit_xml
 from hwprofile.compare import identity
 from hwprofile.errors import ConfigError
-from hwprofile.gate import (DEFAULT_THRESHOLDS, GateConfig, device_type, evaluate, evaluate_with_remeasure,
-                            junit_xml, pool, suspects)
+from hwprofile.gate import DEFAULT_THRESHOLDS, GateConfig, device_type, evaluate, evaluate_with_remeasure, suspects
+from hwprofile.pooling import pool
 from hwprofile.profile import Record
 
 DATA = Path(__file__).parent / "data" / "profiles"

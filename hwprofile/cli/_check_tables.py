@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..gate import DRIFT_FLOOR, GateResult, describe
+from xml.etree import ElementTree as ET
+
+from ..gate import DRIFT_FLOOR, GateResult, Verdict
 from ..gate_session import CalibrationResult
 from ..layers import changes_table_rows
 from ._output import Column, Table
@@ -96,3 +98,36 @@ def calibration_table(cal: CalibrationResult) -> Table:
                   Column("drift_median", "A/A drift median", _pct), Column("drift_max", "A/A drift max", _pct),
                   Column("outside", "outside"), Column("before", "threshold before", _pct),
                   Column("threshold", "threshold now", _pct)), rows, notes=notes)
+
+
+def junit_xml(result: GateResult, suite: str = "hwprofile.check") -> str:
+    """JUnit XML: one test case per record and metric; regressions fail, failed measurements error."""
+    cases = list(result.verdicts)
+    root = ET.Element("testsuites")
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)),
+                       failures=str(len(result.having("regression"))), errors=str(len(result.having("failed"))),
+                       skipped=str(len(result.having("missing", "new"))))
+    for v in cases:
+        tc = ET.SubElement(ts, "testcase", classname=f"{suite}.{v.identity['runner']}", name=v.name)
+        text = describe(v)
+        if v.status == "regression":
+            ET.SubElement(tc, "failure", message=text, type="regression").text = text
+        elif v.status == "failed":
+            ET.SubElement(tc, "error", message=text, type="measurement-failure").text = text
+        elif v.status in ("missing", "new"):
+            ET.SubElement(tc, "skipped", message=text)
+        else:
+            ET.SubElement(tc, "system-out").text = text
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def describe(v: Verdict) -> str:
+    """One line: ``latency 1.18x [1.12, 1.25] vs limit 1.05: regression``."""
+    if v.ratio is None:
+        return f"{v.status}: {v.reason}"
+    ci = f" [{v.ci_low:.3f}, {v.ci_high:.3f}]" if v.ci_low is not None and v.ci_high is not None else ""
+    limit = "" if v.threshold is None else (
+        f" vs limit {1 - v.threshold:.3f}" if v.metric == "throughput" else f" vs limit {1 + v.threshold:.3f}")
+    extra = f" ({v.reason})" if v.reason else ""
+    return f"{v.metric} {v.ratio:.3f}x{ci}{limit}: {v.status}{extra}"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import ConfigError
-from ..gate import GateResult, junit_xml
+from ..gate import GateResult
 from ..gate_session import GateOptions, calibrate_gate, check
-from ._check_tables import baseline_created_table, calibration_table, layer_changes_table, verdict_table
+from ._check_tables import baseline_created_table, calibration_table, junit_xml, layer_changes_table, verdict_table
 from ._common import csv_list, seed_arg
 from ._output import Table, add_format_args, emit, render
 from ._run_args import add_run_args, config_from_args, run_options_given

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..zoo import resolve
 from ..complexity import complexity
 from ..errors import ConfigError
 from ..scaling import check_scale
 from ..specs import ModelSpec
+from ..zoo import resolve
 from ._output import Column, Table, add_format_args, emit, ratio, si
 from .complexity_onnx import run_onnx
 

@@ -6,9 +6,9 @@ import argparse
 
 from exporters import to_onnx
 
-from ..zoo import resolve
 from ..errors import ConfigError
 from ..scaling import check_scale
+from ..zoo import resolve
 from ._output import Column, Table, add_format_args, emit, num
 
 

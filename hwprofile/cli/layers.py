@@ -9,11 +9,11 @@ from pathlib import Path
 
 from exporters import to_onnx, to_tensorrt
 
-from ..zoo import resolve
 from ..errors import ConfigError, InputFileError, MeasurementError
 from ..layers import measure_layers, report
 from ..measure import Workload
 from ..runners import check_runner_name, resolve_device, runner_class
+from ..zoo import resolve
 from ._output import Column, Table, add_format_args, emit, num, si
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..zoo import resolve
 from ..complexity import complexity
 from ..errors import ConfigError
 from ..onnx_complexity import count_onnx
 from ..predict import predict
 from ..profile import Profile
 from ..scaling import check_scale
+from ..zoo import resolve
 from ._common import int_in
 from ._output import Column, Table, add_format_args, emit, num
 

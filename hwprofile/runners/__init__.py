@@ -21,8 +21,8 @@ _PATHS = {
     "torch:cpu": "hwprofile.runners.torch_runner:TorchCpuRunner",
     "torch:cuda": "hwprofile.runners.torch_runner:TorchCudaRunner",
     "ort:cpu": "hwprofile.runners.ort_runner:OrtCpuRunner",
-    "ort:cuda": "hwprofile.runners.ort_runner:OrtCudaRunner",
-    "ort:tensorrt": "hwprofile.runners.ort_runner:OrtTensorrtRunner",
+    "ort:cuda": "hwprofile.runners.ort_gpu_runner:OrtCudaRunner",
+    "ort:tensorrt": "hwprofile.runners.ort_gpu_runner:OrtTensorrtRunner",
     "trt": "hwprofile.runners.trt_runner:TrtRunner",
 }
 _EXTRA: dict[str, str] = {}  # register_runner(): test or plugin runners, never listed in RUNNER_NAMES

@@ -136,13 +136,7 @@ class Runner:
     def declared(cls, field: str) -> tuple[str, str] | None:
         """(effect, kind) of a settings field (dotted for nested fields) by its longest declared prefix;
         None when undeclared (written by a newer hwprofile or a plugin)."""
-        table = cls.declarations()
-        parts = field.split(".")
-        for n in range(len(parts), 0, -1):
-            hit = table.get(".".join(parts[:n]))
-            if hit is not None:
-                return hit
-        return None
+        return longest_prefix(cls.declarations(), field)
 
     @classmethod
     def takes_onnx_files(cls) -> bool:
@@ -228,3 +222,13 @@ def cuda_event_ms(stream, events, infer) -> float:
     end.record(stream)
     end.synchronize()
     return start.elapsed_time(end)
+
+
+def longest_prefix(table: dict[str, tuple[str, str]], field: str) -> tuple[str, str] | None:
+    """The entry of ``table`` for dotted ``field`` or its longest declared prefix (``a.b.c``, ``a.b``, ``a``)."""
+    parts = field.split(".")
+    for n in range(len(parts), 0, -1):
+        hit = table.get(".".join(parts[:n]))
+        if hit is not None:
+            return hit
+    return None

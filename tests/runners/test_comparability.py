@@ -34,7 +34,8 @@ from hwprofile.profile import Profile, Record  # noqa: E402
 from hwprofile.runners import RUNNER_NAMES, runner_class  # noqa: E402
 from hwprofile.runners.base import BOOKKEEPING, EFFECTS, OBSERVATION, RESULT, Runner  # noqa: E402
 from hwprofile.runners.fake import FakeRunner  # noqa: E402
-from hwprofile.runners.ort_runner import OrtCpuRunner, OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
+from hwprofile.runners.ort_gpu_runner import OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
+from hwprofile.runners.ort_runner import OrtCpuRunner  # noqa: E402
 from hwprofile.runners.torch_runner import TorchCpuRunner, TorchCudaRunner  # noqa: E402
 
 ROOT = Path(__file__).parents[2]

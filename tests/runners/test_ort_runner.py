@@ -16,8 +16,8 @@ from onnx_model import tiny_onnx  # noqa: E402
 from hwprofile.measure import Workload  # noqa: E402
 from hwprofile.runners import env, ort_runner  # noqa: E402
 from hwprofile.runners.base import Unsupported  # noqa: E402
-from hwprofile.runners.ort_runner import (OrtCpuRunner, OrtCudaRunner, OrtTensorrtRunner,  # noqa: E402
-                                          ProviderFallback, check_provider)
+from hwprofile.runners.ort_gpu_runner import OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
+from hwprofile.runners.ort_runner import OrtCpuRunner, ProviderFallback, check_provider  # noqa: E402
 
 
 @pytest.fixture(scope="module")

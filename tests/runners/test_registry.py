@@ -100,10 +100,10 @@ def test_registered_runner_is_not_listed():
 
 
 def test_registry_and_runner_modules_import_no_heavy_library():
-    code = ("import sys, hwprofile.runners as r, hwprofile.measure, hwprofile.runners.torch_runner, "
-            "hwprofile.runners.ort_runner, hwprofile.runners.trt_runner; "
+    code = ("import sys, hwprofile.runners as r, hwprofile.measure.fingerprint, hwprofile.runners.torch_runner, "
+            "hwprofile.runners.ort_runner, hwprofile.runners.ort_gpu_runner, hwprofile.runners.trt_runner; "
             "[r.availability(n, d) for n in r.RUNNER_NAMES for d in ('cpu', 'cuda:0')]; "
-            "hwprofile.measure.fingerprint('cpu'); "
+            "hwprofile.measure.fingerprint.fingerprint('cpu'); "
             "bad = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'onnx') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -129,7 +129,7 @@ def test_cuda_index_maps_to_the_physical_gpu_nvml_counts(monkeypatch):
 
 def test_ort_tensorrt_says_which_libnvinfer_its_provider_needs(monkeypatch, tmp_path):
     """onnxruntime-gpu's TensorRT provider links one TensorRT major (libnvinfer.so.10 today)."""
-    from hwprofile.runners.ort_runner import OrtTensorrtRunner
+    from hwprofile.runners.ort_gpu_runner import OrtTensorrtRunner
 
     capi = tmp_path / "onnxruntime" / "capi"
     capi.mkdir(parents=True)
