@@ -224,10 +224,10 @@ def test_records_get_a_quality_and_disturbed_ones_are_remeasured_on_resume(tmp_p
 
 
 def test_peaks_are_measured_once_and_stored_in_the_device_entry(tmp_path, monkeypatch):
-    import hwprofile.roofline
+    import hwprofile.sweep
 
     calls = []
-    monkeypatch.setattr(hwprofile.roofline, "measure_peaks",
+    monkeypatch.setattr(hwprofile.sweep, "measure_peaks",
                         lambda device: calls.append(device) or {"device": device, "copy": {"gb_per_s": 10.0},
                                                                 "matmul_fp32": {"flops_per_s": 1e11}})
     out = tmp_path / "p.json"

@@ -214,7 +214,7 @@ def test_show_prints_verdicts_and_every_records_share_of_the_peaks(cli, tmp_path
 def test_resume_remeasure_disturbed_uses_the_files_own_sweep_options(cli, tmp_path, monkeypatch):
     """The command the run's last line prints works as printed (measurement faked)."""
     import hwprofile.executors.local
-    import hwprofile.roofline
+    import hwprofile.sweep
     from hwprofile.profile import Profile
     from sweep_fakes import fake_measure
 
@@ -226,7 +226,7 @@ def test_resume_remeasure_disturbed_uses_the_files_own_sweep_options(cli, tmp_pa
         return out
 
     monkeypatch.setattr(hwprofile.executors.local, "measure", measure)
-    monkeypatch.setattr(hwprofile.roofline, "measure_peaks", lambda device: {"error": "not measured in tests"})
+    monkeypatch.setattr(hwprofile.sweep, "measure_peaks", lambda device: {"error": "not measured in tests"})
     out = tmp_path / "p.json"
     code, _, err = cli("run", "--device", "cpu", "--runners", "torch:cpu", "--strategies", "w", "--scales", "1,2",
                        "--batch-sizes", "1", "--mode", "train", "--retries", "0", "--out", str(out), "--quiet")

@@ -166,7 +166,7 @@ def test_the_fork_servers_own_start_is_not_other_load():
 
 def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
     """NVML (device-wide) is polled in the parent, so no sampling thread competes with the timed loop."""
-    from hwprofile.measure import memory
+    from hwprofile.measure import isolation
     from hwprofile.measure.core import _memory
     from hwprofile.measure.isolation import SpawnLauncher
 
@@ -176,7 +176,7 @@ def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
         def stop(self):
             return 123.0
 
-    monkeypatch.setattr(memory, "start_nvml", lambda device: started.append(device) or Sampler())
+    monkeypatch.setattr(isolation, "start_nvml", lambda device: started.append(device) or Sampler())
     job = {"type": "measure", "runner_path": PATH, "device": "cuda:0", "workload": _fake().to_dict(),
            "timing": FAST.to_dict()}
     exit, _, _ = SpawnLauncher().run(job, 60, None)
@@ -186,7 +186,7 @@ def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
         def stop(self):
             raise RuntimeError("NVMLError_GpuIsLost")
 
-    monkeypatch.setattr(memory, "start_nvml", lambda device: started.append(device) or Lost())
+    monkeypatch.setattr(isolation, "start_nvml", lambda device: started.append(device) or Lost())
     exit, _, _ = SpawnLauncher().run(job, 60, None)  # no reading, no traceback: the child's own result stands
     assert "nvml_used_delta_mb" not in exit and exit["exitcode"] == 0
     started.clear()
@@ -225,7 +225,8 @@ def test_measure_passes_the_cap_for_the_device(monkeypatch):
             caps.append(cap)
             return self.inner.run(job, timeout_s, cap)
 
-    monkeypatch.setattr(isolation, "get_launcher", lambda device, isolation="auto": Spy(real(device, isolation)))
+    monkeypatch.setattr("hwprofile.measure.core.get_launcher",
+                        lambda device, isolation="auto": Spy(real(device, isolation)))
     assert measure("fake", _fake(), FAST).ok and caps[-1] == isolation.default_memory_limit_mb()
     assert measure("fake", _fake(), FAST, memory_limit_mb=0).ok and caps[-1] is None
     assert measure("fake", _fake(), FAST, memory_limit_mb=900).ok and caps[-1] == 900.0
