@@ -1,7 +1,7 @@
 """``hwprofile check --baseline BASE.json [CURRENT.json | run options]``: the regression gate.
 
-Parses the options, calls :func:`hwprofile.gate_session.check` (``hwprofile.check``) or
-:func:`~hwprofile.gate_session.calibrate_gate`, and renders the result.
+Parses the options, calls the library's :func:`hwprofile.check` or :func:`hwprofile.calibrate_gate`,
+and renders the result.
 Exit codes: 0 pass, 1 a regression, 2 invalid input, 3 environment or measurement failure.
 """
 
@@ -13,10 +13,11 @@ import os
 import sys
 from pathlib import Path
 
+import hwprofile
+
 from ..atomic import write_text
 from ..errors import ConfigError
-from ..gate import GateResult
-from ..gate_session import GateOptions, calibrate_gate, check
+from ..gate import GateOptions, GateResult
 from ._check_tables import baseline_created_table, calibration_table, junit_xml, layer_changes_table, verdict_table
 from ._common import csv_list, seed_arg
 from ._output import Table, add_format_args, emit, render
@@ -91,13 +92,13 @@ def run(args: argparse.Namespace) -> int:
                           "not combine with --update-baseline, --remeasure or --allow-mismatch")
     current, run_options = _current_and_run_options(args)
     if args.calibrate:
-        cal = calibrate_gate(args.baseline, current, confidence=options.confidence, seed=options.seed,
+        cal = hwprofile.calibrate_gate(args.baseline, current, confidence=options.confidence, seed=options.seed,
                              out=options.out, quiet=options.quiet, on_message=_say, **run_options)
         emit([calibration_table(cal)], args.format, {"baseline": args.baseline, "device_id": cal.device_id,
                                                      "session": cal.session.to_dict(), "thresholds": cal.thresholds,
                                                      "sessions": cal.sessions})
         return 0
-    result = check(args.baseline, current, gate=options, on_message=_say, **run_options)
+    result = hwprofile.check(args.baseline, current, gate=options, on_message=_say, **run_options)
     device = result.device_id
     if result.baseline_update == "created":
         row = {"outcome": "baseline created", "exit_code": 0, "baseline": args.baseline, "device_id": device,

@@ -303,3 +303,15 @@ def test_check_on_cpu_measures_with_one_thread_per_runner_and_says_so(cli, tmp_p
     code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--option", "ort:cpu.threads=3",
                          "--runners", "ort:cpu", "--allow-mismatch")
     assert seen[-1] == {"ort:cpu": {"threads": 3}}
+
+
+def test_the_cli_gates_through_the_library_check(cli, monkeypatch):
+    """``hwprofile check`` is a thin client of ``hwprofile.check``: same result, same exit code."""
+    import hwprofile
+
+    calls = []
+    real = hwprofile.check
+    monkeypatch.setattr(hwprofile, "check", lambda *a, **k: calls.append(a[:2]) or real(*a, **k))
+    code, out, err = cli("check", "--baseline", p("cpu-a.json"), p("cpu-slow.json"))
+    assert code == 1 and "REGRESSION" in out, err
+    assert calls == [(p("cpu-a.json"), p("cpu-slow.json"))]
