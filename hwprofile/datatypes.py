@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from .errors import SchemaError
+from .specs import scaled_label
 
 #: The one list of record statuses: "ok" or why not ("skipped": not attempted by this sweep).
 Status = Literal["ok", "oom", "crashed", "timeout", "unsupported", "failed", "skipped"]
@@ -149,11 +150,6 @@ def preferred_memory(names: Any, fallback: bool = False) -> str | None:
     have = set(names)
     pick = next((n for n in MEMORY_PREFERENCE if n in have), None)
     return pick if pick is not None or not fallback else next(iter(sorted(have)), None)
-
-
-def scaled_label(model: str, strategy: str | None, scale: float) -> str:
-    """The one display name of a (scaled) model: ``EfficientNet-B0 dWr x4``; the base model is its name."""
-    return model if not strategy else f"{model} {strategy} x{scale:g}"
 
 
 Key = tuple[str, str, str | None, float, int, str, str, str]

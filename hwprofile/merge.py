@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .comparability import stable_fingerprint
-from .datatypes import scaled_label
 from .errors import ConfigError
 from .gate_calibration import merge_gates
 from .profile import Device, Key, Profile, Record
+from .specs import scaled_label
 
 PREFER = ("newer",)
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .datatypes import scaled_label
 from .errors import StrategyError
 from .regnet import adjust_block_compatibility
-from .specs import EffNetSpec, ModelSpec
+from .specs import EffNetSpec, ModelSpec, scaled_label
 
 #: Input bounds, checked before any network is built (docs/limits.md). The paper scales to 16x.
 MAX_SCALE = 1e4

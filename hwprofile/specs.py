@@ -104,3 +104,8 @@ def spec_from_dict(data: dict) -> ModelSpec:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
     except TypeError as exc:
         raise ConfigError(f"spec dict is incomplete: {exc}") from None
+
+
+def scaled_label(model: str, strategy: str | None, scale: float) -> str:
+    """The one display name of a (scaled) model: ``EfficientNet-B0 dWr x4``; the base model is its name."""
+    return model if not strategy else f"{model} {strategy} x{scale:g}"

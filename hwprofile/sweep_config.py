@@ -6,14 +6,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datatypes import scaled_label
 from .errors import ConfigError, InputFileError
 from .onnx_graph import load_model
 from .quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from .runners import check_runner_name, runner_class, runner_names
 from .runners.base import check_options
 from .scaling import MAX_BATCH, check_scale, pycls_type, scale
-from .specs import ModelSpec
+from .specs import ModelSpec, scaled_label
 from .zoo import get_spec
 
 DEFAULT_MODELS = ("EfficientNet-B0",)

@@ -232,3 +232,52 @@ def test_importing_the_package_imports_no_heavy_library(statement):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+#: The layers of docs/api.md ("How the package is layered"): a module imports only its own layer and lower
+#: numbers. Prefixes name packages; the longest matching prefix decides.
+LAYERS = {
+    "hwprofile._lazy": 0, "hwprofile._version": 0, "hwprofile.errors": 0, "hwprofile.atomic": 0,
+    "hwprofile.specs": 1, "hwprofile.regnet": 1, "hwprofile.zoo": 1, "hwprofile.scaling": 1, "hwprofile.complexity": 1,
+    "hwprofile.onnx_graph": 1, "hwprofile.onnx_complexity": 1, "hwprofile.models": 1, "exporters": 1.5,
+    "hwprofile.datatypes": 2, "hwprofile.profile": 2, "hwprofile.schema": 2, "hwprofile.measure": 2,
+    "hwprofile.measure.records": 2, "hwprofile.measure.stats": 2,
+    "hwprofile.runners": 3, "hwprofile.measure.core": 3, "hwprofile.measure.isolation": 3,
+    "hwprofile.measure.child": 3, "hwprofile.measure.fingerprint": 3, "hwprofile.measure.peaks": 3,
+    "hwprofile.measure.memory": 3, "hwprofile.measure.timing": 3, "hwprofile.measure.forkserver": 3,
+    "hwprofile.layer_join": 3, "hwprofile.quality": 3,
+    "hwprofile.analysis": 4, "hwprofile.comparability": 4, "hwprofile.compare": 4, "hwprofile.layers": 4,
+    "hwprofile.roofline": 4, "hwprofile.plot": 4, "hwprofile.fitting": 4, "hwprofile.predict": 4,
+    "hwprofile.merge": 4, "hwprofile.gate": 4, "hwprofile.pooling": 4, "hwprofile.gate_calibration": 4,
+    FACADE: 4.5,
+    "hwprofile.sweep_config": 5, "hwprofile.sweep": 5, "hwprofile.sweep_plan": 5, "hwprofile.executors": 5,
+    "hwprofile.gate_measure": 5, "hwprofile.gate_session": 5,
+    "hwprofile.cli": 6, "hwprofile.__main__": 6,
+}
+#: the facade's own run / check / calibrate_gate, which load layer 5 when called (see the module docstring)
+FACADE_CALLS = {"hwprofile.sweep", "hwprofile.gate_session"}
+
+
+def _layer(module: str) -> float:
+    parts = module.split(".")
+    for i in range(len(parts), 0, -1):
+        if ".".join(parts[:i]) in LAYERS:
+            return LAYERS[".".join(parts[:i])]
+    raise KeyError(module)
+
+
+def test_every_module_has_a_layer():
+    missing = []
+    for m in MODULES:
+        try:
+            _layer(m)
+        except KeyError:
+            missing.append(m)
+    assert not missing, f"give these modules a layer in LAYERS and docs/api.md: {missing}"
+
+
+def test_layers_point_one_way():
+    up = [f"{_where(m, t)}: {m} (layer {_layer(m)}) imports {t} (layer {_layer(t)})"
+          for m, edges in GRAPH.items() for t in edges
+          if _layer(t) > _layer(m) and not (m == FACADE and t in FACADE_CALLS)]
+    assert not up, up

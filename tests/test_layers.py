@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from hwprofile.layers import changed_layers, compact, device_peaks, diff, expand, report, typical
+from hwprofile.layers import changed_layers, compact, device_peaks, diff, expand, report
+from hwprofile.measure.stats import typical_times
 
 PEAKS = {"matmul_fp32": {"flops_per_s": 90e9, "flops_per_s_best": 100e9},
          "copy": {"gb_per_s": 9.0, "gb_per_s_best": 10.0}}
@@ -84,7 +85,7 @@ def test_changed_layers_skips_records_without_layers():
 def test_typical_runs_drop_disturbed_ones():
     runs = [{"a": 1.0, "b": 1.0}] * 6 + [{"a": 1.0, "b": 50.0}, {"a": 30.0, "b": 1.0}]
     totals = [sum(r.values()) for r in runs]
-    mean, med, total = typical(runs, totals)
+    mean, med, total = typical_times(runs, totals)
     assert mean == {"a": 1.0, "b": 1.0} and total == 2.0 and med["b"] == 1.0
     assert math.isclose(sum(mean.values()), total)
 

@@ -70,3 +70,16 @@ def latency_stats(samples_ms: Sequence[Sequence[float]], timing_method: str, noi
         noisy=bool(cv > noise_cv or spread > noise_cv), median_ci_ms=[float(ci[0]), float(ci[1])],
         iterations=len(pooled), repeats=len(runs), timing_method=timing_method, samples_ms=runs,
         medians_ms=medians, repeat_spread=spread)
+
+
+def typical_times(runs: list[dict[str, float]], totals: list[float]) -> tuple[dict[str, float], dict[str, float], float]:
+    """Per-name time over the *typical* profiled runs: the mean over the runs whose total lies in the
+    interquartile range (so rows add up to a typical run, and a run another process disturbed does
+    not count), the median over all runs, and the typical runs' mean total."""
+    order = sorted(range(len(runs)), key=lambda i: totals[i])
+    n = len(order)
+    keep = order[n // 4: n - n // 4] or order
+    names = dict.fromkeys(k for r in runs for k in r)
+    mean = {k: statistics.fmean(runs[i].get(k, 0.0) for i in keep) for k in names}
+    med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in names}
+    return mean, med, statistics.fmean(totals[i] for i in keep)

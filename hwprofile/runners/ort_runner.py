@@ -27,7 +27,7 @@ import psutil
 
 from .._lazy import heavy
 from ..layer_join import LAYOUT_OPS, map_optimized, onnx_layers
-from ..layers import typical
+from ..measure.stats import typical_times
 from . import env
 from .base import COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported
 
@@ -239,7 +239,7 @@ class OrtRunner(Runner):
                       (args.get("output_type_shape") or []) if isinstance(d, dict) and d]
             meta[name] = (args.get("op_name", "?"), args.get("provider", "?"),
                           sum(math.prod(s) for s in shapes) * info.element_bytes)
-        mean, med, total = typical(per_run, [r["dur"] / 1000.0 for r in runs])
+        mean, med, total = typical_times(per_run, [r["dur"] / 1000.0 for r in runs])
         times = {k: (mean[k], med[k]) for k in mean}
         rows = []
         for name, op in opt_nodes:

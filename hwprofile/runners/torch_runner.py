@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from .._lazy import heavy
-from ..layers import typical
 from ..measure.memory import MB, entry
 from ..measure.records import spec_from_dict
+from ..measure.stats import typical_times
 from . import env
 from .base import COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported
 
@@ -318,7 +318,7 @@ def torch_layer_times(runner: TorchRunner, iterations: int) -> dict[str, Any]:
             runs.append(run)
             totals.append((t1 - t0) / 1e6)
             unprofiled.append(runner.time_once())
-    mean, med, total = typical(runs, totals)
+    mean, med, total = typical_times(runs, totals)
     rows, overhead = [], []
     for name in mean:
         meta = dict(info[name])

@@ -14,8 +14,8 @@ from typing import Any
 
 from .._lazy import heavy
 from ..layer_join import trt_nodes
-from ..layers import typical
 from ..measure.memory import MB, entry
+from ..measure.stats import typical_times
 from . import env
 from .base import (
     COMMON_BOOKKEEPING_SETTINGS,
@@ -220,7 +220,7 @@ class TrtRunner(Runner):
                     detach = False
             if detach:
                 unprofiled.append(self.time_once())
-        mean, med, total = typical(runs, totals)
+        mean, med, total = typical_times(runs, totals)
         rows = []
         for name in mean:
             nodes = trt_nodes(name, metadata.get(name), info) if info is not None else []
