@@ -7,16 +7,31 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import traceback
 from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import HwprofileError
+from . import (
+    check,
+    compare,
+    complexity,
+    devices,
+    export,
+    layers,
+    merge,
+    models,
+    plot,
+    predict,
+    run,
+    scale,
+    select,
+    show,
+)
 
-#: subcommand -> module under hwprofile.cli (imported when the command runs or registers).
-COMMANDS = ("models", "complexity", "scale", "export", "run", "show", "predict", "select", "plot", "compare", "check", "merge", "devices", "layers")
+#: the subcommands, one module each, in the order ``--help`` lists them
+COMMANDS = (models, complexity, scale, export, run, show, predict, select, plot, compare, check, merge, devices, layers)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,8 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show whether runtime follows activations or flops (flops are multiply-adds)."))
     parser.add_argument("--version", action="version", version=f"hwprofile {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        module = importlib.import_module(f".{name}", __name__)
+    for module in COMMANDS:
         module.register(sub)
     return parser
 
