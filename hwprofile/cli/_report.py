@@ -1,4 +1,4 @@
-"""Rendering of a profile (CLI layer): tables of the records, whether runtime follows activations, growth per strategy."""
+"""Rendering of a profile (CLI layer): its records, whether runtime follows activations, growth per strategy."""
 
 from __future__ import annotations
 

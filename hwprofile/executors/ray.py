@@ -194,7 +194,8 @@ class RayExecutor:
         for node in nodes[:2]:  # retried once, on another node of the kind
             opts = self._options(node)
             ref = remote(ray, _remote_measure).options(**opts).remote(
-                runner, workload.to_dict(), timing.to_dict(), timeout_s, device, blob, sha, dict(registry._EXTRA), kw)
+                runner, workload.to_dict(), timing.to_dict(), timeout_s, device, blob, sha,
+                registry.registered_runners(), kw)
             guard = timeout_s * max(1, timing.repeats) + GRACE_S
             status, reason, answer = self._wait(ray, ref, node, guard)
             if answer is not None:

@@ -205,7 +205,7 @@ def discover(accelerator: str | None = None) -> list[DeviceKind]:
 
 
     nodes = [n for n in alive_nodes() if n.cpus >= 1 or n.gpus >= 1]
-    extra = dict(runners._EXTRA)
+    extra = runners.registered_runners()
     probe = remote(ray, _probe_node)
     refs = [probe.options(num_cpus=0, num_gpus=1 if n.gpus >= 1 else 0, max_retries=0, name="hwprofile-probe",
                           scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False))

@@ -72,7 +72,8 @@ def latency_stats(samples_ms: Sequence[Sequence[float]], timing_method: str, noi
         medians_ms=medians, repeat_spread=spread)
 
 
-def typical_times(runs: list[dict[str, float]], totals: list[float]) -> tuple[dict[str, float], dict[str, float], float]:
+def typical_times(runs: list[dict[str, float]],
+                  totals: list[float]) -> tuple[dict[str, float], dict[str, float], float]:
     """Per-name time over the *typical* profiled runs: the mean over the runs whose total lies in the
     interquartile range (so rows add up to a typical run, and a run another process disturbed does
     not count), the median over all runs, and the typical runs' mean total."""

@@ -43,6 +43,12 @@ def unregister_runner(name: str) -> None:
     _EXTRA.pop(name, None)
 
 
+def registered_runners() -> dict[str, str]:
+    """The extra runners registered in this process, ``{name: "module:Class"}`` (a copy, e.g. to send to a
+    Ray node so it can load them too)."""
+    return dict(_EXTRA)
+
+
 def check_runner_name(name: str) -> str:
     """The canonical runner name; an unknown one is a ConfigError listing the valid names."""
     text = str(name).strip().lower()

@@ -61,7 +61,8 @@ class Runner:
     timing_method: ClassVar[str] = "perf_counter_ns"
     modes: ClassVar[tuple[str, ...]] = ("infer",)
     kinds: ClassVar[tuple[str, ...]] = ()  # workload kinds accepted: spec | onnx | engine
-    #: The input this runner runs, made from a sweep item by :func:`hwprofile.runners.prepare.prepare_input`: ``module`` (a torch
+    #: The input this runner runs, made from a sweep item by
+    #: :func:`hwprofile.runners.prepare.prepare_input`: ``module`` (a torch
     #: module built from a spec), ``onnx`` (a verified ONNX graph) or ``engine`` (a TensorRT engine).
     input: ClassVar[str] = "onnx"
     #: Rough seconds to load that input in the measuring child, for ``run --plan`` (None: the input's default).
