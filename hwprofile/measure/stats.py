@@ -47,7 +47,7 @@ def rel_ci_halfwidth(samples: Sequence[float]) -> float:
 def latency_stats(samples_ms: Sequence[Sequence[float]], timing_method: str, noise_cv: float = 0.10) -> LatencyStats:
     """Statistics of one list of raw samples per repeat (process): the one statistics function.
 
-    Used by measurement and by the gate's pooling of re-measurements (``hwprofile.gate.pool``), so a
+    Used by measurement and by the gate's pooling of re-measurements (``hwprofile.pooling.pool``), so a
     pooled record states the same statistics a measurement of all its processes would.
 
     ``noisy`` is set when the pooled CV exceeds ``noise_cv`` or the per-repeat medians spread by more.
