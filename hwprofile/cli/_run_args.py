@@ -25,7 +25,7 @@ def run_options_given(args: argparse.Namespace) -> list[str]:
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     """The sweep options, shared with ``hwprofile check``."""
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda:N (default: auto); with --executor ray "
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda:N (default: auto); for run --executor ray "
                                                      "also a device kind, or all: every kind of the cluster")
     p.add_argument("--runners", help="comma-separated, e.g. torch:cpu,ort:cpu (default: all available)")
     p.add_argument("--models", help="zoo names or .onnx files (default: EfficientNet-B0)")
