@@ -192,18 +192,23 @@ def _proc_gpu_name(path: Path) -> str:
 
 def nvml_gpu_names() -> list[str] | None:
     """GPU names from NVML, or None when NVML (nvidia-ml-py or the driver) is missing."""
+    return nvml_query(lambda nvml: [_text(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i)))
+                                    for i in range(nvml.nvmlDeviceGetCount())])
+
+
+def nvml_query(read):
+    """``read(pynvml)`` between ``nvmlInit`` and ``nvmlShutdown``; None when NVML (nvidia-ml-py or the driver)
+    is missing or the query fails (NVMLError_LibraryNotFound, DriverNotLoaded, ...)."""
     if not has_module("pynvml"):
         return None
     try:
         pynvml = heavy("pynvml")
-
         pynvml.nvmlInit()
         try:
-            count = pynvml.nvmlDeviceGetCount()
-            return [_text(pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)]
+            return read(pynvml)
         finally:
             pynvml.nvmlShutdown()
-    except Exception:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+    except Exception:
         return None
 
 
@@ -275,20 +280,9 @@ def ort_cuda_version() -> str | None:
 @functools.lru_cache(maxsize=1)
 def nvml_cuda_driver_version() -> tuple[int, int] | None:
     """The newest CUDA version the installed NVIDIA driver supports, from NVML; None when unknown."""
-    if not has_module("pynvml"):
-        return None
-    try:
-        pynvml = heavy("pynvml")
-
-        pynvml.nvmlInit()
-        try:
-            get = getattr(pynvml, "nvmlSystemGetCudaDriverVersion_v2", None) or pynvml.nvmlSystemGetCudaDriverVersion
-            value = int(get())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # no driver, no NVML library, ...
-        return None
-    return value // 1000, (value % 1000) // 10
+    value = nvml_query(lambda nvml: int((getattr(nvml, "nvmlSystemGetCudaDriverVersion_v2", None)
+                                         or nvml.nvmlSystemGetCudaDriverVersion)()))
+    return None if value is None else (value // 1000, (value % 1000) // 10)
 
 
 def cuda_major(version: str | None) -> int | None:

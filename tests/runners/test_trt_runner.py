@@ -7,7 +7,6 @@ folds a short literal into a longer one ending with it. The CUDA parts (stream, 
 tensors) are replaced by CPU ones; the end-to-end GPU test is in test_gpu.py.
 """
 
-import time
 import types
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fake_trt_env import CpuEvent  # noqa: E402
 from hwprofile.measure import Workload  # noqa: E402
 from hwprofile.runners.base import Unsupported  # noqa: E402
 from hwprofile.runners.trt_runner import TrtRunner  # noqa: E402
@@ -184,17 +184,6 @@ def fake_tensorrt():
         assert allowed(name)
         setattr(mod, name, obj)
     return mod
-
-
-class CpuEvent:
-    def record(self, stream=None):
-        self.t = time.perf_counter()
-
-    def synchronize(self):
-        pass
-
-    def elapsed_time(self, end):
-        return (end.t - self.t) * 1000
 
 
 class CpuTrtRunner(TrtRunner):
