@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,7 +23,7 @@ from .complexity import complexity
 from .errors import ConfigError, MeasurementError, RunnerUnavailable, SchemaError
 from .executors.local import LocalExecutor
 from .layers import compact
-from .measure import TimingConfig
+from .measure import TimingConfig, Workload
 from .onnx_complexity import count_onnx
 from .profile import Profile, Record, utc_now
 from .roofline import measure_peaks
@@ -75,7 +76,7 @@ MeasureFn = Callable[..., object]
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     def handler(_sig, _frame):
         raise KeyboardInterrupt
     try:
@@ -115,39 +116,37 @@ def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, f
         return Profile(devices={device_id: fp}, sweeps=[{"device_id": device_id, "config": config.identity(),
                                                           "started_utc": utc_now()}])
     profile = Profile.load(out)
+    check_resumable(profile, out, device_id, config)
+    check_writable(out)
+    return profile
+
+
+def check_resumable(profile: Profile, out: Path, device_id: str, config: SweepConfig) -> None:
+    """A resumed profile must hold ``device_id`` and its last sweep there must have ``config``'s identity."""
     if device_id not in profile.devices:
         raise ConfigError(f"cannot resume {str(out)!r}: it was measured on {', '.join(profile.devices)}, "
                           f"this is {device_id}")
     mine = [s for s in profile.sweeps if s.get("device_id") == device_id]
     if not mine or mine[-1].get("config") != config.identity():
         raise ConfigError(f"cannot resume {str(out)!r}: its sweep configuration differs from the options given")
-    check_writable(out)
-    return profile
 
 
-def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
-              quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
-              peaks: bool | None = None, executor=None) -> tuple[Profile, Path, list[str]]:
-    """Measure every item of ``config``; returns (profile, its path, notes).
-
-    ``executor`` (hwprofile.executors) says where measurements run; the default is this machine.
-    ``remeasure`` ("disturbed" | "unclean", with ``resume``) measures such records of the file again.
-    ``peaks``: measure the device peaks once (default: yes when measuring on this machine with the real
-    ``measure``, unless the profile already holds them).
-    """
-    validate(config)
+def check_remeasure(remeasure: str | None, resume: bool) -> None:
     if remeasure is not None and (remeasure not in quality.REMEASURE or not resume):
         raise ConfigError(f"--remeasure {remeasure!r}: expected one of {', '.join(quality.REMEASURE)}, "
                           "with --resume FILE")
+
+
+def timing_of(config: SweepConfig) -> TimingConfig:
     try:
-        timing = TimingConfig(**config.timing)
+        return TimingConfig(**config.timing)
     except TypeError as exc:
         raise ConfigError(f"unknown timing option: {exc}") from None
-    if executor is not None and measure_fn is not None:
-        raise ConfigError("give run_sweep a measure_fn or an executor, not both")
-    executor = executor or LocalExecutor(measure_fn)
-    target = executor.target(config)
-    device, runners, fp, dev_id = target.device, target.runners, target.fingerprint, target.device_id
+
+
+def target_items(config: SweepConfig, target) -> tuple[list[Item], list[str]]:
+    """The ordered items of ``config`` on ``target`` (an executors.Target), checked; and notes."""
+    device, runners = target.device, target.runners
     if not runners:
         why = [availability(r, device)[1] for r in RUNNER_NAMES if runner_class(r).device_type == device.split(":")[0]]
         raise RunnerUnavailable(f"no runner is available on {device} (" + "; ".join(why) + ")")
@@ -155,26 +154,60 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     items, notes = plan(config, device, runners)
     if not items:
         raise ConfigError("empty sweep: no configuration to measure (" + "; ".join(notes or ["check the options"]) + ")")
+    return items, notes
+
+
+def item_key(dev_id: str, item: Item, config: SweepConfig) -> tuple:
+    """The key the record of ``item`` has (Record.key())."""
+    return (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
+
+
+def done_keys(profile: Profile, remeasure: str | None) -> set:
+    """Keys of the profile's records a resumed sweep keeps (final, and not to be re-measured)."""
+    return {k for k, r in profile.by_key().items() if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
+
+
+def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
+              quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
+              peaks: bool | None = None, executor=None) -> tuple[Profile, Path, list[str]]:
+    """Measure every item of ``config``; returns (profile, its path, notes).
+
+    ``executor`` (hwprofile.executors) says where measurements run; the default is this machine. An executor
+    that schedules measurements itself (it has a ``run_sweep`` method: Ray, concurrently over a cluster's
+    nodes) runs the whole sweep.
+    ``remeasure`` ("disturbed" | "unclean", with ``resume``) measures such records of the file again.
+    ``peaks``: measure the device peaks once (default: yes when measuring with the real ``measure``, unless
+    the profile already holds them).
+    """
+    validate(config)
+    check_remeasure(remeasure, resume)
+    timing = timing_of(config)
+    if executor is not None and measure_fn is not None:
+        raise ConfigError("give run_sweep a measure_fn or an executor, not both")
+    if hasattr(executor, "run_sweep"):
+        return executor.run_sweep(config, out, resume=resume, quiet=quiet, remeasure=remeasure, peaks=peaks)
+    executor = executor or LocalExecutor(measure_fn)
+    target = executor.target(config)
+    device, fp, dev_id = target.device, target.fingerprint, target.device_id
+    items, notes = target_items(config, target)
     path = Path(out) if out else default_out(dev_id)
     profile = open_profile(config, path, resume, dev_id, fp)
     want_peaks = (measure_fn is None and isinstance(executor, LocalExecutor)) if peaks is None else peaks
     if want_peaks:
-        _store_peaks(profile, dev_id, device)
+        store_peaks(profile, dev_id, device)
     profile.save(path)
     measured_here = isinstance(executor, LocalExecutor)
-    done = {k for k, r in profile.by_key().items()
-            if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
+    done = done_keys(profile, remeasure)
     artifacts = Artifacts.for_items(items, config.cache_dir)
     started = time.monotonic()
-    with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
+    with sigterm_as_interrupt(), progress(len(items), quiet) as bar:
         for item in items:
             bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
-            key = (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
-            if key not in done:
+            if item_key(dev_id, item, config) not in done:
                 def once() -> Record:
                     return _measure_item(item, config, dev_id, device, artifacts, timing, executor.measure, started)
                 if measured_here:  # the system check and the back-off read this machine
-                    rec = quality.measure_with_retries(_first_prepare(once), device, retries=config.retries,
+                    rec = quality.measure_with_retries(first_prepare(once), device, retries=config.retries,
                                                        backoff_s=config.retry_backoff_s)
                 else:  # judged on the readings taken where it ran
                     rec = quality.with_quality(once())
@@ -202,7 +235,7 @@ def run(*, out: str | os.PathLike | None = None, resume: bool = False, quiet: bo
     return profile
 
 
-def _first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
+def first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
     """``measure_once`` whose re-measurements keep the first attempt's ``prepare`` (a retry reuses the input
     the first attempt made; it must not be recorded as taken from a cache)."""
     first: list[dict | None] = []
@@ -215,15 +248,55 @@ def _first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
     return once
 
 
-def _store_peaks(profile: Profile, dev_id: str, device: str) -> None:
+def store_peaks(profile: Profile, dev_id: str, device: str) -> None:
     """Measure the device peaks once per profile and device (hwprofile.roofline)."""
-    entry = profile.device(dev_id)
-    if not isinstance(entry.peaks, dict) or "error" in entry.peaks:
-        profile.devices[dev_id] = entry.model_copy(update={"peaks": measure_peaks(device)})
+    if needs_peaks(profile, dev_id):
+        set_peaks(profile, dev_id, measure_peaks(device))
 
 
-def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,
-                  timing, measure_fn: MeasureFn, started: float) -> Record:
+def needs_peaks(profile: Profile, dev_id: str) -> bool:
+    """Whether the profile lacks the device's peaks (or holds only why they could not be measured)."""
+    peaks = profile.device(dev_id).peaks
+    return not isinstance(peaks, dict) or "error" in peaks
+
+
+def set_peaks(profile: Profile, dev_id: str, peaks: dict | None) -> None:
+    profile.devices[dev_id] = profile.device(dev_id).model_copy(update={"peaks": peaks})
+
+
+@dataclass(frozen=True)
+class ReadyItem:
+    """An item whose input is made: what measuring it needs, and how its record is written. Plain data, so an
+    executor can send it to the machine that measures (hwprofile.executors.ray)."""
+
+    item: Item
+    config: SweepConfig
+    device_id: str
+    device: str
+    counts: dict
+    workload: Workload
+    prepared: dict | None
+    timeout_s: float
+    extra: dict  # measure() keywords: memory_limit_mb, layers
+
+    def measure(self, timing, measure_fn: MeasureFn, settings: dict | None = None) -> Record:
+        """Measure once with ``measure_fn`` (hwprofile.measure.measure's signature); ``settings`` are added to
+        the measurement's settings (where it ran)."""
+        m = measure_fn(self.item.runner, self.workload, timing, timeout_s=self.timeout_s, device=self.device,
+                       **self.extra)
+        md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
+        if settings:
+            md["settings"] = {**(md.get("settings") or {}), **settings}
+        return self.record(md["status"], md.get("reason"), md)
+
+    def record(self, status: str, reason: str | None, m: dict | None = None) -> Record:
+        return _record(self.item, self.device_id, self.config, self.counts, status, reason, m, self.prepared)
+
+
+def ready_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,
+               started: float) -> ReadyItem | Record:
+    """Count ``item`` and make its input: a ReadyItem, or the item's record when it cannot be measured (its
+    counting or input failed: ``failed``; the sweep's budget is spent: ``skipped``)."""
     try:
         counts = _counts(item)
     except Exception as exc:
@@ -242,9 +315,13 @@ def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, art
     if config.layers:  # per-layer counts come from the ONNX graph (an engine's: the one it was built from)
         graph = artifacts.onnx(item, config.precision)[0] if workload.kind == "engine" else None
         extra["layers"] = {"iterations": config.layers, "onnx_path": graph, "peaks": {"seconds": 0.2}}
-    m = measure_fn(item.runner, workload, timing, timeout_s=timeout, device=device, **extra)
-    md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
-    return _record(item, dev_id, config, counts, md["status"], md.get("reason"), md, prepared)
+    return ReadyItem(item, config, dev_id, device, counts, workload, prepared, timeout, extra)
+
+
+def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,
+                  timing, measure_fn: MeasureFn, started: float) -> Record:
+    ready = ready_item(item, config, dev_id, device, artifacts, started)
+    return ready if isinstance(ready, Record) else ready.measure(timing, measure_fn)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -253,8 +330,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def _progress(total: int, quiet: bool):
-    bar = tqdm(total=total, disable=quiet, unit="cfg", dynamic_ncols=True, leave=True)
+def progress(total: int, quiet: bool, initial: int = 0):
+    """The sweep's progress bar: records of ``total`` (``initial`` of them already in the profile)."""
+    bar = tqdm(total=total, initial=initial, disable=quiet, unit="cfg", dynamic_ncols=True, leave=True)
     try:
         yield bar
     finally:
