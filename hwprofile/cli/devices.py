@@ -10,7 +10,7 @@ from ..executors.ray import cluster_kinds
 from ..measure.fingerprint import fingerprint
 from ..measure.peaks import peaks
 from ..runners import RUNNER_NAMES, check_runner_name, env, get_runner, resolve_device, runner_class
-from ._common import csv_list
+from ._common import add_plugin_args, csv_list, register_plugins
 from ._output import Column, Table, add_format_args, emit, num
 
 
@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                          "IP:PORT): node counts and the runners each kind offers")
     p.add_argument("--accelerator", metavar="TYPE", help="with --ray-address: only GPU nodes of this Ray "
                                                          "accelerator type")
+    add_plugin_args(p)
     add_format_args(p)
     p.set_defaults(handler=run)
 
@@ -92,11 +93,13 @@ def ray_kinds(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    register_plugins(args)
     if args.ray_address:
         return ray_kinds(args)
     devices = [resolve_device(args.device)] if args.device else ["cpu"] + [f"cuda:{i}" for i in
                                                                            range(env.gpu_count())]
-    names = _check_runners(args.runner, devices) if args.runner else RUNNER_NAMES
+    plugins = tuple(t.partition("=")[0].strip().lower() for t in args.runner_plugin or [])
+    names = _check_runners(args.runner, devices) if args.runner else RUNNER_NAMES + plugins
     fps = [fingerprint(d) for d in devices]
     runners = _runner_rows(devices, names)
     warning = ort_warning()

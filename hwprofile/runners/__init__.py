@@ -13,7 +13,7 @@ from . import env
 from .base import Runner, Unsupported
 
 __all__ = ["RUNNER_NAMES", "Runner", "Unsupported", "availability", "available_runners", "check_runner_name",
-           "get_runner", "register_runner", "resolve_device", "runner_class", "runner_names"]
+           "get_runner", "register_plugin", "register_runner", "resolve_device", "runner_class", "runner_names"]
 
 RUNNER_NAMES = ("torch:cpu", "torch:cuda", "ort:cpu", "ort:cuda", "ort:tensorrt", "trt")
 
@@ -41,6 +41,33 @@ def register_runner(name: str, path: str) -> None:
 
 def unregister_runner(name: str) -> None:
     _EXTRA.pop(name, None)
+
+
+def register_plugin(text: str) -> str:
+    """Register a plugin runner given as ``NAME=MODULE:CLASS`` (``run --runner-plugin``); returns NAME.
+
+    The class is imported now, so a wrong path is a ConfigError naming what was expected; it must be a
+    :class:`Runner` subclass. Registering the same name with the same path again is a no-op.
+    """
+    name, eq, path = str(text).partition("=")
+    name, path = name.strip().lower(), path.strip()
+    module, colon, attr = path.partition(":")
+    if not eq or not name or not colon or not module or not attr:
+        raise ConfigError(f"runner plugin {text!r}: expected NAME=MODULE:CLASS, e.g. "
+                          "sleep=my_runners:SleepRunner")
+    try:
+        cls = load_path(path)
+    except ImportError as exc:
+        raise ConfigError(f"runner plugin {text!r}: cannot import module {module!r} ({type(exc).__name__}: "
+                          f"{exc}); is it on PYTHONPATH?") from None
+    except AttributeError:
+        raise ConfigError(f"runner plugin {text!r}: module {module!r} has no class {attr!r}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Runner)):
+        raise ConfigError(f"runner plugin {text!r}: {path} is not a subclass of hwprofile.runners.Runner")
+    if _EXTRA.get(name) not in (None, path):
+        raise ConfigError(f"runner plugin {text!r}: {name!r} is already registered as {_EXTRA[name]}")
+    register_runner(name, path)
+    return name
 
 
 def registered_runners() -> dict[str, str]:
