@@ -169,3 +169,59 @@ def make_plan(config) -> SweepPlan:
                      "are saved as 'skipped'")
     return SweepPlan(device, present, tuple(runners), tuple(planned), tuple(artifacts.values()),
                      round(total, 1), tuple(notes))
+
+
+# ----------------------------------------------------------------------------- a fleet (run --plan --executor ray)
+
+#: Rough seconds to measure a device's peaks once (a fresh interpreter importing torch, then two timed phases).
+PEAKS_S = {"cpu": 5.0, "cuda": 15.0}
+
+
+@dataclass(frozen=True)
+class KindPlan:
+    """One device kind of a Ray cluster: its nodes, how many measure at once, and its share of the sweep."""
+
+    kind: str
+    device: str  # cpu | cuda
+    nodes: int  # alive nodes of the kind
+    nodes_used: int  # at most max_nodes of them measure at once
+    slots: int  # measurements at once: one per node, one per GPU on GPU nodes
+    records: int
+    measuring_s: float  # the measurements one after another: items, the peaks, one baseline per runner and node
+    estimated_s: float  # spread over the slots (at least the longest item)
+    plan: SweepPlan
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    kinds: tuple[KindPlan, ...]
+    exports_s: float  # the ONNX exports (and engine builds), once, on the driver
+    estimated_s: float  # exports, then the kinds side by side
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        return {"kinds": [{**{k: v for k, v in dataclasses.asdict(kp).items() if k != "plan"},
+                           "plan": kp.plan.to_dict()} for kp in self.kinds],
+                "exports_s": self.exports_s, "estimated_s": self.estimated_s, "notes": list(self.notes)}
+
+
+def fleet_plan(kinds: list[tuple[str, str, list[int], SweepPlan]], max_nodes: int | None = None,
+               notes: tuple[str, ...] = ()) -> FleetPlan:
+    """The expected wall time of a sweep on a cluster: ``kinds`` are (kind id, cpu|cuda, measurements each of its
+    nodes runs at once, the kind's plan). A rough planning figure: the exports on the driver first, then each
+    kind's measurements spread evenly over its slots (at least its longest item), the kinds side by side."""
+    out, exports = [], {}
+    for kind_id, device_type, capacities, plan in kinds:
+        used = sorted(capacities, reverse=True)[:max_nodes] if max_nodes else list(capacities)
+        slots = sum(used)
+        items = [i.estimated_s for i in plan.items]
+        for a in plan.artifacts:  # an export serves every kind (the exporters' disk cache); engines are per device
+            exports[(a.kind, a.model, a.precision, a.device if a.kind == "engine" else None)] = a.estimated_s
+        baselines = len(used) * len(plan.runners) * START_S.get(device_type, 8.0)
+        work = sum(items) + PEAKS_S.get(device_type, 15.0) + baselines
+        wall = max(max(items, default=0.0), work / slots) if slots else float("inf")
+        out.append(KindPlan(kind_id, device_type, len(capacities), len(used), slots, len(items), round(work, 1),
+                            round(wall, 1), plan))
+    exports_s = round(sum(exports.values()), 1)
+    return FleetPlan(tuple(out), exports_s, round(exports_s + max((k.estimated_s for k in out), default=0.0), 1),
+                     tuple(notes))

@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..executors.ray import run_ray
+from ..executors.ray import plan_on_cluster, run_ray
 from ..gate_measure import sweep_config_of
 from ..profile import Profile
 from ..quality import summary_line
 from ..roofline import summary_lines
 from ..sweep import run_sweep
 from ..sweep_plan import make_plan
+from ._common import add_plugin_args, int_in, register_plugins
 from ._output import Column, Table, add_format_args, emit, num
 from ._report import payload, tables
 from ._run_args import add_run_args, config_from_args, run_options_given
@@ -30,9 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                     "options are used when none are given)")
     p.add_argument("--remeasure", choices=("disturbed", "unclean"),
                    help="with --resume: measure the file's disturbed records (unclean: noisy ones too) again")
+    p.add_argument("--no-peaks", action="store_false", dest="peaks",
+                   help="do not measure the device's peak FLOP/s and copy bandwidth (the roofline columns stay "
+                        "empty; by default they are measured once per device, or per device kind on Ray)")
     p.add_argument("--plan", action="store_true",
                    help="only print what the sweep would measure, export and build, and an estimate of its "
                         "wall time; needs no device (--plan --device cuda:0 works on a CPU-only machine)")
+    add_plugin_args(p)
     add_executor_args(p)
     add_format_args(p)
     p.set_defaults(handler=run)
@@ -50,6 +55,8 @@ def add_executor_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--shared-cache", metavar="DIR",
                    help="a directory every Ray node mounts: ONNX files are exported there instead of being "
                         "shipped through Ray's object store")
+    g.add_argument("--max-nodes", type=int_in(1, 100000, "--max-nodes"), metavar="N", dest="max_nodes",
+                   help="at most N nodes of each device kind measure at the same time (default: every node)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,25 +64,30 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
     if args.remeasure and not args.resume:
         raise ConfigError("--remeasure re-measures records of a saved profile: give it with --resume FILE")
+    register_plugins(args)
+    if args.executor == "local":
+        given = [f for f, v in (("--ray-address", args.ray_address), ("--accelerator", args.accelerator),
+                                ("--shared-cache", args.shared_cache), ("--max-nodes", args.max_nodes)) if v]
+        if given or args.device == "all":
+            raise ConfigError(f"{', '.join(given) or '--device all'} needs --executor ray")
     config = config_from_args(args)
     if args.plan:
+        if args.executor == "ray":
+            return show_fleet_plan(plan_on_cluster(config, address=args.ray_address, accelerator=args.accelerator,
+                                                   max_nodes=args.max_nodes), args.format)
         return show_plan(config, args.format)
     if args.resume:
         config = resumed_config(args, config)
     out = args.resume or args.out
-    if args.executor == "local":
-        given = [f for f, v in (("--ray-address", args.ray_address), ("--accelerator", args.accelerator),
-                                ("--shared-cache", args.shared_cache)) if v]
-        if given or args.device == "all":
-            raise ConfigError(f"{', '.join(given) or '--device all'} needs --executor ray")
     try:
         if args.executor == "ray":
             profile, path, notes = run_ray(config, out, resume=bool(args.resume), quiet=args.quiet,
                                            address=args.ray_address, accelerator=args.accelerator,
-                                           shared_cache=args.shared_cache, remeasure=args.remeasure)
+                                           shared_cache=args.shared_cache, remeasure=args.remeasure,
+                                           max_nodes=args.max_nodes, peaks=args.peaks)
         else:
             profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
-                                             remeasure=args.remeasure)
+                                             remeasure=args.remeasure, peaks=None if args.peaks else False)
     except KeyboardInterrupt:
         sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
         return 130
@@ -112,6 +124,22 @@ def show_plan(config, fmt: str) -> int:
                   notes=[*(f"note: {n}" for n in plan.notes),
                          f"estimated wall time: {plan.estimated_s:.0f} s (a rough planning figure)"])]
     emit(tables, fmt, plan.to_dict())
+    return 0
+
+
+def show_fleet_plan(plan, fmt: str) -> int:
+    """``run --plan --executor ray``: per device kind its nodes, records and expected wall time."""
+    rows = [{**{k: getattr(kp, k) for k in ("kind", "device", "nodes", "nodes_used", "slots", "records",
+                                            "measuring_s", "estimated_s")}} for kp in plan.kinds]
+    records = sum(kp.records for kp in plan.kinds)
+    table = Table(f"Plan on the Ray cluster: {records} records on {len(rows)} device kind{'s' * (len(rows) != 1)}", (
+        Column("kind", "kind"), Column("device", "device"), Column("nodes", "nodes"),
+        Column("nodes_used", "used"), Column("slots", "at once"), Column("records", "records"),
+        Column("measuring_s", "one by one s", num), Column("estimated_s", "est. wall s", num)), rows,
+        notes=[*(f"note: {n}" for n in plan.notes),
+               f"exports on the driver first: {plan.exports_s:.0f} s; then the kinds measure side by side",
+               f"estimated wall time: {plan.estimated_s:.0f} s (a rough planning figure)"])
+    emit([table], fmt, plan.to_dict())
     return 0
 
 

@@ -5,6 +5,7 @@ unreachable address or a missing token), one probe task per alive node, and the 
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import socket
@@ -39,8 +40,56 @@ def import_ray():
 
 
 def _runtime_env() -> dict:
+    """hwprofile, exporters and the plugin runners registered now travel with every task (Ray ``py_modules``)."""
+    return {"py_modules": [str(Path(__file__).resolve().parents[1]), str(Path(exporters.__file__).parent),
+                           *plugin_modules()]}
 
-    return {"py_modules": [str(Path(__file__).resolve().parents[1]), str(Path(exporters.__file__).parent)]}
+
+def plugin_modules() -> list[str]:
+    """The top-level package folder (or single ``.py`` file) of each registered plugin runner outside hwprofile
+    and exporters, so that the nodes import the driver's version of it."""
+    out: list[str] = []
+    for path in runners.registered_runners().values():
+        top = path.partition(":")[0].split(".")[0]
+        if top in ("hwprofile", "exporters"):
+            continue
+        module = importlib.import_module(top)
+        where = (list(getattr(module, "__path__", None) or []) or [module.__file__])[0]
+        if where and where not in out:
+            out.append(str(where))
+    return out
+
+
+@contextmanager
+def node_environment() -> Iterator[None]:
+    """Inside a Ray task: the environment a local run on this node would have.
+
+    Ray sets ``OMP_NUM_THREADS`` to the CPUs a task asked for when the worker's own environment does not
+    set it (``ray._private.utils.set_omp_num_threads_if_unset``). torch takes its default thread count from it,
+    so a GPU task (one CPU) would measure with 1 thread and a CPU task with the node's logical CPUs, where a
+    local run uses the physical cores: ``threads``, a result setting, would differ and local and Ray records
+    would refuse to compare. The variable is removed for the task when the worker did not start with it.
+    """
+    value = os.environ.get("OMP_NUM_THREADS")
+    set_by_ray = value is not None and not _in_start_environment("OMP_NUM_THREADS", value)
+    if set_by_ray:
+        del os.environ["OMP_NUM_THREADS"]
+    try:
+        yield
+    finally:
+        if set_by_ray:
+            os.environ["OMP_NUM_THREADS"] = value
+
+
+def _in_start_environment(name: str, value: str) -> bool:
+    """Whether this process started with ``name=value`` (Linux: /proc/self/environ). Elsewhere: whether the
+    value differs from what Ray would have set (floor of the task's CPUs, at least 1)."""
+    try:
+        start = Path("/proc/self/environ").read_bytes().split(b"\0")
+    except OSError:
+        cpus = heavy("ray").get_runtime_context().get_assigned_resources().get("CPU") or 1
+        return value != str(max(int(cpus), 1))
+    return f"{name}={value}".encode() in start
 
 
 def _connect_error(address: str | None, exc: BaseException, stderr: str = "") -> EnvironmentProblem:
@@ -152,6 +201,7 @@ class Node:
     address: str
     hostname: str
     resources: dict
+    port: int | None = None  # the node's raylet (NodeManagerPort): answers while the node lives
 
     @property
     def cpus(self) -> float:
@@ -195,7 +245,18 @@ class DeviceKind:
 def alive_nodes() -> list[Node]:
     ray = import_ray()
     return [Node(n["NodeID"], n.get("NodeManagerAddress", ""), n.get("NodeManagerHostname", ""),
-                 dict(n.get("Resources") or {})) for n in ray.nodes() if n.get("Alive")]
+                 dict(n.get("Resources") or {}), n.get("NodeManagerPort")) for n in ray.nodes() if n.get("Alive")]
+
+
+def answers(host: str, port: int | None, timeout_s: float = 1.0) -> bool:
+    """Whether something accepts a TCP connection at host:port (a raylet or the GCS); True when unknown."""
+    if not host or not port:
+        return True
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 def discover(accelerator: str | None = None) -> list[DeviceKind]:
