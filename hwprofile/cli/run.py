@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         config = resumed_config(args, config)
     out = args.resume or args.out
+    started = time.monotonic()
     try:
         if args.executor == "ray":
             profile, path, notes = run_ray(config, out, resume=bool(args.resume), quiet=args.quiet,
@@ -98,12 +100,27 @@ def run(args: argparse.Namespace) -> int:
     for r in profile.records:
         counts[r.status] = counts.get(r.status, 0) + 1
     sys.stderr.write(f"saved {path} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})\n")
+    if args.executor == "ray":
+        for line in fleet_lines(profile, time.monotonic() - started):
+            sys.stderr.write(line + "\n")
     if not profile.ok_records():
         sys.stderr.write("hwprofile: error: no configuration was measured successfully\n")
         return 3
     for line in summary_lines(profile) + [summary_line(profile.records, path)]:
         sys.stderr.write(line + "\n")  # the quality line is the last one
     return 0
+
+
+def fleet_lines(profile, wall_s: float) -> list[str]:
+    """Per device kind of a Ray run: its records per node (short node ids), and the run's wall time."""
+    per_kind: dict[str, dict[str, int]] = {}
+    for r in profile.records:
+        if r.settings.executor == "ray" and r.settings.node and r.status != "skipped":
+            nodes = per_kind.setdefault(r.device_id, {})
+            nodes[r.settings.node[:8]] = nodes.get(r.settings.node[:8], 0) + 1
+    lines = [f"{kind}: {sum(nodes.values())} records measured on {len(nodes)} node{'s' * (len(nodes) != 1)} ("
+             + ", ".join(f"{n} {c}" for n, c in sorted(nodes.items())) + ")" for kind, nodes in per_kind.items()]
+    return lines + [f"this run took {wall_s:.0f} s"] if lines else []
 
 
 def show_plan(config, fmt: str) -> int:

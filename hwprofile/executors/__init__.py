@@ -1,12 +1,15 @@
 """Executors: where a sweep's measurements run.
 
 The sweep plans the items, counts them and keeps the profile; an executor decides where each
-prepared workload is measured and hands back the Measurement as a dict. Two exist:
+prepared workload is measured. Two exist:
 
-- ``local`` (:class:`~hwprofile.executors.local.LocalExecutor`): this machine, in hwprofile's
-  isolated child process (``hwprofile.measure.measure``);
+- ``local`` (:class:`~hwprofile.executors.local.LocalExecutor`): this machine, one measurement after
+  another, in hwprofile's isolated child process (``hwprofile.measure.measure``); it hands each
+  Measurement back to ``run_sweep`` (the :class:`Executor` protocol);
 - ``ray`` (:class:`~hwprofile.executors.ray.RayExecutor`): one Ray task per measurement on a node
-  of a Ray cluster that holds the device, measured there with the same ``measure``.
+  of a Ray cluster that holds the device, measured there with the same ``measure`` and the same
+  quality rules, on every node at once (:mod:`~hwprofile.executors.ray_schedule`). It runs the whole
+  sweep itself (``run_sweep`` hands it over: it has a ``run_sweep`` method).
 
 Both add ``settings.executor`` ("local" | "ray") and ``settings.node`` to every measurement.
 Importing this package imports no heavy library (ray is imported when a Ray executor connects).
@@ -29,7 +32,7 @@ class Target:
 
 
 class Executor(Protocol):
-    """What ``run_sweep`` needs from an executor."""
+    """What ``run_sweep`` needs from an executor that measures one item at a time."""
 
     name: str
 
