@@ -318,6 +318,16 @@ def ready_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifa
     return ReadyItem(item, config, dev_id, device, counts, workload, prepared, timeout, extra)
 
 
+def unmeasured(item: Item, config: SweepConfig, dev_id: str, status: str, reason: str) -> Record:
+    """The record of an item that was not measured (``failed``: nowhere to measure it; ``skipped``), with its
+    counts when they can be had; its input is not made."""
+    try:
+        counts = _counts(item)
+    except Exception:
+        counts = {}
+    return _record(item, dev_id, config, counts, status, reason)
+
+
 def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,
                   timing, measure_fn: MeasureFn, started: float) -> Record:
     ready = ready_item(item, config, dev_id, device, artifacts, started)

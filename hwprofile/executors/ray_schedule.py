@@ -25,16 +25,18 @@ The scheduling rule (docs/fleet.md, "Scheduling"):
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import MeasurementError
+from ..measure import TimingConfig
 from ..profile import Profile, Record
-from ..sweep import ReadyItem, item_key, progress, ready_item, set_peaks
-from .ray_cluster import GRACE_S, DeviceKind, Node
+from ..runners.prepare import Artifacts
+from ..sweep import ReadyItem, item_key, progress, ready_item, set_peaks, unmeasured
+from ..sweep_config import Item, SweepConfig
+from .ray_cluster import DeviceKind, Node
 
 #: seconds without an answer from the cluster's GCS after which the driver stops (Ray itself ends a driver
 #: whose GCS stays away for ``RAY_gcs_rpc_server_reconnect_timeout_s``, 60 s by default: this comes first)
@@ -126,12 +128,12 @@ class KindSweep:
     """One device kind's part of a sweep: its configuration, where it measures and what is left to measure."""
 
     kind: DeviceKind
-    config: object  # SweepConfig
+    config: SweepConfig
     device_id: str
     device: str
-    timing: object  # TimingConfig
-    items: list  # Item, in the sweep's order
-    artifacts: object  # runners.prepare.Artifacts
+    timing: TimingConfig
+    items: list[Item]  # in the sweep's order
+    artifacts: Artifacts
     done: set = field(default_factory=set)  # keys of records the profile keeps (a resumed sweep's finished ones)
     peaks: bool = False  # measure the kind's peaks first
     queue: deque = field(default_factory=deque)  # items still to start
@@ -140,10 +142,12 @@ class KindSweep:
 @dataclass
 class Work:
     sweep: KindSweep
-    item: object | None  # None: the kind's peaks
+    item: Item | None  # None: the kind's peaks
     ready: ReadyItem | None = None
     faults: list[str] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)  # nodes it failed on
+    status: str | None = None  # of its last fault
+    node: Node | None = None  # where that was
 
 
 @dataclass
@@ -238,42 +242,35 @@ class Scheduler:
 
     # -- starting
     def _start(self) -> None:
+        """On every free node, the next work of its kind: a retry (on a node it has not failed on), the peaks,
+        the next item."""
         for sweep in self.sweeps:
             kid = sweep.kind.id
-            while (work := self._peek(sweep)) is not None:
-                node = self.slots.pick(kid, work.tried)
-                if node is None:
-                    break
-                self._pop(sweep)
-                if work.item is not None and work.ready is None:
-                    ready = ready_item(work.item, sweep.config, sweep.device_id, sweep.device, sweep.artifacts,
-                                       self.started)
-                    if isinstance(ready, Record):  # counting or its input failed, or the budget is spent
-                        self._keep(ready)
-                        continue
-                    work.ready = ready
-                self.slots.take(kid, node)
-                ref = self.executor.submit(work, node)
-                self.flights[ref] = Flight(work, node, self.clock() + self.executor.guard_s(work))
-                self._postfix()
+            for work in list(self.retries[kid]):
+                if not self.slots.reachable(kid, work.tried):  # its other nodes died meanwhile
+                    self.retries[kid].remove(work)
+                    self._keep(work.ready.record(work.status, "; then ".join(work.faults)
+                                                 + f" (no other alive node of kind {kid} to retry on)",
+                                                 {"settings": self.executor.where_settings(work.node)}))
+                elif (node := self.slots.pick(kid, work.tried)) is not None:
+                    self.retries[kid].remove(work)
+                    self._submit(work, node)
+            if sweep.peaks and (node := self.slots.pick(kid)) is not None:
+                sweep.peaks = False
+                self._submit(Work(sweep, None), node)
+            while sweep.queue and (node := self.slots.pick(kid)) is not None:
+                item = sweep.queue.popleft()
+                ready = ready_item(item, sweep.config, sweep.device_id, sweep.device, sweep.artifacts, self.started)
+                if isinstance(ready, Record):  # counting or its input failed, or the budget is spent
+                    self._keep(ready)
+                else:
+                    self._submit(Work(sweep, item, ready), node)
 
-    def _peek(self, sweep: KindSweep) -> Work | None:
-        """The kind's next work: a retry first, then its peaks, then its next item."""
-        retries = self.retries[sweep.kind.id]
-        if retries:
-            return retries[0]
-        if sweep.peaks:
-            return Work(sweep, None)
-        return Work(sweep, sweep.queue[0]) if sweep.queue else None
-
-    def _pop(self, sweep: KindSweep) -> None:
-        retries = self.retries[sweep.kind.id]
-        if retries:
-            retries.popleft()
-        elif sweep.peaks:
-            sweep.peaks = False
-        else:
-            sweep.queue.popleft()
+    def _submit(self, work: Work, node: Node) -> None:
+        self.slots.take(work.sweep.kind.id, node)
+        ref = self.executor.submit(work, node)
+        self.flights[ref] = Flight(work, node, self.clock() + self.executor.guard_s(work))
+        self._postfix()
 
     # -- finishing
     def _finish(self, ref) -> None:
@@ -309,6 +306,7 @@ class Scheduler:
             return
         work.faults.append(reason)
         work.tried.add(node.node_id)
+        work.status, work.node = status, node
         if retry and len(work.faults) == 1 and status != "skipped" and self.slots.reachable(kid, work.tried):
             self.retries[kid].append(work)
             return
@@ -321,20 +319,14 @@ class Scheduler:
         """Nothing in flight and nothing can start: every node of the waiting kinds is gone."""
         for sweep in self.sweeps:
             kid = sweep.kind.id
+            if self.slots.reachable(kid):
+                continue
             why = f"no alive node of kind {kid} is left in the Ray cluster"
-            for work in list(self.retries[kid]):
-                if not self.slots.reachable(kid, work.tried):
-                    self.retries[kid].remove(work)
-                    self._keep(work.ready.record("failed", "; then ".join(work.faults + [why])))
-            if not self.slots.reachable(kid):
-                if sweep.peaks:
-                    sweep.peaks = False
-                    set_peaks(self.profile, sweep.device_id, {"error": f"peaks could not be measured: {why}"})
-                while sweep.queue:
-                    item = sweep.queue.popleft()
-                    ready = ready_item(item, sweep.config, sweep.device_id, sweep.device, sweep.artifacts,
-                                       self.started)
-                    self._keep(ready if isinstance(ready, Record) else ready.record("failed", why))
+            if sweep.peaks:
+                sweep.peaks = False
+                set_peaks(self.profile, sweep.device_id, {"error": f"peaks could not be measured: {why}"})
+            while sweep.queue:
+                self._keep(unmeasured(sweep.queue.popleft(), sweep.config, sweep.device_id, "failed", why))
         self._save()
         if self._waiting() and not any(self.slots.pick(s.kind.id) for s in self.sweeps):
             raise RuntimeError("the Ray scheduler cannot place the remaining measurements")  # a bug, not a fault
