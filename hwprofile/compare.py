@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import follows_table
+from .contrast import equal_flops
 from .comparability import Mismatch, comparability
 from .datatypes import preferred_memory
 from .profile import Profile, Record
@@ -311,6 +312,7 @@ class Comparison:
     only_base: int
     only_current: int
     follows: dict = field(default_factory=dict)  # side name -> follows_table rows
+    contrast: dict = field(default_factory=dict)  # side name -> equal-flops contrast rows (hwprofile.contrast)
 
     @property
     def cross_device(self) -> bool:
@@ -321,7 +323,7 @@ class Comparison:
                 "current_device": self.current_device, "cross_device": self.cross_device,
                 "rows": [r.to_dict() for r in self.rows], "summary": list(self.summary),
                 "mismatches": [m.to_dict() for m in self.mismatches], "only_base": self.only_base,
-                "only_current": self.only_current, "follows": self.follows}
+                "only_current": self.only_current, "follows": self.follows, "contrast": self.contrast}
 
 
 def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
@@ -347,10 +349,12 @@ def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: in
                         throughput_ratio(rb, rc, confidence=confidence, n_boot=n_boot, seed=seed,
                                          drift_floor=floor),
                         tuple(memory_ratios(rb, rc))))
-    follows = {s.name: follows_rows(s.records) for s in (base, cur)} if base.device_id != cur.device_id else {}
+    cross = base.device_id != cur.device_id
+    follows = {s.name: follows_rows(s.records) for s in (base, cur)} if cross else {}
+    contrast = {s.name: [c.to_dict() for c in equal_flops(s.records)] for s in (base, cur)} if cross else {}
     return Comparison(base.name, cur.name, base.device_id, cur.device_id, tuple(rows),
                       tuple(geomean_rows(rows, reps, confidence)), tuple(comparability(base, cur, j.pairs)),
-                      len(j.only_base), len(j.only_current), follows)
+                      len(j.only_base), len(j.only_current), follows, contrast)
 
 
 def geomean_rows(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]],
@@ -379,5 +383,5 @@ def primary_memory(row: Row) -> Ratio | None:
 
 
 def follows_rows(records: Iterable[Record]) -> list[dict]:
-    """Whether runtime follows flops, params or acts on one device (``hwprofile.analysis``)."""
+    """Whether runtime follows activations or flops on one device (``hwprofile.analysis.answer``)."""
     return follows_table(records)

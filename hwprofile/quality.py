@@ -355,7 +355,8 @@ def summary_line(records, path) -> str | None:
     redo = (f"hwprofile run --resume {path} --remeasure disturbed" if counts["disturbed"]
             else f"hwprofile run --resume {path} --remeasure unclean")
     return (f"quality: {bad} of {len(ok)} ok records are not clean ({counts['disturbed']} disturbed, "
-            f"{counts['noisy']} noisy; the fits leave them out): re-measure on a quiet machine with {redo}"
+            f"{counts['noisy']} noisy; the fits leave disturbed ones out and weight noisy ones by their spread): "
+            f"re-measure on a quiet machine with {redo}"
             + (" (--remeasure unclean redoes the noisy ones too)" if counts["disturbed"] and counts["noisy"] else ""))
 
 

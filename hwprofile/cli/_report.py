@@ -1,8 +1,10 @@
-"""Rendering of a profile (CLI layer): its records, whether runtime follows activations, growth per strategy."""
+"""Rendering of a profile (CLI layer): its records, whether runtime follows activations or flops, the
+equal-flops contrast, growth per strategy."""
 
 from __future__ import annotations
 
-from ..analysis import CONFIDENCE, MIN_CLEAN, follows_table, strategy_growth
+from ..analysis import CONFIDENCE, MIN_GROWTH, MIN_MODELS, follows_table, strategy_growth
+from ..contrast import equal_flops
 from ..profile import Profile, Record
 from ..quality import of
 from ..roofline import BYTE_MODEL, NEAR_ROOF, peaks_of, roof, shares
@@ -86,49 +88,104 @@ def _ci(v) -> str:
 def _excluded(v) -> str:
     if not v:
         return "0"
-    kinds = {}
+    kinds: dict[str, int] = {}
     for e in v:
-        kinds[e["quality"]] = kinds.get(e["quality"], 0) + 1
+        kind = e["quality"] if e["status"] == "ok" else e["status"]
+        kinds[kind] = kinds.get(kind, 0) + 1
     return f"{len(v)} (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")"
 
 
+def estimate_text(e: dict | None) -> str:
+    """``0.47 [0.36, 0.59]``."""
+    return "-" if not e else f"{e['value']:.2f} {_ci(e['ci'])}"
+
+
 def verdict_text(row: dict) -> str:
-    """``acts [0.07, 0.49]``, or what kept the row from a verdict."""
-    if row.get("verdict") is None:
-        return row.get("note") or "-"
-    return f"{row['verdict']} {_ci(row.get('verdict_ci'))}"
+    return row["verdict"]
+
+
+def _loo(row: dict) -> str:
+    j, a = row["loo_pct"]["joint"], row["loo_pct"]["additive"]
+    return "-" if j is None and a is None else f"{num(j, 2)} / {num(a, 2)}"
+
+
+def row_label(row: dict) -> str:
+    return f"{row['runner']} b{row['batch']} {row['mode']}"
+
+
+def reading_lines(rows: list[dict]) -> list[str]:
+    """Per row: the share of time with activations and the fitted law; the basis; what would decide it."""
+    lines = []
+    for row in rows:
+        head = f"{row_label(row)}: {row['verdict']}"
+        lines.append(head + (f"; {row['reading']}" if row.get("reading") else "") + f" ({row['basis']})")
+        bp = row.get("beta_params")
+        if bp and (bp["ci"][0] > 0 or bp["ci"][1] < 0):
+            lines.append(f"  params: β_params {estimate_text(bp)} in a flops + acts + params fit: weights carry "
+                         "time of their own")
+        if row.get("decide") or row.get("note"):
+            lines.append(f"  to decide: {row['decide']['text'] if row.get('decide') else row['note']}")
+    return lines
 
 
 def follows_rows(records) -> list[dict]:
     rows = follows_table(records)
     for row in rows:
-        ws = row.get("within_scale") or {}
         row["verdict_text"] = verdict_text(row)
-        row["within_text"] = ("-" if not ws else f"{num(ws.get('rho_acts'))} / {num(ws.get('rho_flops'))} "
-                              f"{_ci(ws.get('diff_ci'))}")
-        row["e_acts_text"] = "-" if row.get("exponent_acts") is None else (
-            f"{row['exponent_acts']:.2f} {_ci(row.get('exponent_ci_acts'))}")
-        row["e_flops_text"] = "-" if row.get("exponent_flops") is None else (
-            f"{row['exponent_flops']:.2f} {_ci(row.get('exponent_ci_flops'))}")
+        row["loo_text"] = _loo(row)
+        for k in ("beta_flops", "beta_acts", "delta"):
+            row[f"{k}_text"] = estimate_text(row.get(k))
+        row["r_flops"], row["r_acts"] = row["r"].get("flops"), row["r"].get("acts")
     return rows
+
+
+FOLLOWS_COLUMNS = (
+    Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
+    Column("excluded", "excluded", _excluded), Column("beta_flops_text", "β flops [CI]"),
+    Column("beta_acts_text", "β acts [CI]"), Column("delta_text", "δ [CI]"), Column("r_flops", "r flops", num),
+    Column("r_acts", "r acts", num), Column("r2_joint", "R²", num), Column("loo_text", "LOO % j/a"),
+    Column("verdict_text", "verdict"))
+
+FOLLOWS_NOTES = (
+    f"n: usable records, clean and noisy, each weighted by its measured spread (a group needs {MIN_MODELS}); "
+    "excluded: disturbed or not ok (show --json lists them with why); β: elasticity of latency in the joint fit "
+    f"log t = k + β_flops log flops + β_acts log acts, {CONFIDENCE:.0%} t-intervals; δ = β_acts - β_flops; r: "
+    "Pearson r of log latency with log flops / log acts; R²: of the joint fit; LOO % j/a: median leave-one-out "
+    "error of the joint log-log / additive fit",
+    "verdict: acts (flops) when δ's interval lies above (below) 0 and β_acts's (β_flops's) above 0; both when "
+    f"δ's holds 0 and both β's lie above 0; neither when both β's lie below {MIN_GROWTH:g}; else not "
+    "distinguishable (docs/measurement.md); share of time: the additive fit t = a·flops + b·acts + c")
 
 
 def follows(profile: Profile) -> Table:
     rows = follows_rows(profile.records)
-    bases = sorted({r["verdict_basis"] for r in rows if r.get("verdict_basis")})
-    return Table("Does runtime follow activations? clean records: log latency vs log flops / params / acts", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-        Column("excluded", "excluded", _excluded), Column("r2_flops", "R² flops", num),
-        Column("r2_params", "R² params", num), Column("r2_acts", "R² acts", num),
-        Column("e_flops_text", "e flops [CI]"), Column("e_acts_text", "e acts [CI]"),
-        Column("r2_flops_acts", "R² flops+acts", num), Column("within_text", "within s: rho acts / flops [CI]"),
-        Column("verdict_text", "verdict [CI]")), rows,
-        notes=(f"n: clean records fitted (a group needs {MIN_CLEAN}); excluded: records not clean (show --json "
-               "lists them with why); e: fitted exponent (latency ~ metric^e); within s: rank correlation of "
-               "latency with acts / with flops among models of the same scale, pooled, and the interval of "
-               f"their difference; intervals: {CONFIDENCE:.0%}, seeded bootstrap over models",
-               "verdict: acts | flops | params | not distinguishable | neither; its interval is of: "
-               + ("; ".join(bases) if bases else "-")))
+    return Table("Does runtime follow activations or flops? Per runner and batch: the joint fit and its verdict",
+                 FOLLOWS_COLUMNS, rows, notes=(*reading_lines(rows), "", *FOLLOWS_NOTES))
+
+
+def ratio_ci_text(e: dict) -> str:
+    return f"{e['value']:.2f}x [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]"
+
+
+CONTRAST_COLUMNS = (Column("scale", "s", num), Column("pair", "vs w"), Column("latency_text", "latency [CI]"),
+                    Column("flops_ratio", "flops", ratio), Column("acts_ratio", "acts", ratio))
+CONTRAST_NOTE = (f"latency of each strategy / latency of w at the same s, {CONFIDENCE:.0%} interval from the "
+                 "group's noise (docs/measurement.md); flops and acts: the same ratios of the counts")
+
+
+def contrast_rows(records) -> list[dict]:
+    rows = [c.to_dict() for c in equal_flops(records)]
+    for r in rows:
+        r["pair"] = f"{r['strategy']}/{r['reference']}"
+        r["latency_text"] = ratio_ci_text(r["latency_ratio"])
+    return rows
+
+
+def contrast(profile: Profile) -> Table:
+    rows = contrast_rows(profile.records)
+    return Table("At equal flops: latency relative to w (the paper's point)",
+                 (Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), *CONTRAST_COLUMNS),
+                 rows, notes=(CONTRAST_NOTE,) if rows else ("no strategy was measured beside w at the same s",))
 
 
 def growth(profile: Profile) -> Table:
@@ -140,9 +197,10 @@ def growth(profile: Profile) -> Table:
 
 
 def tables(profile: Profile) -> list[Table]:
-    return [records_table(profile), follows(profile), growth(profile)]
+    return [records_table(profile), follows(profile), contrast(profile), growth(profile)]
 
 
 def payload(profile: Profile) -> dict:
     return {"devices": profile.devices, "records": record_rows(profile),
-            "follows": follows_table(profile.records), "growth": strategy_growth(profile.records)}
+            "follows": follows_table(profile.records), "contrast": [c.to_dict() for c in equal_flops(profile.records)],
+            "growth": strategy_growth(profile.records)}

@@ -13,7 +13,8 @@ from ..layers import changed_layers
 from ..profile import Profile
 from ._common import seed_arg
 from ._output import Column, Table, add_format_args, emit, num
-from ._report import verdict_text
+from ._report import (CONTRAST_COLUMNS, CONTRAST_NOTE, FOLLOWS_COLUMNS, estimate_text, ratio_ci_text, reading_lines,
+                      verdict_text)
 from .check import layer_changes_table
 
 
@@ -90,14 +91,27 @@ def summary_table(c: dict) -> Table:
 
 
 def follows_table(name: str, rows: list[dict]) -> Table:
-    rows = [{**r, "verdict_text": verdict_text(r), "excluded_n": len(r.get("excluded") or [])} for r in rows]
-    return Table(f"Does runtime follow activations on {name}? clean records: log latency vs log flops / acts", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-        Column("excluded_n", "excluded"), Column("r2_flops", "R² flops", num), Column("r2_params", "R² params", num),
-        Column("r2_acts", "R² acts", num), Column("exponent_acts", "latency ~ acts^e", num),
-        Column("verdict_text", "verdict [CI]")), rows,
-        notes=("needs at least 3 distinct models per runner and batch",) if not rows else
-        ("verdict and its interval as in hwprofile show (docs/measurement.md)",))
+    rows = [{**r, "verdict_text": verdict_text(r), "loo_text": None,
+             **{f"{k}_text": estimate_text(r.get(k)) for k in ("beta_flops", "beta_acts", "delta")},
+             "r_flops": r["r"].get("flops"), "r_acts": r["r"].get("acts")} for r in rows]
+    cols = [c for c in FOLLOWS_COLUMNS if c.key not in ("loo_text", "r_flops", "r_acts")]
+    return Table(f"Does runtime follow activations or flops on {name}? The joint fit per runner and batch", cols,
+                 rows, notes=(*reading_lines(rows), "", "columns and verdict as in hwprofile show (docs/measurement.md)")
+                 if rows else ("no runner and batch has a usable record",))
+
+
+def contrast_table(sides: dict[str, list[dict]]) -> Table:
+    """The equal-flops contrast of every device, the same pair of each next to each other."""
+    rows = []
+    for name, side in sides.items():
+        for r in side:
+            rows.append({**r, "side": name, "pair": f"{r['strategy']}/{r['reference']}",
+                         "latency_text": ratio_ci_text(r["latency_ratio"])})
+    rows.sort(key=lambda r: (r["batch"], r["mode"], r["model"], r["scale"], r["strategy"], r["runner"]))
+    return Table("At equal flops, across devices: latency relative to w", (
+        Column("batch", "batch"), Column("mode", "mode"), *CONTRAST_COLUMNS[:2], Column("side", "device"),
+        Column("runner", "runner"), *CONTRAST_COLUMNS[2:]), rows,
+        notes=(CONTRAST_NOTE,) if rows else ("no strategy was measured beside w at the same s on either device",))
 
 
 def load_sides(paths: list[str]):
@@ -139,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     for c in results:
         tables += [rows_table(c), summary_table(c)]
         tables += [follows_table(name, rows) for name, rows in c["follows"].items()]
+        if c["contrast"]:
+            tables.append(contrast_table(c["contrast"]))
         for w in c["warnings"]:
             sys.stderr.write(f"warning: {c['current']} vs {c['base']}: {w}\n")
     tables += layer_tables

@@ -39,7 +39,8 @@ def test_cross_device_cpu_against_gpu(cli):
     code, out, err = cli("compare", p("cpu-a.json"), p("gpu.json"))
     assert code == 0, err
     assert "cross-device" in out and "ort:cpu>ort:cuda" in out
-    assert out.count("Does runtime follow activations") == 2 and "verdict [CI]" in out
+    assert out.count("Does runtime follow activations") == 2 and "δ [CI]" in out
+    assert "At equal flops, across devices" in out
 
 
 def test_compare_one_merged_file_with_two_devices(cli, tmp_path):

@@ -24,8 +24,10 @@ def test_show_prints_the_three_tables(cli, saved, fmt):
 def test_show_json(cli, saved):
     code, out, _ = cli("show", str(saved), "--json")
     data = json.loads(out)
-    assert code == 0 and {"records", "follows", "growth"} <= set(data)
-    assert all(row["verdict"] == "acts" and row["verdict_ci"][0] > 0 for row in data["follows"])
+    assert code == 0 and {"records", "follows", "contrast", "growth"} <= set(data)
+    assert all(row["verdict"] == "acts" and row["delta"]["ci"][0] > 0 and row["beta_acts"]["ci"][0] > 0
+               for row in data["follows"])
+    assert data["contrast"] and all(c["reference"] == "w" for c in data["contrast"])
 
 
 def test_predict_and_select_cli(cli, saved):
