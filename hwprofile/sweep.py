@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -24,6 +25,7 @@ from .executors.local import LocalExecutor
 from .layers import compact
 from .measure import TimingConfig
 from .onnx_complexity import count_onnx
+from .pooling import pool
 from .profile import Profile, Record, utc_now
 from .roofline import measure_peaks
 from .runners import RUNNER_NAMES, availability, runner_class
@@ -31,6 +33,11 @@ from .runners.prepare import Artifacts, prepare_input
 from .sweep_config import FINAL, Item, SweepConfig, check_runner_options, plan, validate
 
 # --------------------------------------------------------------------------- execution
+
+def clock() -> float:
+    """Seconds on the clock a sweep's ``--budget`` runs on (monotonic; tests stand a scripted clock in)."""
+    return time.monotonic()
+
 
 def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, status: str,
             reason: str | None, m: dict | None = None, prepared: dict | None = None) -> Record:
@@ -135,6 +142,16 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     ``peaks``: measure the device peaks once (default: yes when measuring on this machine with the real
     ``measure``, unless the profile already holds them).
     """
+    session, items, notes, done = open_session(config, out, resume=resume, measure_fn=measure_fn,
+                                               remeasure=remeasure, peaks=peaks, executor=executor)
+    measure_items(session, items, done, quiet)
+    return session.profile, session.path, notes
+
+
+def open_session(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
+                 measure_fn: MeasureFn | None = None, remeasure: str | None = None, peaks: bool | None = None,
+                 executor=None) -> tuple["Session", list[Item], list[str], set]:
+    """Check ``config``, open (or resume) its profile and plan it: (session, items, notes, keys already done)."""
     validate(config)
     if remeasure is not None and (remeasure not in quality.REMEASURE or not resume):
         raise ConfigError(f"--remeasure {remeasure!r}: expected one of {', '.join(quality.REMEASURE)}, "
@@ -161,30 +178,72 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     if want_peaks:
         _store_peaks(profile, dev_id, device)
     profile.save(path)
-    measured_here = isinstance(executor, LocalExecutor)
     done = {k for k, r in profile.by_key().items()
             if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
-    artifacts = Artifacts.for_items(items, config.cache_dir)
-    started = time.monotonic()
+    session = Session(config, profile, path, dev_id, device, executor, timing,
+                      Artifacts.for_items(items, config.cache_dir), clock())
+    return session, items, notes, done
+
+
+def measure_items(session: "Session", items: list[Item], done: set = frozenset(), quiet: bool = True) -> None:
+    """Measure every item whose key is not in ``done``, in order, with a progress bar."""
+    config = session.config
     with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
         for item in items:
             bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
-            key = (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
-            if key not in done:
-                def once() -> Record:
-                    return _measure_item(item, config, dev_id, device, artifacts, timing, executor.measure, started)
-                if measured_here:  # the system check and the back-off read this machine
-                    rec = quality.measure_with_retries(_first_prepare(once), device, retries=config.retries,
-                                                       backoff_s=config.retry_backoff_s)
-                else:  # judged on the readings taken where it ran
-                    rec = quality.with_quality(once())
-                profile.upsert(rec)
-                profile.save(path)
-                if executor.stop_reason():
-                    raise MeasurementError(f"{executor.stop_reason()}; the profile so far is saved in {path}: "
-                                           f"continue with --resume {path}")
+            if session.key(item) not in done:
+                session.measure(item)
             bar.update(1)
-    return profile, path, notes
+
+
+@dataclass
+class Session:
+    """What measuring one more item of a sweep needs: the profile it goes into (saved after each record),
+    the device, the executor and the clock the budget runs on."""
+
+    config: SweepConfig
+    profile: Profile
+    path: Path
+    dev_id: str
+    device: str
+    executor: object
+    timing: TimingConfig
+    artifacts: Artifacts
+    started: float
+
+    def elapsed_s(self) -> float:
+        return clock() - self.started
+
+    def key(self, item: Item) -> tuple:
+        """The identity of the record ``item`` makes (Record.key)."""
+        return (self.dev_id, item.model, item.strategy, float(item.scale), int(item.batch), item.runner,
+                self.config.precision, self.config.mode)
+
+    def measure(self, item: Item, *, pool_into: Record | None = None) -> Record:
+        """Measure ``item`` (the system check and retries when measured here), store it and save the profile.
+        With ``pool_into``, a measurement that is not disturbed is pooled into that record as more processes
+        (hwprofile.pooling.pool) instead of replacing it."""
+        config, executor = self.config, self.executor
+
+        def once() -> Record:
+            return _measure_item(item, config, self.dev_id, self.device, self.artifacts, self.timing,
+                                 executor.measure, self.started)
+        if isinstance(executor, LocalExecutor):  # the system check and the back-off read this machine
+            rec = quality.measure_with_retries(_first_prepare(once), self.device, retries=config.retries,
+                                               backoff_s=config.retry_backoff_s)
+        else:  # judged on the readings taken where it ran
+            rec = quality.with_quality(once())
+        if pool_into is not None:  # a repeat: its spread from the first is information (weights), not a fault
+            if not (rec.ok and rec.quality != "disturbed"):
+                return pool_into
+            worse = max((pool_into, rec), key=lambda r: quality.QUALITIES.index(r.quality or "clean"))
+            rec = pool(pool_into, rec).replace(quality=worse.quality, quality_reasons=list(worse.quality_reasons))
+        self.profile.upsert(rec)
+        self.profile.save(self.path)
+        if executor.stop_reason():
+            raise MeasurementError(f"{executor.stop_reason()}; the profile so far is saved in {self.path}: "
+                                   f"continue with --resume {self.path}")
+        return rec
 
 
 def run(*, out: str | os.PathLike | None = None, resume: bool = False, quiet: bool = True, **options) -> Profile:
@@ -228,7 +287,7 @@ def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, art
         counts = _counts(item)
     except Exception as exc:
         return _record(item, dev_id, config, {}, "failed", f"counting failed: {exc}")
-    elapsed = time.monotonic() - started
+    elapsed = clock() - started
     if config.budget_s is not None and elapsed >= config.budget_s:
         return _record(item, dev_id, config, counts, "skipped", f"sweep budget of {config.budget_s:g}s spent")
     try:

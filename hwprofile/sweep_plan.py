@@ -4,8 +4,13 @@ Planning needs neither the device nor the runners' libraries: ``--plan --device 
 CPU-only machine, so a CI configuration or a GPU run can be checked beforehand. Each item says which
 input its runner runs (module | onnx | engine, as the runner declares it); the artifacts are the ONNX
 exports and TensorRT engine builds the sweep would make (each once). ``estimated_s`` is a rough
-expected wall time from the timing budget, the repeats, and the per-process, export and engine-build
-estimates below; it is a planning figure, not a measurement.
+expected wall time from the timing budget, the repeats, an iteration time guessed from the model's flops
+(:data:`MACS_PER_S`), and the per-process, export and engine-build estimates below; it is a planning figure,
+not a measurement.
+
+``design`` says, per row (runner and batch), whether the sweep can answer "activations or flops?" before
+anything is measured: the joint fit's standard errors per unit noise (:func:`hwprofile.design.design_se`)
+and the |delta| it tells from 0 in 90% of sweeps at a record-to-record noise of :data:`PLAN_SIGMA`.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .complexity import complexity
+from .design import design_se
 from .errors import ConfigError, DeviceUnavailable
 from .measure import TimingConfig
+from .measure.timing import MIN_SAMPLES
 from .runners import RUNNER_NAMES, available_runners, check_runner_name, env, resolve_device, runner_class
 from .sweep_config import check_runner_options, plan, validate
 
@@ -24,8 +31,18 @@ from .sweep_config import check_runner_options, plan, validate
 START_S = {"cpu": 0.5, "cuda": 8.0}
 #: Rough seconds to load a runner's input in the child (build the module, create the session, deserialize).
 LOAD_S = {"module": 1.0, "onnx": 2.0, "engine": 1.0}
-#: Rough seconds of one verified ONNX export: a base plus a share per GFLOP (multiply-adds) of the model.
-EXPORT_S = (10.0, 5.0)
+#: Rough seconds of one verified ONNX export: a base plus a share per block of the network (export time grows
+#: with the graph, not the flops: on the 2-vCPU dev VM w x4 and r x4 took ~13 s, d x4 ~46 s, d x16 ~100 s).
+EXPORT_S = (4.0, 0.55)
+#: Rough multiply-adds per second of one iteration by device type and runner input, to guess how long big
+#: models' iterations take (2-vCPU dev VM: eager torch ran EfficientNet-B0 scalings at 7-12 G/s, ONNX Runtime
+#: at 25-35 G/s).
+MACS_PER_S = {("cpu", "module"): 10e9, ("cpu", "onnx"): 30e9, ("cuda", "module"): 2e12, ("cuda", "onnx"): 3e12,
+              ("cuda", "engine"): 4e12}
+#: iterations after which the timed phase typically reaches its target interval on a quiet CPU
+CI_ITERATIONS = 30
+#: the record-to-record noise (SD of log latency) the plan's power column assumes (2-vCPU dev VM: 0.03-0.3)
+PLAN_SIGMA = 0.10
 #: Rough seconds of one TensorRT engine build: a base plus a share per optimization profile (batch size).
 ENGINE_BUILD_S = (30.0, 15.0)
 
@@ -57,6 +74,20 @@ class PlannedArtifact:
 
 
 @dataclass(frozen=True)
+class PlanRow:
+    """What one row (runner, batch) of the sweep can decide, per unit of record-to-record noise."""
+
+    runner: str
+    batch: int
+    models: int  # records with counts (one per model)
+    df: int | None
+    se_delta_per_sigma: float | None  # None: the design cannot separate flops from acts
+    se_acts_per_sigma: float | None
+    se_flops_per_sigma: float | None
+    decidable_delta: float | None  # |delta| told from 0 in 90% of sweeps at noise PLAN_SIGMA
+
+
+@dataclass(frozen=True)
 class SweepPlan:
     device: str
     device_present: bool
@@ -65,6 +96,8 @@ class SweepPlan:
     artifacts: tuple[PlannedArtifact, ...]
     estimated_s: float
     notes: tuple[str, ...] = field(default=())
+    design: tuple[PlanRow, ...] = field(default=())
+    plan_sigma: float = PLAN_SIGMA
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -108,10 +141,44 @@ def _runners(config, device: str, present: bool) -> tuple[list[str], list[str]]:
     return kept, notes
 
 
-def _gflops(item) -> float:
-    if item.spec is None:
-        return 1.0
-    return complexity(item.spec).flops / 1e9
+def _blocks(item) -> int:
+    """Blocks of the network (its graph size); an ONNX file's are unknown (16, an EfficientNet-B0)."""
+    return 16 if item.spec is None else sum(item.spec.depths)
+
+
+def _iteration_s(item, kind: str, runner_input: str) -> float:
+    """A rough guess of one iteration's seconds from the model's multiply-adds."""
+    macs = complexity(item.spec).flops if item.spec is not None else 4e8
+    return item.batch * macs / MACS_PER_S.get((kind, runner_input), 10e9)
+
+
+def _record_s(timing: TimingConfig, it_s: float) -> float:
+    """Seconds of one process's warm-up, timed phase and throughput window, for iterations of ``it_s``."""
+    warm = min(max(timing.warmup_s, timing.warmup_iters * it_s), max(timing.budget_s, it_s))
+    # the timed phase stops once the median's interval is narrow (fast models: after a few dozen iterations)
+    timed = max(min(timing.budget_s, CI_ITERATIONS * it_s), MIN_SAMPLES * it_s, min(timing.budget_s, 0.3))
+    window = max(timing.throughput_window_s, it_s) if timing.throughput_window_s > 0 else 0.0
+    return warm + timed + window
+
+
+def design_rows(items, runners: list[str]) -> tuple[PlanRow, ...]:
+    """Per (runner, batch): the joint fit's standard errors per unit noise for the models planned."""
+    rows = []
+    for runner in runners:
+        for batch in sorted({it.batch for it in items if it.runner == runner}):
+            counts = [complexity(it.spec) for it in items if it.runner == runner and it.batch == batch
+                      and it.spec is not None]
+            se = design_se([c.flops for c in counts], [c.acts for c in counts]) if len(counts) >= 3 else None
+            if se is None:
+                rows.append(PlanRow(runner, batch, len(counts), None, None, None, None, None))
+                continue
+            rows.append(PlanRow(runner, batch, len(counts), se.df, round(se.se_delta, 3), round(se.se_acts, 3),
+                                round(se.se_flops, 3), _round(se.decidable_delta(PLAN_SIGMA))))
+    return tuple(rows)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
 
 
 def make_plan(config) -> SweepPlan:
@@ -134,13 +201,12 @@ def make_plan(config) -> SweepPlan:
         batches.setdefault(it.label, set()).add(int(it.batch))
     artifacts: dict[tuple, PlannedArtifact] = {}
     planned = []
-    per_run = timing.warmup_s + timing.budget_s + timing.throughput_window_s
 
     def onnx_artifact(it) -> PlannedArtifact:
         key = ("onnx", it.label, config.precision)
         if key not in artifacts:
             given = it.onnx_path is not None
-            est = 0.0 if given else EXPORT_S[0] + EXPORT_S[1] * _gflops(it)
+            est = 0.0 if given else EXPORT_S[0] + EXPORT_S[1] * _blocks(it)
             artifacts[key] = PlannedArtifact(f"onnx:{len(artifacts)}", "onnx", it.label, config.precision,
                                              "given" if given else "export", estimated_s=round(est, 1))
         return artifacts[key]
@@ -159,7 +225,7 @@ def make_plan(config) -> SweepPlan:
                                                  round(ENGINE_BUILD_S[0] + ENGINE_BUILD_S[1] * len(bs), 1))
             art = artifacts[key]
         load = cls.load_estimate_s if cls.load_estimate_s is not None else LOAD_S.get(cls.input, 2.0)
-        est = timing.repeats * (START_S.get(kind, 8.0) + load + per_run)
+        est = timing.repeats * (START_S.get(kind, 8.0) + load + _record_s(timing, _iteration_s(it, kind, cls.input)))
         planned.append(PlanItem(it.model, it.strategy, it.scale, it.batch, it.runner, config.precision, config.mode,
                                 cls.input, art.id if art else None, round(est, 1)))
     baselines = len(runners) * START_S.get(kind, 8.0)  # one library-only child per runner (memory baseline)
@@ -168,4 +234,4 @@ def make_plan(config) -> SweepPlan:
         notes.append(f"the --budget of {config.budget_s:g} s is shorter than the estimate: records it does not reach "
                      "are saved as 'skipped'")
     return SweepPlan(device, present, tuple(runners), tuple(planned), tuple(artifacts.values()),
-                     round(total, 1), tuple(notes))
+                     round(total, 1), tuple(notes), design_rows(items, runners))

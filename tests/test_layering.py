@@ -248,9 +248,11 @@ LAYERS = {
     "hwprofile.layer_join": 3, "hwprofile.quality": 3,
     "hwprofile.analysis": 4, "hwprofile.comparability": 4, "hwprofile.compare": 4, "hwprofile.layers": 4,
     "hwprofile.roofline": 4, "hwprofile.plot": 4, "hwprofile.fitting": 4, "hwprofile.predict": 4,
-    "hwprofile.merge": 4, "hwprofile.gate": 4, "hwprofile.pooling": 4, "hwprofile.gate_calibration": 4,
+    "hwprofile.merge": 4, "hwprofile.regression": 4, "hwprofile.design": 4, "hwprofile.contrast": 4,
+    "hwprofile.power": 4, "hwprofile.gate": 4, "hwprofile.pooling": 4, "hwprofile.gate_calibration": 4,
     FACADE: 4.5,
-    "hwprofile.sweep_config": 5, "hwprofile.sweep": 5, "hwprofile.sweep_plan": 5, "hwprofile.executors": 5,
+    "hwprofile.sweep_config": 5, "hwprofile.sweep": 5, "hwprofile.sweep_plan": 5, "hwprofile.sweep_decide": 5,
+    "hwprofile.executors": 5,
     "hwprofile.gate_measure": 5, "hwprofile.gate_session": 5,
     "hwprofile.cli": 6, "hwprofile.__main__": 6,
 }

@@ -17,13 +17,27 @@ from sweep_fakes import fake_measure
 SMALL = dict(device="cpu", runners=("torch:cpu",), strategies=("w", "d"), scales=(1.0, 2.0), batch_sizes=(1, 2))
 
 
-def test_default_plan_is_figure_1_in_miniature():
+def test_default_plan_is_designed_for_the_question():
+    """w, r and dWr at s = 4 and 16 beside the base model: equal-flops pairs at two scales (docs/measurement.md)."""
     items, notes = plan(SweepConfig(), "cpu", ["torch:cpu", "ort:cpu"])
     labels = {i.label for i in items}
-    assert labels == {"EfficientNet-B0"} | {f"EfficientNet-B0 {s} x4" for s in ("d", "w", "r", "dw", "dwr", "dWr")}
+    assert labels == {"EfficientNet-B0"} | {f"EfficientNet-B0 {s} x{k}" for s in ("w", "r", "dWr") for k in (4, 16)}
     assert len(items) == 7 * 2 * 2 and {i.batch for i in items} == {1, 8} and not notes
     gpu_items, _ = plan(SweepConfig(), "cuda:0", ["torch:cuda"])
     assert {i.batch for i in gpu_items} == {1, 8, 32, 128}
+
+
+def test_measurements_run_in_a_seeded_shuffled_order():
+    """Drift must not line up with scale: the default order is shuffled, the same way every time."""
+    shuffled, _ = plan(SweepConfig(), "cpu", ["torch:cpu", "ort:cpu"])
+    again, _ = plan(SweepConfig(), "cpu", ["torch:cpu", "ort:cpu"])
+    planned, _ = plan(SweepConfig(order="planned"), "cpu", ["torch:cpu", "ort:cpu"])
+    assert shuffled == again and sorted(map(repr, shuffled)) == sorted(map(repr, planned))
+    scales = [i.scale for i in shuffled]
+    assert scales != sorted(scales) and [i.scale for i in planned] == sorted(i.scale for i in planned)
+    assert planned[:4] == [i for i in planned if i.strategy is None]  # model by model when planned
+    with pytest.raises(ConfigError, match="--order"):
+        run_sweep(SweepConfig(order="random"), measure_fn=fake_measure)
 
 
 def test_sweep_writes_a_valid_profile(tmp_path):

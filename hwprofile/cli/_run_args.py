@@ -9,7 +9,7 @@ from ..errors import ConfigError
 from ..quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from ..runners import check_runner_name
 from ..scaling import MAX_BATCH
-from ..sweep_config import SweepConfig
+from ..sweep_config import ORDERS, SweepConfig
 from ._common import csv_list, float_list
 
 #: the parsed sweep options and their defaults: an option differs from its default when given
@@ -29,8 +29,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                                                      "also a device kind, or all: every kind of the cluster")
     p.add_argument("--runners", help="comma-separated, e.g. torch:cpu,ort:cpu (default: all available)")
     p.add_argument("--models", help="zoo names or .onnx files (default: EfficientNet-B0)")
-    p.add_argument("--strategies", help="default: d,w,r,dw,dwr,dWr")
-    p.add_argument("--scales", help="flops factors (default: 1,4)")
+    p.add_argument("--strategies", help="default: w,r,dWr")
+    p.add_argument("--scales", help="flops factors (default: 1,4,16)")
     p.add_argument("--batch-sizes", help="default: 1,8 on CPU; 1,8,32,128 on GPU")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     p.add_argument("--mode", choices=("infer", "train"), default="infer",
@@ -55,6 +55,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", nargs="?", type=int, const=20, default=0, metavar="N",
                    help="also time every record's layers (N profiled runs, default 20) and store the breakdown "
                         "in the profile; see hwprofile show --layers")
+    p.add_argument("--order", choices=ORDERS, default="shuffled",
+                   help="shuffled: measure in a seeded random order, so drift does not line up with scale "
+                        "(default); planned: model by model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -62,6 +65,8 @@ def config_from_args(args: argparse.Namespace):
     """A SweepConfig from parsed options; unset options keep the library's defaults."""
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget,
                 "retries": args.retries, "retry_backoff_s": args.retry_backoff}
+    if getattr(args, "order", "shuffled") != "shuffled":
+        kw["order"] = args.order
     if getattr(args, "memory_limit", None) is not None:
         kw["memory_limit_mb"] = args.memory_limit
     if getattr(args, "layers", 0):

@@ -14,6 +14,7 @@ from ..profile import Profile
 from ..quality import summary_line
 from ..roofline import summary_lines
 from ..sweep import run_sweep
+from ..sweep_decide import run_until_decided
 from ..sweep_plan import make_plan
 from ._output import Column, Table, add_format_args, emit, num
 from ._report import payload, tables
@@ -22,14 +23,20 @@ from ._run_args import add_run_args, config_from_args, run_options_given
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="profile a sweep of scaled networks on this device and save a profile",
-                       description="With no options: EfficientNet-B0 scaled by d, w, r, dw, dwr and dWr at s in "
-                                   "{1, 4}, batch sizes {1, 8} on CPU ({1, 8, 32, 128} on GPU), every available runner.")
+                       description="With no options: EfficientNet-B0 scaled by w, r and dWr at s in {1, 4, 16}, "
+                                   "batch sizes {1, 8} on CPU ({1, 8, 32, 128} on GPU), every available runner, "
+                                   "measured in a seeded random order: a design that can tell activations from "
+                                   "flops (docs/measurement.md).")
     add_run_args(p)
     p.add_argument("--out", help="profile to write (default: a new file under runs/); never overwritten")
     p.add_argument("--resume", metavar="FILE", help="continue an interrupted sweep saved in FILE (its own sweep "
                                                     "options are used when none are given)")
     p.add_argument("--remeasure", choices=("disturbed", "unclean"),
                    help="with --resume: measure the file's disturbed records (unclean: noisy ones too) again")
+    p.add_argument("--until-decided", action="store_true", dest="until_decided",
+                   help="after the sweep, add the most informative models or repeats until every runner and batch "
+                        "has a verdict (acts, flops, both or neither) or --budget SECONDS is spent; says which "
+                        "rows stayed undecided and why (docs/measurement.md)")
     p.add_argument("--plan", action="store_true",
                    help="only print what the sweep would measure, export and build, and an estimate of its "
                         "wall time; needs no device (--plan --device cuda:0 works on a CPU-only machine)")
@@ -57,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
     if args.remeasure and not args.resume:
         raise ConfigError("--remeasure re-measures records of a saved profile: give it with --resume FILE")
+    if args.until_decided and (args.executor != "local" or args.remeasure):
+        raise ConfigError("--until-decided measures on this machine (--executor local) and cannot be combined "
+                          "with --remeasure")
+    if args.until_decided and args.budget is None and not args.plan:
+        raise ConfigError("--until-decided needs --budget SECONDS (the most time the sweep and its rounds may take)")
     config = config_from_args(args)
     if args.plan:
         return show_plan(config, args.format)
@@ -68,8 +80,11 @@ def run(args: argparse.Namespace) -> int:
                                 ("--shared-cache", args.shared_cache)) if v]
         if given or args.device == "all":
             raise ConfigError(f"{', '.join(given) or '--device all'} needs --executor ray")
+    report = None
     try:
-        if args.executor == "ray":
+        if args.until_decided:
+            profile, path, notes, report = run_until_decided(config, out, resume=bool(args.resume), quiet=args.quiet)
+        elif args.executor == "ray":
             profile, path, notes = run_ray(config, out, resume=bool(args.resume), quiet=args.quiet,
                                            address=args.ray_address, accelerator=args.accelerator,
                                            shared_cache=args.shared_cache, remeasure=args.remeasure)
@@ -81,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         return 130
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
-    emit(tables(profile), args.format, payload(profile))
+    emit(tables(profile), args.format, {**payload(profile), **({"until_decided": report.to_dict()} if report else {})})
+    for line in report.lines() if report else []:
+        sys.stderr.write(line + "\n")
     counts = {}
     for r in profile.records:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -108,8 +125,18 @@ def show_plan(config, fmt: str) -> int:
               Table("Artifacts to make (each once)", (
                   Column("id", "id"), Column("action", "action"), Column("kind", "kind"), Column("model", "model"),
                   Column("precision", "precision"), Column("batches", "batches"), Column("device", "device"),
-                  Column("estimated_s", "est. s", num)), arts,
-                  notes=[*(f"note: {n}" for n in plan.notes),
+                  Column("estimated_s", "est. s", num)), arts),
+              Table("Can it tell activations from flops? Per row, before measuring", (
+                  Column("runner", "runner"), Column("batch", "batch"), Column("models", "models"), Column("df", "df"),
+                  Column("se_delta_per_sigma", "SE(δ)/σ", num), Column("se_acts_per_sigma", "SE(β acts)/σ", num),
+                  Column("se_flops_per_sigma", "SE(β flops)/σ", num),
+                  Column("decidable_delta", f"|δ| decided (σ={plan.plan_sigma:g})", num)),
+                  [vars(r) for r in plan.design],
+                  notes=["SE/σ: the joint fit's standard errors per unit of record-to-record noise σ (SD of log "
+                         "latency) for the models planned; |δ| decided: the smallest |β_acts - β_flops| this design "
+                         f"tells from 0 in 90% of sweeps at σ = {plan.plan_sigma:g} (a 2-vCPU VM: 0.03-0.3); a pure "
+                         "truth has |δ| = 1; - : the design cannot separate flops from acts (docs/measurement.md)",
+                         *(f"note: {n}" for n in plan.notes),
                          f"estimated wall time: {plan.estimated_s:.0f} s (a rough planning figure)"])]
     emit(tables, fmt, plan.to_dict())
     return 0
@@ -120,4 +147,5 @@ def resumed_config(args: argparse.Namespace, config):
     if run_options_given(args) or not Path(args.resume).is_file():
         return config
     saved = sweep_config_of(Profile.load(args.resume))
-    return dataclasses.replace(saved, retries=config.retries, retry_backoff_s=config.retry_backoff_s)
+    return dataclasses.replace(saved, retries=config.retries, retry_backoff_s=config.retry_backoff_s,
+                               order=config.order)
