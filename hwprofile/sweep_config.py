@@ -19,9 +19,10 @@ from .zoo import get_spec
 # The default sweep, designed for the question (docs/measurement.md, "The default sweep"): at each s, w and r
 # have about the same flops and acts differing by sqrt(s), so they carry the acts elasticity, whose standard
 # error falls like sigma / (0.5 ln s); dWr is the paper's strategy. w, r and dWr export quickly at any s (they
-# add few layers). By simulation (hwprofile.power, scripts/verdict_power.py) this design decides the verdict
-# at sigma = 0.10 in 99-100% of sweeps for pure truths and ~93% for flops^0.5 acts^0.5, against 64% / 42% for
-# the previous default (d, w, r, dw, dwr, dWr at s in {1, 4}).
+# add few layers). By simulation (hwprofile.power; the table in docs/measurement.md is printed by
+# scripts/verdict_power.py) this design gets the verdict right at sigma = 0.10 in 98-100% of rows for pure
+# truths and 90% for flops^0.5 acts^0.5, against 68% / 32% for the previous default (d, w, r, dw, dwr, dWr at
+# s in {1, 4}).
 DEFAULT_MODELS = ("EfficientNet-B0",)
 DEFAULT_STRATEGIES = ("w", "r", "dWr")
 DEFAULT_SCALES = (1.0, 4.0, 16.0)

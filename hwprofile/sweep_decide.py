@@ -91,11 +91,11 @@ def _actions(profile: Profile, a: GroupAnswer) -> tuple[list[tuple[Item, Record 
     """What to measure for one undecided row: (items, each with the record to pool into), or why nothing."""
     group = _group(profile, a)
     model = _zoo_model(group)
-    have = {(r.strategy, float(r.scale)) for r in group if r.ok}
+    tried = {(r.strategy, float(r.scale)) for r in group}  # measured already, in any status (a failure stays one)
     if a.n_used < MIN_MODELS:
         if model is None:
             return [], f"too few usable records ({a.n_used}) and no zoo model to scale"
-        todo = [(st, s) for st, s in FILL_ORDER if (st, s) not in have and counts_of(model, st, s) is not None]
+        todo = [(st, s) for st, s in FILL_ORDER if (st, s) not in tried and counts_of(model, st, s) is not None]
         todo = todo[:MIN_MODELS - a.n_used]
         if not todo:
             return [], "too few usable records, and every candidate model is measured"
@@ -103,15 +103,14 @@ def _actions(profile: Profile, a: GroupAnswer) -> tuple[list[tuple[Item, Record 
     d = a.decide
     if d is None or d.points_to is None:
         return [], a.basis if d is None else d.text
-    if d.add and model is not None and d.decides:
-        st, s = d.add[0]
-        return [(_item(model, st, s, a.batch, a.runner), None)], None
+    new = [(st, s) for st, s in d.add if (st, s) not in tried] if model is not None else []
+    if new and d.decides:
+        return [(_item(model, *new[0], a.batch, a.runner), None)], None
     if d.repeats is not None:
         return [(_item(u.record.model, u.record.strategy, u.record.scale, a.batch, a.runner), u.record)
                 for u in usable(group).used if u.record.source == "zoo"], None
-    if d.add and model is not None:  # models do not decide it alone, but are the most informative step
-        st, s = d.add[0]
-        return [(_item(model, st, s, a.batch, a.runner), None)], None
+    if new:  # models are not expected to decide it alone, but they are the most informative step
+        return [(_item(model, *new[0], a.batch, a.runner), None)], None
     return [], d.text
 
 

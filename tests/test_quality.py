@@ -171,7 +171,7 @@ def test_docs_state_the_thresholds_the_code_uses():
     import re
     from pathlib import Path
 
-    from hwprofile import analysis, roofline
+    from hwprofile import analysis, design, regression, roofline
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "measurement.md").read_text()
     rows = [ln.split("|")[1:-1] for ln in text.splitlines() if ln.startswith("| ") and "`" in ln.split("|")[-2]]
@@ -183,7 +183,7 @@ def test_docs_state_the_thresholds_the_code_uses():
     inline = re.findall(r"`([A-Z_]+)` = (\d+(?:\.\d+)?)(?![\d%])", text)
     assert len(inline) >= 9
     for name, value in inline:
-        module = next(m for m in (quality, analysis, roofline) if hasattr(m, name))
+        module = next(m for m in (quality, analysis, regression, design, roofline) if hasattr(m, name))
         assert float(getattr(module, name)) == float(value), name
     assert "`NEAR_ROOF` = 50%" in text and roofline.NEAR_ROOF == 0.5
     assert "`CONFIDENCE` = 95%" in text and analysis.CONFIDENCE == 0.95
