@@ -129,6 +129,28 @@ def test_plan_table_and_defaults(cli, tmp_path, monkeypatch):
     assert code == 2 and "trt run on cuda devices, not cpu" in err
 
 
+def test_plan_says_per_row_what_the_design_can_decide(cli, tmp_path, monkeypatch):
+    """run --plan: per runner and batch, the joint fit's SE(δ)/σ for the models planned, before measuring; the
+    default design's is half the previous default's; models all scaled alike can hardly be told apart."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("run", "--plan", "--device", "cpu", "--runners", "torch:cpu,ort:cpu", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert [(r["runner"], r["batch"]) for r in plan["design"]] == [
+        ("torch:cpu", 1), ("torch:cpu", 8), ("ort:cpu", 1), ("ort:cpu", 8)]
+    assert all(r["models"] == 7 and r["df"] == 4 and 1.5 < r["se_delta_per_sigma"] < 1.7 for r in plan["design"])
+    assert all(0.5 < r["decidable_delta"] < 0.8 for r in plan["design"]) and plan["plan_sigma"] == 0.1
+    code, out, _ = cli("run", "--plan", "--device", "cpu", "--runners", "ort:cpu", "--strategies",
+                       "d,w,r,dw,dwr,dWr", "--scales", "1,4", "--batch-sizes", "1", "--json")
+    (old,) = json.loads(out)["design"]
+    assert old["se_delta_per_sigma"] > 2 * plan["design"][0]["se_delta_per_sigma"]
+    code, out, _ = cli("run", "--plan", "--device", "cpu", "--runners", "ort:cpu", "--strategies", "w",
+                       "--scales", "1,2,4,8,16", "--batch-sizes", "1")
+    assert code == 0 and "Can it tell activations from flops?" in out and "SE(δ)/σ" in out
+    row = next(line for line in out.splitlines() if line.startswith("ort:cpu ")).split()
+    assert row[2:4] == ["5", "2"] and float(row[4]) > 50 and float(row[-1]) > 10  # all scaled by w: hopeless
+
+
 def _cores() -> int:
     import os
 
