@@ -243,7 +243,7 @@ class GroupAnswer:
     df: int | None = None
     sigma_pure: float | None = None  # SD of log latency between processes of one record, pooled (pure error)
     pure_df: int | None = None
-    r: dict = field(default_factory=dict)  # Pearson r of log latency with log flops / params / acts
+    r: dict = field(default_factory=dict, hash=False)  # Pearson r of log latency with log flops / params / acts
     r2_joint: float | None = None
     additive: AdditiveFit | None = None
     loo_joint_pct: float | None = None
@@ -315,7 +315,8 @@ def rule(beta_flops: Estimate, beta_acts: Estimate, delta: Estimate) -> tuple[Ve
     if not d.above(0) and not d.below(0) and f.above(0) and a.above(0):
         return Verdict.BOTH, f"δ {_ci(d)} holds 0; β_flops {_ci(f)} and β_acts {_ci(a)} > 0"
     if f.below(MIN_GROWTH) and a.below(MIN_GROWTH):
-        return Verdict.NEITHER, f"β_flops {_ci(f)} and β_acts {_ci(a)} lie below {MIN_GROWTH:g}: latency does not grow"
+        return Verdict.NEITHER, (f"β_flops {_ci(f)} and β_acts {_ci(a)} lie below {MIN_GROWTH:g}: latency does not "
+                                 "grow")
     if d.above(0) or d.below(0):
         lead, e = ("acts", a) if d.above(0) else ("flops", f)
         return Verdict.UNDECIDED, f"δ {_ci(d)} excludes 0 but β_{lead} {_ci(e)} reaches 0"

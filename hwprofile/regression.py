@@ -7,9 +7,10 @@
   the intervals scale with it (the residual scale is estimated, as in Knapp-Hartung meta-regression).
   Leave-one-out errors come from the hat matrix (exact for least squares).
 - :func:`additive_fit`: ``t = a*flops + b*acts + c`` with a, b, c >= 0 (a compute term, an activation-traffic
-  term and a fixed overhead), fitted in relative error by non-negative least squares (:func:`nnls3`, exact for three coefficients). The
-  share of time that scales with activations has a residual-bootstrap interval (the design is kept; the
-  weighted log residuals are resampled). Predictions are linear in the counts, so they cannot explode.
+  term and a fixed overhead), fitted in relative error by non-negative least squares (:func:`nnls3`, exact for
+  three coefficients). The share of time that scales with activations has a residual-bootstrap interval (the
+  design is kept; the weighted log residuals are resampled). Predictions are linear in the counts, so they
+  cannot explode.
 
 docs/measurement.md ("The answer") states the estimators.
 """

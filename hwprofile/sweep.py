@@ -187,7 +187,6 @@ def open_session(config: SweepConfig, out: str | os.PathLike | None = None, *, r
 
 def measure_items(session: "Session", items: list[Item], done: set = frozenset(), quiet: bool = True) -> None:
     """Measure every item whose key is not in ``done``, in order, with a progress bar."""
-    config = session.config
     with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
         for item in items:
             bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)

@@ -36,7 +36,8 @@ def main() -> None:
     ap.add_argument("--sigmas", default="0.05,0.1,0.2", help="noise SDs of log latency (default 0.05,0.1,0.2)")
     args = ap.parse_args()
     sigmas = [float(s) for s in args.sigmas.split(",")]
-    print(f"| design | models | SE(δ)/σ | est. s | σ | ∝ acts | ∝ flops | ∝ flops^0.5·acts^0.5 | constant | wrong metric |")
+    print("| design | models | SE(δ)/σ | est. s | σ | ∝ acts | ∝ flops | ∝ flops^0.5·acts^0.5 | constant "
+          "| wrong metric |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, (strategies, scales) in DESIGNS.items():
         points = design_points("EfficientNet-B0", strategies, scales)

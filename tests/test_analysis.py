@@ -42,7 +42,8 @@ def test_usable_weights_clean_and_noisy_records_by_their_spread_and_excludes_the
     sd = math.sqrt(sum((math.log(v) - sum(map(math.log, (1, 1.1, 0.95))) / 3) ** 2 for v in (1, 1.1, 0.95)) / 2)
     assert spread.spread_from == "processes" and spread.processes == 3 and spread.sd_log == pytest.approx(sd)
     assert spread.weight == pytest.approx(3 / sd ** 2)
-    assert by[recs[1].label].spread_from == "samples" and by[recs[1].label].weight == pytest.approx(1 / SIGMA_FLOOR ** 2)
+    tight = by[recs[1].label]
+    assert tight.spread_from == "samples" and tight.weight == pytest.approx(1 / SIGMA_FLOOR ** 2)
     assert by[recs[5].label].spread_from == "none" and by[recs[5].label].weight == pytest.approx(1 / SIGMA_FLOOR ** 2)
     assert by[recs[4].label].record.quality is None  # noisy by CV, used
     assert not u.equal_weights
@@ -150,7 +151,8 @@ def test_the_additive_fit_reads_the_share_of_time_with_activations():
     recs = synthetic_records(DEFAULT, 0.0, 1.0, sigma=0.0, seed=0)
     (row, *_) = answer(recs)
     assert row.share_acts.value == pytest.approx(1.0) and row.loo_additive_pct == pytest.approx(0.0, abs=1e-6)
-    assert row.reading().startswith("100% [100, 100] of time scales with activations; runtime ∝ flops^0.00·acts^1.00")
+    assert row.reading().startswith("100% [100, 100] of time scales with activations; "
+                                    "runtime ∝ flops^0.00·acts^1.00")
     # t = a*flops + b*acts + c exactly: the fit finds the shares
     base = recs[0]
     mixed = [r.replace(latency=_latency(2e-9 * r.flops + 3e-7 * r.acts + 1.0)) for r in recs if r.batch == 1

@@ -96,7 +96,8 @@ def follows_table(name: str, rows: list[dict]) -> Table:
              "r_flops": r["r"].get("flops"), "r_acts": r["r"].get("acts")} for r in rows]
     cols = [c for c in FOLLOWS_COLUMNS if c.key not in ("loo_text", "r_flops", "r_acts")]
     return Table(f"Does runtime follow activations or flops on {name}? The joint fit per runner and batch", cols,
-                 rows, notes=(*reading_lines(rows), "", "columns and verdict as in hwprofile show (docs/measurement.md)")
+                 rows, notes=(*reading_lines(rows), "", "columns and verdict as in hwprofile show "
+                                                        "(docs/measurement.md)")
                  if rows else ("no runner and batch has a usable record",))
 
 
