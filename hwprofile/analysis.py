@@ -37,10 +37,11 @@ def group_key(r: Record) -> GroupKey:
 
 
 def groups(records: Iterable[Record]) -> dict[GroupKey, list[Record]]:
-    """ok records with a latency and counts, grouped by device, runner, batch, precision, mode."""
+    """ok records with a latency and flops/acts counts, grouped by device, runner, batch, precision, mode
+    (params are not needed: a table imported from elsewhere may lack them)."""
     out: dict[GroupKey, list[Record]] = defaultdict(list)
     for r in records:
-        if r.ok and r.median_ms and r.flops and r.params and r.acts:
+        if r.ok and r.median_ms and r.flops and r.acts:
             out[group_key(r)].append(r)
     return dict(sorted(out.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
 

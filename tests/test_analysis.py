@@ -51,11 +51,15 @@ def test_usable_weights_clean_and_noisy_records_by_their_spread_and_excludes_the
 
 
 def test_a_table_without_spreads_gets_equal_weights_and_says_so():
-    """Imported profiles (a table of latencies, no repeats or samples) are answered with equal weights."""
-    recs = synthetic_records(DEFAULT, 0.0, 1.0, sigma=0.0, seed=0)
+    """Imported profiles (a table of latencies, no repeats or samples, maybe no params) are answered with equal
+    weights, and say so; predictions work from them too."""
+    recs = [r.replace(params=None) for r in synthetic_records(DEFAULT, 0.0, 1.0, sigma=0.0, seed=0)]
     (row, *_) = answer(recs)
     assert row.equal_weights and row.to_dict()["weights"] == "equal (no record carries its spread)"
-    assert row.verdict is Verdict.ACTS
+    assert row.verdict is Verdict.ACTS and row.beta_params is None and row.r["params"] is None
+    prof = Profile(devices={"synthetic": {}}, records=recs)
+    (pred,) = predict(prof, {"flops": recs[1].flops, "acts": recs[1].acts}, runner="ort:cpu", batch=1)
+    assert pred.latency_ms == pytest.approx(recs[1].median_ms, rel=1e-6)
 
 
 # ----------------------------------------------------------------------------------------------- the rules
