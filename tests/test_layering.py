@@ -239,7 +239,8 @@ def test_importing_the_package_imports_no_heavy_library(statement):
 LAYERS = {
     "hwprofile._lazy": 0, "hwprofile._version": 0, "hwprofile.errors": 0, "hwprofile.atomic": 0,
     "hwprofile.specs": 1, "hwprofile.regnet": 1, "hwprofile.zoo": 1, "hwprofile.scaling": 1, "hwprofile.complexity": 1,
-    "hwprofile.onnx_graph": 1, "hwprofile.onnx_complexity": 1, "hwprofile.models": 1, "exporters": 1.5,
+    "hwprofile.onnx_graph": 1, "hwprofile.onnx_complexity": 1, "hwprofile.models": 1, "hwprofile.timm_models": 1,
+    "exporters": 1.5,
     "hwprofile.datatypes": 2, "hwprofile.profile": 2, "hwprofile.schema": 2, "hwprofile.measure": 2,
     "hwprofile.measure.records": 2, "hwprofile.measure.stats": 2,
     "hwprofile.runners": 3, "hwprofile.measure.core": 3, "hwprofile.measure.isolation": 3,
@@ -248,7 +249,7 @@ LAYERS = {
     "hwprofile.layer_join": 3, "hwprofile.quality": 3,
     "hwprofile.analysis": 4, "hwprofile.comparability": 4, "hwprofile.compare": 4, "hwprofile.layers": 4,
     "hwprofile.roofline": 4, "hwprofile.plot": 4, "hwprofile.fitting": 4, "hwprofile.predict": 4,
-    "hwprofile.merge": 4, "hwprofile.gate": 4, "hwprofile.pooling": 4, "hwprofile.gate_calibration": 4,
+    "hwprofile.merge": 4, "hwprofile.table_import": 4, "hwprofile.gate": 4, "hwprofile.pooling": 4, "hwprofile.gate_calibration": 4,
     FACADE: 4.5,
     "hwprofile.sweep_config": 5, "hwprofile.sweep": 5, "hwprofile.sweep_plan": 5, "hwprofile.executors": 5,
     "hwprofile.gate_measure": 5, "hwprofile.gate_session": 5,
