@@ -6,6 +6,7 @@ from ..analysis import CONFIDENCE, MIN_CLEAN, follows_table, strategy_growth
 from ..profile import Profile, Record
 from ..quality import of
 from ..roofline import BYTE_MODEL, NEAR_ROOF, peaks_of, roof, shares
+from ..table_import import count_rows
 from ._output import Column, Table, num, ratio, si
 
 
@@ -113,9 +114,15 @@ def follows_rows(records) -> list[dict]:
     return rows
 
 
+IMPORTED_NOTE = ("imported records (runner imported:...; hwprofile import): one figure per row of someone else's "
+                 "table, no repeats and no spread, so each weighs the same in every fit; never graded for quality "
+                 "and never gated against measured records unless asked")
+
+
 def follows(profile: Profile) -> Table:
     rows = follows_rows(profile.records)
     bases = sorted({r["verdict_basis"] for r in rows if r.get("verdict_basis")})
+    imported = (IMPORTED_NOTE,) if any(r.imported for r in profile.records) else ()
     return Table("Does runtime follow activations? clean records: log latency vs log flops / params / acts", (
         Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
         Column("excluded", "excluded", _excluded), Column("r2_flops", "R² flops", num),
@@ -128,7 +135,7 @@ def follows(profile: Profile) -> Table:
                "latency with acts / with flops among models of the same scale, pooled, and the interval of "
                f"their difference; intervals: {CONFIDENCE:.0%}, seeded bootstrap over models",
                "verdict: acts | flops | params | not distinguishable | neither; its interval is of: "
-               + ("; ".join(bases) if bases else "-")))
+               + ("; ".join(bases) if bases else "-"), *imported))
 
 
 def growth(profile: Profile) -> Table:
@@ -139,10 +146,32 @@ def growth(profile: Profile) -> Table:
         Column("latency_ratio", "latency", ratio), Column("latency_exponent", "latency ~ flops^e", num)), rows)
 
 
+def _ratio3(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def imported_counts(profile: Profile) -> Table | None:
+    """Imported records of zoo models: the table's counts beside hwprofile's (None if there are none)."""
+    rows = count_rows(profile.records)
+    if not rows:
+        return None
+    return Table("Imported records of zoo models: the table's counts beside hwprofile's (per image; flops = "
+                 "multiply-adds)", (
+                     Column("model", "model"), Column("zoo_model", "zoo model"), Column("resolution", "px"),
+                     Column("flops_table", "flops table", si), Column("flops_hwprofile", "flops hwprofile", si),
+                     Column("flops_ratio", "table/hw", _ratio3), Column("params_ratio", "params table/hw", _ratio3),
+                     Column("acts_table", "acts table", si), Column("acts_hwprofile", "acts hwprofile", si),
+                     Column("acts_ratio", "table/hw", _ratio3)), rows,
+                 notes=("the counting conventions differ: docs/results.md, 'Counting conventions'",))
+
+
 def tables(profile: Profile) -> list[Table]:
-    return [records_table(profile), follows(profile), growth(profile)]
+    counts = imported_counts(profile)
+    return [records_table(profile), *([counts] if counts else []), follows(profile), growth(profile)]
 
 
 def payload(profile: Profile) -> dict:
-    return {"devices": profile.devices, "records": record_rows(profile),
-            "follows": follows_table(profile.records), "growth": strategy_growth(profile.records)}
+    out = {"devices": profile.devices, "records": record_rows(profile),
+           "follows": follows_table(profile.records), "growth": strategy_growth(profile.records)}
+    counts = count_rows(profile.records)
+    return {**out, "imported_counts": counts} if counts else out
