@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datatypes import IMPORTED_RUNNER_PREFIX, PRECISIONS, Device, LatencyStats, Record, Throughput
+from .datatypes import INT64_MAX, IMPORTED_RUNNER_PREFIX, PRECISIONS, Device, LatencyStats, Record, Throughput
 from .errors import ConfigError, InputFileError
 from .profile import Profile
 from .timm_models import CNN_FAMILIES, families, family, is_cnn, zoo_counts
@@ -46,6 +46,12 @@ MAX_ROWS = 100_000
 MAX_BYTES = 64 << 20
 #: the largest cell, in characters (csv's own limit is 128 KiB)
 MAX_CELL = 4096
+
+#: the largest value of each quantity (counts fit in 64 bits; latencies and throughputs stay finite)
+LIMITS: dict[str, float] = {"batch": 1 << 20, "resolution": 1 << 16, "flops": INT64_MAX, "params": INT64_MAX,
+                            "acts": INT64_MAX, "latency_ms": 1e12, "samples_per_s": 1e12}
+#: the longest model name
+MAX_NAME = 200
 
 #: field -> (what it fills, factor to hwprofile's unit, what a cell must be)
 FIELDS: dict[str, tuple[str, float, str]] = {
@@ -200,7 +206,10 @@ def _number(cell: str, fld: str, where: str, col: str) -> float | None:
         raise InputFileError(f"{where}: column {col!r} is {_short(cell)}; expected {what}")
     if target in ("batch", "resolution") and (value != int(value) or value < 1):
         raise InputFileError(f"{where}: column {col!r} is {_short(cell)}; expected {what}")
-    return value * factor
+    value *= factor
+    if value > LIMITS.get(target, math.inf) or (target in ("latency_ms", "samples_per_s") and value < 1e-9):
+        raise InputFileError(f"{where}: column {col!r} is {_short(cell)}, out of range; expected {what}")
+    return value
 
 
 def _short(text: str) -> str:
@@ -261,8 +270,9 @@ def parse(text: str, columns: Mapping[str, str], origin: str, batch_size: int | 
 def _row(values: list[str], index: Mapping[str, int], columns: Mapping[str, str], where: str, line: int,
          batch_size: int | None) -> Row:
     model = values[index["model"]].strip()
-    if not model:
-        raise InputFileError(f"{where}: column {columns['model']!r} is empty; expected a model name")
+    if not model or len(model) > MAX_NAME:
+        raise InputFileError(f"{where}: column {columns['model']!r} is {_short(model)}; expected a model name "
+                             f"(1-{MAX_NAME} characters)")
     got: dict[str, float | None] = {}
     for fld, i in index.items():
         if fld != "model":
