@@ -10,7 +10,9 @@ On one device a differing result field refuses the comparison, an observation wa
 never compared, and a field nobody declared (written by a newer hwprofile or a plugin runner) warns.
 A field recorded on one side only warns. Across devices, hardware, providers and threads differ by
 design: only a precision setting, or two version numbers of a result library, refuse; two other
-version numbers warn. See docs/comparability.md.
+version numbers warn. Imported records (``hwprofile import``: rows of someone else's table) are never
+compared with hwprofile's own measurements: a joined pair of one of each refuses, on any devices
+(:func:`origin_mismatch`). See docs/comparability.md.
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ from .runners.base import BOOKKEEPING, OBSERVATION, RESULT, Runner, longest_pref
 UNKNOWN = "unknown"
 #: Device fingerprint fields that describe the machine: a difference on one device id warns.
 FINGERPRINT_OBSERVED: tuple[str, ...] = ("device", "kind", "cpu", "ram_gb", "os", "python", "libraries", "versions",
-                                         "gpu", "peaks")
+                                         "gpu", "peaks", "imported.sha256")
 #: Fingerprint fields that change from run to run or name one machine: never compared.
 FINGERPRINT_BOOKKEEPING: tuple[str, ...] = (
+    "imported",  # where an imported table came from: only its sha256 is compared (a different table warns)
     "id", "gpu.uuid", "gpu.pci_bus_id", "peaks.measured_utc",
     *(f"peaks.{test}.repeats" for test in ("matmul_fp32", "matmul_fp16", "matmul_tf32", "copy")))
 #: Where a fingerprint keeps library versions: ``libraries`` (hwprofile.measure.fingerprint) or ``versions``
 #: (hand-written fingerprints): a runner's ``libraries.X`` covers both.
 LIBRARY_SECTIONS = ("libraries", "versions")
+#: Settings every imported record writes (its table line, hwprofile's counts of it): never compared.
+IMPORTED_SETTINGS = "imported"
 
 
 class SideLike(Protocol):
@@ -97,6 +102,8 @@ def setting_effect(field: str, runners: Sequence[type[Runner]]) -> tuple[str, st
     """(effect, kind) of a settings field (dotted, without ``settings.``) as ``runners`` declare it; a
     runner that does not declare it counts as ``(UNKNOWN, "setting")``, and the strongest effect wins
     (result, observation, unknown, bookkeeping) when the records of one difference ran on several runners."""
+    if field == IMPORTED_SETTINGS or field.startswith(IMPORTED_SETTINGS + "."):
+        return BOOKKEEPING, "setting"
     judged = [cls.declared(field) or (UNKNOWN, "setting") for cls in runners]
     return max(judged, key=lambda e: _RANK[e[0]], default=(UNKNOWN, "setting"))
 
@@ -169,13 +176,29 @@ def judge(effect: str, kind: str, vb: Any, vc: Any, same_device: bool, what: str
     return None
 
 
+def origin(r: Record) -> str:
+    """``imported`` (a row of someone else's table) or ``measured`` (by hwprofile)."""
+    return "imported" if r.imported else "measured"
+
+
+def origin_mismatch(pairs: Sequence[tuple[Record, Record]]) -> Mismatch | None:
+    """The refusal to compare imported records with measured ones: one Mismatch counting the joined pairs
+    whose origins differ (None when every pair is of one origin). ``--allow-mismatch`` overrides it."""
+    mixed = [(origin(rb), origin(rc)) for rb, rc in pairs if rb.imported != rc.imported]
+    if not mixed:
+        return None
+    return Mismatch("origin", "records", mixed[0][0], mixed[0][1], "refuse", len(mixed))
+
+
 def comparability(base: SideLike, cur: SideLike, pairs: Sequence[tuple[Record, Record]]) -> list[Mismatch]:
     """Differences that make the comparison meaningless (refuse) or worth a look (warn).
 
-    Record settings are compared pair by pair, by what the records' runners declare; device
-    fingerprints once, with the result fields of every joined runner.
+    Imported against measured records refuse (:func:`origin_mismatch`). Record settings are compared pair by
+    pair, by what the records' runners declare; device fingerprints once, with the result fields of every
+    joined runner.
     """
     same_device = base.device_id == cur.device_id
+    mixed = origin_mismatch(pairs)
     found: dict[tuple[str, str, str, bool], tuple[int, dict[type[Runner], None]]] = {}
     joined: dict[str, type[Runner]] = {}
     for rb, rc in pairs:
@@ -184,7 +207,7 @@ def comparability(base: SideLike, cur: SideLike, pairs: Sequence[tuple[Record, R
             key = (k, json.dumps(vb, default=str), json.dumps(vc, default=str), on_both)
             n, seen = found.get(key, (0, {}))
             found[key] = (n + 1, {**seen, **dict.fromkeys(runners)})
-    out = []
+    out = [mixed] if mixed else []
     for (k, vb, vc, on_both), (n, runners) in found.items():
         effect, kind = setting_effect(k, tuple(runners))
         judged = judge(effect, kind, json.loads(vb), json.loads(vc), same_device, "setting", on_both)

@@ -38,8 +38,26 @@ DEFAULT_BOOT = 2000
 
 
 def identity(r: Record) -> Identity:
-    """A record's key without its device: what compare joins on."""
+    """A record's key without its device: what compare joins on.
+
+    An imported record of a zoo model at its training resolution joins as that zoo model measured by the
+    runner the table is like (``settings.imported.joins_as``, written by ``hwprofile import``), so that
+    comparability can refuse the pair (imported against measured) or, when allowed, compare it.
+    """
+    alias = joins_as(r)
+    if alias is not None:
+        return (alias[0], None, 1.0, int(r.batch), alias[1], r.precision, r.mode)
     return r.key()[1:]  # type: ignore[return-value]
+
+
+def joins_as(r: Record) -> tuple[str, str] | None:
+    """(zoo model, runner) an imported record joins as, or None."""
+    if not r.imported:
+        return None
+    alias = (r.settings.to_dict().get("imported") or {}).get("joins_as")
+    if isinstance(alias, dict) and isinstance(alias.get("model"), str) and isinstance(alias.get("runner"), str):
+        return alias["model"], alias["runner"]
+    return None
 
 
 def identity_dict(ident: Identity) -> dict:

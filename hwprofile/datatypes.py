@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from .errors import SchemaError
 from .specs import scaled_label
@@ -152,6 +152,12 @@ def preferred_memory(names: Any, fallback: bool = False) -> str | None:
     return pick if pick is not None or not fallback else next(iter(sorted(have)), None)
 
 
+#: The runner name of every imported record starts with this (``imported:timm``); see :attr:`Record.imported`.
+IMPORTED_RUNNER_PREFIX = "imported:"
+#: Where a record comes from: a zoo spec or an ONNX file measured by hwprofile, or a row of a table someone
+#: else measured (``hwprofile import``).
+Source = Literal["zoo", "onnx", "imported"]
+
 Key = tuple[str, str, str | None, float, int, str, str, str]
 #: Record fields shared between branches that are left out of the file when unset.
 OPTIONAL_FIELDS = ("quality", "quality_reasons", "layers", "prepare")
@@ -180,12 +186,26 @@ class Record(_Model):
     throughput: Throughput | None = None
     memory: dict[Name, MemoryReading] = Field(default_factory=dict)
     settings: RunnerSettings = Field(default_factory=RunnerSettings)
-    source: Literal["zoo", "onnx"] = "zoo"
+    source: Source = "zoo"
     measured_utc: Text = ""
     quality: Quality | None = None  # issue 12: clean | noisy | disturbed
     quality_reasons: list[Text] = Field(default_factory=list)
     layers: dict[str, Any] | None = None  # issue 13: compact per-layer breakdown
     prepare: dict[str, Any] | None = None  # issue 10: how the runner's input was made
+
+    @model_validator(mode="after")
+    def _imported_says_so(self) -> "Record":
+        """An imported record is never mistaken for a measurement: its source and its runner both say so."""
+        if (self.source == "imported") != self.runner.startswith(IMPORTED_RUNNER_PREFIX):
+            raise ValueError(f"source {self.source!r} and runner {self.runner!r} disagree: an imported record "
+                             f"has source 'imported' and a runner named {IMPORTED_RUNNER_PREFIX}..., and no "
+                             "other record does")
+        return self
+
+    @property
+    def imported(self) -> bool:
+        """True for a row of someone else's table (``hwprofile import``), False for hwprofile's own measurement."""
+        return self.source == "imported"
 
     def key(self) -> Key:
         return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),

@@ -137,8 +137,9 @@ def _gpu_findings(watch: dict | None) -> list[tuple[str, str]]:
 
 
 def of(record) -> Quality | None:
-    """A record's quality: as recorded, else assessed now from the readings it stores (None if not ok)."""
-    if not record.ok:
+    """A record's quality: as recorded, else assessed now from the readings it stores (None if not ok, or
+    imported: a row of someone else's table has no readings to grade)."""
+    if not record.ok or record.imported:
         return None
     if record.quality in QUALITIES:
         return Quality(record.quality, tuple(record.quality_reasons or ()))

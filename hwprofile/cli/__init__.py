@@ -19,6 +19,7 @@ from . import (
     complexity,
     devices,
     export,
+    import_table,
     layers,
     merge,
     models,
@@ -31,7 +32,8 @@ from . import (
 )
 
 #: the subcommands, one module each, in the order ``--help`` lists them
-COMMANDS = (models, complexity, scale, export, run, show, predict, select, plot, compare, check, merge, devices, layers)
+COMMANDS = (models, complexity, scale, export, run, import_table, show, predict, select, plot, compare, check, merge,
+            devices, layers)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,6 +8,7 @@ from ..contrast import equal_flops
 from ..profile import Profile, Record
 from ..quality import of
 from ..roofline import BYTE_MODEL, NEAR_ROOF, peaks_of, roof, shares
+from ..table_import import count_rows
 from ._output import Column, Table, num, ratio, si
 
 
@@ -156,11 +157,16 @@ FOLLOWS_NOTES = (
     f"δ's holds 0 and both β's lie above 0; neither when both β's lie below {MIN_GROWTH:g}; else not "
     "distinguishable (docs/measurement.md); share of time: the additive fit t = a·flops + b·acts + c")
 
+IMPORTED_NOTE = ("imported records (runner imported:...; hwprofile import): one figure per row of someone else's "
+                 "table, no repeats and no spread, so each weighs the same in every fit; never graded for quality "
+                 "and never gated against measured records unless asked")
+
 
 def follows(profile: Profile) -> Table:
     rows = follows_rows(profile.records)
+    imported = (IMPORTED_NOTE,) if any(r.imported for r in profile.records) else ()
     return Table("Does runtime follow activations or flops? Per runner and batch: the joint fit and its verdict",
-                 FOLLOWS_COLUMNS, rows, notes=(*reading_lines(rows), "", *FOLLOWS_NOTES))
+                 FOLLOWS_COLUMNS, rows, notes=(*reading_lines(rows), "", *FOLLOWS_NOTES, *imported))
 
 
 def ratio_ci_text(e: dict) -> str:
@@ -196,11 +202,34 @@ def growth(profile: Profile) -> Table:
         Column("latency_ratio", "latency", ratio), Column("latency_exponent", "latency ~ flops^e", num)), rows)
 
 
+def _ratio3(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def imported_counts(profile: Profile) -> Table | None:
+    """Imported records of zoo models: the table's counts beside hwprofile's (None if there are none)."""
+    rows = count_rows(profile.records)
+    if not rows:
+        return None
+    return Table("Imported records of zoo models: the table's counts beside hwprofile's (per image; flops = "
+                 "multiply-adds)", (
+                     Column("model", "model"), Column("zoo_model", "zoo model"), Column("resolution", "px"),
+                     Column("flops_table", "flops table", si), Column("flops_hwprofile", "flops hwprofile", si),
+                     Column("flops_ratio", "table/hw", _ratio3), Column("params_ratio", "params table/hw", _ratio3),
+                     Column("acts_table", "acts table", si), Column("acts_hwprofile", "acts hwprofile", si),
+                     Column("acts_ratio", "table/hw", _ratio3)), rows,
+                 notes=("the counting conventions differ: docs/results.md, 'Counting conventions'",))
+
+
 def tables(profile: Profile) -> list[Table]:
-    return [records_table(profile), follows(profile), contrast(profile), growth(profile)]
+    counts = imported_counts(profile)
+    return [records_table(profile), *([counts] if counts else []), follows(profile), contrast(profile),
+            growth(profile)]
 
 
 def payload(profile: Profile) -> dict:
-    return {"devices": profile.devices, "records": record_rows(profile),
-            "follows": follows_table(profile.records), "contrast": [c.to_dict() for c in equal_flops(profile.records)],
-            "growth": strategy_growth(profile.records)}
+    out = {"devices": profile.devices, "records": record_rows(profile),
+           "follows": follows_table(profile.records), "contrast": [c.to_dict() for c in equal_flops(profile.records)],
+           "growth": strategy_growth(profile.records)}
+    counts = count_rows(profile.records)
+    return {**out, "imported_counts": counts} if counts else out

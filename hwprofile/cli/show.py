@@ -24,7 +24,10 @@ def run(args: argparse.Namespace) -> int:
     profile = Profile.load(args.profile)
     if args.layers:
         return _layers(profile, args)
-    emit(tables(profile), args.format, payload(profile))
+    if args.format == "json":  # each rendering computes the verdicts once
+        emit([], "json", payload(profile))
+    else:
+        emit(tables(profile), args.format, None)
     return 0
 
 
