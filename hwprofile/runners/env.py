@@ -170,6 +170,30 @@ def nvml_handle(nvml, cuda_index: int):
     return nvml.nvmlDeviceGetHandleByIndex(which)
 
 
+#: NVML's compute-process queries, newest first: ``_v3`` needs a driver of 2021 or later (R470+); an older
+#: driver lacks the symbol and nvidia-ml-py raises NVMLError_FunctionNotFound, so the next one is tried.
+COMPUTE_PROCESS_QUERIES = ("nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2",
+                           "nvmlDeviceGetComputeRunningProcesses")
+NVML_ERROR_FUNCTION_NOT_FOUND = 13  # nvmlReturn_t: the driver's library lacks the function
+
+
+def nvml_compute_processes(nvml, handle) -> list | None:
+    """The processes holding a compute context on the GPU of ``handle`` (objects with ``pid`` and
+    ``usedGpuMemory``, which may be None in containers), through the newest query the binding and the
+    driver both have; None when none answers (not supported, no permission, ...)."""
+    for name in COMPUTE_PROCESS_QUERIES:
+        query = getattr(nvml, name, None)
+        if query is None:
+            continue
+        try:
+            return list(query(handle))
+        except Exception as exc:  # NVMLError: a missing driver symbol falls back, anything else is an answer
+            if getattr(exc, "value", None) == NVML_ERROR_FUNCTION_NOT_FOUND:
+                continue
+            return None
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _physical_gpus() -> tuple[str, ...]:
     names = nvml_gpu_names()
