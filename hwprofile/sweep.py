@@ -41,13 +41,13 @@ def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, statu
                   acts=counts.get("acts"), status=status, reason=reason, latency=m.get("latency"),
                   throughput=m.get("throughput"), memory=m.get("memory") or {}, settings=m.get("settings") or {},
                   source="onnx" if item.onnx_path else "zoo", measured_utc=utc_now(),
-                  layers=_compact_layers(m.get("layers")), prepare=prepared)
+                  layers=_compact_layers(m.get("layers")), prepare=prepared, energy=m.get("energy"))
     try:
         return Record.from_dict(fields, where="measured record")
     except SchemaError as exc:  # a runner reported something no profile may hold (NaN, a zero median...)
         if fields["status"] != "ok":
             raise
-        bad = {**fields, "status": "failed", "latency": None, "throughput": None, "memory": {},
+        bad = {**fields, "status": "failed", "latency": None, "throughput": None, "memory": {}, "energy": None,
                "reason": f"the measurement is out of range ({exc})"}
         return Record.from_dict(bad, where="measured record")
 
