@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .complexity import complexity
 from .errors import ConfigError, DeviceUnavailable
 from .measure import TimingConfig
+from .measure.energy import MIN_WINDOW_S as ENERGY_MIN_WINDOW_S
 from .runners import RUNNER_NAMES, available_runners, check_runner_name, env, resolve_device, runner_class
 from .sweep_config import check_runner_options, plan, validate
 
@@ -65,6 +66,9 @@ class SweepPlan:
     artifacts: tuple[PlannedArtifact, ...]
     estimated_s: float
     notes: tuple[str, ...] = field(default=())
+    #: with a --budget, about when the sweep ends: records are started until the budget is spent, so the
+    #: budget plus the longest record and its artifacts (None without a budget, or when the sweep fits in it)
+    within_budget_s: float | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -134,7 +138,10 @@ def make_plan(config) -> SweepPlan:
         batches.setdefault(it.label, set()).add(int(it.batch))
     artifacts: dict[tuple, PlannedArtifact] = {}
     planned = []
-    per_run = timing.warmup_s + timing.budget_s + timing.throughput_window_s
+    window = timing.throughput_window_s
+    if kind == "cuda" and window > 0:  # GPU records read energy: the window lasts at least a second
+        window = max(window, ENERGY_MIN_WINDOW_S)
+    per_run = timing.warmup_s + timing.budget_s + window
 
     def onnx_artifact(it) -> PlannedArtifact:
         key = ("onnx", it.label, config.precision)
@@ -164,8 +171,12 @@ def make_plan(config) -> SweepPlan:
                                 cls.input, art.id if art else None, round(est, 1)))
     baselines = len(runners) * START_S.get(kind, 8.0)  # one library-only child per runner (memory baseline)
     total = sum(p.estimated_s for p in planned) + sum(a.estimated_s for a in artifacts.values()) + baselines
+    within = None
     if config.budget_s is not None and total > config.budget_s:
+        arts = {a.id: a.estimated_s for a in artifacts.values()}
+        longest = max(p.estimated_s + arts.get(p.artifact or "", 0.0) for p in planned)
+        within = round(min(total, config.budget_s + longest), 1)
         notes.append(f"the --budget of {config.budget_s:g} s is shorter than the estimate: records it does not reach "
-                     "are saved as 'skipped'")
+                     f"are saved as 'skipped', and the sweep ends after about {within:g} s")
     return SweepPlan(device, present, tuple(runners), tuple(planned), tuple(artifacts.values()),
-                     round(total, 1), tuple(notes))
+                     round(total, 1), tuple(notes), within)
