@@ -30,14 +30,14 @@
 # carried wheel could not be installed.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEVICE=cuda:0 DRY=0 AA=0 QUICK=0 OUT_DIR="" WHEELS="" ORT_GPU=""
+DEVICE=cuda:0 DRY=0 AA=0 QUICK=0 OUT_DIR="" WHEELS="" ORT_GPU="" OUT_GIVEN=0
 GPU_RUNNERS="torch:cuda ort:cuda ort:tensorrt trt"
 abs() { [[ $1 = /* ]] && echo "$1" || echo "$PWD/$1"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) DEVICE=${2:?--device needs a value, e.g. cuda:0}; shift 2 ;;
     --runners) GPU_RUNNERS=$(echo "${2:?--runners needs a list}" | tr ',' ' '); shift 2 ;;
-    --out-dir) OUT_DIR=$(abs "${2:?--out-dir needs a folder}"); shift 2 ;;
+    --out-dir) OUT_DIR=$(abs "${2:?--out-dir needs a folder}"); OUT_GIVEN=1; shift 2 ;;
     --wheels) WHEELS=$(abs "${2:?--wheels needs the folder scripts/gpu-wheels.sh filled}"); shift 2 ;;
     --ort-gpu) ORT_GPU=$(abs "${2:?--ort-gpu needs the folder of the chunks (scripts/ort-gpu-carry.sh)}"); shift 2 ;;
     --quick) QUICK=1; shift ;;
@@ -114,7 +114,8 @@ small() {
 
 cd "$ROOT" || exit 3
 STARTED=$SECONDS
-if [ "$DRY" = 0 ]; then
+WRITE=$([ "$DRY" = 0 ] || [ "$OUT_GIVEN" = 1 ] && echo 1 || echo 0)  # a dry run writes only into a given --out-dir
+if [ "$WRITE" = 1 ]; then
   mkdir -p "$OUT_DIR" || exit 3
   exec > >(tee -a "$OUT_DIR/validate.log") 2>&1  # everything below also goes to the log
 fi
@@ -218,7 +219,8 @@ PLAN_ARGS=(run --plan --device "$DEVICE" --runners "$PLANNED" --models "$MODELS"
 echo "== plan of the sweep (runners $PLANNED)"
 if [ "$DRY" = 1 ]; then
   step plan "$PY" -m hwprofile "${PLAN_ARGS[@]}" || echo "(no plan: exit $?)"
-else
+fi
+if [ "$WRITE" = 1 ]; then
   step plan "$PY" -m hwprofile "${PLAN_ARGS[@]}" --json > "$OUT_DIR/plan.json" || echo "(no plan: exit $?)"
   small 2 "$PY" - "$OUT_DIR/plan.json" <<'PYEOF' 2>/dev/null || true
 import json, sys
