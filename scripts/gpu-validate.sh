@@ -75,19 +75,24 @@ else
   TEST_PATHS=(tests/runners/test_gpu.py tests/exporters/test_tensorrt.py)
 fi
 GRACE=2
+# GPU_VALIDATE_TIME_SCALE=N multiplies every limit: for rehearsals on a slow or shared CPU machine
+# (scripts/gpu-image-dryrun.sh uses 3), never on the GPU machine, whose limits are the ones above
+SCALE=${GPU_VALIDATE_TIME_SCALE:-1}
+[[ $SCALE =~ ^[1-9][0-9]?$ ]] || { echo "gpu-validate: GPU_VALIDATE_TIME_SCALE must be a whole number from 1 to 99, got '$SCALE'" >&2; exit 2; }
 declare -A LIMIT_OF USED
-for i in "${!STEPS[@]}"; do LIMIT_OF[${STEPS[$i]}]=${LIMIT[$i]}; done
+for i in "${!STEPS[@]}"; do LIMIT_OF[${STEPS[$i]}]=$((LIMIT[$i] * SCALE)); done
 [ -n "$WHEELS" ] || LIMIT_OF[wheels]=0
 [ -n "$ORT_GPU" ] || LIMIT_OF[ort_gpu]=0
 TOTAL=0
 for s in "${STEPS[@]}"; do TOTAL=$((TOTAL + LIMIT_OF[$s])); done
-LIMIT_OF[aa]=$((LIMIT_OF[sweep] + 30))  # --aa: the sweep again, then compare and check --calibrate (30 s)
+LIMIT_OF[aa]=$((LIMIT_OF[sweep] + 30 * SCALE))  # --aa: the sweep again, then compare and check --calibrate (30 s)
 [ "$AA" = 1 ] && TOTAL=$((TOTAL + LIMIT_OF[aa]))
 limits_line() {
   local s out=""
   for s in "${STEPS[@]}"; do [ "${LIMIT_OF[$s]}" -gt 0 ] && out+="$s ${LIMIT_OF[$s]} s, "; done
   [ "$AA" = 1 ] && out+="aa ${LIMIT_OF[aa]} s, "
-  echo "time limits: ${out%, }; at most $TOTAL s in all (the sweep's plan below may estimate more: its --budget" \
+  echo "time limits: ${out%, }; at most $TOTAL s in all$([ "$SCALE" = 1 ] || echo " (GPU_VALIDATE_TIME_SCALE=$SCALE)")" \
+       "(the sweep's plan below may estimate more: its --budget" \
        "stops starting records and its step's limit stops the rest)"
 }
 # step NAME CMD...: run CMD under NAME's limit (SIGTERM, then SIGKILL after the grace); its time is recorded
@@ -106,7 +111,7 @@ step() {
 small() {
   local t0=$SECONDS rc limit=$1
   shift
-  timeout -k 1 $((limit - 1)) "$@"
+  timeout -k 1 $((limit * SCALE - 1)) "$@"
   rc=$?
   USED[report]=$(( ${USED[report]:-0} + SECONDS - t0 ))
   return "$rc"

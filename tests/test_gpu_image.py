@@ -195,7 +195,7 @@ def test_ort_gpu_chunks_round_trip_and_damage_is_found(tmp_path):
 def test_the_gpu_image_rehearsal(tmp_path):
     """scripts/gpu-image-dryrun.sh: a Python 3.12 venv like the image (no pydantic), the carried wheels,
     gpu-validate.sh --quick: hwprofile imports, devices.json says torch:cpu yes and torch:cuda no (with why),
-    exit 3. Building the venv downloads several GB the first time (about 7 minutes here); later runs reuse it."""
+    exit 3. Building the venv downloads several GB the first time; later runs reuse it."""
     out = _script("scripts/gpu-image-dryrun.sh", "--out-dir", str(tmp_path / "out"), timeout=1800)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "ok: gpu-validate.sh ended with the no-GPU exit 3" in out.stdout
