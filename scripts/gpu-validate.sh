@@ -129,6 +129,7 @@ limits_line
 
 # ------------------------------------------------------------------------------------------ carried wheels
 SITE="${TMPDIR:-/tmp}/hwprofile-site-$STAMP"
+[ "$DRY" = 1 ] || trap 'rm -rf "$SITE" "$SITE-ort"' EXIT  # the carried wheels' install lasts this run only
 if [ "$DRY" = 1 ]; then
   [ -n "$WHEELS" ] && echo "(dry run: would install the wheels of $WHEELS into $SITE)"
   [ -n "$ORT_GPU" ] && echo "(dry run: would install onnxruntime-gpu from the chunks in $ORT_GPU into $SITE-ort)"
