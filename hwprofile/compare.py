@@ -281,6 +281,15 @@ def memory_ratios(base: Record, cur: Record) -> list[Ratio]:
     return out
 
 
+def energy_ratio(base: Record, cur: Record) -> Ratio | None:
+    """Joules per image, current / base (one reading per side: no interval); None unless both have one."""
+    jb = base.energy.joules_per_image if base.ok and base.energy else None
+    jc = cur.energy.joules_per_image if cur.ok and cur.energy else None
+    if jb is None or jc is None or jb <= 0:
+        return None
+    return Ratio("energy:joules_per_image", float(jb), float(jc), float(jc) / float(jb), method="single reading")
+
+
 def geomean(point_logs: Sequence[float], replicates: Sequence[np.ndarray], metric: str,
             confidence: float) -> Ratio | None:
     """Geometric mean of ratios; the interval comes from the per-record replicates."""
@@ -307,13 +316,15 @@ class Row:
     latency: Ratio | None
     throughput: Ratio | None
     memory: tuple[Ratio, ...] = ()
+    energy: Ratio | None = None  # joules per image
 
     def to_dict(self) -> dict:
         return {"identity": self.identity, "label": self.label, "base_status": self.base_status,
                 "current_status": self.current_status,
                 "latency": self.latency.to_dict() if self.latency else None,
                 "throughput": self.throughput.to_dict() if self.throughput else None,
-                "memory": [m.to_dict() for m in self.memory]}
+                "memory": [m.to_dict() for m in self.memory],
+                "energy": self.energy.to_dict() if self.energy else None}
 
 
 @dataclass(frozen=True)
@@ -366,7 +377,7 @@ def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: in
         rows.append(Row(ident, rb.label, rb.status, rc.status, lat,
                         throughput_ratio(rb, rc, confidence=confidence, n_boot=n_boot, seed=seed,
                                          drift_floor=floor),
-                        tuple(memory_ratios(rb, rc))))
+                        tuple(memory_ratios(rb, rc)), energy_ratio(rb, rc)))
     cross = base.device_id != cur.device_id
     follows = {s.name: follows_rows(s.records) for s in (base, cur)} if cross else {}
     contrast = {s.name: [c.to_dict() for c in equal_flops(s.records)] for s in (base, cur)} if cross else {}

@@ -100,6 +100,24 @@ class Throughput(_Model):
     per_repeat_samples_per_s: list[Positive] = Field(default_factory=list)
 
 
+class Energy(_Model):
+    """Energy over the throughput window (hwprofile.measure.energy): joules per image and mean watts from a
+    device-wide counter (NVML on GPU, RAPL on CPU), summed over the record's processes; or, with no counter,
+    ``reason`` says why there is none."""
+
+    model_config = ConfigDict(**_STRICT, frozen=True)
+
+    joules_per_image: NonNegative | None = None
+    mean_watts: NonNegative | None = None
+    joules: NonNegative | None = None
+    window_s: NonNegative | None = None  # summed over the windows (one per process)
+    images: Count | None = None
+    windows: Count | None = None
+    meter: Text | None = None  # "nvml total energy" | "rapl package energy"
+    scope: Text | None = None  # what the counter covers (device-wide / package-wide)
+    reason: Text | None = None  # why there is no reading
+
+
 class MemoryReading(_Model):
     """One labelled memory reading; ``definition`` says what was measured."""
 
@@ -160,7 +178,7 @@ Source = Literal["zoo", "onnx", "imported"]
 
 Key = tuple[str, str, str | None, float, int, str, str, str]
 #: Record fields shared between branches that are left out of the file when unset.
-OPTIONAL_FIELDS = ("quality", "quality_reasons", "layers", "prepare")
+OPTIONAL_FIELDS = ("quality", "quality_reasons", "layers", "prepare", "energy")
 
 
 class Record(_Model):
@@ -192,6 +210,7 @@ class Record(_Model):
     quality_reasons: list[Text] = Field(default_factory=list)
     layers: dict[str, Any] | None = None  # issue 13: compact per-layer breakdown
     prepare: dict[str, Any] | None = None  # issue 10: how the runner's input was made
+    energy: Energy | None = None  # issue 26: joules per image and mean watts, or why there is no reading
 
     @model_validator(mode="after")
     def _imported_says_so(self) -> "Record":
@@ -246,7 +265,7 @@ class Record(_Model):
         for name in OPTIONAL_FIELDS:
             value = getattr(self, name)
             if value not in (None, [], {}):
-                out[name] = value
+                out[name] = value.to_dict() if isinstance(value, BaseModel) else value
         return out
 
     @classmethod

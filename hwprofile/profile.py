@@ -31,6 +31,7 @@ from .atomic import write_json
 from .datatypes import (  # noqa: F401  (re-exported)
     STATUSES,
     Device,
+    Energy,
     Key,
     LatencyStats,
     MemoryReading,
@@ -275,5 +276,5 @@ def atomic_write_json(path: Path, data: Any, *, replace: bool = True) -> Path:
     return write_json(path, data, replace=replace)
 
 
-__all__ = ["Device", "Key", "LatencyStats", "MemoryReading", "Profile", "Record", "RunnerSettings", "SCHEMA",
+__all__ = ["Device", "Energy", "Key", "LatencyStats", "MemoryReading", "Profile", "Record", "RunnerSettings", "SCHEMA",
            "SCHEMA_VERSION", "STATUSES", "Throughput", "migrate", "parse_json", "utc_now"]

@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -48,13 +48,13 @@ def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, statu
                   acts=counts.get("acts"), status=status, reason=reason, latency=m.get("latency"),
                   throughput=m.get("throughput"), memory=m.get("memory") or {}, settings=m.get("settings") or {},
                   source="onnx" if item.onnx_path else "zoo", measured_utc=utc_now(),
-                  layers=_compact_layers(m.get("layers")), prepare=prepared)
+                  layers=_compact_layers(m.get("layers")), prepare=prepared, energy=m.get("energy"))
     try:
         return Record.from_dict(fields, where="measured record")
     except SchemaError as exc:  # a runner reported something no profile may hold (NaN, a zero median...)
         if fields["status"] != "ok":
             raise
-        bad = {**fields, "status": "failed", "latency": None, "throughput": None, "memory": {},
+        bad = {**fields, "status": "failed", "latency": None, "throughput": None, "memory": {}, "energy": None,
                "reason": f"the measurement is out of range ({exc})"}
         return Record.from_dict(bad, where="measured record")
 
@@ -209,6 +209,8 @@ class Session:
     timing: TimingConfig
     artifacts: Artifacts
     started: float
+    #: runner -> the shortest measurement of this sweep (s): what a record needs (the budget's tail)
+    durations: dict[str, float] = field(default_factory=dict)
 
     def elapsed_s(self) -> float:
         return clock() - self.started
@@ -226,7 +228,7 @@ class Session:
 
         def once() -> Record:
             return _measure_item(item, config, self.dev_id, self.device, self.artifacts, self.timing,
-                                 executor.measure, self.started)
+                                 executor.measure, self.started, self.durations)
         if isinstance(executor, LocalExecutor):  # the system check and the back-off read this machine
             rec = quality.measure_with_retries(_first_prepare(once), self.device, retries=config.retries,
                                                backoff_s=config.retry_backoff_s)
@@ -280,28 +282,52 @@ def _store_peaks(profile: Profile, dev_id: str, device: str) -> None:
         profile.devices[dev_id] = entry.model_copy(update={"peaks": measure_peaks(device)})
 
 
+def needed_s(durations: dict[str, float], runner: str) -> float:
+    """What a record of ``runner`` needs, as this sweep has seen it: its shortest measurement so far, else the
+    shortest of any runner, else 0 (nothing seen yet)."""
+    return durations.get(runner, min(durations.values(), default=0.0))
+
+
+def _budget_left(config: SweepConfig, started: float) -> float | None:
+    return None if config.budget_s is None else config.budget_s - (clock() - started)
+
+
 def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,
-                  timing, measure_fn: MeasureFn, started: float) -> Record:
+                  timing, measure_fn: MeasureFn, started: float, durations: dict[str, float] | None = None) -> Record:
+    """Measure one item. Under a budget, a record is not started when less time is left than records of this
+    sweep have needed (it is 'skipped', not killed halfway as a 'timeout'); one that is started gets the
+    time left (at least what such records needed) plus 5 s before its child is killed."""
+    durations = {} if durations is None else durations
     try:
         counts = _counts(item)
     except Exception as exc:
         return _record(item, dev_id, config, {}, "failed", f"counting failed: {exc}")
-    elapsed = clock() - started
-    if config.budget_s is not None and elapsed >= config.budget_s:
+    left = _budget_left(config, started)
+    if left is not None and left <= 0:
         return _record(item, dev_id, config, counts, "skipped", f"sweep budget of {config.budget_s:g}s spent")
     try:
         workload, prepared = prepare_item(item, config, device, artifacts, counts["resolution"])
     except Exception as exc:
         return _record(item, dev_id, config, counts, "failed", f"preparing its input failed: {_one_line(exc)}")
     timeout = config.timeout_s
-    if config.budget_s is not None:
-        timeout = max(5.0, min(timeout, config.budget_s - elapsed + 5.0))
+    left, need = _budget_left(config, started), needed_s(durations, item.runner)
+    if left is not None:
+        if left <= 0 or left < need:
+            return _record(item, dev_id, config, counts, "skipped",
+                           f"sweep budget of {config.budget_s:g}s: {max(left, 0):.0f} s left, less than the "
+                           f"{need:.0f} s a record needed in this sweep" if need else
+                           f"sweep budget of {config.budget_s:g}s spent", prepared=prepared)
+        timeout = min(timeout, max(left, need) + 5.0)
     extra = {} if config.memory_limit_mb is None else {"memory_limit_mb": config.memory_limit_mb}
     if config.layers:  # per-layer counts come from the ONNX graph (an engine's: the one it was built from)
         graph = artifacts.onnx(item, config.precision)[0] if workload.kind == "engine" else None
         extra["layers"] = {"iterations": config.layers, "onnx_path": graph, "peaks": {"seconds": 0.2}}
+    began = clock()
     m = measure_fn(item.runner, workload, timing, timeout_s=timeout, device=device, **extra)
     md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
+    if md["status"] == "ok":
+        took = clock() - began
+        durations[item.runner] = min(durations.get(item.runner, took), took)
     return _record(item, dev_id, config, counts, md["status"], md.get("reason"), md, prepared)
 
 

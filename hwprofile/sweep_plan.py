@@ -23,6 +23,7 @@ from .design import design_se
 from .errors import ConfigError, DeviceUnavailable
 from .measure import TimingConfig
 from .measure.timing import MIN_SAMPLES
+from .measure.energy import MIN_WINDOW_S as ENERGY_MIN_WINDOW_S
 from .runners import RUNNER_NAMES, available_runners, check_runner_name, env, resolve_device, runner_class
 from .sweep_config import check_runner_options, plan, validate
 
@@ -98,6 +99,9 @@ class SweepPlan:
     notes: tuple[str, ...] = field(default=())
     design: tuple[PlanRow, ...] = field(default=())
     plan_sigma: float = PLAN_SIGMA
+    #: with a --budget, about when the sweep ends: records are started until the budget is spent, so the
+    #: budget plus the longest record and its artifacts (None without a budget, or when the sweep fits in it)
+    within_budget_s: float | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -152,12 +156,14 @@ def _iteration_s(item, kind: str, runner_input: str) -> float:
     return item.batch * macs / MACS_PER_S.get((kind, runner_input), 10e9)
 
 
-def _record_s(timing: TimingConfig, it_s: float) -> float:
+def _record_s(timing: TimingConfig, it_s: float, kind: str = "cpu") -> float:
     """Seconds of one process's warm-up, timed phase and throughput window, for iterations of ``it_s``."""
     warm = min(max(timing.warmup_s, timing.warmup_iters * it_s), max(timing.budget_s, it_s))
     # the timed phase stops once the median's interval is narrow (fast models: after a few dozen iterations)
     timed = max(min(timing.budget_s, CI_ITERATIONS * it_s), MIN_SAMPLES * it_s, min(timing.budget_s, 0.3))
     window = max(timing.throughput_window_s, it_s) if timing.throughput_window_s > 0 else 0.0
+    if kind == "cuda" and window > 0:  # GPU records read energy: the window lasts at least a second
+        window = max(window, ENERGY_MIN_WINDOW_S)
     return warm + timed + window
 
 
@@ -225,13 +231,18 @@ def make_plan(config) -> SweepPlan:
                                                  round(ENGINE_BUILD_S[0] + ENGINE_BUILD_S[1] * len(bs), 1))
             art = artifacts[key]
         load = cls.load_estimate_s if cls.load_estimate_s is not None else LOAD_S.get(cls.input, 2.0)
-        est = timing.repeats * (START_S.get(kind, 8.0) + load + _record_s(timing, _iteration_s(it, kind, cls.input)))
+        it_s = _iteration_s(it, kind, cls.input)
+        est = timing.repeats * (START_S.get(kind, 8.0) + load + _record_s(timing, it_s, kind))
         planned.append(PlanItem(it.model, it.strategy, it.scale, it.batch, it.runner, config.precision, config.mode,
                                 cls.input, art.id if art else None, round(est, 1)))
     baselines = len(runners) * START_S.get(kind, 8.0)  # one library-only child per runner (memory baseline)
     total = sum(p.estimated_s for p in planned) + sum(a.estimated_s for a in artifacts.values()) + baselines
+    within = None
     if config.budget_s is not None and total > config.budget_s:
+        arts = {a.id: a.estimated_s for a in artifacts.values()}
+        longest = max(p.estimated_s + arts.get(p.artifact or "", 0.0) for p in planned)
+        within = round(min(total, config.budget_s + longest), 1)
         notes.append(f"the --budget of {config.budget_s:g} s is shorter than the estimate: records it does not reach "
-                     "are saved as 'skipped'")
+                     f"are saved as 'skipped', and the sweep ends after about {within:g} s")
     return SweepPlan(device, present, tuple(runners), tuple(planned), tuple(artifacts.values()),
-                     round(total, 1), tuple(notes), design_rows(items, runners))
+                     round(total, 1), tuple(notes), design_rows(items, runners), within_budget_s=within)

@@ -246,6 +246,7 @@ LAYERS = {
     "hwprofile.runners": 3, "hwprofile.measure.core": 3, "hwprofile.measure.isolation": 3,
     "hwprofile.measure.child": 3, "hwprofile.measure.fingerprint": 3, "hwprofile.measure.peaks": 3,
     "hwprofile.measure.memory": 3, "hwprofile.measure.timing": 3, "hwprofile.measure.forkserver": 3,
+    "hwprofile.measure.energy": 3, "hwprofile.measure.clocks": 3,
     "hwprofile.layer_join": 3, "hwprofile.quality": 3,
     "hwprofile.analysis": 4, "hwprofile.comparability": 4, "hwprofile.compare": 4, "hwprofile.layers": 4,
     "hwprofile.roofline": 4, "hwprofile.plot": 4, "hwprofile.fitting": 4, "hwprofile.predict": 4,

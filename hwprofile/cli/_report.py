@@ -40,6 +40,10 @@ def record_row(r: Record, peaks: dict | None = None) -> dict:
             "quality_recorded": r.quality is not None,
             "compute_share": share["compute_share"], "bandwidth_share": share["bandwidth_share"],
             "compute_peak": share["compute_peak"], "roof": roof(share),
+            "joules_per_image": r.energy.joules_per_image if r.energy else None,
+            "mean_watts": r.energy.mean_watts if r.energy else None,
+            "energy_meter": r.energy.meter if r.energy else None,
+            "energy_reason": r.energy.reason if r.energy else None,
             "reason": r.reason}
 
 
@@ -72,14 +76,34 @@ def records_table(profile: Profile) -> Table:
                  f"% bw: activation traffic ({BYTE_MODEL}) / latency / copy bandwidth; roof: the peak a record "
                  f"reaches {NEAR_ROOF:.0%} of" + ("" if any(r["compute_share"] is not None for r in rows) else
                                                   " (this profile holds no device peaks)"))
+    notes += energy_notes(rows)
     return Table("Records (latency per batch; flops and acts per image, flops = multiply-adds)", (
         Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
         Column("status", "status"), Column("quality", "quality"), Column("median_ms", "median ms", _ms),
         Column("p90_ms", "p90 ms", _ms), Column("cv", "cv", _pct), Column("foreign_cpu_cores", "other load", _cores),
         Column("throughput_per_s", "img/s", num), Column("memory_mb", "mem MB", num),
         Column("flops", "flops", si), Column("acts", "acts", si), Column("compute_share", "% compute", _pct),
-        Column("bandwidth_share", "% bw", _pct), Column("roof", "roof"), Column("why", "why")),
+        Column("bandwidth_share", "% bw", _pct), Column("roof", "roof"), *energy_columns(rows), Column("why", "why")),
         [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes))
+
+
+#: the energy columns (low priority: shown only when some record holds an energy reading)
+ENERGY_COLUMNS = (Column("joules_per_image", "J/img", num), Column("mean_watts", "W", num))
+
+
+def energy_columns(rows: list[dict]) -> tuple[Column, ...]:
+    """The energy columns when any row has a reading, else none."""
+    return ENERGY_COLUMNS if any(r.get("joules_per_image") is not None for r in rows) else ()
+
+
+def energy_notes(rows: list[dict]) -> list[str]:
+    """What the energy columns measured, or why no record has energy (hwprofile.measure.energy)."""
+    meters = sorted({r["energy_meter"] for r in rows if r.get("energy_meter")})
+    if meters:
+        return [f"J/img, W: energy per image and mean power over the throughput window (at least 1 s), from "
+                f"{', '.join(meters)}: device- or package-wide counters, so other work there counts too"]
+    reasons = sorted({r["energy_reason"] for r in rows if r.get("energy_reason")})
+    return [f"energy: not measured ({'; '.join(reasons)})"] if reasons else []
 
 
 def _ci(v) -> str:

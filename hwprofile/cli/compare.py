@@ -55,7 +55,7 @@ def rows_table(c: dict) -> Table:
         mem = _memory(r)
         rows.append({"model": r["label"], "runner": i["runner"], "batch": i["batch"], "mode": i["mode"],
                      "base_ms": lat.get("base"), "current_ms": lat.get("current"), "latency": r["latency"],
-                     "throughput": r["throughput"], "memory": mem,
+                     "throughput": r["throughput"], "memory": mem, "energy": r.get("energy"),
                      "status": r["current_status"] if r["base_status"] == "ok" else
                      f"{r['base_status']} -> {r['current_status']}"})
     kind = f"cross-device: {c['current_device']} vs {c['base_device']}" if c["cross_device"] else c["base_device"]
@@ -63,7 +63,13 @@ def rows_table(c: dict) -> Table:
         Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
         Column("base_ms", "base ms", _ms), Column("current_ms", "current ms", _ms),
         Column("latency", "latency ratio [CI]", ratio_ci), Column("throughput", "throughput ratio", ratio_ci),
-        Column("memory", "memory ratio", ratio_ci), Column("status", "status")), rows, notes=_notes(c))
+        Column("memory", "memory ratio", ratio_ci), *_energy_columns(rows), Column("status", "status")), rows,
+        notes=_notes(c))
+
+
+def _energy_columns(rows: list[dict]) -> tuple[Column, ...]:
+    """The joules-per-image ratio, a low-priority column shown only when some joined pair has energy on both sides."""
+    return (Column("energy", "J/img ratio", ratio_ci),) if any(r.get("energy") for r in rows) else ()
 
 
 def _memory(row: dict) -> dict | None:
@@ -80,6 +86,9 @@ def _notes(c: dict) -> tuple[str, ...]:
         notes.append(f"latency: geometric mean of per-process medians; {conf:.0%} interval by {' / '.join(methods)}")
     if c["only_base"] or c["only_current"]:
         notes.append(f"not joined: {c['only_base']} records only in the base, {c['only_current']} only in current")
+    if any(r.get("energy") for r in c["rows"]):
+        notes.append("J/img ratio: joules per image over the throughput window, current / base (one reading per "
+                     "side, no interval; device- or package-wide counters)")
     notes += [f"warning: {m}" for m in c.get("warnings", [])]
     return tuple(notes)
 

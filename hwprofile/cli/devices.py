@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def ort_warning() -> str | None:
-    if len(env.ort_distributions()) > 1:
+    if env.ort_distributions_clash():
         return ("both onnxruntime and onnxruntime-gpu are installed; they overwrite each other's files: "
                 "uninstall both, then install exactly one")
     return None

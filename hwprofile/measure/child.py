@@ -17,6 +17,8 @@ from ..atomic import write_text
 from ..layer_join import onnx_layers
 from ..runners import load_path
 from ..runners.base import Unsupported
+from . import clocks as gpu_clocks
+from . import energy
 from . import memory as mem
 from .peaks import peaks
 from .records import TimingConfig, Workload
@@ -54,16 +56,21 @@ def run_measure(job: dict) -> dict:
     try:
         cls.preload()
         free0 = mem.cuda_free_mb(device) if cls.device_type == "cuda" else None
+        nvml, handle = gpu_clocks.open_nvml(device) if cls.device_type == "cuda" else (None, None)
+        window = gpu_clocks.ClockWindow(nvml, handle) if nvml is not None else None
+        meter, no_energy = energy.open_meter(device, nvml) if cfg.throughput_window_s > 0 else (
+            None, "no throughput window (throughput_window_s = 0), so no energy window")
         start = time.perf_counter()
         with cls(device) as runner:
             runner.load(workload)
             load_s = time.perf_counter() - start
             mark = _run_memory_start()
             runner.reset_peak_memory()
-            timed = run_timed(runner, cfg, workload.batch)
+            timed = run_timed(runner, cfg, workload.batch, meter=meter, clocks=window)
             memory = _run_memory_end(mark) | runner.memory() | _gpu_memory(free0, device)
             out = {"status": "ok", "reason": None, "timing_method": runner.timing_method,
-                   "settings": runner.settings(), "memory": memory, "load_s": load_s, **timed.to_dict()}
+                   "settings": runner.settings(), "memory": memory, "load_s": load_s, **timed.to_dict(),
+                   "energy_reason": no_energy}
             if job.get("layers"):
                 out["layers"] = _layers(runner, job["layers"], workload)
         return out

@@ -8,6 +8,7 @@ import time
 from .. import runners
 from ..errors import RunnerUnavailable
 from ..runners.base import check_options
+from . import clocks, energy
 from .isolation import child_status, get_launcher, memory_cap_mb
 from .memory import entry
 from .records import Measurement, TimingConfig, Workload
@@ -80,9 +81,12 @@ def _combine(name: str, runs: list, baseline: dict | None, settings: dict, timin
     method = results[0]["timing_method"]
     latency = latency_stats([r["samples_ms"] for r in results], method, timing.noise_cv).to_dict()
     foreign = [exit.get("foreign_cpu_cores") for exit, _ in runs]
+    window = clocks.shares([r.get("gpu_clocks") for r in results])
     return Measurement(name, "ok", None, latency, _throughput(results), _memory(runs, baseline),
                        {**settings, **results[0]["settings"], **_timing_settings(results),
-                        "foreign_cpu_cores": foreign}, wall_s, results[0].get("layers"))
+                        "foreign_cpu_cores": foreign, **({"gpu_clocks": window} if window else {})},
+                       wall_s, results[0].get("layers"),
+                       energy.combine([r.get("energy") for r in results], results[0].get("energy_reason")))
 
 
 def _timing_settings(results: list[dict]) -> dict:

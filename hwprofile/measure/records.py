@@ -143,6 +143,7 @@ class Measurement:
     settings: dict
     wall_s: float
     layers: dict | None = None  # per-layer breakdown when asked for (hwprofile.layers)
+    energy: dict | None = None  # the throughput window's energy, or why there is none (hwprofile.measure.energy)
 
     @property
     def ok(self) -> bool:

@@ -53,7 +53,8 @@ def _common(runner: str, workload: Workload) -> dict:
             "foreign_cpu_cores": [0.0], "executor": "ray", "node": "n1", "node_address": "10.0.0.1",
             "node_hostname": "h1", "ray_retried_after": ["node died"],  # executors/local.py, executors/ray.py
             "system_check": {"cpu_other_cores": 0.0, "window_s": 0.1}, "quality_attempts": [{"quality": "noisy"}],
-            "gpu_watch": {"window_s": 1.0, "other_processes": []}}  # hwprofile.quality
+            "gpu_watch": {"window_s": 1.0, "other_processes": []},  # hwprofile.quality
+            "gpu_clocks": {"window_s": 1.0, "below_app_clocks_share": {}}}  # hwprofile.measure.clocks (child)
 
 
 def _spec_workload(**options):
