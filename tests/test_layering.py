@@ -249,6 +249,7 @@ LAYERS = {
     "hwprofile.analysis": 4, "hwprofile.comparability": 4, "hwprofile.compare": 4, "hwprofile.layers": 4,
     "hwprofile.roofline": 4, "hwprofile.plot": 4, "hwprofile.fitting": 4, "hwprofile.predict": 4,
     "hwprofile.merge": 4, "hwprofile.gate": 4, "hwprofile.pooling": 4, "hwprofile.gate_calibration": 4,
+    "hwprofile.outputs": 4,
     FACADE: 4.5,
     "hwprofile.sweep_config": 5, "hwprofile.sweep": 5, "hwprofile.sweep_plan": 5, "hwprofile.executors": 5,
     "hwprofile.gate_measure": 5, "hwprofile.gate_session": 5,

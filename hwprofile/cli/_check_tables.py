@@ -7,7 +7,7 @@ from xml.etree import ElementTree as ET
 from ..gate import DRIFT_FLOOR, GateResult, Verdict
 from ..gate_session import CalibrationResult
 from ..layers import changes_table_rows
-from ._output import Column, Table
+from ._output import ALWAYS, Column, Table, sig
 
 
 def _r(v: float | None) -> str:
@@ -57,20 +57,22 @@ def verdict_table(result: GateResult, title: str, sessions: int = 0, extra_notes
         notes += ("some records were measured in a single process: their drift between processes is assumed "
                   f"({floors}); measure with --repeats 3 or more",)
     notes += tuple(n for n in extra_notes if n)
-    return Table(title, (Column("status", "status"), Column("model", "model"), Column("runner", "runner"),
-                         Column("batch", "batch"), Column("mode", "mode"), Column("metric", "metric"),
-                         Column("ratio", "ratio", _r), Column("ci", "interval"), Column("limit", "limit", _r),
-                         Column("processes", "processes"), Column("note", "note")), rows, notes=notes)
+    return Table(title, (Column("status", "status", priority=ALWAYS), Column("model", "model", priority=ALWAYS),
+                         Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+                         Column("mode", "mode", priority=4), Column("metric", "metric", priority=1),
+                         Column("ratio", "ratio", _r, priority=1), Column("ci", "interval", priority=1),
+                         Column("limit", "limit", _r, priority=2), Column("processes", "processes", priority=3),
+                         Column("note", "note", priority=1)), rows, notes=notes, name="verdicts")
 
 
 def layer_changes_table(found: list[dict], title: str = "Layers whose time changed most (regressed records)") -> Table:
-    ms = (lambda v: "-" if v is None else f"{v:.3g}")
-    return Table(title, (Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"),
-                         Column("layer", "layer"), Column("op_type", "op"), Column("base_ms", "base ms", ms),
-                         Column("current_ms", "current ms", ms), Column("delta_ms", "change ms", ms),
-                         Column("ratio", "ratio", lambda v: "-" if v is None else f"{v:.2f}x")),
+    return Table(title, (Column("model", "model", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
+                         Column("batch", "batch", priority=ALWAYS), Column("layer", "layer", priority=ALWAYS),
+                         Column("op_type", "op", priority=2), Column("base_ms", "base ms", sig),
+                         Column("current_ms", "current ms", sig), Column("delta_ms", "change ms", sig, priority=1),
+                         Column("ratio", "ratio", lambda v: "-" if v is None else f"{v:.2f}x", priority=1)),
                  changes_table_rows(found), notes=("per-layer times from hwprofile run --layers; rows matched "
-                                                   "by layer name",))
+                                                   "by layer name",), name="layer-changes")
 
 
 def baseline_created_table(row: dict) -> Table:
@@ -94,10 +96,11 @@ def calibration_table(cal: CalibrationResult) -> Table:
     if cal.saturated:
         notes += ("a threshold reached 99%: this machine drifts too much to gate; run the gate on a quieter one",)
     return Table(f"hwprofile check --calibrate: {cal.device_id}, A/A session {n} saved to {cal.baseline}",
-                 (Column("runner", "runner"), Column("metric", "metric"), Column("records", "records"),
-                  Column("drift_median", "A/A drift median", _pct), Column("drift_max", "A/A drift max", _pct),
-                  Column("outside", "outside"), Column("before", "threshold before", _pct),
-                  Column("threshold", "threshold now", _pct)), rows, notes=notes)
+                 (Column("runner", "runner", priority=ALWAYS), Column("metric", "metric", priority=ALWAYS),
+                  Column("records", "records"), Column("drift_median", "A/A drift median", _pct),
+                  Column("drift_max", "A/A drift max", _pct, priority=1), Column("outside", "outside"),
+                  Column("before", "threshold before", _pct, priority=1),
+                  Column("threshold", "threshold now", _pct, priority=ALWAYS)), rows, notes=notes, name="calibration")
 
 
 def junit_xml(result: GateResult, suite: str = "hwprofile.check") -> str:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from ..analysis import CONFIDENCE, MIN_CLEAN, follows_table, strategy_growth
-from ..profile import Profile, Record
-from ..quality import of
-from ..roofline import BYTE_MODEL, NEAR_ROOF, peaks_of, roof, shares
-from ._output import Column, Table, num, ratio, si
-
-
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3g}"
+from .. import outputs
+from ..profile import Profile
+from ..roofline import BYTE_MODEL, NEAR_ROOF
+from ._output import ALWAYS, Column, Table, factor, interval, ms, num, ratio, si
 
 
 def _cores(v: float | None) -> str:
@@ -21,40 +17,13 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
-def record_row(r: Record, peaks: dict | None = None) -> dict:
-    lat = r.latency
-    mem, mem_name = r.memory_mb()
-    q = of(r)
-    share = shares(r, peaks)
-    return {"model": r.label, "device_id": r.device_id, "runner": r.runner, "batch": r.batch,
-            "precision": r.precision, "mode": r.mode, "status": r.status,
-            "median_ms": lat and lat.median_ms, "p90_ms": lat and lat.p90_ms, "cv": lat and lat.cv,
-            "repeats": lat and lat.repeats, "noisy": lat and lat.noisy,
-            "throughput_per_s": r.throughput.samples_per_s if r.throughput else None,
-            "memory_mb": mem, "memory_metric": mem_name, "foreign_cpu_cores": r.foreign_load,
-            "flops": r.flops, "acts": r.acts,
-            "quality": None if q is None else q.quality, "quality_reasons": [] if q is None else list(q.reasons),
-            "quality_recorded": r.quality is not None,
-            "compute_share": share["compute_share"], "bandwidth_share": share["bandwidth_share"],
-            "compute_peak": share["compute_peak"], "roof": roof(share),
-            "reason": r.reason}
-
-
-def _reason(row: dict) -> str | None:
-    """The status reason, else why the record is not clean."""
-    return row["reason"] or ("; ".join(row["quality_reasons"]) or None)
-
-
 def _quality(row: dict) -> str:
     q = row.get("quality")
     return "-" if q is None else q if row.get("quality_recorded") else f"{q}*"
 
 
 def record_rows(profile: Profile) -> list[dict]:
-    rows = [record_row(r, peaks_of(profile, r.device_id)) for r in profile.records]
-    for row in rows:
-        row["why"] = _reason(row)
-    return rows
+    return [r.model_dump() for r in outputs.record_rows(profile)]
 
 
 def records_table(profile: Profile) -> Table:
@@ -70,17 +39,23 @@ def records_table(profile: Profile) -> Table:
                  f"reaches {NEAR_ROOF:.0%} of" + ("" if any(r["compute_share"] is not None for r in rows) else
                                                   " (this profile holds no device peaks)"))
     return Table("Records (latency per batch; flops and acts per image, flops = multiply-adds)", (
-        Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
-        Column("status", "status"), Column("quality", "quality"), Column("median_ms", "median ms", _ms),
-        Column("p90_ms", "p90 ms", _ms), Column("cv", "cv", _pct), Column("foreign_cpu_cores", "other load", _cores),
-        Column("throughput_per_s", "img/s", num), Column("memory_mb", "mem MB", num),
-        Column("flops", "flops", si), Column("acts", "acts", si), Column("compute_share", "% compute", _pct),
-        Column("bandwidth_share", "% bw", _pct), Column("roof", "roof"), Column("why", "why")),
-        [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes))
+        Column("label", "model", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
+        Column("batch", "batch", priority=ALWAYS), Column("mode", "mode", priority=4),
+        Column("status", "status", priority=3), Column("quality", "quality", priority=1),
+        Column("median_ms", "median ms", ms, priority=1), Column("p50_ms", "p50 ms", ms, priority=6),
+        Column("p90_ms", "p90 ms", ms, priority=3), Column("p95_ms", "p95 ms", ms, priority=6),
+        Column("p99_ms", "p99 ms", ms, priority=5), Column("min_ms", "min ms", ms, priority=6),
+        Column("mean_ms", "mean ms", ms, priority=6), Column("cv", "cv", _pct, priority=3),
+        Column("foreign_cpu_cores", "other load", _cores, priority=4),
+        Column("throughput_per_s", "img/s", num, priority=3), Column("memory_mb", "mem MB", num, priority=3),
+        Column("flops", "flops", si, priority=2), Column("acts", "acts", si, priority=2),
+        Column("compute_share", "% compute", _pct, priority=4), Column("bandwidth_share", "% bw", _pct, priority=4),
+        Column("roof", "roof", priority=5), Column("why", "why", priority=2)),
+        [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes), name="records")
 
 
 def _ci(v) -> str:
-    return "-" if not v else f"[{v[0]:.2f}, {v[1]:.2f}]"
+    return interval(v)
 
 
 def _excluded(v) -> str:
@@ -99,12 +74,20 @@ def verdict_text(row: dict) -> str:
     return f"{row['verdict']} {_ci(row.get('verdict_ci'))}"
 
 
+def _exponent(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _rho(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def follows_rows(records) -> list[dict]:
     rows = follows_table(records)
     for row in rows:
         ws = row.get("within_scale") or {}
         row["verdict_text"] = verdict_text(row)
-        row["within_text"] = ("-" if not ws else f"{num(ws.get('rho_acts'))} / {num(ws.get('rho_flops'))} "
+        row["within_text"] = ("-" if not ws else f"{_rho(ws.get('rho_acts'))} / {_rho(ws.get('rho_flops'))} "
                               f"{_ci(ws.get('diff_ci'))}")
         row["e_acts_text"] = "-" if row.get("exponent_acts") is None else (
             f"{row['exponent_acts']:.2f} {_ci(row.get('exponent_ci_acts'))}")
@@ -114,15 +97,17 @@ def follows_rows(records) -> list[dict]:
 
 
 def follows(profile: Profile) -> Table:
-    rows = follows_rows(profile.records)
+    rows = [r for r in follows_rows(profile.records) if r["n"] + len(r["excluded"]) > 1]  # one model: no question
     bases = sorted({r["verdict_basis"] for r in rows if r.get("verdict_basis")})
     return Table("Does runtime follow activations? clean records: log latency vs log flops / params / acts", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-        Column("excluded", "excluded", _excluded), Column("r2_flops", "R² flops", num),
-        Column("r2_params", "R² params", num), Column("r2_acts", "R² acts", num),
-        Column("e_flops_text", "e flops [CI]"), Column("e_acts_text", "e acts [CI]"),
-        Column("r2_flops_acts", "R² flops+acts", num), Column("within_text", "within s: rho acts / flops [CI]"),
-        Column("verdict_text", "verdict [CI]")), rows,
+        Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+        Column("mode", "mode", priority=4), Column("n", "n", priority=1),
+        Column("excluded", "excluded", _excluded, priority=4), Column("r2_flops", "R² flops", num, priority=3),
+        Column("r2_params", "R² params", num, priority=5), Column("r2_acts", "R² acts", num, priority=3),
+        Column("e_flops_text", "e flops [CI]", priority=2), Column("e_acts_text", "e acts [CI]", priority=2),
+        Column("r2_flops_acts", "R² flops+acts", num, priority=5),
+        Column("within_text", "within s: rho acts / flops [CI]", priority=4),
+        Column("verdict_text", "verdict [CI]", priority=ALWAYS)), rows, name="follows",
         notes=(f"n: clean records fitted (a group needs {MIN_CLEAN}); excluded: records not clean (show --json "
                "lists them with why); e: fitted exponent (latency ~ metric^e); within s: rank correlation of "
                "latency with acts / with flops among models of the same scale, pooled, and the interval of "
@@ -134,15 +119,19 @@ def follows(profile: Profile) -> Table:
 def growth(profile: Profile) -> Table:
     rows = strategy_growth(profile.records)
     return Table("Per strategy: latency growth beside flops and acts growth (ratios to the base model)", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("strategy", "strategy"),
-        Column("scale", "s", num), Column("flops_ratio", "flops", ratio), Column("acts_ratio", "acts", ratio),
-        Column("latency_ratio", "latency", ratio), Column("latency_exponent", "latency ~ flops^e", num)), rows)
+        Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+        Column("mode", "mode", priority=4), Column("strategy", "strategy", priority=ALWAYS),
+        Column("scale", "s", factor, priority=ALWAYS), Column("flops_ratio", "flops", ratio, priority=1),
+        Column("acts_ratio", "acts", ratio, priority=1), Column("latency_ratio", "latency", ratio, priority=ALWAYS),
+        Column("latency_exponent", "latency ~ flops^e", _exponent, priority=2)), rows, name="growth")
 
 
 def tables(profile: Profile) -> list[Table]:
-    return [records_table(profile), follows(profile), growth(profile)]
+    """The records; whether runtime follows activations and per-strategy growth where the profile holds more
+    than one model per group (a one-model sweep has no such question: no empty tables)."""
+    return [t for t in (records_table(profile), follows(profile), growth(profile)) if t.rows or t.name == "records"]
 
 
 def payload(profile: Profile) -> dict:
-    return {"devices": profile.devices, "records": record_rows(profile),
-            "follows": follows_table(profile.records), "growth": strategy_growth(profile.records)}
+    """``show --json`` (and ``run --json``): :class:`hwprofile.outputs.ShowOutput` as plain data."""
+    return outputs.show_json(profile)

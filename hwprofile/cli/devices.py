@@ -11,7 +11,7 @@ from ..measure.fingerprint import fingerprint
 from ..measure.peaks import peaks
 from ..runners import RUNNER_NAMES, check_runner_name, env, get_runner, resolve_device, runner_class
 from ._common import csv_list
-from ._output import Column, Table, add_format_args, emit, num
+from ._output import Column, Table, add_format_args, emit, num, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +87,7 @@ def ray_kinds(args: argparse.Namespace) -> int:
     emit([Table(f"Device kinds of the Ray cluster at {args.ray_address}", (
         Column("kind", "kind (--device)"), Column("device", "device"), Column("nodes", "nodes"),
         Column("addresses", "addresses"), Column("accelerators", "accelerator types"),
-        Column("runners", "runners")), rows)], args.format, {"ray_address": args.ray_address, "kinds": kinds})
+        Column("runners", "runners")), rows)], view_of(args), {"ray_address": args.ray_address, "kinds": kinds})
     return 0
 
 
@@ -121,5 +121,5 @@ def run(args: argparse.Namespace) -> int:
             Column("fp16_gflops", "matmul fp16 GFLOP/s", num), Column("tf32_gflops", "matmul tf32 GFLOP/s", num),
             Column("copy_gb_per_s", "copy GB/s", num),
             Column("threads", "threads")), _peak_rows(measured)))
-    emit(tables, args.format, payload)
+    emit(tables, view_of(args), payload)
     return 0

@@ -14,7 +14,7 @@ from ..layers import measure_layers, report
 from ..measure import Workload
 from ..runners import check_runner_name, resolve_device, runner_class
 from ..zoo import resolve
-from ._output import Column, Table, add_format_args, emit, num, si
+from ._output import Column, Table, add_format_args, emit, num, si, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         with open(out, "x") as fh:
             json.dump(data, fh, indent=1, default=str)
         sys.stderr.write(f"saved {out}\n")
-    emit(tables(data, args.top), args.format, data)
+    emit(tables(data, args.top), view_of(args), data)
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..merge import merge
 from ..profile import Profile
-from ._output import Column, Table, add_format_args, emit
+from ._output import Column, Table, add_format_args, emit, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
     table = Table(f"Merged into {args.out}", (Column("device_id", "device"), Column("records", "records"),
                                               Column("ok", "ok"), Column("from", "from")), rows,
                   notes=result.notes)
-    emit([table], args.format, {"out": args.out, "devices": rows, "notes": list(result.notes)})
+    emit([table], view_of(args), {"out": args.out, "devices": rows, "notes": list(result.notes)})
     sys.stderr.write(f"saved {args.out} ({len(result.profile.records)} records, {len(rows)} devices)\n")
     return 0

@@ -12,7 +12,7 @@ from ..profile import Profile
 from ..scaling import check_scale
 from ..zoo import resolve
 from ._common import int_in
-from ._output import Column, Table, add_format_args, emit, num
+from ._output import Column, Table, add_format_args, emit, num, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,5 +54,5 @@ def run(args: argparse.Namespace) -> int:
         Column("fit", "fit on"), Column("r2", "R²", num), Column("loo_error_pct", "LOO error %", num),
         Column("n", "n")), rows,
         notes=("LOO error: median |predicted/measured - 1| when each measured model is left out of the fit",))
-    emit([table], args.format, rows)
+    emit([table], view_of(args), rows)
     return 0
