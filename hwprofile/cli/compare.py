@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..compare import compare_sides, join, sides
+from ..comparability import ABSetting, ab_setting, ab_split, summarize
+from ..compare import ab_sides, compare_sides, join, sides
 from ..datatypes import preferred_memory
 from ..errors import ConfigError
 from ..gate import DRIFT_FLOOR, device_type
 from ..layers import changed_layers
 from ..profile import Profile
 from ._common import seed_arg
-from ._output import Column, Table, add_format_args, emit, num
+from ._output import ALWAYS, Column, Table, add_format_args, emit, num, sig, view_of
 from ._report import verdict_text
 from .check import layer_changes_table
 
@@ -23,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "prints current/base ratios; the first side is the base. A profile holding "
                                    "several devices (hwprofile merge) counts as one side per device.")
     p.add_argument("profiles", nargs="+", help="profile JSON files; the first device is the base")
+    p.add_argument("--ab", metavar="SETTING[=A,B]",
+                   help="a deliberate A/B comparison of one setting: threads, runner, precision or version; its "
+                        "differences are allowed and named once (runner=torch:cpu,ort:cpu or precision=fp32,fp16 "
+                        "picks each side's records; docs/comparability.md)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare even when settings that change results differ (backend versions, threads, "
                         "precision...: docs/comparability.md)")
@@ -44,25 +49,40 @@ def ratio_ci(r: dict | None) -> str:
 
 
 def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4g}"
+    return sig(v, 4)
+
+
+def _side_names(c: dict) -> tuple[str, str]:
+    return ("A", "B") if c.get("ab") else ("base", "current")
 
 
 def rows_table(c: dict) -> Table:
+    a, b = _side_names(c)
     rows = []
     for r in c["rows"]:
         i, lat = r["identity"], r["latency"] or {}
         mem = _memory(r)
         rows.append({"model": r["label"], "runner": i["runner"], "batch": i["batch"], "mode": i["mode"],
-                     "base_ms": lat.get("base"), "current_ms": lat.get("current"), "latency": r["latency"],
-                     "throughput": r["throughput"], "memory": mem,
+                     "precision": i["precision"], "base_ms": lat.get("base"), "current_ms": lat.get("current"),
+                     "latency": r["latency"], "throughput": r["throughput"], "memory": mem,
+                     "quality": f"{r['base_quality'] or '-'} / {r['current_quality'] or '-'}",
                      "status": r["current_status"] if r["base_status"] == "ok" else
                      f"{r['base_status']} -> {r['current_status']}"})
-    kind = f"cross-device: {c['current_device']} vs {c['base_device']}" if c["cross_device"] else c["base_device"]
-    return Table(f"{c['current']} vs {c['base']} ({kind}); ratio = current / base", (
-        Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
-        Column("base_ms", "base ms", _ms), Column("current_ms", "current ms", _ms),
-        Column("latency", "latency ratio [CI]", ratio_ci), Column("throughput", "throughput ratio", ratio_ci),
-        Column("memory", "memory ratio", ratio_ci), Column("status", "status")), rows, notes=_notes(c))
+    if c.get("ab"):
+        title = f"A/B {c['ab']}: A = {c['base']}, B = {c['current']} ({c['base_device']}); ratio = B / A"
+    else:
+        kind = f"cross-device: {c['base_device']} -> {c['current_device']}" if c["cross_device"] else c["base_device"]
+        title = f"{c['base']} -> {c['current']} ({kind}); ratio = current / base"
+    return Table(title, (
+        Column("model", "model", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
+        Column("batch", "batch", priority=ALWAYS), Column("mode", "mode", priority=5),
+        Column("precision", "precision", priority=5 if not c.get("ab") else 3),
+        Column("base_ms", f"{a} ms", _ms, priority=2), Column("current_ms", f"{b} ms", _ms, priority=2),
+        Column("latency", "latency ratio [CI]", ratio_ci, priority=ALWAYS),
+        Column("throughput", "throughput ratio", ratio_ci, priority=4),
+        Column("memory", "memory ratio", ratio_ci, priority=3),
+        Column("quality", "quality", priority=1), Column("status", "status", priority=2)),
+        rows, notes=_notes(c), name="ratios")
 
 
 def _memory(row: dict) -> dict | None:
@@ -72,30 +92,38 @@ def _memory(row: dict) -> dict | None:
 
 
 def _notes(c: dict) -> tuple[str, ...]:
+    a, b = _side_names(c)
     notes = []
+    if c.get("ab"):
+        notes.append(f"A/B difference ({c['ab']}, allowed): " + (c["deliberate_text"] or
+                                                                 "none found in the records' settings"))
     methods = sorted({r["latency"]["method"] for r in c["rows"] if r["latency"]})
     if methods:
         conf = next(r["latency"]["confidence"] for r in c["rows"] if r["latency"])
         notes.append(f"latency: geometric mean of per-process medians; {conf:.0%} interval by {' / '.join(methods)}")
+    notes.append(f"quality: {a} / {b} record's, clean | noisy | disturbed (docs/measurement.md)")
     if c["only_base"] or c["only_current"]:
-        notes.append(f"not joined: {c['only_base']} records only in the base, {c['only_current']} only in current")
+        notes.append(f"not joined: {c['only_base']} records only in {a}, {c['only_current']} only in {b}")
     notes += [f"warning: {m}" for m in c.get("warnings", [])]
     return tuple(notes)
 
 
 def summary_table(c: dict) -> Table:
-    return Table(f"Geometric means: {c['current']} / {c['base']}", (
-        Column("runner", "runner"), Column("records", "records"), Column("latency", "latency [CI]", ratio_ci),
-        Column("throughput", "throughput", ratio_ci), Column("memory", "memory", ratio_ci)), c["summary"])
+    a, b = ("A", "B") if c.get("ab") else (c["base"], c["current"])
+    return Table(f"Geometric means: {b} / {a}", (
+        Column("runner", "runner", priority=ALWAYS), Column("records", "records", priority=1),
+        Column("latency", "latency [CI]", ratio_ci, priority=ALWAYS), Column("throughput", "throughput", ratio_ci),
+        Column("memory", "memory", ratio_ci)), c["summary"], name="summary")
 
 
 def follows_table(name: str, rows: list[dict]) -> Table:
     rows = [{**r, "verdict_text": verdict_text(r), "excluded_n": len(r.get("excluded") or [])} for r in rows]
     return Table(f"Does runtime follow activations on {name}? clean records: log latency vs log flops / acts", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-        Column("excluded_n", "excluded"), Column("r2_flops", "R² flops", num), Column("r2_params", "R² params", num),
-        Column("r2_acts", "R² acts", num), Column("exponent_acts", "latency ~ acts^e", num),
-        Column("verdict_text", "verdict [CI]")), rows,
+        Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+        Column("mode", "mode", priority=4), Column("n", "n", priority=1), Column("excluded_n", "excluded", priority=2),
+        Column("r2_flops", "R² flops", num, priority=3), Column("r2_params", "R² params", num, priority=4),
+        Column("r2_acts", "R² acts", num, priority=3), Column("exponent_acts", "latency ~ acts^e", num, priority=3),
+        Column("verdict_text", "verdict [CI]", priority=ALWAYS)), rows, name=f"follows-{name}",
         notes=("needs at least 3 distinct models per runner and batch",) if not rows else
         ("verdict and its interval as in hwprofile show (docs/measurement.md)",))
 
@@ -108,23 +136,45 @@ def load_sides(paths: list[str]):
     return out
 
 
-def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool) -> list[dict]:
-    """Each side after the first against the first, refusing meaningless comparisons."""
+def parse_ab(text: str | None) -> tuple[ABSetting | None, tuple[str, ...]]:
+    """``--ab threads`` or ``--ab runner=torch:cpu,ort:cpu``: the setting and the values each side keeps."""
+    if text is None:
+        return None, ()
+    name, eq, values = text.partition("=")
+    picked = tuple(v.strip() for v in values.split(",")) if eq else ()
+    if eq and (len(picked) != 2 or not all(picked)):
+        raise ConfigError(f"--ab {text!r}: expected SETTING or SETTING=A,B, e.g. runner=torch:cpu,ort:cpu")
+    return ab_setting(name.strip()), picked
+
+
+def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool, ab: ABSetting | None = None,
+                ab_values: tuple[str, ...] = ()) -> list[dict]:
+    """Each side after the first against the first, refusing meaningless comparisons. With ``ab``, the
+    differences that make up that setting are allowed and named once (``deliberate``); every other
+    difference is judged as usual. ``warnings``: each remaining difference once, rounded."""
     out = []
     for side in sides_[1:]:
-        c = compare_sides(sides_[0], side, confidence=confidence, seed=seed,
-                          drift_floor=lambda runner: DRIFT_FLOOR[device_type(runner)])
+        base, cur = ab_sides(sides_[0], side, ab, ab_values) if ab else (sides_[0], side)
+        c = compare_sides(base, cur, confidence=confidence, seed=seed,
+                          drift_floor=lambda runner: DRIFT_FLOOR[device_type(runner)], ab=ab)
         if not c.rows:
             raise ConfigError(f"{side.name} and {sides_[0].name} have no record in common (same model, strategy, "
-                              "scale, batch, runner, precision and mode)")
-        refuse = [m for m in c.mismatches if m.severity == "refuse"]
+                              "scale, batch, runner, precision and mode"
+                              + (f", {ab.name} aside" if ab and ab.across else "") + ")")
+        mine, rest = ab_split(c.mismatches, ab) if ab else ([], list(c.mismatches))
+        refuse = summarize(m for m in rest if m.severity == "refuse")
         if refuse and not allow_mismatch:
-            raise ConfigError(f"{side.name} and {sides_[0].name} are not comparable: "
+            hint = "" if ab else " or --ab SETTING for a deliberate A/B comparison"
+            raise ConfigError(f"{sides_[0].name} and {side.name} are not comparable: "
                               + "; ".join(m.text() for m in refuse[:4])
                               + (f" (+{len(refuse) - 4} more)" if len(refuse) > 4 else "")
-                              + " (pass --allow-mismatch to compare anyway)")
+                              + f" (pass --allow-mismatch to compare anyway{hint})")
         d = c.to_dict()
-        d["warnings"] = [m.text() for m in c.mismatches]
+        named = summarize(mine)
+        d["deliberate"] = [m.text() for m in named]
+        most = max((m.records for m in named), default=0)
+        d["deliberate_text"] = "; ".join(m.short() for m in named) + (f" (in {most} records)" if most else "")
+        d["warnings"] = [m.text() for m in summarize(rest)]
         out.append(d)
     return out
 
@@ -132,17 +182,21 @@ def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool) -
 def run(args: argparse.Namespace) -> int:
     if not 0.5 <= args.confidence < 1:
         raise ConfigError(f"--confidence {args.confidence}: expected a number in [0.5, 1), e.g. 0.95")
+    ab, ab_values = parse_ab(args.ab)
     sides_ = load_sides(args.profiles)
-    results = comparisons(sides_, confidence=args.confidence, seed=args.seed, allow_mismatch=args.allow_mismatch)
+    results = comparisons(sides_, confidence=args.confidence, seed=args.seed, allow_mismatch=args.allow_mismatch,
+                          ab=ab, ab_values=ab_values)
+    view = view_of(args)
     tables = []
     layer_tables = _layer_tables(sides_, results) if args.layers else []
     for c in results:
         tables += [rows_table(c), summary_table(c)]
         tables += [follows_table(name, rows) for name, rows in c["follows"].items()]
-        for w in c["warnings"]:
-            sys.stderr.write(f"warning: {c['current']} vs {c['base']}: {w}\n")
+        if view.format == "csv":  # CSV has no room for notes: the warnings go to stderr, once
+            for w in c["warnings"]:
+                sys.stderr.write(f"warning: {c['base']} -> {c['current']}: {w}\n")
     tables += layer_tables
-    emit(tables, args.format, {"comparisons": results})
+    emit(tables, view, {"comparisons": results})
     return 0
 
 
