@@ -127,13 +127,15 @@ def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, f
 
 def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
               quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
-              peaks: bool | None = None, executor=None) -> tuple[Profile, Path, list[str]]:
+              peaks: bool | None = None, executor=None,
+              on_start: Callable[[], None] | None = None) -> tuple[Profile, Path, list[str]]:
     """Measure every item of ``config``; returns (profile, its path, notes).
 
     ``executor`` (hwprofile.executors) says where measurements run; the default is this machine.
     ``remeasure`` ("disturbed" | "unclean", with ``resume``) measures such records of the file again.
     ``peaks``: measure the device peaks once (default: yes when measuring on this machine with the real
-    ``measure``, unless the profile already holds them).
+    ``measure``, unless the profile already holds them). ``on_start()`` is called once everything is
+    checked, just before the first measurement (``hwprofile run`` prints its estimate then).
     """
     validate(config)
     if remeasure is not None and (remeasure not in quality.REMEASURE or not resume):
@@ -165,17 +167,21 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     done = {k for k, r in profile.by_key().items()
             if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
     artifacts = Artifacts.for_items(items, config.cache_dir)
+    if on_start is not None:
+        on_start()
     started = time.monotonic()
     with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
         for item in items:
-            bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
+            where = f"{item.label} b{item.batch} {item.runner}"
+            bar.set_postfix_str(where, refresh=False)
             key = (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
             if key not in done:
                 def once() -> Record:
                     return _measure_item(item, config, dev_id, device, artifacts, timing, executor.measure, started)
                 if measured_here:  # the system check and the back-off read this machine
                     rec = quality.measure_with_retries(_first_prepare(once), device, retries=config.retries,
-                                                       backoff_s=config.retry_backoff_s)
+                                                       backoff_s=config.retry_backoff_s,
+                                                       on_retry=_retry_note(bar, where))
                 else:  # judged on the readings taken where it ran
                     rec = quality.with_quality(once())
                 profile.upsert(rec)
@@ -250,6 +256,14 @@ def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, art
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0] if text else ''}"[:300]
+
+
+def _retry_note(bar, where: str) -> Callable[[int, int, tuple], None]:
+    """Says on the progress bar that a disturbed record is being measured again, and why."""
+    def note(attempt: int, retries: int, reasons: tuple) -> None:
+        why = f": {reasons[0]}" if reasons else ""
+        bar.set_postfix_str(f"{where} - disturbed{why}; retry {attempt}/{retries}", refresh=True)
+    return note
 
 
 @contextmanager

@@ -14,8 +14,8 @@ from ..profile import Profile
 from ..quality import summary_line
 from ..roofline import summary_lines
 from ..sweep import run_sweep
-from ..sweep_plan import make_plan
-from ._output import Column, Table, add_format_args, emit, num
+from ..sweep_plan import make_plan, still_to_measure
+from ._output import ALWAYS, Column, Table, View, add_format_args, emit, num, view_of
 from ._report import payload, tables
 from ._run_args import add_run_args, config_from_args, run_options_given
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--remeasure re-measures records of a saved profile: give it with --resume FILE")
     config = config_from_args(args)
     if args.plan:
-        return show_plan(config, args.format)
+        return show_plan(config, view_of(args))
     if args.resume:
         config = resumed_config(args, config)
     out = args.resume or args.out
@@ -75,13 +75,14 @@ def run(args: argparse.Namespace) -> int:
                                            shared_cache=args.shared_cache, remeasure=args.remeasure)
         else:
             profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
-                                             remeasure=args.remeasure)
+                                             remeasure=args.remeasure,
+                                             on_start=lambda: _say(start_line(config, args.resume, args.remeasure)))
     except KeyboardInterrupt:
         sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
         return 130
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
-    emit(tables(profile), args.format, payload(profile))
+    emit(tables(profile), view_of(args), payload(profile))
     counts = {}
     for r in profile.records:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -94,7 +95,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_plan(config, fmt: str) -> int:
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``3 min 10 s``, ``1 h 05 min``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def start_line(config, resume: str | None, remeasure: str | None) -> str:
+    """What ``run`` is about to do and the plan's estimate of how long it takes (``run --plan``)."""
+    plan = make_plan(config)
+    records = Profile.load(resume).records if resume and Path(resume).is_file() else ()
+    left, seconds = still_to_measure(plan, records, remeasure)
+    total = len(plan.items)
+    what = f"{total} records" if left == total else f"{left} of {total} records left"
+    return (f"hwprofile run: {what} on {plan.device} ({', '.join(plan.runners)}), estimated {duration(seconds)} "
+            "(a rough planning figure; run --plan lists it)")
+
+
+def show_plan(config, view: View) -> int:
     """``run --plan``: the items, the artifacts to make and the estimated wall time; measures nothing."""
     plan = make_plan(config)
     rows = [{**vars(i), "label": i.model if not i.strategy else f"{i.model} {i.strategy} x{i.scale:g}"}
@@ -102,16 +129,20 @@ def show_plan(config, fmt: str) -> int:
     arts = [{**vars(a), "batches": ",".join(map(str, a.batches)) or None} for a in plan.artifacts]
     where = plan.device + ("" if plan.device_present else " (not present here)")
     tables = [Table(f"Plan on {where}: {len(rows)} records", (
-                  Column("label", "model"), Column("batch", "batch"), Column("runner", "runner"),
-                  Column("precision", "precision"), Column("mode", "mode"), Column("input", "input"),
-                  Column("artifact", "artifact"), Column("estimated_s", "est. s", num)), rows),
+                  Column("label", "model", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+                  Column("runner", "runner", priority=ALWAYS), Column("precision", "precision", priority=3),
+                  Column("mode", "mode", priority=3), Column("input", "input", priority=1),
+                  Column("artifact", "artifact", priority=2), Column("estimated_s", "est. s", num, priority=1)),
+                  rows, name="plan"),
               Table("Artifacts to make (each once)", (
-                  Column("id", "id"), Column("action", "action"), Column("kind", "kind"), Column("model", "model"),
-                  Column("precision", "precision"), Column("batches", "batches"), Column("device", "device"),
-                  Column("estimated_s", "est. s", num)), arts,
+                  Column("id", "id", priority=ALWAYS), Column("action", "action", priority=ALWAYS),
+                  Column("kind", "kind", priority=1), Column("model", "model", priority=ALWAYS),
+                  Column("precision", "precision", priority=3), Column("batches", "batches", priority=2),
+                  Column("device", "device", priority=2), Column("estimated_s", "est. s", num, priority=1)), arts,
                   notes=[*(f"note: {n}" for n in plan.notes),
-                         f"estimated wall time: {plan.estimated_s:.0f} s (a rough planning figure)"])]
-    emit(tables, fmt, plan.to_dict())
+                         f"estimated wall time: {plan.estimated_s:.0f} s ({duration(plan.estimated_s)}; a rough "
+                         "planning figure)"], name="artifacts")]
+    emit(tables, view, plan.to_dict())
     return 0
 
 
