@@ -149,6 +149,7 @@ def test_readme_show_excerpt_is_what_show_prints(monkeypatch):
     from hwprofile.cli import main
 
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "100")  # as the README says
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["show", SHOWN_PROFILE]) == 0
