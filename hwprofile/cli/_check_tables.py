@@ -5,6 +5,7 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from ..gate import DRIFT_FLOOR, GateResult, Verdict
+from ..gate_calibration import MIN_SESSIONS_TO_TIGHTEN
 from ..gate_session import CalibrationResult
 from ..layers import changes_table_rows
 from ._output import ALWAYS, Column, Table, sig
@@ -26,7 +27,10 @@ def threshold_notes(result: GateResult, sessions: int) -> str:
         if v.threshold is not None and (v.identity["runner"], metric) not in seen:
             seen[(v.identity["runner"], metric)] = (v.threshold, c.threshold_source(metric, v.identity["runner"]))
     said = {"option": "given", "calibrated": f"calibrated on this device from {sessions} A/A session"
-                                              f"{'s' if sessions != 1 else ''}",
+                                              f"{'s' if sessions != 1 else ''}" + (
+                                                  "; not below the default before "
+                                                  f"{MIN_SESSIONS_TO_TIGHTEN}" if sessions < MIN_SESSIONS_TO_TIGHTEN
+                                                  else ""),
             "default": "default for the device type; not calibrated here (hwprofile check --calibrate)"}
     return "thresholds: " + "; ".join(f"{runner} {metric} {t:.0%} ({said[src]})"
                                        for (runner, metric), (t, src) in sorted(seen.items()))
@@ -87,9 +91,10 @@ def calibration_table(cal: CalibrationResult) -> Table:
              "before": cal.before[o.runner][o.metric], "threshold": cal.thresholds[o.runner][o.metric]}
             for o in cal.session.observations]
     n = cal.sessions
-    notes = (f"drift = max(r, 1/r) - 1 of each record's A/A ratio r; outside = records whose "
+    notes = (f"A/A drift = max(r, 1/r) - 1 of each record's A/A ratio r; outside CI = records whose "
              f"{cal.confidence:.0%} interval excluded 1 (drift the interval did not cover); threshold = the largest "
-             f"drift over this device's {n} A/A session{'s' if n != 1 else ''}, rounded up (1% to 99%). "
+             f"drift over this device's {n} A/A session{'s' if n != 1 else ''}, rounded up (1% to 99%), "
+             f"never below the device type's default before {MIN_SESSIONS_TO_TIGHTEN} sessions. "
              "Saved in the baseline; check uses it unless a --*-threshold option is given.",
              f"a later A/A session drifts beyond the largest of {n} with probability about 1/{n + 1} (the sessions "
              "being alike): calibrate 5 or more times, at other times of day and load, before trusting it",)
@@ -97,9 +102,9 @@ def calibration_table(cal: CalibrationResult) -> Table:
         notes += ("a threshold reached 99%: this machine drifts too much to gate; run the gate on a quieter one",)
     return Table(f"hwprofile check --calibrate: {cal.device_id}, A/A session {n} saved to {cal.baseline}",
                  (Column("runner", "runner", priority=ALWAYS), Column("metric", "metric", priority=ALWAYS),
-                  Column("records", "records"), Column("drift_median", "A/A drift median", _pct),
-                  Column("drift_max", "A/A drift max", _pct, priority=1), Column("outside", "outside"),
-                  Column("before", "threshold before", _pct, priority=1),
+                  Column("records", "records"), Column("drift_median", "median drift", _pct),
+                  Column("drift_max", "max drift", _pct, priority=1), Column("outside", "outside CI", priority=1),
+                  Column("before", "threshold was", _pct, priority=1),
                   Column("threshold", "threshold now", _pct, priority=ALWAYS)), rows, notes=notes, name="calibration")
 
 
