@@ -56,7 +56,7 @@ class Mismatch:
     current: Any
     severity: str  # refuse | warn
     records: int = 0  # how many joined records differ in this setting (0: the device fingerprint)
-    declared: str = ""  # the kind its declaration names ("thread setting", "precision"...), "" if undeclared
+    declared: str = ""  # a result field's kind ("thread setting", "precision"...); "" for anything else
     shared: bool = True  # every runner of the differing records declares the field (False: runner-specific)
 
     def to_dict(self) -> dict:
@@ -194,14 +194,14 @@ def comparability(base: SideLike, cur: SideLike, pairs: Sequence[tuple[Record, R
         if judged:
             declared = [cls.declared(k) for cls in runners]
             out.append(Mismatch(judged[0], f"settings.{k}", json.loads(vb), json.loads(vc), judged[1], n,
-                                kind if effect != UNKNOWN else "", all(d is not None for d in declared)))
+                                kind if effect == RESULT else "", all(d is not None for d in declared)))
     every = tuple(dict.fromkeys(joined.values()))
     for k, vb, vc, on_both in _diff(base.fingerprint, cur.fingerprint, both=not same_device):
         effect, kind = fingerprint_effect(k, every)
         judged = judge(effect, kind, vb, vc, same_device, "fingerprint", on_both)
         if judged:
             out.append(Mismatch(judged[0], f"fingerprint.{k}", vb, vc, judged[1],
-                                declared=kind if effect != UNKNOWN else ""))
+                                declared=kind if effect == RESULT else ""))
     return out
 
 
@@ -226,8 +226,8 @@ class ABSetting:
 AB_SETTINGS: dict[str, ABSetting] = {
     "threads": ABSetting("threads", ("thread setting",)),
     "precision": ABSetting("precision", ("precision",), across="precision"),
-    "runner": ABSetting("runner", ("backend", "backend version", "provider", "thread setting", "precision",
-                                   "setting"), across="runner", runner_specific=True),
+    "runner": ABSetting("runner", ("backend", "backend version", "provider"), across="runner",
+                        runner_specific=True),
     "version": ABSetting("version", ("backend version", "version")),
 }
 
@@ -245,6 +245,19 @@ def ab_split(mismatches: Iterable[Mismatch], setting: ABSetting) -> tuple[list[M
     for m in mismatches:
         (mine if setting.deliberate(m) else rest).append(m)
     return mine, rest
+
+
+def ab_text(setting: ABSetting, mine: Sequence[Mismatch], base_value: str = "", current_value: str = "") -> str:
+    """The deliberate difference in one line: each field both runners record once, the runner-specific
+    ones counted (``show --json`` or ``compare --json`` lists them)."""
+    shared = summarize(m for m in mine if m.shared)
+    own = {m.field for m in mine if not m.shared}
+    parts = ([f"{setting.across} {base_value} vs {current_value}"] if base_value and base_value != current_value
+             else []) + [m.short() for m in shared]
+    if own:
+        parts.append(f"{len(own)} settings only one {setting.across or 'side'} records")
+    most = max((m.records for m in mine), default=0)
+    return "; ".join(parts) + (f" (in {most} records)" if most else "")
 
 
 # ------------------------------------------------------------------------------ summaries

@@ -45,13 +45,15 @@ class Column:
 
     ``priority``: lower numbers are kept first when a table must fit the terminal; :data:`ALWAYS` (0) is
     never left out; None means :data:`DEFAULT_PRIORITY`, so tables without priorities lose columns from
-    the right.
+    the right. ``wrap``: a text column wrapped to at most this many characters when the table is fitted
+    (its full text with ``--wide``).
     """
 
     key: str
     header: str
     fmt: Callable[[Any], str] | None = None
     priority: int | None = None
+    wrap: int | None = None
 
     @property
     def rank(self) -> int:
@@ -281,8 +283,8 @@ def fit_columns(table: Table, width: int | None, style: str = "simple") -> tuple
     for i in order:
         if i in chosen:
             continue
-        trial = sorted(chosen | {i})
-        if _width(_body([cols[j] for j in trial], table.rows, style)) <= width:
+        trial = [cols[j] for j in sorted(chosen | {i})]
+        if _width(_body(trial, table.rows, style, [c.wrap for c in trial])) <= width:
             chosen.add(i)
     shown = [cols[i] for i in sorted(chosen)]
     hidden = [cols[i] for i in range(len(cols)) if i not in chosen]
@@ -290,8 +292,8 @@ def fit_columns(table: Table, width: int | None, style: str = "simple") -> tuple
 
 
 def _wraps(shown: list[Column], rows: Sequence[dict], style: str, width: int) -> list:
-    """Wrap widths that bring the widest columns down until the table fits (none when it already does)."""
-    maxw: list = [None] * len(shown)
+    """Wrap widths: each column's own ``wrap``, then the widest columns brought down until the table fits."""
+    maxw: list = [c.wrap for c in shown]
     for _ in range(4 * len(shown)):
         text = _body(shown, rows, style, maxw)
         excess = _width(text) - width
@@ -337,7 +339,7 @@ def render(tables: Sequence[Table], fmt: str | View, payload: Any) -> str:
             notes.append(f"{len(hidden)} more column{'s' * (len(hidden) > 1)} (--wide shows every column, "
                          "--columns picks): " + ", ".join(c.key for c in hidden))
         text = "\n".join(_wrap(n, wrap) for n in notes)
-        parts.append("\n".join(x for x in (title, "", body, text and "\n" + text) if x is not None))
+        parts.append("\n".join(x for x in (title, "", body, ("\n" + text) if text else None) if x is not None))
     return "\n\n".join(parts)
 
 

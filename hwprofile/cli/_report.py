@@ -50,7 +50,7 @@ def records_table(profile: Profile) -> Table:
         Column("throughput_per_s", "img/s", num, priority=3), Column("memory_mb", "mem MB", num, priority=3),
         Column("flops", "flops", si, priority=2), Column("acts", "acts", si, priority=2),
         Column("compute_share", "% compute", _pct, priority=4), Column("bandwidth_share", "% bw", _pct, priority=4),
-        Column("roof", "roof", priority=5), Column("why", "why", priority=2)),
+        Column("roof", "roof", priority=5), Column("why", "why", priority=1, wrap=28)),
         [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes), name="records")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..comparability import ABSetting, ab_setting, ab_split, summarize
+from ..comparability import ABSetting, ab_setting, ab_split, ab_text, summarize
 from ..compare import ab_sides, compare_sides, join, sides
 from ..datatypes import preferred_memory
 from ..errors import ConfigError
@@ -170,10 +170,8 @@ def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool, a
                               + (f" (+{len(refuse) - 4} more)" if len(refuse) > 4 else "")
                               + f" (pass --allow-mismatch to compare anyway{hint})")
         d = c.to_dict()
-        named = summarize(mine)
-        d["deliberate"] = [m.text() for m in named]
-        most = max((m.records for m in named), default=0)
-        d["deliberate_text"] = "; ".join(m.short() for m in named) + (f" (in {most} records)" if most else "")
+        d["deliberate"] = [m.text() for m in summarize(mine)]
+        d["deliberate_text"] = ab_text(ab, mine, *ab_values) if ab else ""
         d["warnings"] = [m.text() for m in summarize(rest)]
         out.append(d)
     return out

@@ -117,7 +117,8 @@ def start_line(config, resume: str | None, remeasure: str | None) -> str:
     left, seconds = still_to_measure(plan, records, remeasure)
     total = len(plan.items)
     what = f"{total} records" if left == total else f"{left} of {total} records left"
-    return (f"hwprofile run: {what} on {plan.device} ({', '.join(plan.runners)}), estimated {duration(seconds)} "
+    runners = ", ".join(dict.fromkeys(i.runner for i in plan.items))
+    return (f"hwprofile run: {what} on {plan.device} ({runners}), estimated {duration(seconds)} "
             "(a rough planning figure; run --plan lists it)")
 
 
@@ -140,8 +141,8 @@ def show_plan(config, view: View) -> int:
                   Column("precision", "precision", priority=3), Column("batches", "batches", priority=2),
                   Column("device", "device", priority=2), Column("estimated_s", "est. s", num, priority=1)), arts,
                   notes=[*(f"note: {n}" for n in plan.notes),
-                         f"estimated wall time: {plan.estimated_s:.0f} s ({duration(plan.estimated_s)}; a rough "
-                         "planning figure)"], name="artifacts")]
+                         f"estimated wall time: {duration(plan.estimated_s)} (a rough planning figure)"],
+                  name="artifacts")]
     emit(tables, view, plan.to_dict())
     return 0
 
