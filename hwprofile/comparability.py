@@ -228,7 +228,7 @@ AB_SETTINGS: dict[str, ABSetting] = {
     "precision": ABSetting("precision", ("precision",), across="precision"),
     "runner": ABSetting("runner", ("backend", "backend version", "provider"), across="runner",
                         runner_specific=True),
-    "version": ABSetting("version", ("backend version", "version")),
+    "version": ABSetting("version", ("backend version",)),
 }
 
 

@@ -171,10 +171,18 @@ def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool, a
                               + f" (pass --allow-mismatch to compare anyway{hint})")
         d = c.to_dict()
         d["deliberate"] = [m.text() for m in summarize(mine)]
-        d["deliberate_text"] = ab_text(ab, mine, *ab_values) if ab else ""
+        d["deliberate_text"] = ab_text(ab, mine, *(ab_values or _across_values(ab, d))) if ab else ""
         d["warnings"] = [m.text() for m in summarize(rest)]
         out.append(d)
     return out
+
+
+def _across_values(ab: ABSetting, c: dict) -> tuple[str, ...]:
+    """(A's value, B's value) of the identity field an A/B comparison joins across, when every row has the same."""
+    if ab.across is None:
+        return ()
+    pairs = {str(r["identity"][ab.across]).partition(">")[::2] for r in c["rows"]}
+    return tuple(pairs.pop()) if len(pairs) == 1 else ()
 
 
 def run(args: argparse.Namespace) -> int:
