@@ -155,3 +155,21 @@ if __name__ == "__main__" and sys.argv[1:] == ["--update"]:
         (GOLDEN / f"{case}.json").write_text(json.dumps(
             {"argv": CASES[case], "exit_code": code, "stdout": out}, indent=1) + "\n")
         print(case, code, len(out.splitlines()), "lines")
+
+
+@pytest.mark.parametrize("argv", [["devices"], ["complexity", "{tiny}", "--by-node"],
+                                  ["layers", "{tiny}", "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
+                                   "--iterations", "6"]], ids=lambda a: a[0])
+def test_commands_whose_output_depends_on_the_machine_fit_too(argv, tmp_path, monkeypatch):
+    """No golden (their numbers are this machine's), but the same width rule."""
+    from hwprofile.cli import main
+    from layer_fixtures import tiny_cnn
+
+    monkeypatch.setenv("COLUMNS", str(WIDTH))
+    tiny = tiny_cnn(tmp_path / "tiny.onnx", res=32) or str(tmp_path / "tiny.onnx")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main([a.replace("{tiny}", tiny) for a in argv])
+    assert code == 0
+    wide = [line for line in out.getvalue().splitlines() if len(line) > WIDTH]
+    assert out.getvalue() and not wide, wide[:3]
