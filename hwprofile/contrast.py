@@ -2,7 +2,7 @@
 
 Per (device, runner, batch, precision, mode) group and scale s, each strategy measured at s beside ``w``
 gets its latency relative to ``w`` with an interval, next to its flops and acts ratios, e.g.
-``s=4: r/w latency 2.1x [1.9, 2.3] at 1.06x flops, 2.0x acts``. Only :func:`hwprofile.analysis.usable`
+``x4: r/w latency 2.1x [1.9, 2.3] at 1.06x flops, 2.0x acts``. Only :func:`hwprofile.analysis.usable`
 records count. The interval of the log ratio uses the group's noise: ``sigma^2 (1/w_i + 1/w_j)`` with the
 joint fit's residual sigma and the records' relative weights, on the fit's degrees of freedom; without a fit
 (fewer than 5 usable records) the records' own variances and a normal quantile.
@@ -41,7 +41,7 @@ class Contrast:
 
     def text(self) -> str:
         lat = self.latency_ratio
-        return (f"s={self.scale:g}: {self.strategy}/{REFERENCE} latency {lat.value:.2f}x [{lat.low:.2f}, "
+        return (f"x{self.scale:g}: {self.strategy}/{REFERENCE} latency {lat.value:.2f}x [{lat.low:.2f}, "
                 f"{lat.high:.2f}] at {self.flops_ratio:.2f}x flops, {self.acts_ratio:.2f}x acts")
 
     def to_dict(self) -> dict:

@@ -7,7 +7,7 @@ import io
 import os
 from pathlib import Path
 
-from ._lazy import heavy
+from ._lazy import extra_hint, heavy
 from .analysis import groups, pearson
 from .contrast import REFERENCE, equal_flops
 from .atomic import TargetExists, inside, write_bytes
@@ -19,7 +19,7 @@ def pyplot():
     try:
         matplotlib = heavy("matplotlib")
     except ImportError:
-        raise EnvironmentProblem("plotting needs matplotlib: pip install 'hwprofile[plot]'") from None
+        raise EnvironmentProblem(f"plotting needs matplotlib: {extra_hint('plot')}") from None
     matplotlib.use("Agg")
     plt = heavy("matplotlib.pyplot")
 

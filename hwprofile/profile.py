@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._lazy import heavy
+from ._lazy import extra_hint, heavy
 from ._version import __version__
 from .atomic import write_json
 from .datatypes import (  # noqa: F401  (re-exported)
@@ -94,7 +94,7 @@ class Profile(BaseModel):
         try:
             pd = heavy("pandas")
         except ImportError:
-            raise EnvironmentProblem("Profile.to_pandas needs pandas: pip install 'hwprofile[plot]'") from None
+            raise EnvironmentProblem(f"Profile.to_pandas needs pandas: {extra_hint('plot')}") from None
         rows = []
         for r in self.records:
             row = {k: v for k, v in r.to_dict().items() if k not in ("latency", "throughput", "memory", "settings")}

@@ -303,10 +303,12 @@ def wait_quiet(device: str, limit_s: float, probe: GpuProbe | None = None, sleep
 
 
 def measure_with_retries(measure_once: Callable[[], object], device: str, *, retries: int = DEFAULT_RETRIES,
-                         backoff_s: float = DEFAULT_BACKOFF_S, nvml=None, sleep=time.sleep):
+                         backoff_s: float = DEFAULT_BACKOFF_S, nvml=None, sleep=time.sleep,
+                         on_retry: Callable[[int, int, tuple], None] | None = None):
     """Measure (``measure_once() -> Record``) with a system check before it; a disturbed record is measured
     again after a back-off (``backoff_s``, doubled each time; it ends early once the machine is quiet), up
-    to ``retries`` times. Returns the first record that is not disturbed, else the last one, disturbed."""
+    to ``retries`` times. Returns the first record that is not disturbed, else the last one, disturbed.
+    ``on_retry(attempt, retries, reasons)`` is called before each re-measurement (e.g. by a progress bar)."""
     probe = GpuProbe.open(device, nvml)
     try:
         attempts: list[dict] = []
@@ -314,6 +316,8 @@ def measure_with_retries(measure_once: Callable[[], object], device: str, *, ret
         best = None
         for attempt in range(retries + 1):
             if attempt:
+                if on_retry is not None:
+                    on_retry(attempt, retries, tuple(best.quality_reasons) if best is not None else ())
                 check = wait_quiet(device, backoff_s * 2 ** (attempt - 1), probe, sleep)
             with GpuWatch(probe) as watch:
                 record = measure_once()

@@ -134,16 +134,20 @@ def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, f
 
 def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
               quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
-              peaks: bool | None = None, executor=None) -> tuple[Profile, Path, list[str]]:
+              peaks: bool | None = None, executor=None,
+              on_start: Callable[[], None] | None = None) -> tuple[Profile, Path, list[str]]:
     """Measure every item of ``config``; returns (profile, its path, notes).
 
     ``executor`` (hwprofile.executors) says where measurements run; the default is this machine.
     ``remeasure`` ("disturbed" | "unclean", with ``resume``) measures such records of the file again.
     ``peaks``: measure the device peaks once (default: yes when measuring on this machine with the real
-    ``measure``, unless the profile already holds them).
+    ``measure``, unless the profile already holds them). ``on_start()`` is called once everything is
+    checked, just before the first measurement (``hwprofile run`` prints its estimate then).
     """
     session, items, notes, done = open_session(config, out, resume=resume, measure_fn=measure_fn,
                                                remeasure=remeasure, peaks=peaks, executor=executor)
+    if on_start is not None:
+        on_start()
     measure_items(session, items, done, quiet)
     return session.profile, session.path, notes
 
@@ -186,12 +190,14 @@ def open_session(config: SweepConfig, out: str | os.PathLike | None = None, *, r
 
 
 def measure_items(session: "Session", items: list[Item], done: set = frozenset(), quiet: bool = True) -> None:
-    """Measure every item whose key is not in ``done``, in order, with a progress bar."""
+    """Measure every item whose key is not in ``done``, in order, with a progress bar (which says when a
+    disturbed record is measured again)."""
     with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
         for item in items:
-            bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
+            where = f"{item.label} b{item.batch} {item.runner}"
+            bar.set_postfix_str(where, refresh=False)
             if session.key(item) not in done:
-                session.measure(item)
+                session.measure(item, on_retry=_retry_note(bar, where))
             bar.update(1)
 
 
@@ -220,7 +226,8 @@ class Session:
         return (self.dev_id, item.model, item.strategy, float(item.scale), int(item.batch), item.runner,
                 self.config.precision, self.config.mode)
 
-    def measure(self, item: Item, *, pool_into: Record | None = None) -> Record:
+    def measure(self, item: Item, *, pool_into: Record | None = None,
+                on_retry: Callable[[int, int, tuple], None] | None = None) -> Record:
         """Measure ``item`` (the system check and retries when measured here), store it and save the profile.
         With ``pool_into``, a measurement that is not disturbed is pooled into that record as more processes
         (hwprofile.pooling.pool) instead of replacing it."""
@@ -231,7 +238,7 @@ class Session:
                                  executor.measure, self.started, self.durations)
         if isinstance(executor, LocalExecutor):  # the system check and the back-off read this machine
             rec = quality.measure_with_retries(_first_prepare(once), self.device, retries=config.retries,
-                                               backoff_s=config.retry_backoff_s)
+                                               backoff_s=config.retry_backoff_s, on_retry=on_retry)
         else:  # judged on the readings taken where it ran
             rec = quality.with_quality(once())
         if pool_into is not None:  # a repeat: its spread from the first is information (weights), not a fault
@@ -334,6 +341,14 @@ def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, art
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0] if text else ''}"[:300]
+
+
+def _retry_note(bar, where: str) -> Callable[[int, int, tuple], None]:
+    """Says on the progress bar that a disturbed record is being measured again, and why."""
+    def note(attempt: int, retries: int, reasons: tuple) -> None:
+        why = f": {reasons[0]}" if reasons else ""
+        bar.set_postfix_str(f"{where} - disturbed{why}; retry {attempt}/{retries}", refresh=True)
+    return note
 
 
 @contextmanager

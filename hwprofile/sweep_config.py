@@ -193,7 +193,7 @@ def plan(config: SweepConfig, device: str, runners: list[str]) -> tuple[list[Ite
     for model in config.models:
         if _is_onnx(model):
             onnx_runners = [r for r in runners if runner_class(r).takes_onnx_files()]
-            if len(onnx_runners) < len(runners):
+            if len(onnx_runners) < len(runners) and (config.runners or not onnx_runners):  # asked for, or none
                 notes.append(f"{Path(model).name}: ONNX files run on {', '.join(onnx_runners) or 'no selected runner'} "
                              "only (runners of torch modules need a zoo model)")
             bs, note = _onnx_batches(model, tuple(batches))

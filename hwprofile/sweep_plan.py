@@ -22,10 +22,11 @@ from .complexity import complexity
 from .design import design_se
 from .errors import ConfigError, DeviceUnavailable
 from .measure import TimingConfig
-from .measure.timing import MIN_SAMPLES
 from .measure.energy import MIN_WINDOW_S as ENERGY_MIN_WINDOW_S
+from .measure.timing import MIN_SAMPLES
+from .quality import needs_remeasure
 from .runners import RUNNER_NAMES, available_runners, check_runner_name, env, resolve_device, runner_class
-from .sweep_config import check_runner_options, plan, validate
+from .sweep_config import FINAL, check_runner_options, plan, validate
 
 #: Rough seconds to start one measuring process and import its libraries: a fork of the preloaded
 #: server on CPU, a fresh interpreter that initialises CUDA on GPU.
@@ -246,3 +247,18 @@ def make_plan(config) -> SweepPlan:
                      f"are saved as 'skipped', and the sweep ends after about {within:g} s")
     return SweepPlan(device, present, tuple(runners), tuple(planned), tuple(artifacts.values()),
                      round(total, 1), tuple(notes), design_rows(items, runners), within_budget_s=within)
+
+
+def still_to_measure(sweep_plan: SweepPlan, records=(), remeasure: str | None = None) -> tuple[int, float]:
+    """(records left to measure, their estimated seconds) when ``records`` (a resumed profile's) are kept:
+    finished records count as done unless ``remeasure`` asks for them again; the artifacts and baseline
+    processes are counted in proportion."""
+    done = {(r.model, r.strategy, float(r.scale), r.batch, r.runner, r.precision, r.mode) for r in records
+            if r.status in FINAL and not needs_remeasure(r, remeasure)}
+    left = [i for i in sweep_plan.items
+            if (i.model, i.strategy, float(i.scale), i.batch, i.runner, i.precision, i.mode) not in done]
+    if not sweep_plan.items:
+        return 0, 0.0
+    items_s = sum(i.estimated_s for i in sweep_plan.items)
+    other = sweep_plan.estimated_s - items_s
+    return len(left), round(sum(i.estimated_s for i in left) + other * len(left) / len(sweep_plan.items), 1)

@@ -189,7 +189,7 @@ def test_equal_flops_contrast_is_latency_relative_to_w_beside_the_counts():
         assert c.latency_ratio.low == pytest.approx(c.latency_ratio.high)
         assert 0.8 < c.flops_ratio < 1.25
     r16 = next(c for c in rows if c.strategy == "r" and c.scale == 16.0)
-    assert r16.text() == f"s=16: r/w latency {r16.acts_ratio:.2f}x [{r16.acts_ratio:.2f}, {r16.acts_ratio:.2f}] " \
+    assert r16.text() == f"x16: r/w latency {r16.acts_ratio:.2f}x [{r16.acts_ratio:.2f}, {r16.acts_ratio:.2f}] " \
                          f"at {r16.flops_ratio:.2f}x flops, {r16.acts_ratio:.2f}x acts"
     noisy = equal_flops(synthetic_records(DEFAULT, 0.0, 1.0, sigma=0.1, seed=2))
     assert all(c.latency_ratio.low < c.latency_ratio.value < c.latency_ratio.high for c in noisy)

@@ -322,19 +322,19 @@ def test_a_million_rows_is_refused_in_one_line(tmp_path, capsys):
     with path.open("w") as f:
         f.write("m,b,ms\n")
         f.writelines(f"m{i},1,1\n" for i in range(1_000_000))
-    code, err = _cli(capsys, str(path), "--columns", "model=m,batch=b,latency_ms=ms", "--precision", "fp32",
+    code, err = _cli(capsys, str(path), "--map", "model=m,batch=b,latency_ms=ms", "--precision", "fp32",
                      "--device-name", "d", "-o", str(tmp_path / "o.json"))
     one_line_error(code, err, f"has more than {MAX_ROWS:,} data rows")
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--device-name", "d"], "--preset timm or --columns"),
-    (["--columns", "model=m,latency=ms", "--device-name", "d"], "unknown column field 'latency'"),
-    (["--columns", "modelm", "--device-name", "d"], "is not FIELD=COLUMN"),
-    (["--columns", "batch=b,latency_ms=ms", "--device-name", "d", "--precision", "fp32"], "no model column"),
-    (["--columns", "model=m,batch=b", "--device-name", "d", "--precision", "fp32"], "no latency or throughput"),
-    (["--columns", "model=m,batch=b,latency_ms=ms", "--device-name", "d"], "say which precision"),
-    (["--columns", "model=m,latency_ms=ms", "--device-name", "d", "--precision", "fp32"], "no batch column"),
+    (["--device-name", "d"], "--preset timm or --map"),
+    (["--map", "model=m,latency=ms", "--device-name", "d"], "unknown column field 'latency'"),
+    (["--map", "modelm", "--device-name", "d"], "is not FIELD=COLUMN"),
+    (["--map", "batch=b,latency_ms=ms", "--device-name", "d", "--precision", "fp32"], "no model column"),
+    (["--map", "model=m,batch=b", "--device-name", "d", "--precision", "fp32"], "no latency or throughput"),
+    (["--map", "model=m,batch=b,latency_ms=ms", "--device-name", "d"], "say which precision"),
+    (["--map", "model=m,latency_ms=ms", "--device-name", "d", "--precision", "fp32"], "no batch column"),
     (["--preset", "timm", "--device-name", "bad name!"], "device name 'bad name!'"),
     (["--preset", "timm", "--device-name", "d", "--family", "transformers"], "unknown family 'transformers'"),
     (["--preset", "timm", "--device-name", "d", "--batch", "0"], "--batch '0'"),

@@ -3,17 +3,13 @@ equal-flops contrast, growth per strategy."""
 
 from __future__ import annotations
 
+from .. import outputs
 from ..analysis import CONFIDENCE, MIN_GROWTH, MIN_MODELS, follows_table, strategy_growth
 from ..contrast import equal_flops
-from ..profile import Profile, Record
-from ..quality import of
-from ..roofline import BYTE_MODEL, NEAR_ROOF, peaks_of, roof, shares
+from ..profile import Profile
+from ..roofline import BYTE_MODEL, NEAR_ROOF
 from ..table_import import count_rows
-from ._output import Column, Table, num, ratio, si
-
-
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3g}"
+from ._output import ALWAYS, Column, Table, factor, interval, ms, num, ratio, si
 
 
 def _cores(v: float | None) -> str:
@@ -24,44 +20,13 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
-def record_row(r: Record, peaks: dict | None = None) -> dict:
-    lat = r.latency
-    mem, mem_name = r.memory_mb()
-    q = of(r)
-    share = shares(r, peaks)
-    return {"model": r.label, "device_id": r.device_id, "runner": r.runner, "batch": r.batch,
-            "precision": r.precision, "mode": r.mode, "status": r.status,
-            "median_ms": lat and lat.median_ms, "p90_ms": lat and lat.p90_ms, "cv": lat and lat.cv,
-            "repeats": lat and lat.repeats, "noisy": lat and lat.noisy,
-            "throughput_per_s": r.throughput.samples_per_s if r.throughput else None,
-            "memory_mb": mem, "memory_metric": mem_name, "foreign_cpu_cores": r.foreign_load,
-            "flops": r.flops, "acts": r.acts,
-            "quality": None if q is None else q.quality, "quality_reasons": [] if q is None else list(q.reasons),
-            "quality_recorded": r.quality is not None,
-            "compute_share": share["compute_share"], "bandwidth_share": share["bandwidth_share"],
-            "compute_peak": share["compute_peak"], "roof": roof(share),
-            "joules_per_image": r.energy.joules_per_image if r.energy else None,
-            "mean_watts": r.energy.mean_watts if r.energy else None,
-            "energy_meter": r.energy.meter if r.energy else None,
-            "energy_reason": r.energy.reason if r.energy else None,
-            "reason": r.reason}
-
-
-def _reason(row: dict) -> str | None:
-    """The status reason, else why the record is not clean."""
-    return row["reason"] or ("; ".join(row["quality_reasons"]) or None)
-
-
 def _quality(row: dict) -> str:
     q = row.get("quality")
     return "-" if q is None else q if row.get("quality_recorded") else f"{q}*"
 
 
 def record_rows(profile: Profile) -> list[dict]:
-    rows = [record_row(r, peaks_of(profile, r.device_id)) for r in profile.records]
-    for row in rows:
-        row["why"] = _reason(row)
-    return rows
+    return [r.model_dump() for r in outputs.record_rows(profile)]
 
 
 def records_table(profile: Profile) -> Table:
@@ -78,17 +43,23 @@ def records_table(profile: Profile) -> Table:
                                                   " (this profile holds no device peaks)"))
     notes += energy_notes(rows)
     return Table("Records (latency per batch; flops and acts per image, flops = multiply-adds)", (
-        Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
-        Column("status", "status"), Column("quality", "quality"), Column("median_ms", "median ms", _ms),
-        Column("p90_ms", "p90 ms", _ms), Column("cv", "cv", _pct), Column("foreign_cpu_cores", "other load", _cores),
-        Column("throughput_per_s", "img/s", num), Column("memory_mb", "mem MB", num),
-        Column("flops", "flops", si), Column("acts", "acts", si), Column("compute_share", "% compute", _pct),
-        Column("bandwidth_share", "% bw", _pct), Column("roof", "roof"), *energy_columns(rows), Column("why", "why")),
-        [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes))
+        Column("label", "model", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
+        Column("batch", "batch", priority=ALWAYS), Column("mode", "mode", priority=4),
+        Column("status", "status", priority=3), Column("quality", "quality", priority=1),
+        Column("median_ms", "median ms", ms, priority=1), Column("p50_ms", "p50 ms", ms, priority=6),
+        Column("p90_ms", "p90 ms", ms, priority=3), Column("p95_ms", "p95 ms", ms, priority=6),
+        Column("p99_ms", "p99 ms", ms, priority=5), Column("min_ms", "min ms", ms, priority=6),
+        Column("mean_ms", "mean ms", ms, priority=6), Column("cv", "cv", _pct, priority=3),
+        Column("foreign_cpu_cores", "other load", _cores, priority=4),
+        Column("throughput_per_s", "img/s", num, priority=3), Column("memory_mb", "mem MB", num, priority=3),
+        Column("flops", "flops", si, priority=2), Column("acts", "acts", si, priority=2),
+        Column("compute_share", "% compute", _pct, priority=4), Column("bandwidth_share", "% bw", _pct, priority=4),
+        Column("roof", "roof", priority=5), *energy_columns(rows), Column("why", "why", priority=1, wrap=28)),
+        [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes), name="records")
 
 
 #: the energy columns (low priority: shown only when some record holds an energy reading)
-ENERGY_COLUMNS = (Column("joules_per_image", "J/img", num), Column("mean_watts", "W", num))
+ENERGY_COLUMNS = (Column("joules_per_image", "J/img", num, priority=5), Column("mean_watts", "W", num, priority=6))
 
 
 def energy_columns(rows: list[dict]) -> tuple[Column, ...]:
@@ -107,7 +78,7 @@ def energy_notes(rows: list[dict]) -> list[str]:
 
 
 def _ci(v) -> str:
-    return "-" if not v else f"[{v[0]:.2f}, {v[1]:.2f}]"
+    return interval(v)
 
 
 def _excluded(v) -> str:
@@ -165,11 +136,13 @@ def follows_rows(records) -> list[dict]:
 
 
 FOLLOWS_COLUMNS = (
-    Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-    Column("excluded", "excluded", _excluded), Column("beta_flops_text", "β flops [CI]"),
-    Column("beta_acts_text", "β acts [CI]"), Column("delta_text", "δ [CI]"), Column("r_flops", "r flops", num),
-    Column("r_acts", "r acts", num), Column("r2_joint", "R²", num), Column("loo_text", "LOO % j/a"),
-    Column("verdict_text", "verdict"))
+    Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+    Column("mode", "mode", priority=5), Column("n", "n", priority=3),
+    Column("excluded", "excluded", _excluded, priority=4), Column("beta_flops_text", "β flops [CI]", priority=1),
+    Column("beta_acts_text", "β acts [CI]", priority=1), Column("delta_text", "δ [CI]", priority=ALWAYS),
+    Column("r_flops", "r flops", num, priority=5), Column("r_acts", "r acts", num, priority=5),
+    Column("r2_joint", "R²", num, priority=4), Column("loo_text", "LOO % j/a", priority=4),
+    Column("verdict_text", "verdict", priority=ALWAYS))
 
 FOLLOWS_NOTES = (
     f"n: usable records, clean and noisy, each weighted by its measured spread (a group needs {MIN_MODELS}); "
@@ -187,18 +160,20 @@ IMPORTED_NOTE = ("imported records (runner imported:...; hwprofile import): one 
 
 
 def follows(profile: Profile) -> Table:
-    rows = follows_rows(profile.records)
+    rows = [r for r in follows_rows(profile.records) if r["n_total"] > 1]  # one model: no question
     imported = (IMPORTED_NOTE,) if any(r.imported for r in profile.records) else ()
     return Table("Does runtime follow activations or flops? Per runner and batch: the joint fit and its verdict",
-                 FOLLOWS_COLUMNS, rows, notes=(*reading_lines(rows), "", *FOLLOWS_NOTES, *imported))
+                 FOLLOWS_COLUMNS, rows, name="follows",
+                 notes=(*reading_lines(rows), "", *FOLLOWS_NOTES, *imported) if rows else ())
 
 
 def ratio_ci_text(e: dict) -> str:
     return f"{e['value']:.2f}x [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]"
 
 
-CONTRAST_COLUMNS = (Column("scale", "s", num), Column("pair", "vs w"), Column("latency_text", "latency [CI]"),
-                    Column("flops_ratio", "flops", ratio), Column("acts_ratio", "acts", ratio))
+CONTRAST_COLUMNS = (Column("scale", "s", factor, priority=ALWAYS), Column("pair", "vs w", priority=ALWAYS),
+                    Column("latency_text", "latency [CI]", priority=ALWAYS),
+                    Column("flops_ratio", "flops", ratio, priority=1), Column("acts_ratio", "acts", ratio, priority=1))
 CONTRAST_NOTE = (f"latency of each strategy / latency of w at the same s, {CONFIDENCE:.0%} interval from the "
                  "group's noise (docs/measurement.md); flops and acts: the same ratios of the counts")
 
@@ -214,16 +189,24 @@ def contrast_rows(records) -> list[dict]:
 def contrast(profile: Profile) -> Table:
     rows = contrast_rows(profile.records)
     return Table("At equal flops: latency relative to w (the paper's point)",
-                 (Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), *CONTRAST_COLUMNS),
-                 rows, notes=(CONTRAST_NOTE,) if rows else ("no strategy was measured beside w at the same s",))
+                 (Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+                  Column("mode", "mode", priority=4), *CONTRAST_COLUMNS),
+                 rows, name="contrast", notes=(CONTRAST_NOTE,) if rows else ())
+
+
+def _exponent(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def growth(profile: Profile) -> Table:
     rows = strategy_growth(profile.records)
     return Table("Per strategy: latency growth beside flops and acts growth (ratios to the base model)", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("strategy", "strategy"),
-        Column("scale", "s", num), Column("flops_ratio", "flops", ratio), Column("acts_ratio", "acts", ratio),
-        Column("latency_ratio", "latency", ratio), Column("latency_exponent", "latency ~ flops^e", num)), rows)
+        Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+        Column("mode", "mode", priority=4), Column("strategy", "strategy", priority=ALWAYS),
+        Column("scale", "s", factor, priority=ALWAYS), Column("flops_ratio", "flops", ratio, priority=1),
+        Column("acts_ratio", "acts", ratio, priority=1), Column("latency_ratio", "latency", ratio, priority=ALWAYS),
+        Column("latency_exponent", "latency ~ flops^e", _exponent, priority=2)), rows, name="growth")
+
 
 
 def _ratio3(v: float | None) -> str:
@@ -237,23 +220,26 @@ def imported_counts(profile: Profile) -> Table | None:
         return None
     return Table("Imported records of zoo models: the table's counts beside hwprofile's (per image; flops = "
                  "multiply-adds)", (
-                     Column("model", "model"), Column("zoo_model", "zoo model"), Column("resolution", "px"),
-                     Column("flops_table", "flops table", si), Column("flops_hwprofile", "flops hwprofile", si),
-                     Column("flops_ratio", "table/hw", _ratio3), Column("params_ratio", "params table/hw", _ratio3),
-                     Column("acts_table", "acts table", si), Column("acts_hwprofile", "acts hwprofile", si),
-                     Column("acts_ratio", "table/hw", _ratio3)), rows,
+                     Column("model", "model", priority=ALWAYS), Column("zoo_model", "zoo model", priority=ALWAYS),
+                     Column("resolution", "px", priority=1), Column("flops_table", "flops table", si, priority=3),
+                     Column("flops_hwprofile", "flops hwprofile", si, priority=3),
+                     Column("flops_ratio", "table/hw", _ratio3, priority=1),
+                     Column("params_ratio", "params table/hw", _ratio3, priority=2),
+                     Column("acts_table", "acts table", si, priority=3),
+                     Column("acts_hwprofile", "acts hwprofile", si, priority=3),
+                     Column("acts_ratio", "table/hw", _ratio3, priority=1)), rows, name="counts",
                  notes=("the counting conventions differ: docs/results.md, 'Counting conventions'",))
 
 
 def tables(profile: Profile) -> list[Table]:
+    """The records (and an imported table's counts); whether runtime follows activations or flops, the
+    equal-flops contrast and per-strategy growth where the profile holds more than one model per group (a
+    one-model sweep has no such question: no empty tables)."""
     counts = imported_counts(profile)
-    return [records_table(profile), *([counts] if counts else []), follows(profile), contrast(profile),
-            growth(profile)]
+    return [t for t in (records_table(profile), *([counts] if counts else []), follows(profile),
+                        contrast(profile), growth(profile)) if t.rows or t.name == "records"]
 
 
 def payload(profile: Profile) -> dict:
-    out = {"devices": profile.devices, "records": record_rows(profile),
-           "follows": follows_table(profile.records), "contrast": [c.to_dict() for c in equal_flops(profile.records)],
-           "growth": strategy_growth(profile.records)}
-    counts = count_rows(profile.records)
-    return {**out, "imported_counts": counts} if counts else out
+    """``show --json`` (and ``run --json``): :class:`hwprofile.outputs.ShowOutput` as plain data."""
+    return outputs.show_json(profile)

@@ -6,16 +6,18 @@ import argparse
 import math
 
 from ..errors import ConfigError
+from ..measure.records import ITERATIONS_RANGE, WARMUP_RANGE
 from ..quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from ..runners import check_runner_name
 from ..scaling import MAX_BATCH
 from ..sweep_config import ORDERS, SweepConfig
-from ._common import csv_list, float_list
+from ._common import csv_list, float_list, int_in
 
 #: the parsed sweep options and their defaults: an option differs from its default when given
 RUN_DEFAULTS = {"device": "auto", "runners": None, "models": None, "strategies": None, "scales": None,
                 "batch_sizes": None, "precision": "fp32", "mode": "infer", "budget": None, "repeats": None,
-                "seconds_per_config": None, "threads": None, "option": None, "memory_limit": None}
+                "seconds_per_config": None, "threads": None, "option": None, "memory_limit": None,
+                "warmup": None, "iterations": None}
 
 
 def run_options_given(args: argparse.Namespace) -> list[str]:
@@ -42,6 +44,13 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, help="processes per measurement (default: 1)")
     p.add_argument("--seconds-per-config", type=float, dest="seconds_per_config",
                    help="time budget of each measurement's timed phase (default: 2)")
+    p.add_argument("--warmup", type=int_in(*WARMUP_RANGE, "--warmup"), metavar="N",
+                   help="exactly N untimed runs before timing, per process (timm's --num-warm-iter; not "
+                        "trtexec's --warmUp, which is milliseconds); default: 10 runs and at least 0.2 s")
+    p.add_argument("--iterations", type=int_in(*ITERATIONS_RANGE, "--iterations"), metavar="N",
+                   help="exactly N timed runs per process, no adaptive stop and no time budget (timm's "
+                        "--num-bench-iter; trtexec's --iterations is a minimum); default: until the median's "
+                        "95%% interval is within 1%%, or --seconds-per-config is spent")
     p.add_argument("--threads", type=int, help="CPU threads of every runner that takes them (ORT intra-op "
                                                  "threads, torch.set_num_threads; default: physical cores)")
     p.add_argument("--option", action="append", metavar="[RUNNER.]KEY=VALUE",
@@ -94,7 +103,14 @@ def config_from_args(args: argparse.Namespace):
     if args.seconds_per_config is not None:
         if not args.seconds_per_config > 0:
             raise ConfigError("--seconds-per-config must be > 0")
+        if getattr(args, "iterations", None) is not None:
+            raise ConfigError("--seconds-per-config budgets the adaptive timing; --iterations N times exactly N "
+                              "runs: give one of them")
         timing["budget_s"] = args.seconds_per_config
+    if getattr(args, "warmup", None) is not None:
+        timing.update(warmup_iters=args.warmup, warmup_s=0.0)  # a count, not a time
+    if getattr(args, "iterations", None) is not None:
+        timing["iterations"] = args.iterations
     if timing:
         kw["timing"] = timing
     options = runner_options(args.option or [], args.threads)

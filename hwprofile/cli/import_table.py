@@ -12,13 +12,13 @@ from ..errors import ConfigError
 from ..runners import check_runner_name
 from ..table_import import FIELDS, PRESETS, TableFilter, import_table, summary_text
 from ._common import csv_list, int_in
-from ._output import Column, Table, add_format_args, emit, si
+from ._output import Column, Table, add_format_args, emit, si, view_of
 
 EPILOG = """examples:
   hwprofile import benchmark-infer-amp-nchw-pt291-cu128-4090.csv --preset timm --device-name rtx4090 \\
       --family cnn --batch main -o rtx4090.json && hwprofile show rtx4090.json
   hwprofile import mine.csv --device-name a100 --precision fp16 \\
-      --columns model=name,batch=bs,latency_ms=ms,flops_g=gmacs,acts_m=macts
+      --map model=name,batch=bs,latency_ms=ms,flops_g=gmacs,acts_m=macts
 
 column fields (FIELD=COLUMN): """ + ", ".join(FIELDS) + """
   the suffix is the unit: flops_g = billions of multiply-adds per image, acts_m = millions of
@@ -30,12 +30,12 @@ to gate them against measured records unless --allow-mismatch. docs/cli.md#impor
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="turn a public benchmark table (timm's CSVs, any CSV) into a profile",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("table", help="CSV file with one row per model (and batch size)")
+    p.add_argument("csv_path", metavar="TABLE", help="CSV file with one row per model (and batch size)")
     p.add_argument("--device-name", required=True, metavar="NAME",
                    help="the device the table was measured on, as records will name it (e.g. rtx4090)")
     p.add_argument("--preset", choices=tuple(PRESETS), help="a known layout: timm = timm's "
                    "results/benchmark-infer-*.csv (columns, units, precision from the file name)")
-    p.add_argument("--columns", metavar="FIELD=COLUMN,...",
+    p.add_argument("--map", metavar="FIELD=COLUMN,...", dest="column_map",
                    help="which column holds each field (adds to or overrides the preset's); see below")
     p.add_argument("--precision", choices=PRECISIONS, help="the precision the table was measured in "
                    "(the timm preset reads it from the file name: amp = fp16)")
@@ -63,7 +63,7 @@ def _columns(text: str | None) -> dict[str, str]:
     for item in csv_list(text) if text else []:
         name, sep, col = item.partition("=")
         if not sep or not name.strip() or not col.strip():
-            raise ConfigError(f"--columns: {item!r} is not FIELD=COLUMN (fields: {', '.join(FIELDS)})")
+            raise ConfigError(f"--map: {item!r} is not FIELD=COLUMN (fields: {', '.join(FIELDS)})")
         out[name.strip()] = col.strip()
     return out
 
@@ -91,15 +91,15 @@ def _ratio(v: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.preset and not args.columns:
-        raise ConfigError("say how to read the table: --preset timm or --columns FIELD=COLUMN,...")
+    if not args.preset and not args.column_map:
+        raise ConfigError("say how to read the table: --preset timm or --map FIELD=COLUMN,...")
     like = check_runner_name(args.like_runner) if args.like_runner else None
-    out = Path(args.out) if args.out else Path("runs") / f"{args.device_name}__{Path(args.table).stem}.json"
+    out = Path(args.out) if args.out else Path("runs") / f"{args.device_name}__{Path(args.csv_path).stem}.json"
     if os.path.lexists(out) and not args.force:
         raise ConfigError(f"{str(out)!r} already exists; import never overwrites a file: choose another -o "
                           "(or --force)")
-    result = import_table(args.table, device_name=args.device_name, preset=args.preset,
-                          columns=_columns(args.columns), precision=args.precision, batch_size=args.batch_size,
+    result = import_table(args.csv_path, device_name=args.device_name, preset=args.preset,
+                          columns=_columns(args.column_map), precision=args.precision, batch_size=args.batch_size,
                           filters=table_filter(args), like_runner=like)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.profile.save(out, replace=args.force)
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         notes.append("the table: " + src["conventions"])
     tables = [Table(f"Counts of zoo models: the table's beside hwprofile's ({len(result.counts)} records)", cols,
                     list(result.counts), notes=tuple(notes))] if result.counts else []
-    emit(tables, args.format, {"out": str(out), "source": src, "counts": list(result.counts)})
+    emit(tables, view_of(args), {"out": str(out), "source": src, "counts": list(result.counts)})
     sys.stderr.write(f"imported {len(result.records)} records from {src['file']} (sha256 {src['sha256'][:12]}; "
                      f"{summary_text(src['rows'])}) as device {args.device_name}, precision "
                      f"{src['precision']['value']} ({src['precision']['from']})\n"

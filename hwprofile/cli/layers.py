@@ -14,7 +14,7 @@ from ..layers import measure_layers, report
 from ..measure import Workload
 from ..runners import check_runner_name, resolve_device, runner_class
 from ..zoo import resolve
-from ._output import Column, Table, add_format_args, emit, num, si
+from ._output import ALWAYS, Column, Table, add_format_args, emit, num, si, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         with open(out, "x") as fh:
             json.dump(data, fh, indent=1, default=str)
         sys.stderr.write(f"saved {out}\n")
-    emit(tables(data, args.top), args.format, data)
+    emit(tables(data, args.top), view_of(args), data)
     return 0
 
 
@@ -103,11 +103,11 @@ def _pct(value) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-ROW_COLUMNS = (Column("name", "layer"), Column("op_type", "op"), Column("group", "group"),
-               Column("time_ms", "ms", lambda v: num(v, 3)), Column("flops", "flops (MAC)", si),
-               Column("bytes", "bytes", si), Column("intensity", "flop/B", lambda v: num(v, 3)),
-               Column("bound", "bound"), Column("roof_share", "of roof", _pct),
-               Column("fused", "ONNX nodes"))
+ROW_COLUMNS = (Column("name", "layer", priority=ALWAYS, wrap=32), Column("op_type", "op", priority=1),
+               Column("group", "group", priority=4), Column("time_ms", "ms", lambda v: num(v, 3), priority=ALWAYS),
+               Column("flops", "flops (MAC)", si, priority=3), Column("bytes", "bytes", si, priority=3),
+               Column("intensity", "flop/B", lambda v: num(v, 3), priority=2), Column("bound", "bound", priority=1),
+               Column("roof_share", "of roof", _pct, priority=2), Column("fused", "ONNX nodes", priority=1, wrap=24))
 
 
 def tables(data: dict, top: int = 25) -> list[Table]:

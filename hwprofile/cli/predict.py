@@ -12,7 +12,7 @@ from ..profile import Profile
 from ..scaling import check_scale
 from ..zoo import resolve
 from ._common import int_in
-from ._output import Column, Table, add_format_args, emit, num
+from ._output import Column, Table, add_format_args, emit, num, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
                "log acts) and the additive fit (t = a·flops + b·acts + c); the log-log fit is not used outside the "
                "measured range of flops and acts; LOO error: median |predicted/measured - 1| of that fit when each "
                "measured model is left out; R²: of the log-log fit",))
-    emit([table], args.format, rows)
+    emit([table], view_of(args), rows)
     return 0

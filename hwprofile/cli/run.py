@@ -15,8 +15,8 @@ from ..quality import summary_line
 from ..roofline import summary_lines
 from ..sweep import run_sweep
 from ..sweep_decide import run_until_decided
-from ..sweep_plan import make_plan
-from ._output import Column, Table, add_format_args, emit, num
+from ..sweep_plan import make_plan, still_to_measure
+from ._output import ALWAYS, Column, Table, View, add_format_args, emit, num, view_of
 from ._report import payload, tables
 from ._run_args import add_run_args, config_from_args, run_options_given
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--until-decided needs --budget SECONDS (the most time the sweep and its rounds may take)")
     config = config_from_args(args)
     if args.plan:
-        return show_plan(config, args.format)
+        return show_plan(config, view_of(args))
     if args.resume:
         config = resumed_config(args, config)
     out = args.resume or args.out
@@ -90,13 +90,15 @@ def run(args: argparse.Namespace) -> int:
                                            shared_cache=args.shared_cache, remeasure=args.remeasure)
         else:
             profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
-                                             remeasure=args.remeasure)
+                                             remeasure=args.remeasure,
+                                             on_start=lambda: _say(start_line(config, args.resume, args.remeasure)))
     except KeyboardInterrupt:
         sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
         return 130
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
-    emit(tables(profile), args.format, {**payload(profile), **({"until_decided": report.to_dict()} if report else {})})
+    emit(tables(profile), view_of(args),
+         {**payload(profile), **({"until_decided": report.to_dict()} if report else {})})
     for line in report.lines() if report else []:
         sys.stderr.write(line + "\n")
     counts = {}
@@ -111,7 +113,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_plan(config, fmt: str) -> int:
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``3 min 10 s``, ``1 h 05 min``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def start_line(config, resume: str | None, remeasure: str | None) -> str:
+    """What ``run`` is about to do and the plan's estimate of how long it takes (``run --plan``)."""
+    plan = make_plan(config)
+    records = Profile.load(resume).records if resume and Path(resume).is_file() else ()
+    left, seconds = still_to_measure(plan, records, remeasure)
+    total = len(plan.items)
+    what = f"{total} records" if left == total else f"{left} of {total} records left"
+    runners = ", ".join(dict.fromkeys(i.runner for i in plan.items))
+    return (f"hwprofile run: {what} on {plan.device} ({runners}), estimated {duration(seconds)} "
+            "(a rough planning figure; run --plan lists it)")
+
+
+def show_plan(config, view: View) -> int:
     """``run --plan``: the items, the artifacts to make and the estimated wall time; measures nothing."""
     plan = make_plan(config)
     rows = [{**vars(i), "label": i.model if not i.strategy else f"{i.model} {i.strategy} x{i.scale:g}"}
@@ -119,26 +148,32 @@ def show_plan(config, fmt: str) -> int:
     arts = [{**vars(a), "batches": ",".join(map(str, a.batches)) or None} for a in plan.artifacts]
     where = plan.device + ("" if plan.device_present else " (not present here)")
     tables = [Table(f"Plan on {where}: {len(rows)} records", (
-                  Column("label", "model"), Column("batch", "batch"), Column("runner", "runner"),
-                  Column("precision", "precision"), Column("mode", "mode"), Column("input", "input"),
-                  Column("artifact", "artifact"), Column("estimated_s", "est. s", num)), rows),
+                  Column("label", "model", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+                  Column("runner", "runner", priority=ALWAYS), Column("precision", "precision", priority=3),
+                  Column("mode", "mode", priority=3), Column("input", "input", priority=1),
+                  Column("artifact", "artifact", priority=2), Column("estimated_s", "est. s", num, priority=1)),
+                  rows, name="plan"),
               Table("Artifacts to make (each once)", (
-                  Column("id", "id"), Column("action", "action"), Column("kind", "kind"), Column("model", "model"),
-                  Column("precision", "precision"), Column("batches", "batches"), Column("device", "device"),
-                  Column("estimated_s", "est. s", num)), arts),
+                  Column("id", "id", priority=ALWAYS), Column("action", "action", priority=ALWAYS),
+                  Column("kind", "kind", priority=1), Column("model", "model", priority=ALWAYS),
+                  Column("precision", "precision", priority=3), Column("batches", "batches", priority=2),
+                  Column("device", "device", priority=2), Column("estimated_s", "est. s", num, priority=1)), arts,
+                  name="artifacts"),
               Table("Can it tell activations from flops? Per row, before measuring", (
-                  Column("runner", "runner"), Column("batch", "batch"), Column("models", "models"), Column("df", "df"),
-                  Column("se_delta_per_sigma", "SE(δ)/σ", num), Column("se_acts_per_sigma", "SE(β acts)/σ", num),
-                  Column("se_flops_per_sigma", "SE(β flops)/σ", num),
-                  Column("decidable_delta", f"|δ| decided (σ={plan.plan_sigma:g})", num)),
-                  [vars(r) for r in plan.design],
+                  Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+                  Column("models", "models", priority=1), Column("df", "df", priority=3),
+                  Column("se_delta_per_sigma", "SE(δ)/σ", num, priority=ALWAYS),
+                  Column("se_acts_per_sigma", "SE(β acts)/σ", num, priority=2),
+                  Column("se_flops_per_sigma", "SE(β flops)/σ", num, priority=2),
+                  Column("decidable_delta", f"|δ| decided (σ={plan.plan_sigma:g})", num, priority=1)),
+                  [vars(r) for r in plan.design], name="design",
                   notes=["SE/σ: the joint fit's standard errors per unit of record-to-record noise σ (SD of log "
                          "latency) for the models planned; |δ| decided: the smallest |β_acts - β_flops| this design "
                          f"tells from 0 in 90% of sweeps at σ = {plan.plan_sigma:g} (a 2-vCPU VM: 0.03-0.3); a pure "
                          "truth has |δ| = 1; - : the design cannot separate flops from acts (docs/measurement.md)",
                          *(f"note: {n}" for n in plan.notes),
-                         f"estimated wall time: {plan.estimated_s:.0f} s (a rough planning figure)"])]
-    emit(tables, fmt, plan.to_dict())
+                         f"estimated wall time: {duration(plan.estimated_s)} (a rough planning figure)"])]
+    emit(tables, view, plan.to_dict())
     return 0
 
 

@@ -90,12 +90,22 @@ class Workload(BaseModel):
         return cls(**data)
 
 
+#: Bounds of the fixed counts ``run --warmup N`` / ``--iterations N`` accept (inclusive). At least 3 timed
+#: iterations, so a record has a spread to judge its noise by.
+WARMUP_RANGE = (0, 100_000)
+ITERATIONS_RANGE = (3, 1_000_000)
+
+
 @dataclass(frozen=True)
 class TimingConfig:
     """Warm-up by count and time; timed iterations until the median's CI is narrow or the budget is spent.
 
     ``budget_s`` caps the timed phase of each repeat; ``repeats`` is the number of processes;
     ``target_rel_ci`` is the half-width of the 95% CI of the median relative to the median.
+
+    Fixed counts (``run --warmup N --iterations N``, as timm's ``--num-warm-iter``/``--num-bench-iter`` and
+    pycls's ``WARMUP_ITER``/``NUM_ITER``): ``warmup_s = 0`` makes the warm-up exactly ``warmup_iters`` runs;
+    ``iterations`` times exactly that many runs per process, with no adaptive stop and no time budget.
     """
 
     warmup_iters: int = 10
@@ -107,12 +117,20 @@ class TimingConfig:
     repeats: int = 1
     throughput_window_s: float = 0.5
     noise_cv: float = 0.10
+    iterations: int | None = None  # a fixed count of timed iterations per process (None: adaptive)
 
     def __post_init__(self) -> None:
         for name in ("warmup_iters", "min_iters", "max_iters", "repeats"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "warmup_iters" else 1):
                 raise ConfigError(f"timing {name} must be a non-negative integer, got {value!r}")
+        if not WARMUP_RANGE[0] <= self.warmup_iters <= WARMUP_RANGE[1]:
+            raise ConfigError(f"warm-up of {self.warmup_iters} iterations: expected {WARMUP_RANGE[0]} to "
+                              f"{WARMUP_RANGE[1]}")
+        if self.iterations is not None and (isinstance(self.iterations, bool) or not isinstance(self.iterations, int)
+                                            or not ITERATIONS_RANGE[0] <= self.iterations <= ITERATIONS_RANGE[1]):
+            raise ConfigError(f"timing iterations {self.iterations!r}: expected an integer from "
+                              f"{ITERATIONS_RANGE[0]} to {ITERATIONS_RANGE[1]}")
         if self.min_iters > self.max_iters:
             raise ConfigError(f"timing min_iters ({self.min_iters}) exceeds max_iters ({self.max_iters})")
         for name in ("warmup_s", "target_rel_ci", "budget_s", "throughput_window_s", "noise_cv"):
@@ -123,7 +141,11 @@ class TimingConfig:
             raise ConfigError("timing budget_s must be > 0")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain data; ``iterations`` only when set (records of the adaptive mode read as before)."""
+        d = dataclasses.asdict(self)
+        if d["iterations"] is None:
+            d.pop("iterations")
+        return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "TimingConfig":

@@ -1,8 +1,9 @@
 """The timing loop run inside a (child) process on a loaded runner.
 
-Warm-up until both ``warmup_iters`` and ``warmup_s`` are reached (cut short by the budget for
-very slow models); timed iterations until the median's 95% CI half-width is within
-``target_rel_ci`` (after ``min_iters``), ``budget_s`` is spent or ``max_iters`` reached; then a
+Warm-up until both ``warmup_iters`` and ``warmup_s`` are reached (a time-based warm-up is cut short
+by the budget for very slow models; ``warmup_s = 0`` is a fixed count); timed iterations until the
+median's 95% CI half-width is within ``target_rel_ci`` (after ``min_iters``), ``budget_s`` is spent
+or ``max_iters`` reached, or exactly ``iterations`` when that fixed count is set; then a
 back-to-back throughput window without per-iteration synchronisation.
 
 With an energy meter (:mod:`hwprofile.measure.energy`) the throughput window is at least
@@ -28,7 +29,7 @@ class TimedRun:
     """One process's timing result."""
 
     samples_ms: list[float]
-    stop_reason: str  # ci | budget | max_iters
+    stop_reason: str  # ci | budget | max_iters | count
     warmup_iters: int
     warmup_s: float
     timed_s: float
@@ -48,8 +49,8 @@ def warm_up(runner, cfg: TimingConfig) -> tuple[int, float]:
         elapsed = time.perf_counter() - start
         if iters >= cfg.warmup_iters and elapsed >= cfg.warmup_s:
             break
-        if iters >= 1 and elapsed >= cfg.budget_s:  # a very slow unit: do not spend minutes warming up
-            break
+        if cfg.warmup_s > 0 and iters >= 1 and elapsed >= cfg.budget_s:  # a very slow unit, warm-up by time:
+            break  # do not spend minutes warming up (a fixed count, warmup_s = 0, runs in full)
         runner.infer()
         runner.synchronize()
         iters += 1
@@ -60,6 +61,9 @@ def sample(runner, cfg: TimingConfig) -> tuple[list[float], str, float]:
     """Timed units with adaptive stopping; returns (samples_ms, stop_reason, seconds)."""
     samples: list[float] = []
     start = time.perf_counter()
+    if cfg.iterations is not None:  # a fixed count: no adaptive stop, no budget
+        samples = [runner.time_once() for _ in range(cfg.iterations)]
+        return samples, "count", time.perf_counter() - start
     next_check = cfg.min_iters
     while True:
         samples.append(runner.time_once())

@@ -190,7 +190,7 @@ def test_calibrate_stores_aa_drift_and_check_uses_it(cli, tmp_path):
     records_before = [r.to_dict() for r in Profile.load(base).records]
     code, out, err = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--calibrate")
     assert code == 0, err
-    assert "A/A session 1 saved" in out and "A/A drift max" in out and "1/2" in out
+    assert "A/A session 1 saved" in out and "max drift" in out and "1/2" in out
     saved = Profile.load(base)
     assert [r.to_dict() for r in saved.records] == records_before  # the records are untouched
     calibrated = saved.gate["synthetic-cpu"]["thresholds"]["ort:cpu"]["latency"]

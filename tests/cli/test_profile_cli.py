@@ -120,8 +120,8 @@ def test_show_answers_every_row_of_the_committed_profiles(cli, name):
     ci = r"-?\d+\.\d\d \[-?\d+\.\d\d, -?\d+\.\d\d\]"
     lines = out.splitlines()
     for row in rows:
-        table = [ln for ln in lines if re.match(rf"{re.escape(row['runner'])} +{row['batch']} +{row['mode']} ", ln)
-                 and re.search(rf"{ci} +{ci} +{ci} ", ln)]
+        table = [ln for ln in lines if re.match(rf"{re.escape(row['runner'])} +{row['batch']} ", ln)
+                 and re.search(rf"{ci} +{ci} +{ci} ", ln)]  # (a profile holds one mode: 100 columns leave it out)
         assert len(table) == 1 and table[0].rstrip().endswith(row["verdict"])
         head = f"{row['runner']} b{row['batch']} {row['mode']}: {row['verdict']}; "
         i = next(k for k, ln in enumerate(lines) if ln.startswith(head))

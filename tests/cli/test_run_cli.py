@@ -215,7 +215,7 @@ def test_show_prints_verdicts_and_every_records_share_of_the_peaks(cli, tmp_path
     prof = Profile.load(out)
     peaks = prof.device(prof.records[0].device_id).peaks
     assert peaks["matmul_fp32"]["flops_per_s"] > 0 and peaks["copy"]["gb_per_s"] > 0
-    code, table, err = cli("show", str(out))
+    code, table, err = cli("show", str(out), "--wide")  # every column, however wide
     assert code == 0, err
     assert "% compute" in table and "% bw" in table and "δ [CI]" in table
     lines = {ln.split("  ")[0]: ln for ln in table.splitlines() if ln.startswith("RegNetX-200MF")}

@@ -280,4 +280,4 @@ def test_unreachable_cluster_and_missing_ray_are_one_line_exit_3(tmp_path):
             f"sys.exit(main({list(RUN) + ['--out', str(tmp_path / 'q.json')]!r}))")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True)
     assert res.returncode == 3 and res.stderr == "hwprofile: error: --executor ray needs Ray: pip install " \
-                                                 "'hwprofile[ray]'\n"
+                                                 "-e \".[ray]\"\n"  # from this checkout: its own extra
