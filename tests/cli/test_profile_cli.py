@@ -125,12 +125,13 @@ def test_show_answers_every_row_of_the_committed_profiles(cli, name):
         assert len(table) == 1 and table[0].rstrip().endswith(row["verdict"])
         head = f"{row['runner']} b{row['batch']} {row['mode']}: {row['verdict']}; "
         i = next(k for k, ln in enumerate(lines) if ln.startswith(head))
-        assert re.search(r"\d+% \[\d+, \d+\] of time scales with activations; runtime ∝ flops\^", lines[i])
         follow = []
         for ln in lines[i + 1:]:
             if not ln.startswith("  "):
                 break
             follow.append(ln)
+        reading = " ".join([lines[i], *(ln.strip() for ln in follow)])  # notes wrap to the width
+        assert re.search(r"\d+% \[\d+, \d+\] of time scales with activations; runtime ∝ flops\^", reading)
         assert any(ln.startswith("  to decide: ") for ln in follow) == (row["verdict"] == "not distinguishable")
     contrast = lines[lines.index("At equal flops: latency relative to w (the paper's point)"):]
     assert sum(bool(re.search(r" r/w +\d+\.\d\dx \[\d+\.\d\d, \d+\.\d\d\] +1\.06x +2\.00x", ln)) for ln in contrast) \
