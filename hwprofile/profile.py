@@ -121,8 +121,7 @@ class Profile(BaseModel):
         if isinstance(version, bool) or version not in READABLE_VERSIONS:
             raise SchemaError(f"{origin} has schema version {_short(version)}; this hwprofile reads versions "
                               f"{', '.join(map(str, READABLE_VERSIONS))} (upgrade hwprofile for newer files)")
-        if _depth(data) > MAX_DEPTH:
-            raise SchemaError(f"{origin} nests objects and arrays deeper than {MAX_DEPTH} levels")
+        check_depth(data, origin)
         data = migrate(data)
         try:
             return cls.model_validate(data)
@@ -173,6 +172,12 @@ def parse_json(text: str, origin: str) -> Any:
         raise SchemaError(f"{origin} is not valid JSON ({exc})") from None
     except RecursionError:
         raise SchemaError(f"{origin} nests objects and arrays too deeply to be a profile") from None
+
+
+def check_depth(data: Any, origin: str) -> None:
+    """A SchemaError when parsed JSON nests deeper than :data:`MAX_DEPTH` (a bound on hostile input)."""
+    if _depth(data) > MAX_DEPTH:
+        raise SchemaError(f"{origin} nests objects and arrays deeper than {MAX_DEPTH} levels")
 
 
 def _depth(data: Any) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..analysis import CONFIDENCE, MIN_CLEAN, follows_table, strategy_growth
 from ..profile import Profile, Record
 from ..quality import of
-from ..roofline import BYTE_MODEL, NEAR_ROOF, peaks_of, roof, shares
+from ..roofline import BYTE_MODEL, NEAR_ROOF, record_peaks, roof, shares
 from ._output import Column, Table, num, ratio, si
 
 
@@ -19,6 +19,10 @@ def _cores(v: float | None) -> str:
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
+
+
+def _share(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%!" if v > 1.0 else f"{v * 100:.1f}%"
 
 
 def record_row(r: Record, peaks: dict | None = None) -> dict:
@@ -36,7 +40,8 @@ def record_row(r: Record, peaks: dict | None = None) -> dict:
             "quality": None if q is None else q.quality, "quality_reasons": [] if q is None else list(q.reasons),
             "quality_recorded": r.quality is not None,
             "compute_share": share["compute_share"], "bandwidth_share": share["bandwidth_share"],
-            "compute_peak": share["compute_peak"], "roof": roof(share),
+            "compute_peak": share["compute_peak"], "above_peak": share["above_peak"],
+            "peaks_disturbed": share["peaks_disturbed"], "roof": "above" if share["above_peak"] else roof(share),
             "reason": r.reason}
 
 
@@ -51,7 +56,7 @@ def _quality(row: dict) -> str:
 
 
 def record_rows(profile: Profile) -> list[dict]:
-    rows = [record_row(r, peaks_of(profile, r.device_id)) for r in profile.records]
+    rows = [record_row(r, record_peaks(profile, r)) for r in profile.records]
     for row in rows:
         row["why"] = _reason(row)
     return rows
@@ -65,17 +70,24 @@ def records_table(profile: Profile) -> Table:
         notes.append("mem MB: " + ", ".join(sorted({r["memory_metric"] for r in rows if r["memory_metric"]})) +
                      " (definitions are in each record's memory field); other load: CPU cores other processes "
                      "kept busy during the measurement")
-    notes.append(f"% compute: 2 x flops x batch / latency / the device's peak matmul FLOP/s at the precision; "
-                 f"% bw: activation traffic ({BYTE_MODEL}) / latency / copy bandwidth; roof: the peak a record "
-                 f"reaches {NEAR_ROOF:.0%} of" + ("" if any(r["compute_share"] is not None for r in rows) else
-                                                  " (this profile holds no device peaks)"))
+    notes.append(f"% compute: 2 x flops x batch / latency / the device's peak matmul FLOP/s at the precision and "
+                 f"the record's thread count; % bw: activation traffic ({BYTE_MODEL}) / latency / copy bandwidth; "
+                 f"roof: the peak a record reaches {NEAR_ROOF:.0%} of" + (
+                     "" if any(r["compute_share"] is not None for r in rows) else
+                     " (this profile holds no device peaks at its records' thread count)"))
+    if any(r["above_peak"] for r in rows):
+        notes.append("!: above the measured peak, so no share of the hardware (the peak was measured too low, or "
+                     "the activations stayed in cache); roof 'above'")
+    if any(r["peaks_disturbed"] for r in rows):
+        notes.append("the device peaks were measured while other processes kept the CPU busy: they are too low "
+                     "and every share too high")
     return Table("Records (latency per batch; flops and acts per image, flops = multiply-adds)", (
         Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
         Column("status", "status"), Column("quality", "quality"), Column("median_ms", "median ms", _ms),
         Column("p90_ms", "p90 ms", _ms), Column("cv", "cv", _pct), Column("foreign_cpu_cores", "other load", _cores),
         Column("throughput_per_s", "img/s", num), Column("memory_mb", "mem MB", num),
-        Column("flops", "flops", si), Column("acts", "acts", si), Column("compute_share", "% compute", _pct),
-        Column("bandwidth_share", "% bw", _pct), Column("roof", "roof"), Column("why", "why")),
+        Column("flops", "flops", si), Column("acts", "acts", si), Column("compute_share", "% compute", _share),
+        Column("bandwidth_share", "% bw", _share), Column("roof", "roof"), Column("why", "why")),
         [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes))
 
 
