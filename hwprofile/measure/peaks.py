@@ -26,7 +26,7 @@ from .isolation import cpu_busy_s
 #: CPU cores other processes may keep busy while peaks are measured before they are measured again / flagged
 BUSY_CORES = 0.25
 ATTEMPTS = 3
-PAUSE_S = 1.0
+PAUSE_S = 0.5
 
 
 def _timer(torch, device):
