@@ -18,7 +18,6 @@ never trusted: readers rebuild the report from its rows and peaks (:func:`hwprof
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
@@ -40,8 +39,8 @@ from .datatypes import (
     _Model,
     describe_error,
 )
-from .errors import InputFileError, SchemaError
-from .profile import MAX_BYTES, check_depth, parse_json
+from .errors import SchemaError
+from .profile import check_header, read_json
 
 SCHEMA = "hwprofile.layers"
 SCHEMA_VERSION = 1
@@ -90,17 +89,9 @@ def header() -> dict[str, Any]:
 
 def from_data(data: Any, origin: str = "layers file") -> LayersFile:
     """Validate parsed JSON as a layers file; every problem is one SchemaError line."""
-    if not isinstance(data, dict):
-        raise SchemaError(f"{origin} is not a layers file (expected a JSON object)")
-    if "schema" not in data and "rows" in data and "runner" in data:
+    if isinstance(data, dict) and "schema" not in data and "rows" in data and "runner" in data:
         data = {**data, "schema": SCHEMA, "schema_version": 0}  # written before the schema existed
-    if data.get("schema") != SCHEMA:
-        raise SchemaError(f"{origin} is not a layers file (no \"schema\": \"{SCHEMA}\")")
-    version = data.get("schema_version")
-    if isinstance(version, bool) or version not in READABLE_VERSIONS:
-        raise SchemaError(f"{origin} has layers schema version {str(version)[:20]!r}; this hwprofile reads versions "
-                          f"{', '.join(map(str, READABLE_VERSIONS))} (upgrade hwprofile for newer files)")
-    check_depth(data, origin)
+    check_header(data, SCHEMA, READABLE_VERSIONS, origin, "a layers file")
     try:
         return LayersFile.model_validate(data)
     except ValidationError as exc:
@@ -110,19 +101,3 @@ def from_data(data: Any, origin: str = "layers file") -> LayersFile:
 def load(path: str | os.PathLike) -> LayersFile:
     """Read and validate a layers file (see the module docstring)."""
     return from_data(read_json(path, "layers file"), origin=f"layers file {str(path)!r}")
-
-
-def read_json(path: str | os.PathLike, what: str) -> Any:
-    """Parsed standard JSON from ``path`` through the guarded parser; a problem is one line."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileError(f"{what} {str(p)!r} does not exist (expected a JSON file written by hwprofile)")
-    try:
-        if p.stat().st_size > MAX_BYTES:
-            raise SchemaError(f"{what} {str(p)!r} is larger than {MAX_BYTES >> 20} MiB")
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SchemaError(f"{what} {str(p)!r} is not valid JSON (not UTF-8: {exc.reason})") from None
-    except OSError as exc:
-        raise InputFileError(f"cannot read {what} {str(p)!r}: {exc.strerror}") from None
-    return parse_json(text, f"{what} {str(p)!r}")

@@ -34,7 +34,7 @@ from . import layer_file
 from .errors import ConfigError
 from .layers import file_report, record_report, select_peaks
 from .plot import out_folder, pyplot
-from .profile import SCHEMA, Profile, utc_now
+from .profile import SCHEMA, Profile, read_json, utc_now
 
 
 def _safe(text: str) -> str:
@@ -56,7 +56,7 @@ def _free(path: Path) -> Path:
 def reports_from(path: str | Path) -> list[dict]:
     """LayerReport dicts from a ``hwprofile layers --out`` file or from a profile's ``run --layers`` records, read
     through the guarded, typed parsers (a damaged file is one SchemaError line)."""
-    data = layer_file.read_json(path, "roofline input")
+    data = read_json(path, "roofline input")
     if isinstance(data, dict) and data.get("schema") == SCHEMA:
         profile = Profile.from_dict(data, origin=f"profile {str(path)!r}")
         reports = [rep.to_dict() for rep in (record_report(r, profile) for r in profile.records if r.ok)

@@ -8,18 +8,12 @@ import pytest
 from hwprofile.layers import from_raw, report
 from hwprofile.measure import TimingConfig, Workload
 from hwprofile.measure.core import measure
-from hwprofile.runners import register_runner, unregister_runner
-from hwprofile.runners.fake import PATH
 
 FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, budget_s=0.2, throughput_window_s=0.0)
 LAYERS = {"iterations": 6, "onnx_path": None, "peaks": None}
 
 
-@pytest.fixture(autouse=True)
-def fake_runner():
-    register_runner("fake", PATH)
-    yield
-    unregister_runner("fake")
+pytestmark = pytest.mark.usefixtures("fake_runner")
 
 
 def _fake(**options):
