@@ -279,7 +279,9 @@ class TrtRunner(Runner):
             return None
         if not isinstance(data, dict):
             return None
-        return {k: data.get(k) for k in ("precision", "strongly_typed", "workspace_mb", "profiling_verbosity")}
+        return {**{k: data.get(k) for k in ("precision", "strongly_typed", "workspace_mb")},
+                # records written before the field existed were built with TensorRT's default
+                "profiling_verbosity": data.get("profiling_verbosity", "layer_names_only")}
 
     def close(self) -> None:
         for name in ("_buffers", "_context", "_engine", "_runtime", "_stream"):
