@@ -237,7 +237,7 @@ class LayerRow(_Model):
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)  # derived report fields are dropped
 
-    name: Name
+    name: Text  # as the runner names it (an ONNX graph may leave nodes unnamed)
     kind: LayerKind
     op_type: Text | None = None
     group: PositiveInt | None = None
@@ -245,7 +245,7 @@ class LayerRow(_Model):
     time_ms: NonNegative
     flops: Count | None = 0
     bytes: Count | None = None
-    onnx_nodes: Annotated[list[Name], Field(max_length=MAX_LAYER_ROWS)] = Field(default_factory=list)
+    onnx_nodes: Annotated[list[Text], Field(max_length=MAX_LAYER_ROWS)] = Field(default_factory=list)
     median_ms: NonNegative | None = None  # per layer over all profiled runs (time_ms: over the typical ones)
     onnx_ops: Annotated[list[Text], Field(max_length=MAX_LAYER_ROWS)] = Field(default_factory=list)
     provider: Text | None = None  # ONNX Runtime's execution provider of the node
