@@ -257,7 +257,10 @@ def summary_lines(profile) -> list[str]:
     groups: dict[str, list[str]] = {"compute": [], "memory": [], "both": [], "above": []}
     top_c = top_b = 0.0
     disturbed = False
+    unmatched = sum(1 for _, pk in with_peaks if not pk)
     for r, pk in with_peaks:
+        if not pk:
+            continue
         s = shares(r, pk)
         disturbed |= s["peaks_disturbed"]
         top_c = max(top_c, s["compute_share"] or 0.0)
@@ -269,10 +272,12 @@ def summary_lines(profile) -> list[str]:
              "above": "above a measured peak!"}
     parts = [f"{len(v)} {label[k]} ({', '.join(v[:4])}{', ...' if len(v) > 4 else ''})"
              for k, v in groups.items() if v]
-    rest = len(ok) - sum(len(v) for v in groups.values())
+    rest = len(ok) - unmatched - sum(len(v) for v in groups.values())
     head = f"roofline (near = at least {NEAR_ROOF:.0%} of a peak): "
     body = "; ".join(parts + ([f"{rest} below both roofs"] if rest else [])) if parts \
-        else f"all {len(ok)} records below both roofs"
+        else f"all {rest} records below both roofs"
+    if unmatched:
+        body += f"; {unmatched} without peaks at their thread count"
     tail = f"; highest: {share_text(top_c)} of peak compute, {share_text(top_b)} of copy bandwidth"
     if groups["above"] or top_c > 1 or top_b > 1:
         tail += "; !: above a measured peak, so no share of the hardware (the peak was measured too low, or the " \

@@ -207,6 +207,9 @@ def test_records_are_compared_with_peaks_at_their_thread_count():
     assert "measured at 2 threads, not at these records' thread count" in line
     _with_peaks(prof, {**two, "at_threads": {"1": {**two, "threads": 1, "copy": {"gb_per_s": 7.0}}}})
     assert roofline.record_peaks(prof, prof.records[0])["copy"]["gb_per_s"] == 7.0
+    prof.records = [r.replace(settings={"threads": 3}) if i % 2 else r for i, r in enumerate(one_thread)]
+    (line,) = roofline.summary_lines(prof)  # records without peaks at their count are counted apart
+    assert line.split("; highest")[0].endswith(f"; {len(prof.records) // 2} without peaks at their thread count")
 
 
 def test_measure_peaks_reports_a_failure_instead_of_raising(monkeypatch):
