@@ -120,6 +120,7 @@ class EngineArtifact:
     build_s: float
     cache_key: str = ""
     cache_hit: bool = False
+    profiling_verbosity: str = "layer_names_only"  # "detailed": layers carry their ONNX nodes (per-layer times)
 
     def profile_for(self, batch: int) -> int:
         """Index of the optimization profile that accepts ``batch`` (the tightest one)."""

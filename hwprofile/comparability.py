@@ -37,7 +37,7 @@ FINGERPRINT_OBSERVED: tuple[str, ...] = ("device", "kind", "cpu", "ram_gb", "os"
 #: Fingerprint fields that change from run to run or name one machine: never compared.
 FINGERPRINT_BOOKKEEPING: tuple[str, ...] = (
     "imported",  # where an imported table came from: only its sha256 is compared (a different table warns)
-    "id", "gpu.uuid", "gpu.pci_bus_id", "peaks.measured_utc",
+    "id", "gpu.uuid", "gpu.pci_bus_id", "peaks.measured_utc", "peaks.attempts", "peaks.foreign_cpu_cores",
     *(f"peaks.{test}.repeats" for test in ("matmul_fp32", "matmul_fp16", "matmul_tf32", "copy")))
 #: Where a fingerprint keeps library versions: ``libraries`` (hwprofile.measure.fingerprint) or ``versions``
 #: (hand-written fingerprints): a runner's ``libraries.X`` covers both.

@@ -27,7 +27,7 @@ from .gate import GateResult
 from .measure.stats import percentiles
 from .profile import Profile, Record
 from .quality import of
-from .roofline import peaks_of, roof, shares
+from .roofline import record_peaks, roof, shares
 from .table_import import count_rows
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
@@ -79,7 +79,10 @@ class RecordRow(BaseModel):
     compute_share: float | None = Field(description="achieved FLOP/s over the device's peak (a fraction)")
     bandwidth_share: float | None = Field(description="activation traffic per second over copy bandwidth")
     compute_peak: str | None
-    roof: str | None
+    above_peak: list[str] = Field(description="the shares above 1: the record beat a measured peak (no share of the "
+                                              "hardware: the peak was measured too low, or data stayed in cache)")
+    peaks_disturbed: bool = Field(description="the device peaks were measured while other processes were busy")
+    roof: str | None = Field(description="compute | memory | both | above | null (below both)")
     joules_per_image: float | None = Field(description="energy per image over the throughput window (J)")
     mean_watts: float | None = Field(description="mean power over the throughput window (W)")
     energy_meter: str | None = Field(description="which counter the energy came from (NVML, RAPL)")
@@ -102,14 +105,16 @@ def record_row(r: Record, peaks: dict | None = None) -> RecordRow:
         memory_mb=mem, memory_metric=mem_name, foreign_cpu_cores=r.foreign_load, flops=r.flops, params=r.params,
         acts=r.acts, quality=None if q is None else q.quality, quality_reasons=reasons,
         quality_recorded=r.quality is not None, compute_share=share["compute_share"],
-        bandwidth_share=share["bandwidth_share"], compute_peak=share["compute_peak"], roof=roof(share),
+        bandwidth_share=share["bandwidth_share"], compute_peak=share["compute_peak"],
+        above_peak=share["above_peak"], peaks_disturbed=share["peaks_disturbed"],
+        roof="above" if share["above_peak"] else roof(share),
         joules_per_image=r.energy.joules_per_image if r.energy else None,
         mean_watts=r.energy.mean_watts if r.energy else None, energy_meter=r.energy.meter if r.energy else None,
         energy_reason=r.energy.reason if r.energy else None, why=r.reason or ("; ".join(reasons) or None))
 
 
 def record_rows(profile: Profile) -> list[RecordRow]:
-    return [record_row(r, peaks_of(profile, r.device_id)) for r in profile.records]
+    return [record_row(r, record_peaks(profile, r)) for r in profile.records]
 
 
 class Excluded(BaseModel):

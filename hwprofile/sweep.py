@@ -22,7 +22,7 @@ from .atomic import safe_name
 from .complexity import complexity
 from .errors import ConfigError, MeasurementError, RunnerUnavailable, SchemaError
 from .executors.local import LocalExecutor
-from .layers import compact
+from .layers import compact, select_peaks, unavailable
 from .measure import TimingConfig
 from .onnx_complexity import count_onnx
 from .pooling import pool
@@ -60,7 +60,13 @@ def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, statu
 
 
 def _compact_layers(raw: dict | None) -> dict | None:
-    return compact(raw) if raw else None
+    """The stored breakdown; a per-layer output no profile may hold is the breakdown's error, never the record's."""
+    if not raw:
+        return None
+    try:
+        return compact(raw)
+    except SchemaError as exc:
+        return unavailable(f"the per-layer output is out of range ({exc})")
 
 
 def _counts(item: Item) -> dict:
@@ -149,6 +155,7 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     if on_start is not None:
         on_start()
     measure_items(session, items, done, quiet)
+    session.finish()
     return session.profile, session.path, notes
 
 
@@ -179,13 +186,14 @@ def open_session(config: SweepConfig, out: str | os.PathLike | None = None, *, r
     path = Path(out) if out else default_out(dev_id)
     profile = open_profile(config, path, resume, dev_id, fp)
     want_peaks = (measure_fn is None and isinstance(executor, LocalExecutor)) if peaks is None else peaks
-    if want_peaks:
-        _store_peaks(profile, dev_id, device)
+    if want_peaks:  # at every thread count the sweep's CPU runners are given (None: their default)
+        _store_peaks(profile, dev_id, device, [config.runner_options(r).get("threads") for r in runners])
     profile.save(path)
     done = {k for k, r in profile.by_key().items()
             if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
     session = Session(config, profile, path, dev_id, device, executor, timing,
-                      Artifacts.for_items(items, config.cache_dir), clock())
+                      Artifacts.for_items(items, config.cache_dir, detailed=bool(config.layers)), clock(),
+                      want_peaks=want_peaks)
     return session, items, notes, done
 
 
@@ -217,9 +225,18 @@ class Session:
     started: float
     #: runner -> the shortest measurement of this sweep (s): what a record needs (the budget's tail)
     durations: dict[str, float] = field(default_factory=dict)
+    want_peaks: bool = False  # measure the device peaks here (at the thread counts the records ran with)
 
     def elapsed_s(self) -> float:
         return clock() - self.started
+
+    def finish(self) -> None:
+        """At the sweep's end: the device peaks at the thread counts the records ran with, where the default was
+        not the peaks' count (a 1-thread record is compared with 1-thread peaks)."""
+        if self.want_peaks:
+            counts = [r.settings.threads for r in self.profile.records if r.ok and r.device_id == self.dev_id]
+            if _store_peaks(self.profile, self.dev_id, self.device, counts):
+                self.profile.save(self.path)
 
     def key(self, item: Item) -> tuple:
         """The identity of the record ``item`` makes (Record.key)."""
@@ -282,11 +299,29 @@ def _first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
     return once
 
 
-def _store_peaks(profile: Profile, dev_id: str, device: str) -> None:
-    """Measure the device peaks once per profile and device (hwprofile.roofline)."""
+def _store_peaks(profile: Profile, dev_id: str, device: str, counts: list[int | None]) -> bool:
+    """Measure the device peaks once per profile and device (hwprofile.roofline), and again at every CPU thread
+    count in ``counts`` they were not measured at (``at_threads``: a 1-thread record is compared with 1-thread
+    peaks). Whether the device entry changed."""
     entry = profile.device(dev_id)
-    if not isinstance(entry.peaks, dict) or "error" in entry.peaks:
-        profile.devices[dev_id] = entry.model_copy(update={"peaks": measure_peaks(device)})
+    peaks = entry.peaks if isinstance(entry.peaks, dict) and "error" not in entry.peaks else None
+    changed = peaks is None
+    if peaks is None:
+        first = next((t for t in counts if t is not None), None) if None not in counts else None
+        peaks = measure_peaks(device) if first is None else measure_peaks(device, threads=first)
+    if "error" not in peaks and not device.startswith("cuda"):
+        extra = dict(peaks.get("at_threads") or {})
+        for threads in dict.fromkeys(t for t in counts if t is not None):
+            if select_peaks(peaks, threads) is None and str(threads) not in extra:
+                more = measure_peaks(device, threads=threads)
+                if "error" not in more:
+                    extra[str(threads)] = more
+                    changed = True
+        if extra:
+            peaks = {**peaks, "at_threads": extra}
+    if changed:
+        profile.devices[dev_id] = entry.model_copy(update={"peaks": peaks})
+    return changed
 
 
 def needed_s(durations: dict[str, float], runner: str) -> float:

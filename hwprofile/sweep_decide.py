@@ -182,4 +182,5 @@ def run_until_decided(config: SweepConfig, out: str | os.PathLike | None = None,
     session, items, notes, done = open_session(config, out, resume=resume, measure_fn=measure_fn)
     measure_items(session, items, done, quiet)
     report = until_decided(session, quiet=quiet)
+    session.finish()
     return session.profile, session.path, notes, report

@@ -242,7 +242,7 @@ LAYERS = {
     "hwprofile.onnx_graph": 1, "hwprofile.onnx_complexity": 1, "hwprofile.models": 1, "hwprofile.timm_models": 1,
     "exporters": 1.5,
     "hwprofile.datatypes": 2, "hwprofile.profile": 2, "hwprofile.schema": 2, "hwprofile.measure": 2,
-    "hwprofile.measure.records": 2, "hwprofile.measure.stats": 2,
+    "hwprofile.layer_file": 2, "hwprofile.measure.records": 2, "hwprofile.measure.stats": 2,
     "hwprofile.runners": 3, "hwprofile.measure.core": 3, "hwprofile.measure.isolation": 3,
     "hwprofile.measure.child": 3, "hwprofile.measure.fingerprint": 3, "hwprofile.measure.peaks": 3,
     "hwprofile.measure.memory": 3, "hwprofile.measure.timing": 3, "hwprofile.measure.forkserver": 3,

@@ -20,6 +20,10 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
+def _share(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%!" if v > 1.0 else f"{v * 100:.1f}%"
+
+
 def _quality(row: dict) -> str:
     q = row.get("quality")
     return "-" if q is None else q if row.get("quality_recorded") else f"{q}*"
@@ -37,10 +41,17 @@ def records_table(profile: Profile) -> Table:
         notes.append("mem MB: " + ", ".join(sorted({r["memory_metric"] for r in rows if r["memory_metric"]})) +
                      " (definitions are in each record's memory field); other load: CPU cores other processes "
                      "kept busy during the measurement")
-    notes.append(f"% compute: 2 x flops x batch / latency / the device's peak matmul FLOP/s at the precision; "
-                 f"% bw: activation traffic ({BYTE_MODEL}) / latency / copy bandwidth; roof: the peak a record "
-                 f"reaches {NEAR_ROOF:.0%} of" + ("" if any(r["compute_share"] is not None for r in rows) else
-                                                  " (this profile holds no device peaks)"))
+    notes.append(f"% compute: 2 x flops x batch / latency / the device's peak matmul FLOP/s at the precision and "
+                 f"the record's thread count; % bw: activation traffic ({BYTE_MODEL}) / latency / copy bandwidth; "
+                 f"roof: the peak a record reaches {NEAR_ROOF:.0%} of" + (
+                     "" if any(r["compute_share"] is not None for r in rows) else
+                     " (this profile holds no device peaks at its records' thread count)"))
+    if any(r["above_peak"] for r in rows):
+        notes.append("!: above the measured peak, so no share of the hardware (the peak was measured too low, or "
+                     "the activations stayed in cache); roof 'above'")
+    if any(r["peaks_disturbed"] for r in rows):
+        notes.append("the device peaks were measured while other processes kept the CPU busy: they are too low "
+                     "and every share too high")
     notes += energy_notes(rows)
     return Table("Records (latency per batch; flops and acts per image, flops = multiply-adds)", (
         Column("label", "model", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
@@ -53,13 +64,13 @@ def records_table(profile: Profile) -> Table:
         Column("foreign_cpu_cores", "other load", _cores, priority=4),
         Column("throughput_per_s", "img/s", num, priority=3), Column("memory_mb", "mem MB", num, priority=3),
         Column("flops", "flops", si, priority=2), Column("acts", "acts", si, priority=2),
-        Column("compute_share", "% compute", _pct, priority=4), Column("bandwidth_share", "% bw", _pct, priority=4),
+        Column("compute_share", "% compute", _share, priority=4), Column("bandwidth_share", "% bw", _share, priority=4),
         Column("roof", "roof", priority=5), *energy_columns(rows), Column("why", "why", priority=1, wrap=28)),
         [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes), name="records")
 
 
-#: the energy columns (low priority: shown only when some record holds an energy reading)
-ENERGY_COLUMNS = (Column("joules_per_image", "J/img", num, priority=5), Column("mean_watts", "W", num, priority=6))
+#: the energy columns (shown only when some record holds an energy reading, and then soon after the latency)
+ENERGY_COLUMNS = (Column("joules_per_image", "J/img", num, priority=2), Column("mean_watts", "W", num, priority=3))
 
 
 def energy_columns(rows: list[dict]) -> tuple[Column, ...]:

@@ -10,7 +10,8 @@ from pathlib import Path
 from exporters import to_onnx, to_tensorrt
 
 from ..errors import ConfigError, InputFileError, MeasurementError
-from ..layers import measure_layers, report
+from ..layer_file import header
+from ..layers import from_raw, measure_layers, report
 from ..measure import Workload
 from ..runners import check_runner_name, resolve_device, runner_class
 from ..zoo import resolve
@@ -19,10 +20,12 @@ from ._output import ALWAYS, Column, Table, add_format_args, emit, num, si, view
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("layers", help="time every layer of a model on one runner and place it on the roofline",
-                       description="Times the model end to end without a profiler and layer by layer with the "
-                                   "runner's profiler (interleaved, in one isolated child), joins every layer to "
+                       description="Times the model end to end without a profiler, then layer by layer with the "
+                                   "runner's profiler in a child of its own (the clean latency alone, the profiled "
+                                   "runs alone, the clean latency again: never interleaved), joins every layer to "
                                    "the ONNX nodes it runs and their counts, and classifies it memory- or "
-                                   "compute-bound against this device's measured peaks.")
+                                   "compute-bound against this device's peaks measured at the runner's thread "
+                                   "count.")
     p.add_argument("model", help="zoo name or an .onnx file")
     p.add_argument("--strategy", help="scaling strategy (d w r dw dwr dWr ...)")
     p.add_argument("--scale", type=float, default=None, help="flops scale factor s (needs --strategy)")
@@ -33,8 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "for an .onnx file)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     p.add_argument("--threads", type=int, help="CPU threads of the runner")
-    p.add_argument("--iterations", type=int, default=30, help="profiled runs (default 30), each followed by "
-                                                              "an unprofiled one")
+    p.add_argument("--iterations", type=int, default=30, help="profiled runs (default 30)")
     p.add_argument("--top", type=int, default=25, help="table: the N slowest layers (default 25; 0 = all)")
     p.add_argument("--out", help="also save the report as JSON here (never overwritten); plot it with "
                                  "hwprofile plot --roofline")
@@ -71,7 +73,7 @@ def _workload(args, runner: str):
         onnx_path = str(to_onnx(spec, batch="dynamic", fp16=args.precision == "fp16", cache_dir=args.cache_dir).path)
     if needs == "engine":
         engine = to_tensorrt(onnx_path, precision=args.precision, batch_sizes=(args.batch,),
-                             cache_dir=args.cache_dir)
+                             cache_dir=args.cache_dir, profiling_verbosity="detailed")
         return Workload.from_file(engine.path, args.batch, res, **kw), onnx_path, label
     return Workload.from_file(onnx_path, args.batch, res, **kw), onnx_path, label
 
@@ -86,10 +88,12 @@ def run(args: argparse.Namespace) -> int:
     m = measure_layers(runner, workload, device=device, onnx_path=onnx_path, iterations=args.iterations)
     if not m.ok or not m.layers:
         raise MeasurementError(f"{label} on {runner}: {m.status}: {m.reason or 'no layer times came back'}")
-    rep = report(m.layers, model=label, runner=runner, device=device, batch=workload.batch,
-                 end_to_end_ms=(m.latency or {}).get("median_ms"), precision=workload.precision)
-    data = rep.to_dict()
-    data["latency_median_ms"] = (m.latency or {}).get("median_ms")
+    if m.layers.get("error"):
+        raise MeasurementError(f"{label} on {runner}: {m.layers['error']}")
+    rep = report(from_raw(m.layers), model=label, runner=runner, device=device, batch=workload.batch,
+                 precision=workload.precision)
+    data = {**header(), **rep.to_dict(), "latency_median_ms": (m.latency or {}).get("median_ms"),
+            "element_bytes": m.layers.get("element_bytes")}
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "x") as fh:
@@ -103,11 +107,16 @@ def _pct(value) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _roof(value) -> str:
+    """A share of the roof; above 1 it is no share (flagged !)."""
+    return "-" if value is None else f"{value:.0%}!" if value > 1.0 else f"{value:.0%}"
+
+
 ROW_COLUMNS = (Column("name", "layer", priority=ALWAYS, wrap=32), Column("op_type", "op", priority=1),
                Column("group", "group", priority=4), Column("time_ms", "ms", lambda v: num(v, 3), priority=ALWAYS),
                Column("flops", "flops (MAC)", si, priority=3), Column("bytes", "bytes", si, priority=3),
                Column("intensity", "flop/B", lambda v: num(v, 3), priority=2), Column("bound", "bound", priority=1),
-               Column("roof_share", "of roof", _pct, priority=2), Column("fused", "ONNX nodes", priority=1, wrap=24))
+               Column("roof_share", "of roof", _roof, priority=2), Column("fused", "ONNX nodes", priority=1, wrap=24))
 
 
 def tables(data: dict, top: int = 25) -> list[Table]:
@@ -117,12 +126,17 @@ def tables(data: dict, top: int = 25) -> list[Table]:
     shown = (sorted(body, key=lambda r: -r["time_ms"])[:top] if top else body) + \
         [r for r in rows if r.get("kind") == "gap"]
     pk = data.get("peaks") or {}
+    overhead = data.get("profiler_overhead")
     head = (f"{data['model']} on {data['runner']} ({data['device']}), batch {data['batch']}: end-to-end "
-            f"{num(data['end_to_end_ms'])} ms (unprofiled), layer sum {num(data['layer_sum_ms'])} ms, memory-bound "
-            f"share of layer time {_pct(data['memory_bound_time_fraction'])}")
+            f"{num(data['end_to_end_ms'])} ms (clean), profiled run {num(data.get('profiled_run_ms'))} ms"
+            + ("" if overhead is None else f" ({overhead:+.0%} profiler overhead)")
+            + f", layer sum {num(data['layer_sum_ms'])} ms, memory-bound share of layer time "
+            f"{_pct(data['memory_bound_time_fraction'])}")
+    threads = f" at {pk['threads']} threads" if pk.get("threads") else ""
     notes = [f"ridge {num(pk.get('ridge'))} flop/byte = {si(pk.get('flops_per_s'))}FLOP/s / "
-             f"{si(pk.get('bytes_per_s'))}B/s (measured peaks)" if pk else "no device peaks",
-             data["bytes_model"], *data.get("notes", [])]
+             f"{si(pk.get('bytes_per_s'))}B/s (peaks measured{threads})" if pk else "no device peaks",
+             data["bytes_model"], "rows + the gap row = the profiled run; the profiled run = the clean end-to-end "
+             "+ the profiler's overhead", *data.get("notes", [])]
     if top and len(body) > top:
         notes.insert(0, f"the {top} slowest of {len(body)} rows, then the gap row (--top 0: all)")
     summary = [dict(s, share=s["time_share"], mem=s["memory_bound_ms"]) for s in data["summary"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from ..layers import growth
+from ..layers import growth, unavailable_layers
 from ..profile import Profile
 from ._output import Column, Table, add_format_args, emit, factor, num, si, view_of
 from ._report import payload, tables
@@ -34,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _layers(profile, args) -> int:
     rows = growth(profile)
+    missing = unavailable_layers(profile)
     if not rows:
-        raise ConfigError(f"{args.profile}: no record has a layer breakdown (measure with hwprofile run --layers)")
+        why = f"; {len(missing)} could not be measured ({missing[0]})" if missing else ""
+        raise ConfigError(f"{args.profile}: no record has a layer breakdown{why} (measure with hwprofile run "
+                          "--layers)")
     pct = (lambda v: "-" if v is None else f"{v:.0%}")
     cols = (Column("strategy", "strategy"), Column("scale", "s", factor), Column("flops", "flops", si),
             Column("acts", "acts", si), Column("latency_ms", "ms", num),
@@ -43,7 +46,8 @@ def _layers(profile, args) -> int:
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["model"], r["runner"], r["batch"]), []).append(r)
-    tables = [Table(f"{m} on {rn}, batch {b}: memory-bound share of layer time by strategy and s", cols, g)
-              for (m, rn, b), g in groups.items()]
+    notes = tuple(f"no per-layer times: {text}" for text in missing)
+    tables = [Table(f"{m} on {rn}, batch {b}: memory-bound share of layer time by strategy and s", cols, g,
+                    notes=notes) for (m, rn, b), g in groups.items()]
     emit(tables, view_of(args), rows)
     return 0

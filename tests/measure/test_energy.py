@@ -187,12 +187,15 @@ def test_energy_and_the_timed_window_reach_the_record_show_and_compare(monkeypat
     Profile(devices={"gpu-fake": {"id": "gpu-fake"}}, records=[rec]).save(base)
     hotter = _gpu_record(monkeypatch, clock, tmp_path, watts=2 * WATTS)
     Profile(devices={"gpu-fake": {"id": "gpu-fake"}}, records=[hotter]).save(cur)
-    assert main(["show", str(base)]) == 0
+    assert main(["show", str(base)]) == 0  # J/img fits the default width; W (and the rest) with --wide
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("model "))
+    assert "J/img" in header
+    assert "nvml total energy" in " ".join(out.split())  # notes wrap to the width
+    assert main(["show", str(base), "--wide"]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("model "))
     assert "J/img" in header and " W " in header + " "
-    assert "nvml total energy" in out
-    assert main(["compare", str(base), str(cur)]) == 0
+    assert main(["compare", str(base), str(cur), "--wide"]) == 0
     out = capsys.readouterr().out
     assert "J/img ratio" in out and "2.0" in out.split("J/img ratio")[1]
 

@@ -159,7 +159,8 @@ def test_every_field_a_runner_writes_is_declared_exactly_once(name, tmp_path, on
 def test_trt_records_the_engine_precision_and_build(tmp_path, onnx_path):
     _, settings = _trt(tmp_path, onnx_path)
     assert settings["tensor_dtypes"] == {"input": "FLOAT", "logits": "FLOAT"}
-    assert settings["engine_build"] == {"precision": "fp16", "strongly_typed": False, "workspace_mb": 1024}
+    assert settings["engine_build"] == {"precision": "fp16", "strongly_typed": False, "workspace_mb": 1024,
+                                        "profiling_verbosity": "layer_names_only"}  # TensorRT's default
     _, settings = _trt(tmp_path / "elsewhere", onnx_path, build_record=False)  # an engine made elsewhere
     assert "engine_build" not in settings
 
