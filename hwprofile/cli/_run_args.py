@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 
+from .. import bounds
 from ..errors import ConfigError
 from ..quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from ..runners import check_runner_name
-from ..scaling import MAX_BATCH
-from ..sweep_config import SweepConfig
+from ..sweep_config import SweepConfig, validate
 from ._common import csv_list, float_list
 
 #: the parsed sweep options and their defaults: an option differs from its default when given
@@ -52,22 +51,22 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-backoff", type=float, default=DEFAULT_BACKOFF_S, metavar="SECONDS", dest="retry_backoff",
                    help="first back-off before re-measuring, doubled each time; ends early once the machine is "
                         f"quiet (default: {DEFAULT_BACKOFF_S:g}; docs/measurement.md)")
-    p.add_argument("--layers", nargs="?", type=int, const=20, default=0, metavar="N",
+    p.add_argument("--layers", nargs="?", type=int, const=20, default=None, metavar="N",
                    help="also time every record's layers (N profiled runs, default 20) and store the breakdown "
                         "in the profile; see hwprofile show --layers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def config_from_args(args: argparse.Namespace):
-    """A SweepConfig from parsed options; unset options keep the library's defaults."""
+def config_from_args(args: argparse.Namespace, local: bool = True):
+    """A SweepConfig from parsed options, checked (hwprofile.sweep_config.validate: types, hwprofile.bounds,
+    with the flags' names) before anything runs; unset options keep the library's defaults. ``local``: the
+    sweep measures on this machine (its cores bound ``--threads``)."""
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget,
                 "retries": args.retries, "retry_backoff_s": args.retry_backoff}
     if getattr(args, "memory_limit", None) is not None:
         kw["memory_limit_mb"] = args.memory_limit
-    if getattr(args, "layers", 0):
-        if args.layers < 4:
-            raise ConfigError(f"--layers {args.layers}: expected at least 4 profiled runs")
-        kw["layers"] = args.layers
+    if getattr(args, "layers", None) is not None:  # given: 0 is refused like any value out of bounds
+        kw["layers"] = bounds.check("layer_runs", args.layers, "--layers")
     if args.runners:
         kw["runners"] = tuple(csv_list(args.runners))
     if args.models:
@@ -77,25 +76,21 @@ def config_from_args(args: argparse.Namespace):
     if args.scales:
         kw["scales"] = tuple(float_list(args.scales, "--scales"))
     if args.batch_sizes:
-        values = float_list(args.batch_sizes, "--batch-sizes")
-        if any(not math.isfinite(v) or v != int(v) or not 1 <= v <= MAX_BATCH for v in values):
-            raise ConfigError(f"--batch-sizes {args.batch_sizes!r}: expected integers from 1 to {MAX_BATCH}")
-        kw["batch_sizes"] = tuple(int(v) for v in values)
+        kw["batch_sizes"] = tuple(bounds.check("batch", v, "--batch-sizes")
+                                  for v in float_list(args.batch_sizes, "--batch-sizes"))
     timing = {}
     if args.repeats is not None:
-        if args.repeats < 1:
-            raise ConfigError("--repeats must be >= 1")
-        timing["repeats"] = args.repeats
+        timing["repeats"] = bounds.check("repeats", args.repeats, "--repeats")
     if args.seconds_per_config is not None:
-        if not args.seconds_per_config > 0:
-            raise ConfigError("--seconds-per-config must be > 0")
-        timing["budget_s"] = args.seconds_per_config
+        timing["budget_s"] = bounds.check("seconds_per_config", args.seconds_per_config, "--seconds-per-config")
     if timing:
         kw["timing"] = timing
     options = runner_options(args.option or [], args.threads)
     if options:
         kw["options"] = options
-    return SweepConfig(**kw)
+    config = SweepConfig(**kw)
+    validate(config, local=local)
+    return config
 
 
 def _value(text: str):
@@ -110,7 +105,7 @@ def _value(text: str):
 def runner_options(items: list[str], threads: int | None = None) -> dict:
     """``[RUNNER.]KEY=VALUE`` strings (and ``--threads``) as SweepConfig.options."""
     out: dict[str, dict] = {}
-    if threads is not None:
+    if threads is not None:  # bounded by the cores of the machine that measures (sweep_config.validate)
         if threads < 1:
             raise ConfigError(f"--threads {threads}: expected an integer >= 1")
         out["*"] = {"threads": threads}
