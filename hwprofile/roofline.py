@@ -24,6 +24,7 @@ Figures (``plot --roofline``): every layer as a point (intensity vs achieved FLO
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from pathlib import Path
 from .errors import ConfigError, InputFileError
 from .layers import record_report
 from .measure.isolation import cpu_busy_s
-from .plot import out_folder, pyplot
+from .plot import out_folder, pyplot, save_new_figure
 from .profile import Profile, utc_now
 
 
@@ -40,16 +41,6 @@ def _safe(text: str) -> str:
     """A file-name part: letters, digits, '.', '_' and '-' only, never a path."""
     text = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)))
     return text.strip(".-")[:80] or "x"
-
-
-def _free(path: Path) -> Path:
-    """``path``, or ``name-2.png``, ``name-3.png``...: an existing file is never replaced."""
-    if not path.exists():
-        return path
-    n = 2
-    while path.with_name(f"{path.stem}-{n}{path.suffix}").exists():
-        n += 1
-    return path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
 def reports_from(path: str | Path) -> list[dict]:
@@ -110,10 +101,7 @@ def plot_roofline(source: str | Path, out_dir: str | Path) -> list[Path]:
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         name = "__".join(_safe(x) for x in ("roofline", rep["model"], rep["runner"], f"b{rep['batch']}")) + ".png"
-        path = _free(out / name)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_new_figure(fig, out / name))  # the atomic writer; a taken name gets -2, -3...
     return paths
 
 
@@ -129,11 +117,13 @@ BYTE_MODEL = ("every activation written once and read once at the precision's el
 def measure_peaks(device: str, seconds: float = PEAKS_SECONDS, timeout_s: float = 600.0) -> dict | None:
     """``hwprofile.measure.peaks.peaks(device)`` in a child process (torch stays out of the sweep's own
     process), with the other load on the cores while it ran; None (and a reason) when it fails."""
-    code = ("import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
+    code = ("import json, sys\nfrom hwprofile.lifetime import die_with_parent\ndie_with_parent(int(sys.argv[3]))\n"
+            "from hwprofile.measure.peaks import peaks\n"
             "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]))))")
     busy0 = cpu_busy_s()
     try:
-        done = subprocess.run([sys.executable, "-c", code, device, str(seconds)], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-c", code, device, str(seconds), str(os.getpid())],
+                              capture_output=True, text=True,
                               timeout=timeout_s, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         return {"error": f"peaks could not be measured: {exc}"}

@@ -24,6 +24,8 @@ from pathlib import Path
 from exporters import to_onnx, to_tensorrt
 
 from .._lazy import heavy
+from ..atomic import write_text
+from ..lifetime import die_with_parent
 from ..errors import ConfigError, MeasurementError
 from ..measure import Workload
 from ..specs import spec_to_dict
@@ -115,7 +117,7 @@ def build_engine(onnx_path: str, precision: str, batches: tuple[int, ...], devic
     back as JSON, its failure as an exception with the child's last error line.
     """
     job = {"onnx": onnx_path, "precision": precision, "batches": list(batches), "device": device,
-           "cache_dir": cache_dir}
+           "cache_dir": cache_dir, "parent_pid": os.getpid()}  # this thread waits for it: PDEATHSIG is safe
     with tempfile.TemporaryDirectory(prefix="hwprofile-engine-") as tmp:
         out = Path(tmp) / "engine.json"
         try:
@@ -144,12 +146,11 @@ def _select_device(device: str) -> None:
 def _build_main(argv: list[str]) -> int:
     """Child: ``python -m hwprofile.runners.prepare JOB_JSON OUT_JSON``."""
     job, out = json.loads(argv[0]), Path(argv[1])
+    die_with_parent(job.get("parent_pid"))  # a killed sweep leaves no engine build running
     _select_device(job["device"])
     art = to_tensorrt(job["onnx"], precision=job["precision"], batch_sizes=job["batches"],
                       cache_dir=job["cache_dir"])
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(art.to_dict()))
-    os.replace(tmp, out)
+    write_text(out, json.dumps(art.to_dict()), replace=True, what="engine record")
     return 0
 
 
