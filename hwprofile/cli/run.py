@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
     if args.remeasure and not args.resume:
         raise ConfigError("--remeasure re-measures records of a saved profile: give it with --resume FILE")
-    config = config_from_args(args)
+    config = config_from_args(args, local=args.executor == "local" or bool(args.plan))
     if args.plan:
         return show_plan(config, args.format)
     if args.resume:
@@ -76,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
                                              remeasure=args.remeasure)
-    except KeyboardInterrupt:
-        sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
+    except KeyboardInterrupt as exc:
+        path = getattr(exc, "path", None)
+        sys.stderr.write(f"hwprofile: interrupted; the profile so far is saved in {path}: continue with "
+                         f"hwprofile run --resume {path}\n" if path else "hwprofile: interrupted before anything "
+                         "was saved\n")
         return 130
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
@@ -119,5 +122,5 @@ def resumed_config(args: argparse.Namespace, config):
     """With --resume and no sweep options, the sweep options saved in the file (else those given)."""
     if run_options_given(args) or not Path(args.resume).is_file():
         return config
-    saved = sweep_config_of(Profile.load(args.resume))
+    saved = sweep_config_of(Profile.load(args.resume), repr(args.resume))
     return dataclasses.replace(saved, retries=config.retries, retry_backoff_s=config.retry_backoff_s)
