@@ -228,3 +228,31 @@ def test_the_bound_messages_name_the_range():
         text = b.text()
         assert re.search(r"\d", text) and ("integer" in text or "number" in text)
         assert math.isfinite(b.upper)
+
+
+@pytest.mark.parametrize("call,cls,needle", [
+    (lambda h: h.run(models=5), "ConfigError", "hwprofile.run: models 5"),
+    (lambda h: h.run(out=5), "ConfigError", "hwprofile.run: out 5"),
+    (lambda h: h.run(budget_s="10"), "ConfigError", "hwprofile.run: budget_s '10'"),
+    (lambda h: h.check(None, None), "ConfigError", "hwprofile.check: baseline None"),
+    (lambda h: h.check(5, 6), "ConfigError", "hwprofile.check: baseline 5"),
+    (lambda h: h.check(str(ROOT / "tests" / "data" / "profiles" / "cpu-a.json"), 6), "ConfigError",
+     "hwprofile.check: current 6"),
+    (lambda h: h.complexity(None), "ConfigError", "complexity: spec None"),
+    (lambda h: h.complexity(5), "ConfigError", "complexity: spec 5"),
+    (lambda h: h.complexity(h.get_spec("ResNet-50"), 0), "ConfigError", "complexity: resolution 0"),
+    (lambda h: h.get_spec(5), "UnknownModelError", "model name 5"),
+    (lambda h: h.scale(5, "dWr", 2), "StrategyError", "spec 5"),
+    (lambda h: h.scaling_factors(None, 2), "StrategyError", "strategy None"),
+    (lambda h: h.scaling_factors("dWr", True), "StrategyError", "scale True"),
+    (lambda h: h.calibrate_gate(None), "ConfigError", "hwprofile.calibrate_gate: baseline None"),
+    (lambda h: h.GateOptions(remeasure=10**9), "ConfigError", "remeasure"),
+    (lambda h: h.GateOptions(confidence="x"), "ConfigError", "confidence 'x'"),
+])
+def test_the_api_raises_hwprofile_errors_naming_its_parameters(call, cls, needle):
+    """Issue 22 item 10: these raised bare TypeError or AttributeError."""
+    import hwprofile
+
+    with pytest.raises(hwprofile.HwprofileError) as info:
+        call(hwprofile)
+    assert type(info.value).__name__ == cls and needle in str(info.value) and "\n" not in str(info.value)
