@@ -29,6 +29,26 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_ENV = "HWPROFILE_PARENT_PID"
 
 
+def preamble(parent_pid: int, deathsig: bool = True) -> str:
+    """Python source that, run first in a child started with ``python -c``, asks for SIGKILL on the parent's death
+    (``deathsig``) and exits at once if ``parent_pid`` is no longer its parent: before any import, since importing
+    hwprofile, torch or onnxruntime takes seconds on a loaded machine, during which a killed parent would leave
+    the child running."""
+    ask = ("try:\n    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)\nexcept Exception:\n    pass\n") if deathsig else ""
+    return (f"import ctypes, os\n{ask}if os.getppid() != {int(parent_pid)}:\n    os._exit(137)\n"
+            f"os.environ[{PARENT_ENV!r}] = '{int(parent_pid)}'\n")
+
+
+def guarded(module: str, *args: str, deathsig: bool = True) -> list[str]:
+    """The command that runs ``python -m module args...`` as a child of this process that dies with it
+    (:func:`preamble` first, then the module as ``__main__``). ``deathsig``: only where the calling thread
+    outlives the child (it waits for it) or is the main thread."""
+    boot = preamble(os.getpid(), deathsig) + (
+        "import runpy, sys\nsys.argv = [sys.argv[1], *sys.argv[2:]]\n"
+        "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n")
+    return [sys.executable, "-c", boot, module, *args]
+
+
 def die_with_parent(parent_pid: int | None, sig: int = signal.SIGKILL) -> bool:
     """Have the kernel send ``sig`` to this process when its parent exits; exit now if ``parent_pid`` (the pid
     the parent had when it started us) is no longer our parent. Returns whether the kernel took the request

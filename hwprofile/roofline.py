@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .errors import ConfigError, InputFileError
 from .layers import record_report
+from .lifetime import preamble
 from .measure.isolation import cpu_busy_s
 from .plot import out_folder, pyplot, save_new_figure
 from .profile import Profile, utc_now
@@ -117,13 +118,11 @@ BYTE_MODEL = ("every activation written once and read once at the precision's el
 def measure_peaks(device: str, seconds: float = PEAKS_SECONDS, timeout_s: float = 600.0) -> dict | None:
     """``hwprofile.measure.peaks.peaks(device)`` in a child process (torch stays out of the sweep's own
     process), with the other load on the cores while it ran; None (and a reason) when it fails."""
-    code = ("import json, sys\nfrom hwprofile.lifetime import die_with_parent\ndie_with_parent(int(sys.argv[3]))\n"
-            "from hwprofile.measure.peaks import peaks\n"
-            "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]))))")
+    code = (preamble(os.getpid()) + "import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
+            "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]))))")  # dies with this process
     busy0 = cpu_busy_s()
     try:
-        done = subprocess.run([sys.executable, "-c", code, device, str(seconds), str(os.getpid())],
-                              capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-c", code, device, str(seconds)], capture_output=True, text=True,
                               timeout=timeout_s, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         return {"error": f"peaks could not be measured: {exc}"}

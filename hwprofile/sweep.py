@@ -20,6 +20,7 @@ from exporters.artifacts import cache_root
 
 from . import atomic, quality
 from .atomic import safe_name
+from .bounds import shown
 from .complexity import complexity
 from .errors import ConfigError, Interrupted, MeasurementError, RunnerUnavailable, SchemaError
 from .executors.local import LocalExecutor
@@ -88,8 +89,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         return
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    finally:  # once it fired, SIGTERM stays ignored while the process ends (timeout signals it twice)
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, old)
 
 
 def check_writable(path: Path) -> None:
@@ -210,7 +212,7 @@ def run(*, out: str | os.PathLike | None = None, resume: bool = False, quiet: bo
         out = api_path(out, "out")
         for name, value in (("resume", resume), ("quiet", quiet)):
             if not isinstance(value, bool):
-                raise ConfigError(f"{name} {value!r}: expected True or False")
+                raise ConfigError(f"{name} {shown(value)}: expected True or False")
     except ConfigError as exc:
         raise ConfigError(f"hwprofile.run: {exc}") from None
     profile, _path, _notes = run_sweep(config, out, resume=resume, quiet=quiet)
@@ -244,10 +246,10 @@ def api_path(value, name: str) -> Path | None:
     if value is None:
         return None
     if not isinstance(value, (str, os.PathLike)) or isinstance(value, bytes):
-        raise ConfigError(f"{name} {value!r}: expected a file path (str or os.PathLike) or None")
+        raise ConfigError(f"{name} {shown(value)}: expected a file path (str or os.PathLike) or None")
     text = os.fspath(value)
     if not isinstance(text, str) or not text or "\x00" in text:
-        raise ConfigError(f"{name} {value!r}: expected a non-empty file path")
+        raise ConfigError(f"{name} {shown(value)}: expected a non-empty file path")
     return Path(text)
 
 

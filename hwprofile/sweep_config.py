@@ -143,7 +143,7 @@ def _type_error(exc: ValidationError, names: Mapping[str, str]) -> ConfigError:
     expect = {"tuple_type": "a tuple (or list) of values", "string_type": "a string", "float_type": "a number",
               "int_type": "an integer", "dict_type": "a dict", "bool_type": "True or False"}.get(
         first["type"], first["msg"][0].lower() + first["msg"][1:])
-    return ConfigError(f"{where}{inner} {first.get('input')!r}: expected {expect}")
+    return ConfigError(f"{where}{inner} {bounds.shown(first.get('input'))}: expected {expect}")
 
 
 def check_types(config: SweepConfig, names: Mapping[str, str] = FLAGS) -> None:

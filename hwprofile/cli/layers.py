@@ -12,14 +12,13 @@ from pathlib import Path
 from exporters import to_onnx, to_tensorrt
 
 from .. import bounds
-from ..atomic import write_json
+from ..atomic import check_writable, write_json
 from ..errors import ConfigError, InputFileError, MeasurementError
 from ..layers import measure_layers, report
 from ..measure import Workload
 from ..onnx_complexity import count_onnx
 from ..runners import check_runner_name, resolve_device, runner_class
 from ..scaling import check_scale
-from ..sweep import check_writable
 from ..zoo import resolve
 from ._common import int_in
 from ._output import Column, Table, add_format_args, emit, num, si
@@ -87,7 +86,8 @@ def _onnx_file(args, needs: str, runner: str) -> tuple[str, int, int]:
     given = [f for f, v in (("--strategy", args.strategy), ("--scale", args.scale)) if v is not None]
     if given:
         raise ConfigError(f"{' and '.join(given)} apply to zoo models; {Path(args.model).name} is measured as it "
-                          "is (export a scaled model first: hwprofile export MODEL --strategy S --scale F -o FILE.onnx)")
+                          "is (export a scaled model first: hwprofile export MODEL --strategy S --scale F "
+                          "-o FILE.onnx)")
     if needs == "module":
         raise ConfigError(f"{runner} runs zoo models; an .onnx file runs on ort:* or trt")
     if not Path(args.model).is_file():
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         if os.path.lexists(out):  # a dangling link too: it is never written through
             raise ConfigError(f"{str(out)!r} already exists; choose another --out")
-        check_writable(out)  # before measuring: a folder that cannot be written is one line now
+        check_writable(out, "layer breakdown")  # before measuring: a folder that cannot be written is one line now
     workload, onnx_path, label = _workload(args, runner)
     m = measure_layers(runner, workload, device=device, onnx_path=onnx_path, iterations=args.iterations)
     if not m.ok or not m.layers:

@@ -6,8 +6,8 @@ it (timeout, RSS cap, wait4) and answers its exit as one more JSON line. Library
 
 It dies with hwprofile (hwprofile.lifetime): it reads EOF on stdin when its parent is gone, watches its
 parent's pid while it waits for a child (and then kills the child's group), and when started from
-hwprofile's main thread also asks the kernel for SIGKILL on the parent's death. Each forked child asks
-the kernel for SIGKILL when the server dies.
+hwprofile's main thread has also asked the kernel for SIGKILL on the parent's death (lifetime.guarded,
+before its imports). Each forked child asks the kernel for SIGKILL when the server dies.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import traceback
 from ..lifetime import die_with_parent, parent_from_env
 from ..runners import load_path
 from .child import execute
-from .isolation import DEATHSIG_ENV, wait_child
+from .isolation import wait_child
 
 
 def _preload(paths: list[str]) -> list[str]:
@@ -54,10 +54,8 @@ def _child(request: dict, server: int) -> None:
 
 
 def serve(paths: list[str]) -> None:
-    parent = parent_from_env()
-    if os.environ.pop(DEATHSIG_ENV, None) == "1":
-        die_with_parent(parent)
-    elif parent is not None and os.getppid() != parent:
+    parent = parent_from_env()  # started by lifetime.guarded: the death signal, if any, is already asked for
+    if parent is not None and os.getppid() != parent:
         return  # hwprofile is already gone
     parent = os.getppid()
 

@@ -17,7 +17,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,13 +25,10 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import ConfigError, EnvironmentProblem
-from ..lifetime import PARENT_ENV
+from ..lifetime import guarded
 from ..runners import RUNNER_NAMES, runner_class, runner_path
 from .memory import rss_mb, start_nvml, total_ram_mb
 
-#: set when the fork server is started from hwprofile's main thread: it may then ask for PDEATHSIG
-#: (hwprofile.lifetime; the kernel sends it when the starting *thread* exits)
-DEATHSIG_ENV = "HWPROFILE_PARENT_DEATHSIG"
 POLL_S = 0.02  # how often a waiting parent checks the child's RSS (cheap: one /proc read)
 
 
@@ -207,7 +203,7 @@ class SpawnLauncher(Launcher):
         sampler = start_nvml(job.get("device", "cpu")) if job.get("type") == "measure" else None
         try:
             with open(stderr, "w") as err:
-                proc = subprocess.Popen([sys.executable, "-m", "hwprofile.measure.child", str(job_file)],
+                proc = subprocess.Popen(guarded("hwprofile.measure.child", str(job_file)),
                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err, process_group=0)
             exit = wait_child(proc.pid, timeout_s, cap)
         finally:
@@ -248,12 +244,10 @@ class ForkServer(Launcher):
         self.ready: dict = {}
 
     def start(self) -> None:
-        env = {**server_env(), PARENT_ENV: str(os.getpid())}
-        if threading.current_thread() is threading.main_thread():  # PDEATHSIG follows the starting thread
-            env[DEATHSIG_ENV] = "1"
-        self._proc = subprocess.Popen([sys.executable, "-m", "hwprofile.measure.forkserver", *self.preload],
+        main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the starting thread
+        self._proc = subprocess.Popen(guarded("hwprofile.measure.forkserver", *self.preload, deathsig=main),
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL, env=env, text=True)
+                                      stderr=subprocess.DEVNULL, env=server_env(), text=True)
         line = self._readline(300.0)
         if not line:
             self.close()

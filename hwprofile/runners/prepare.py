@@ -25,7 +25,7 @@ from exporters import to_onnx, to_tensorrt
 
 from .._lazy import heavy
 from ..atomic import write_text
-from ..lifetime import die_with_parent
+from ..lifetime import die_with_parent, guarded
 from ..errors import ConfigError, MeasurementError
 from ..measure import Workload
 from ..specs import spec_to_dict
@@ -121,7 +121,7 @@ def build_engine(onnx_path: str, precision: str, batches: tuple[int, ...], devic
     with tempfile.TemporaryDirectory(prefix="hwprofile-engine-") as tmp:
         out = Path(tmp) / "engine.json"
         try:
-            proc = subprocess.run([sys.executable, "-m", "hwprofile.runners.prepare", json.dumps(job), str(out)],
+            proc = subprocess.run(guarded("hwprofile.runners.prepare", json.dumps(job), str(out)),
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise MeasurementError(f"the TensorRT engine build did not finish within {timeout_s:g} s") from None

@@ -82,6 +82,16 @@ def none_left(mark: str) -> list:
         time.sleep(0.1)
 
 
+def describe(procs) -> list:
+    out = []
+    for p in procs:
+        try:
+            out.append((p.pid, p.status(), p.ppid(), p.cmdline()))
+        except psutil.Error as exc:
+            out.append((p.pid, type(exc).__name__))
+    return out
+
+
 def kill_all(procs) -> None:
     for proc in procs:  # only processes this test started (they carry its mark)
         try:
@@ -120,7 +130,7 @@ def test_timeout_leaves_no_process_behind(tmp_path, sig):
         kill_all(marked(mark))
         if proc.poll() is None:
             proc.kill()
-    assert left == [], [p.cmdline() for p in left]
+    assert left == [], describe(left)
     err = err.decode(errors="replace")
     if sig == "INT":
         assert proc.returncode == 130, err
@@ -147,7 +157,7 @@ def test_a_signal_to_hwprofile_alone_leaves_no_process_behind(tmp_path, sig):
         kill_all(marked(mark))
         if proc.poll() is None:
             proc.kill()
-    assert left == [], [p.cmdline() for p in left]
+    assert left == [], describe(left)
     err = err.decode(errors="replace")
     if sig == signal.SIGTERM:
         assert proc.returncode == 130 and "Traceback" not in err, err
@@ -162,34 +172,51 @@ import os, sys, threading, json
 from hwprofile.runners import register_runner
 from hwprofile.runners.fake import PATH
 from hwprofile.measure import TimingConfig, Workload
-from hwprofile.measure.isolation import ForkServer
+from hwprofile.measure.isolation import ForkServer, SpawnLauncher
 
 register_runner("fake", PATH)
-server = ForkServer([])
-started = threading.Thread(target=server.start)  # not the main thread: no PDEATHSIG for the server
-started.start(); started.join()
+launcher = ForkServer([]) if sys.argv[1] == "forkserver" else SpawnLauncher()
+if sys.argv[1] == "forkserver":
+    started = threading.Thread(target=launcher.start)  # not the main thread: no PDEATHSIG for the server
+    started.start(); started.join()
+    print(json.dumps({"server": launcher._proc.pid}), flush=True)
+else:
+    print(json.dumps({"server": None}), flush=True)
 job = {"type": "measure", "runner_path": PATH, "device": "cpu",
        "workload": Workload("spec", {"name": "fake"}, None, 1, 8, options={"fault": "hang"}).to_dict(),
        "timing": TimingConfig().to_dict()}
-threading.Thread(target=server.run, args=(job, 600.0, None), daemon=True).start()
-print(json.dumps({"server": server._proc.pid}), flush=True)
+threading.Thread(target=launcher.run, args=(job, 600.0, None), daemon=True).start()  # measured from a thread
 threading.Event().wait()
 """
 
 
+def spawned_child(mark: str):
+    for proc in marked(mark):
+        try:
+            if "hwprofile.measure.child" in " ".join(proc.cmdline()):
+                return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return None
+
+
 @pytest.mark.slow
-def test_the_fork_server_watches_its_parent_when_it_has_no_death_signal(tmp_path):
-    """A fork server started from another thread gets no PDEATHSIG (it follows the starting thread); it still
-    notices that its parent is gone while it waits for a hanging child, kills the child and exits."""
+@pytest.mark.parametrize("launcher", ["forkserver", "spawn"])
+def test_children_started_from_a_thread_die_with_their_parent(tmp_path, launcher):
+    """A fork server started from another thread gets no PDEATHSIG (it follows the starting thread): it still
+    notices that its parent is gone while it waits for a hanging child, kills the child and exits. A spawned
+    (GPU-path) child measured from a thread dies with its parent: the thread that started it waits for it."""
     mark = uuid.uuid4().hex
-    proc = subprocess.Popen([sys.executable, "-c", WATCHER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, MARK: mark}, cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", WATCHER, launcher], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, MARK: mark}, cwd=tmp_path)
     try:
         line = proc.stdout.readline()
         assert line, proc.stderr.read().decode(errors="replace")
         server = json.loads(line)["server"]
-        assert "HWPROFILE_PARENT_DEATHSIG" not in psutil.Process(server).environ()
-        wait_for(lambda: measuring_child(mark), START_S, "measuring child", proc)
+        if server is not None:  # started without asking for the death signal: only its own watch can help
+            assert "prctl" not in " ".join(psutil.Process(server).cmdline())
+        find = measuring_child if launcher == "forkserver" else spawned_child
+        wait_for(lambda: find(mark), START_S, "measuring child", proc)
         proc.kill()
         proc.wait(timeout=60)
         left = none_left(mark)
@@ -197,7 +224,7 @@ def test_the_fork_server_watches_its_parent_when_it_has_no_death_signal(tmp_path
         kill_all(marked(mark))
         if proc.poll() is None:
             proc.kill()
-    assert left == [], [p.cmdline() for p in left]
+    assert left == [], describe(left)
 
 
 def test_die_with_parent_exits_an_orphan_at_once():
