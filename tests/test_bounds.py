@@ -256,3 +256,25 @@ def test_the_api_raises_hwprofile_errors_naming_its_parameters(call, cls, needle
     with pytest.raises(hwprofile.HwprofileError) as info:
         call(hwprofile)
     assert type(info.value).__name__ == cls and needle in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "--plan", "--out", "p.json"], "--out"),
+    (["run", "--plan", "--resume", "p.json"], "--resume"),
+    (["run", "--models", "{onnx}", "--strategies", "dWr"], "--strategies"),
+    (["run", "--models", "{onnx}", "--scales", "1,4"], "--scales"),
+    (["run", "--plan", "--models", "{onnx}", "--strategies", "w", "--scales", "4"], "--strategies and --scales"),
+])
+def test_run_refuses_flags_that_do_not_apply(cli, tmp_path, monkeypatch, argv, needle):
+    from hwprofile import sweep
+    from layer_fixtures import tiny_cnn
+
+    pytest.importorskip("onnx")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: pytest.fail("measured"))
+    model = tiny_cnn(tmp_path / "m.onnx")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = cli(*[a.replace("{onnx}", model) for a in argv], "--runners", "ort:cpu", "--device", "cpu")
+    one_line(code, err)
+    assert needle in err and ("does not apply" in err or "apply to zoo models" in err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

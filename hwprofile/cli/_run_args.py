@@ -75,6 +75,10 @@ def config_from_args(args: argparse.Namespace, local: bool = True):
         kw["strategies"] = tuple(csv_list(args.strategies))
     if args.scales:
         kw["scales"] = tuple(float_list(args.scales, "--scales"))
+    given = [f for f, v in (("--strategies", args.strategies), ("--scales", args.scales)) if v]
+    if given and kw.get("models") and all(m.lower().endswith(".onnx") for m in kw["models"]):
+        raise ConfigError(f"{' and '.join(given)} apply to zoo models; .onnx files are measured as they are "
+                          "(export a scaled model first: hwprofile export MODEL --strategy S --scale F -o FILE.onnx)")
     if args.batch_sizes:
         kw["batch_sizes"] = tuple(bounds.check("batch", v, "--batch-sizes")
                                   for v in float_list(args.batch_sizes, "--batch-sizes"))

@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--out and --resume name different files; --resume FILE continues FILE in place")
     if args.remeasure and not args.resume:
         raise ConfigError("--remeasure re-measures records of a saved profile: give it with --resume FILE")
+    if args.plan:
+        given = [f for f, v in (("--out", args.out), ("--resume", args.resume), ("--remeasure", args.remeasure)) if v]
+        if given:
+            raise ConfigError(f"--plan only prints what a sweep would do and writes nothing: {', '.join(given)} "
+                              "does not apply")
     config = config_from_args(args, local=args.executor == "local" or bool(args.plan))
     if args.plan:
         return show_plan(config, args.format)
