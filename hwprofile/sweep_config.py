@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,7 +133,11 @@ PARAMS = {**{k: k for k in FLAGS if "." not in k}, "timing.repeats": "timing['re
 #: TimingConfig fields with a bound of their own in hwprofile.bounds
 _TIMING_BOUNDS = {"repeats": "repeats", "budget_s": "seconds_per_config", "min_iters": "iterations",
                   "max_iters": "iterations", "warmup_iters": "warmup_iterations"}
-_TYPES = TypeAdapter(SweepConfig)
+
+
+@functools.cache
+def _types() -> TypeAdapter:
+    return TypeAdapter(SweepConfig)  # built on first use: importing hwprofile stays cheap
 
 
 def _type_error(exc: ValidationError, names: Mapping[str, str]) -> ConfigError:
@@ -149,7 +154,7 @@ def _type_error(exc: ValidationError, names: Mapping[str, str]) -> ConfigError:
 def check_types(config: SweepConfig, names: Mapping[str, str] = FLAGS) -> None:
     """Every field of ``config`` of its declared type (strictly: no '10' for 10.0), else a one-line ConfigError."""
     try:
-        _TYPES.validate_python(config)
+        _types().validate_python(config)
     except ValidationError as exc:
         raise _type_error(exc, names) from None
 
