@@ -73,7 +73,10 @@ class Bound:
         else:
             if not isinstance(value, numbers.Real):
                 raise bad
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an int past any float: out of every bound
+                raise bad from None
             if not math.isfinite(number):
                 raise bad
         if number < self.low or (self.low_open and number == self.low) or number > self.upper:

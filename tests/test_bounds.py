@@ -36,7 +36,7 @@ def test_each_bound_takes_its_ends_and_refuses_past_them(name):
     assert b.check(int(high) if b.integer else high, "--x") == high
     below = low - 1 if b.integer else (low if b.low_open else low - 1e-9)
     above = high + 1 if b.integer else high * (1 + 1e-9)
-    for bad in (below, above, float("nan"), float("inf"), -float("inf"), True, "3", None, [1]):
+    for bad in (below, above, float("nan"), float("inf"), -float("inf"), True, "3", None, [1], 10**400, -10**400):
         with pytest.raises(ConfigError, match=r"^--x .*: expected "):
             b.check(bad, "--x")
     if b.integer:
