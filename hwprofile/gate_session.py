@@ -27,7 +27,8 @@ from .gate_calibration import Session, observe, sessions_of, thresholds, with_se
 from .gate_measure import measure_in_rounds, one_thread_on_cpu, remeasurer, save_remeasured, threads_note
 from .layers import regression_layers
 from .profile import Profile
-from .sweep import SweepConfig
+from .bounds import shown
+from .sweep import SweepConfig, api_config, api_path
 
 PathLike = Union[str, os.PathLike]
 OnMessage = Callable[[str], None]
@@ -98,6 +99,9 @@ def check(baseline: PathLike | Profile, current: PathLike | Profile | None = Non
         hwprofile.check("baselines/ci.json", device="cpu", runners=("ort:cpu",), timing={"repeats": 3},
                         metrics=("latency", "throughput"), remeasure=2, update_baseline=True)
     """
+    _check_args("hwprofile.check", baseline, current, on_message)
+    if gate is not None and not isinstance(gate, GateOptions):
+        raise ConfigError(f"hwprofile.check: gate {shown(gate)}: expected GateOptions(...) or None")
     opts, run_options = _options(gate, kwargs)
     say = _Messages(on_message)
     base_path, base_name, base = _load_baseline(baseline)
@@ -151,6 +155,22 @@ def _options(gate: GateOptions | None, kwargs: dict) -> tuple[GateOptions, dict]
     return gate or GateOptions(**given), {k: v for k, v in kwargs.items() if k not in names}
 
 
+def _check_args(where: str, baseline, current, on_message) -> None:
+    """Types of check's and calibrate_gate's profile arguments, as one-line ConfigErrors naming them."""
+    for name, value, optional in (("baseline", baseline, False), ("current", current, True)):
+        if isinstance(value, Profile) or (optional and value is None):
+            continue
+        try:
+            if value is None:
+                raise ConfigError("")
+            api_path(value, name)
+        except ConfigError:
+            raise ConfigError(f"{where}: {name} {shown(value)}: expected a profile path or a loaded Profile"
+                              + (" (or None: measure now)" if optional else "")) from None
+    if on_message is not None and not callable(on_message):
+        raise ConfigError(f"{where}: on_message {shown(on_message)}: expected a function of one str, or None")
+
+
 def _load_baseline(baseline: PathLike | Profile) -> tuple[Path | None, str, Profile | None]:
     """(path to write it to, name to show, profile or None where the file does not exist yet)."""
     if isinstance(baseline, Profile):
@@ -168,11 +188,7 @@ def _current(current: PathLike | Profile | None, run_options: dict, opts: GateOp
         if isinstance(current, Profile):
             return _Current(current, "current")
         return _Current(Profile.load(current), str(current))
-    tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in run_options.items()}
-    try:
-        config = SweepConfig(**tuples)
-    except TypeError as exc:
-        raise ConfigError(f"hwprofile.check: {exc}") from None
+    config = api_config("hwprofile.check", run_options)
     config, defaulted = one_thread_on_cpu(config)
     profile, path, notes = measure_in_rounds(config, opts.out, quiet=opts.quiet)
     for note in notes:
@@ -259,6 +275,9 @@ def calibrate_gate(baseline: PathLike, current: PathLike | Profile | None = None
         # (1, {'ort:cpu': {'latency': 0.05, 'throughput': 0.05}}, {'ort:cpu': {'latency': 0.05, 'throughput': 0.05}})
         # (a drift of 3% needs 5 sessions before it tightens the 5% default; a larger one widens it at once)
     """
+    _check_args("hwprofile.calibrate_gate", baseline, current, on_message)
+    if isinstance(baseline, Profile):
+        raise ConfigError("hwprofile.calibrate_gate: baseline: expected a path (the A/A session is saved in it)")
     GateConfig(confidence=confidence, seed=seed)  # checks the confidence
     say = _Messages(on_message)
     base_path = Path(baseline)

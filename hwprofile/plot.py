@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ._lazy import extra_hint, heavy
 from .analysis import groups, pearson
+from .atomic import TargetExists, inside, make_folder, write_bytes
 from .contrast import REFERENCE, equal_flops
-from .atomic import TargetExists, inside, write_bytes
 from .errors import ConfigError, EnvironmentProblem
 from .profile import Profile
 
@@ -67,11 +67,7 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
         _contrast_panel(axes[2], contrasts.get((device, runner, batch, precision, mode), []), colors)
         fig.suptitle(f"{device} · {runner} · batch {batch} · {precision} · {mode}")
         fig.tight_layout()
-        path = names[len(paths)]
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        paths.append(write_bytes(path, buf.getvalue(), replace=replace, what="plot"))
+        paths.append(write_bytes(names[len(paths)], figure_png(fig), replace=replace, what="plot"))
     return paths
 
 
@@ -97,10 +93,31 @@ def _contrast_panel(ax, contrasts, colors) -> None:
 
 
 def out_folder(out_dir: str | Path) -> Path:
-    """``out_dir``, created if missing; a folder that cannot be made is a one-line ConfigError."""
-    out = Path(out_dir)
+    """``out_dir``, created if missing; a folder that cannot be made is one line (exit 2; a full disk 3)."""
+    return make_folder(out_dir, "plot folder")
+
+
+def figure_png(fig, dpi: int = 110) -> bytes:
+    """``fig`` rendered to PNG in memory (then closed): plots reach the disk only through the atomic writer."""
+    plt = pyplot()
+    buf = io.BytesIO()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {str(out)!r}: {exc.strerror}") from None
-    return out
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def save_new_figure(fig, path: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG at ``path``, or at ``name-2.png``, ``name-3.png``... when that name is taken (by
+    anything, a dangling link included): never replacing, never through a link (hwprofile.atomic)."""
+    data = figure_png(fig, dpi)
+    candidate, n = path, 1
+    while True:
+        if not os.path.lexists(candidate):
+            try:
+                return write_bytes(candidate, data, what="plot")
+            except TargetExists:  # appeared meanwhile: take the next name
+                pass
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -33,7 +34,8 @@ from pathlib import Path
 from . import layer_file
 from .errors import ConfigError
 from .layers import file_report, record_report, select_peaks
-from .plot import out_folder, pyplot
+from .lifetime import preamble
+from .plot import out_folder, pyplot, save_new_figure
 from .profile import SCHEMA, Profile, read_json, utc_now
 
 
@@ -41,16 +43,6 @@ def _safe(text: str) -> str:
     """A file-name part: letters, digits, '.', '_' and '-' only, never a path."""
     text = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)))
     return text.strip(".-")[:80] or "x"
-
-
-def _free(path: Path) -> Path:
-    """``path``, or ``name-2.png``, ``name-3.png``...: an existing file is never replaced."""
-    if not path.exists():
-        return path
-    n = 2
-    while path.with_name(f"{path.stem}-{n}{path.suffix}").exists():
-        n += 1
-    return path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
 def reports_from(path: str | Path) -> list[dict]:
@@ -125,10 +117,7 @@ def plot_roofline(source: str | Path, out_dir: str | Path) -> list[Path]:
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         name = "__".join(_safe(x) for x in ("roofline", rep["model"], rep["runner"], f"b{rep['batch']}")) + ".png"
-        path = _free(out / name)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_new_figure(fig, out / name))  # the atomic writer; a taken name gets -2, -3...
     return paths
 
 
@@ -145,8 +134,8 @@ def measure_peaks(device: str, seconds: float = PEAKS_SECONDS, timeout_s: float 
                   threads: int | None = None) -> dict:
     """``hwprofile.measure.peaks.peaks(device)`` in a child process (torch stays out of the sweep's own
     process), with ``threads`` CPU threads (default: torch's), re-measured while other processes keep the CPU
-    busy; ``{"error": ...}`` when it fails."""
-    code = ("import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
+    busy; ``{"error": ...}`` when it fails. The child dies with this process (hwprofile.lifetime)."""
+    code = (preamble(os.getpid()) + "import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
             "t = int(sys.argv[3]) or None\n"
             "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]), threads=t)))")
     try:

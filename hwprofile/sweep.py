@@ -6,9 +6,9 @@ file that ``resume=True`` completes without redoing finished records.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,12 +17,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import quality
+from exporters.artifacts import cache_root
+
+from . import atomic, quality
 from .atomic import safe_name
+from .bounds import shown
 from .complexity import complexity
-from .errors import ConfigError, MeasurementError, RunnerUnavailable, SchemaError
+from .errors import ConfigError, Interrupted, MeasurementError, RunnerUnavailable, SchemaError
 from .executors.local import LocalExecutor
 from .layers import compact, select_peaks, unavailable
+from .locks import profile_lock
 from .measure import TimingConfig
 from .onnx_complexity import count_onnx
 from .pooling import pool
@@ -30,7 +34,7 @@ from .profile import Profile, Record, utc_now
 from .roofline import measure_peaks
 from .runners import RUNNER_NAMES, availability, runner_class
 from .runners.prepare import Artifacts, prepare_input
-from .sweep_config import FINAL, Item, SweepConfig, check_runner_options, plan, validate
+from .sweep_config import FINAL, PARAMS, Item, SweepConfig, check_runner_options, plan, timing_config, validate
 
 # --------------------------------------------------------------------------- execution
 
@@ -90,6 +94,7 @@ MeasureFn = Callable[..., object]
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     def handler(_sig, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not cut the clean-up short
         raise KeyboardInterrupt
     try:
         old = signal.signal(signal.SIGTERM, handler)
@@ -98,20 +103,14 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         return
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    finally:  # once it fired, SIGTERM stays ignored while the process ends (timeout signals it twice)
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, old)
 
 
 def check_writable(path: Path) -> None:
-    """Fail before measuring if ``path`` cannot be written."""
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".hwprofile-write-test-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the profile to {str(path)!r}: {exc.strerror or exc}") from None
+    """Fail before measuring if ``path`` cannot be written (exit 2; a full disk exit 3)."""
+    atomic.check_writable(path, "the profile")
 
 
 def default_out(device_id: str) -> Path:
@@ -150,30 +149,30 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resu
     ``measure``, unless the profile already holds them). ``on_start()`` is called once everything is
     checked, just before the first measurement (``hwprofile run`` prints its estimate then).
     """
-    session, items, notes, done = open_session(config, out, resume=resume, measure_fn=measure_fn,
-                                               remeasure=remeasure, peaks=peaks, executor=executor)
-    if on_start is not None:
-        on_start()
-    measure_items(session, items, done, quiet)
-    session.finish()
+    with sweep_session(config, out, resume=resume, measure_fn=measure_fn, remeasure=remeasure, peaks=peaks,
+                       executor=executor) as (session, items, notes, done):
+        if on_start is not None:
+            on_start()
+        measure_items(session, items, done, quiet)
     return session.profile, session.path, notes
 
 
-def open_session(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
-                 measure_fn: MeasureFn | None = None, remeasure: str | None = None, peaks: bool | None = None,
-                 executor=None) -> tuple["Session", list[Item], list[str], set]:
-    """Check ``config``, open (or resume) its profile and plan it: (session, items, notes, keys already done)."""
-    validate(config)
-    if remeasure is not None and (remeasure not in quality.REMEASURE or not resume):
-        raise ConfigError(f"--remeasure {remeasure!r}: expected one of {', '.join(quality.REMEASURE)}, "
-                          "with --resume FILE")
-    try:
-        timing = TimingConfig(**config.timing)
-    except TypeError as exc:
-        raise ConfigError(f"unknown timing option: {exc}") from None
+@contextmanager
+def sweep_session(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
+                  measure_fn: MeasureFn | None = None, remeasure: str | None = None, peaks: bool | None = None,
+                  executor=None) -> Iterator[tuple["Session", list[Item], list[str], set]]:
+    """Check ``config``, lock and open (or resume) its profile and plan it: yields (session, items, notes, keys
+    already done). The profile stays locked (hwprofile.locks) until the block ends; SIGTERM and SIGINT end it
+    as :class:`~hwprofile.errors.Interrupted`, naming the file that holds the work so far. On a normal end the
+    device peaks are completed at the thread counts the records ran with (:meth:`Session.finish`)."""
     if executor is not None and measure_fn is not None:
         raise ConfigError("give run_sweep a measure_fn or an executor, not both")
     executor = executor or LocalExecutor(measure_fn)
+    validate(config, local=isinstance(executor, LocalExecutor))
+    if remeasure is not None and (remeasure not in quality.REMEASURE or not resume):
+        raise ConfigError(f"--remeasure {remeasure!r}: expected one of {', '.join(quality.REMEASURE)}, "
+                          "with --resume FILE")
+    timing = timing_config(config)
     target = executor.target(config)
     device, runners, fp, dev_id = target.device, target.runners, target.fingerprint, target.device_id
     if not runners:
@@ -183,24 +182,35 @@ def open_session(config: SweepConfig, out: str | os.PathLike | None = None, *, r
     items, notes = plan(config, device, runners)
     if not items:
         raise ConfigError("empty sweep: no configuration to measure (" + "; ".join(notes or ["check the options"]) + ")")
+    if any(item.spec is not None and runner_class(item.runner).input != "module" for item in items):
+        cache_root("onnx", config.cache_dir)  # an unusable export cache is one line now, not a failed record each
     path = Path(out) if out else default_out(dev_id)
-    profile = open_profile(config, path, resume, dev_id, fp)
-    want_peaks = (measure_fn is None and isinstance(executor, LocalExecutor)) if peaks is None else peaks
-    if want_peaks:  # at every thread count the sweep's CPU runners are given (None: their default)
-        _store_peaks(profile, dev_id, device, [config.runner_options(r).get("threads") for r in runners])
-    profile.save(path)
-    done = {k for k, r in profile.by_key().items()
-            if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
-    session = Session(config, profile, path, dev_id, device, executor, timing,
-                      Artifacts.for_items(items, config.cache_dir, detailed=bool(config.layers)), clock(),
-                      want_peaks=want_peaks)
-    return session, items, notes, done
+    if not resume and os.path.lexists(path):
+        raise ConfigError(f"{str(path)!r} already exists; choose another --out, or --resume it")
+    with profile_lock(path), _sigterm_as_interrupt():
+        saved = resume  # the work so far is in the file (named by Interrupted)
+        try:
+            profile = open_profile(config, path, resume, dev_id, fp)
+            want_peaks = (measure_fn is None and isinstance(executor, LocalExecutor)) if peaks is None else peaks
+            if want_peaks:  # at every thread count the sweep's CPU runners are given (None: their default)
+                _store_peaks(profile, dev_id, device, [config.runner_options(r).get("threads") for r in runners])
+            profile.save(path)
+            saved = True
+            done = {k for k, r in profile.by_key().items()
+                    if r.status in FINAL and not quality.needs_remeasure(r, remeasure)}
+            session = Session(config, profile, path, dev_id, device, executor, timing,
+                              Artifacts.for_items(items, config.cache_dir, detailed=bool(config.layers)), clock(),
+                              want_peaks=want_peaks)
+            yield session, items, notes, done
+            session.finish()
+        except KeyboardInterrupt:
+            raise Interrupted(path if saved else None) from None
 
 
 def measure_items(session: "Session", items: list[Item], done: set = frozenset(), quiet: bool = True) -> None:
     """Measure every item whose key is not in ``done``, in order, with a progress bar (which says when a
     disturbed record is measured again)."""
-    with _sigterm_as_interrupt(), _progress(len(items), quiet) as bar:
+    with _progress(len(items), quiet) as bar:
         for item in items:
             where = f"{item.label} b{item.batch} {item.runner}"
             bar.set_postfix_str(where, refresh=False)
@@ -275,15 +285,55 @@ def run(*, out: str | os.PathLike | None = None, resume: bool = False, quiet: bo
     """Profile a sweep on this device and save it; mirrors ``hwprofile run`` (options: the fields of
     :class:`~hwprofile.sweep_config.SweepConfig`). Returns the profile.
 
+    Every argument is checked before anything runs (types, hwprofile.bounds): a bad one is a ConfigError
+    naming the parameter, e.g. ``hwprofile.run: batch_sizes 5000: expected an integer from 1 to 4096``.
+
     >>> profile = hwprofile.run(device="cpu", strategies=("w", "dWr"), scales=(1, 4), batch_sizes=(1,))
     """
-    tuples = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in options.items()}
+    config = api_config("hwprofile.run", options)
     try:
-        config = SweepConfig(**tuples)
-    except TypeError as exc:
+        out = api_path(out, "out")
+        for name, value in (("resume", resume), ("quiet", quiet)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name} {shown(value)}: expected True or False")
+    except ConfigError as exc:
         raise ConfigError(f"hwprofile.run: {exc}") from None
     profile, _path, _notes = run_sweep(config, out, resume=resume, quiet=quiet)
     return profile
+
+
+def api_config(where: str, options: dict) -> SweepConfig:
+    """A SweepConfig from the Python API's keyword arguments, checked before anything runs; errors are
+    ConfigErrors that start with ``where`` and name the parameter."""
+    known = [f.name for f in dataclasses.fields(SweepConfig)]
+    unknown = sorted(k for k in options if k not in known)
+    if unknown:
+        raise ConfigError(f"{where}: unexpected keyword argument {unknown[0]!r}; the run options are "
+                          f"{', '.join(known)}")
+    tuples = {k: tuple(v) if isinstance(v, list) else (v,) if k in _LISTS and isinstance(v, str) else v
+              for k, v in options.items()}
+    config = SweepConfig(**tuples)
+    try:
+        validate(config, names=PARAMS, local=True)
+    except ConfigError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    return config
+
+
+#: SweepConfig fields that hold lists: a single string is taken as a list of one
+_LISTS = ("runners", "models", "strategies")
+
+
+def api_path(value, name: str) -> Path | None:
+    """``value`` (a path, or None) as a Path, or a ConfigError naming the parameter."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or isinstance(value, bytes):
+        raise ConfigError(f"{name} {shown(value)}: expected a file path (str or os.PathLike) or None")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise ConfigError(f"{name} {shown(value)}: expected a non-empty file path")
+    return Path(text)
 
 
 def _first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:

@@ -26,7 +26,7 @@ from .design import counts_of
 from .errors import ConfigError
 from .profile import Profile, Record, utc_now
 from .scaling import scale
-from .sweep import MeasureFn, Session, measure_items, open_session
+from .sweep import MeasureFn, Session, measure_items, sweep_session
 from .sweep_config import Item, SweepConfig
 from .zoo import get_spec
 
@@ -179,8 +179,7 @@ def run_until_decided(config: SweepConfig, out: str | os.PathLike | None = None,
     """The sweep of ``config``, then rounds until every row is decided or ``config.budget_s`` is spent."""
     if config.budget_s is None:
         raise ConfigError("--until-decided needs --budget SECONDS (the most time the sweep and its rounds may take)")
-    session, items, notes, done = open_session(config, out, resume=resume, measure_fn=measure_fn)
-    measure_items(session, items, done, quiet)
-    report = until_decided(session, quiet=quiet)
-    session.finish()
+    with sweep_session(config, out, resume=resume, measure_fn=measure_fn) as (session, items, notes, done):
+        measure_items(session, items, done, quiet)
+        report = until_decided(session, quiet=quiet)
     return session.profile, session.path, notes, report

@@ -238,6 +238,7 @@ def test_importing_the_package_imports_no_heavy_library(statement):
 #: numbers. Prefixes name packages; the longest matching prefix decides.
 LAYERS = {
     "hwprofile._lazy": 0, "hwprofile._version": 0, "hwprofile.errors": 0, "hwprofile.atomic": 0,
+    "hwprofile.bounds": 0, "hwprofile.lifetime": 0, "hwprofile.locks": 0,
     "hwprofile.specs": 1, "hwprofile.regnet": 1, "hwprofile.zoo": 1, "hwprofile.scaling": 1, "hwprofile.complexity": 1,
     "hwprofile.onnx_graph": 1, "hwprofile.onnx_complexity": 1, "hwprofile.models": 1, "hwprofile.timm_models": 1,
     "exporters": 1.5,

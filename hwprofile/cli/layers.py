@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 from exporters import to_onnx, to_tensorrt
 
+from .. import bounds
+from ..atomic import check_writable, write_json
 from ..errors import ConfigError, InputFileError, MeasurementError
 from ..layer_file import header
 from ..layers import from_raw, measure_layers, report
 from ..measure import Workload
+from ..onnx_complexity import count_onnx
 from ..runners import check_runner_name, resolve_device, runner_class
+from ..scaling import check_scale
 from ..zoo import resolve
+from ._common import int_in
 from ._output import ALWAYS, Column, Table, add_format_args, emit, num, si, view_of
 
 
@@ -27,17 +34,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "compute-bound against this device's peaks measured at the runner's thread "
                                    "count.")
     p.add_argument("model", help="zoo name or an .onnx file")
-    p.add_argument("--strategy", help="scaling strategy (d w r dw dwr dWr ...)")
-    p.add_argument("--scale", type=float, default=None, help="flops scale factor s (needs --strategy)")
+    p.add_argument("--strategy", help="scaling strategy (d w r dw dwr dWr ...); zoo models only")
+    p.add_argument("--scale", default=None, help="flops scale factor s (needs --strategy); zoo models only")
     p.add_argument("--runner", required=True, help="ort:cpu, torch:cpu, ort:cuda, torch:cuda, trt, ...")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--batch", type=bounds.arg("batch", "--batch"),
+                   help="images per batch (default 1; an .onnx file with a fixed batch: that batch)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda:N (default: auto)")
-    p.add_argument("--resolution", type=int, help="image size (default: the spec's training resolution; 224 "
-                                                  "for an .onnx file)")
+    p.add_argument("--resolution", type=bounds.arg("resolution", "--resolution"),
+                   help="image size (default: the spec's training resolution; an .onnx file runs at its "
+                        "graph's own input size)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
-    p.add_argument("--threads", type=int, help="CPU threads of the runner")
-    p.add_argument("--iterations", type=int, default=30, help="profiled runs (default 30)")
-    p.add_argument("--top", type=int, default=25, help="table: the N slowest layers (default 25; 0 = all)")
+    p.add_argument("--threads", type=bounds.arg("threads", "--threads"),
+                   help="CPU threads of the runner (up to this machine's cores)")
+    p.add_argument("--iterations", type=bounds.arg("layer_runs", "--iterations"), default=30,
+                   help="profiled runs (default 30; 4 to 1000), after the clean timing (docs/layers.md)")
+    p.add_argument("--top", type=int_in(0, 1 << 30, "--top"), default=25,
+                   help="table: the N slowest layers (default 25; 0 = all)")
     p.add_argument("--out", help="also save the report as JSON here (never overwritten); plot it with "
                                  "hwprofile plot --roofline")
     p.add_argument("--cache-dir", help="export cache (default ~/.cache/hwprofile)")
@@ -46,44 +58,58 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _workload(args, runner: str):
-    if args.batch < 1:
-        raise ConfigError(f"--batch {args.batch}: expected an integer >= 1")
-    if args.iterations < 4:
-        raise ConfigError(f"--iterations {args.iterations}: expected at least 4")
-    if args.scale is not None and not args.strategy:
-        raise ConfigError("--scale needs --strategy (e.g. --strategy dWr --scale 4)")
     options = {"threads": args.threads} if args.threads else {}
     if "threads" in options and "threads" not in runner_class(runner).option_names:
         raise ConfigError(f"{runner} takes no --threads")
     kw = {"precision": args.precision, "options": options}
     needs = runner_class(runner).input  # module | onnx | engine, as the runner declares it
-    onnx_file = args.model.lower().endswith(".onnx")
-    if onnx_file:
-        if not Path(args.model).is_file():
-            raise InputFileError(f"ONNX model {args.model!r} does not exist")
-        if needs == "module":
-            raise ConfigError(f"{runner} runs zoo models; an .onnx file runs on ort:* or trt")
-        onnx_path, res, label = str(Path(args.model).resolve()), args.resolution or 224, Path(args.model).name
+    if args.model.lower().endswith(".onnx"):
+        onnx_path, batch, res = _onnx_file(args, needs, runner)
+        label = Path(args.model).name
     else:
-        spec = resolve(args.model, args.strategy, args.scale or 1.0) if args.strategy else resolve(args.model)
-        res, label = args.resolution or spec.train_res, spec.name if not args.strategy else \
-            f"{spec.name} {args.strategy} x{args.scale or 1:g}"
+        if args.scale is not None and not args.strategy:
+            raise ConfigError("--scale needs --strategy (e.g. --strategy dWr --scale 4)")
+        scale = 1.0 if args.scale is None else check_scale(args.scale)
+        spec = resolve(args.model, args.strategy, scale) if args.strategy else resolve(args.model)
+        batch, res = args.batch or 1, args.resolution or spec.train_res
+        label = spec.name if not args.strategy else f"{spec.name} {args.strategy} x{scale:g}"
         if needs == "module":
-            return Workload.from_spec(spec, args.batch, res, **kw), None, label
+            return Workload.from_spec(spec, batch, res, **kw), None, label
         onnx_path = str(to_onnx(spec, batch="dynamic", fp16=args.precision == "fp16", cache_dir=args.cache_dir).path)
     if needs == "engine":
-        engine = to_tensorrt(onnx_path, precision=args.precision, batch_sizes=(args.batch,),
+        engine = to_tensorrt(onnx_path, precision=args.precision, batch_sizes=(batch,),
                              cache_dir=args.cache_dir, profiling_verbosity="detailed")
-        return Workload.from_file(engine.path, args.batch, res, **kw), onnx_path, label
-    return Workload.from_file(onnx_path, args.batch, res, **kw), onnx_path, label
+        return Workload.from_file(engine.path, batch, res, **kw), onnx_path, label
+    return Workload.from_file(onnx_path, batch, res, **kw), onnx_path, label
+
+
+def _onnx_file(args, needs: str, runner: str) -> tuple[str, int, int]:
+    """(path, batch, resolution) of a user's .onnx file, read and checked before anything runs: a file that
+    is not a counted image model is exit 2, and flags that do not apply to a file are refused."""
+    given = [f for f, v in (("--strategy", args.strategy), ("--scale", args.scale)) if v is not None]
+    if given:
+        raise ConfigError(f"{' and '.join(given)} apply to zoo models; {Path(args.model).name} is measured as it "
+                          "is (export a scaled model first: hwprofile export MODEL --strategy S --scale F "
+                          "-o FILE.onnx)")
+    if needs == "module":
+        raise ConfigError(f"{runner} runs zoo models; an .onnx file runs on ort:* or trt")
+    if not Path(args.model).is_file():
+        raise InputFileError(f"ONNX model {args.model!r} does not exist")
+    counts = count_onnx(args.model, batch=args.batch)  # one line for a truncated, foreign or shapeless graph
+    if args.resolution is not None and args.resolution != counts.resolution:
+        raise ConfigError(f"--resolution {args.resolution}: {Path(args.model).name} has a fixed input of "
+                          f"{'x'.join(map(str, counts.input_shape[2:]))}; leave --resolution out")
+    return str(Path(args.model).resolve()), counts.batch, counts.resolution
 
 
 def run(args: argparse.Namespace) -> int:
     runner = check_runner_name(args.runner)
     device = resolve_device(args.device)
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists():
-        raise ConfigError(f"{str(out)!r} already exists; choose another --out")
+    if out is not None:
+        if os.path.lexists(out):  # a dangling link too: it is never written through
+            raise ConfigError(f"{str(out)!r} already exists; choose another --out")
+        check_writable(out, "layer breakdown")  # before measuring: a folder that cannot be written is one line now
     workload, onnx_path, label = _workload(args, runner)
     m = measure_layers(runner, workload, device=device, onnx_path=onnx_path, iterations=args.iterations)
     if not m.ok or not m.layers:
@@ -94,13 +120,22 @@ def run(args: argparse.Namespace) -> int:
                  precision=workload.precision)
     data = {**header(), **rep.to_dict(), "latency_median_ms": (m.latency or {}).get("median_ms"),
             "element_bytes": m.layers.get("element_bytes")}
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "x") as fh:
-            json.dump(data, fh, indent=1, default=str)
+    if out is not None:  # the atomic writer: never through a link, never replacing, no partial file
+        write_json(out, _standard(json.loads(json.dumps(data, default=str))), what="layer breakdown")
         sys.stderr.write(f"saved {out}\n")
     emit(tables(data, args.top), view_of(args), data)
     return 0
+
+
+def _standard(value):
+    """``value`` with NaN and infinities as None: the saved report is standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _standard(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_standard(v) for v in value]
+    return value
 
 
 def _pct(value) -> str:

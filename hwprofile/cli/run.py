@@ -69,7 +69,12 @@ def run(args: argparse.Namespace) -> int:
                           "with --remeasure")
     if args.until_decided and args.budget is None and not args.plan:
         raise ConfigError("--until-decided needs --budget SECONDS (the most time the sweep and its rounds may take)")
-    config = config_from_args(args)
+    if args.plan:
+        given = [f for f, v in (("--out", args.out), ("--resume", args.resume), ("--remeasure", args.remeasure)) if v]
+        if given:
+            raise ConfigError(f"--plan only prints what a sweep would do and writes nothing: {', '.join(given)} "
+                              "does not apply")
+    config = config_from_args(args, local=args.executor == "local" or bool(args.plan))
     if args.plan:
         return show_plan(config, view_of(args))
     if args.resume:
@@ -92,8 +97,11 @@ def run(args: argparse.Namespace) -> int:
             profile, path, notes = run_sweep(config, out, resume=bool(args.resume), quiet=args.quiet,
                                              remeasure=args.remeasure,
                                              on_start=lambda: _say(start_line(config, args.resume, args.remeasure)))
-    except KeyboardInterrupt:
-        sys.stderr.write("hwprofile: interrupted; the profile so far is saved: continue with --resume FILE\n")
+    except KeyboardInterrupt as exc:
+        path = getattr(exc, "path", None)
+        sys.stderr.write(f"hwprofile: interrupted; the profile so far is saved in {path}: continue with "
+                         f"hwprofile run --resume {path}\n" if path else "hwprofile: interrupted before anything "
+                         "was saved\n")
         return 130
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
@@ -181,6 +189,6 @@ def resumed_config(args: argparse.Namespace, config):
     """With --resume and no sweep options, the sweep options saved in the file (else those given)."""
     if run_options_given(args) or not Path(args.resume).is_file():
         return config
-    saved = sweep_config_of(Profile.load(args.resume))
+    saved = sweep_config_of(Profile.load(args.resume), repr(args.resume))
     return dataclasses.replace(saved, retries=config.retries, retry_backoff_s=config.retry_backoff_s,
                                order=config.order)

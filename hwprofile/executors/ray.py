@@ -43,6 +43,8 @@ from .. import runners as registry
 from .._lazy import heavy
 from ..datatypes import Device
 from ..errors import ConfigError, DeviceUnavailable, EnvironmentProblem, HwprofileError, RunnerUnavailable
+from ..atomic import make_folder, write_bytes
+from ..locks import profile_lock
 from ..measure import TimingConfig, Workload
 from ..measure.core import measure
 from ..profile import Profile, utc_now
@@ -79,12 +81,23 @@ def _node_cache(blob: bytes, sha: str, suffix: str) -> Path:
     root = Path(tempfile.gettempdir()) / "hwprofile-ray"
     path = root / f"{sha}{suffix or '.onnx'}"
     if not path.is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=".part-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
+        write_bytes(path, blob, replace=True, what="node cache file")
     return path
+
+
+def shared_folder(text: str) -> Path:
+    """``--shared-cache DIR`` resolved (created if missing): a folder, or a one-line error (a link loop, a file...)."""
+    try:
+        if not os.path.lexists(text):
+            make_folder(text, "--shared-cache folder")
+        folder = Path(text).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python < 3.13)
+        why = "a symbolic link loop" if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == 40 \
+            else (getattr(exc, "strerror", None) or str(exc))
+        raise ConfigError(f"--shared-cache {text!r}: cannot be resolved ({why})") from None
+    if not folder.is_dir():
+        raise ConfigError(f"--shared-cache {text!r}: not a folder")
+    return folder
 
 
 def _raise_remote(error: dict) -> None:
@@ -106,7 +119,7 @@ class RayExecutor:
                  kind: DeviceKind | None = None):
         self.address = address
         self.accelerator = accelerator
-        self.shared_cache = Path(shared_cache).resolve() if shared_cache else None
+        self.shared_cache = shared_folder(shared_cache) if shared_cache else None
         self._kinds = kinds
         self.kind = kind
         self._owns = False
@@ -338,6 +351,13 @@ def run_fleet(config, out=None, *, resume: bool = False, quiet: bool = False, ex
         raise ConfigError("empty sweep: no device kind of the cluster runs the runners asked for ("
                           + "; ".join(notes) + ")")
     path = Path(out) if out else Path("runs") / f"fleet-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    with profile_lock(path):  # the per-kind sweeps below resume this file in the same process: the lock nests
+        return _fleet_sweeps(config, path, plans, notes, resume=resume, quiet=quiet, executor=executor,
+                             remeasure=remeasure)
+
+
+def _fleet_sweeps(config, path: Path, plans: list, notes: list[str], *, resume: bool, quiet: bool,
+                  executor: RayExecutor, remeasure: str | None):
     if resume:
         profile = Profile.load(path)
         gone = [d for d in profile.devices if d not in {k.id for k, _ in plans}]

@@ -17,6 +17,7 @@ import traceback
 
 from ..atomic import write_text
 from ..layer_join import onnx_layers
+from ..lifetime import die_with_parent
 from ..runners import load_path
 from ..runners.base import Unsupported
 from . import clocks as gpu_clocks
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0]) as fh:
         job = json.load(fh)
+    die_with_parent(job.get("parent_pid"))  # a killed hwprofile leaves no measuring child behind
     execute(job)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from .. import runners
+from .. import bounds, runners
 from ..errors import RunnerUnavailable
 from ..runners.base import check_options
 from . import clocks, energy
@@ -29,6 +29,8 @@ def _check(name: str, device: str, workload: Workload):
         raise RunnerUnavailable(f"runner {runners.unavailable_text(reason)}; available on {device}: "
                                 f"{', '.join(usable) or 'none'}")
     check_options(cls, workload.options)
+    if "threads" in workload.options:  # bounded by the cores of the machine that measures (a Ray node too)
+        bounds.check("threads", workload.options["threads"], "threads")
     return cls
 
 

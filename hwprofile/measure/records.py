@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .. import bounds
 from ..datatypes import MEASURED_STATUSES as STATUSES  # noqa: F401  (the one list)
 from ..datatypes import MODES, PRECISIONS, Mode, PositiveInt, Precision, describe_error
 from ..errors import ConfigError
@@ -90,12 +91,6 @@ class Workload(BaseModel):
         return cls(**data)
 
 
-#: Bounds of the fixed counts ``run --warmup N`` / ``--iterations N`` accept (inclusive). At least 3 timed
-#: iterations, so a record has a spread to judge its noise by.
-WARMUP_RANGE = (0, 100_000)
-ITERATIONS_RANGE = (3, 1_000_000)
-
-
 @dataclass(frozen=True)
 class TimingConfig:
     """Warm-up by count and time; timed iterations until the median's CI is narrow or the budget is spent.
@@ -124,13 +119,9 @@ class TimingConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "warmup_iters" else 1):
                 raise ConfigError(f"timing {name} must be a non-negative integer, got {value!r}")
-        if not WARMUP_RANGE[0] <= self.warmup_iters <= WARMUP_RANGE[1]:
-            raise ConfigError(f"warm-up of {self.warmup_iters} iterations: expected {WARMUP_RANGE[0]} to "
-                              f"{WARMUP_RANGE[1]}")
-        if self.iterations is not None and (isinstance(self.iterations, bool) or not isinstance(self.iterations, int)
-                                            or not ITERATIONS_RANGE[0] <= self.iterations <= ITERATIONS_RANGE[1]):
-            raise ConfigError(f"timing iterations {self.iterations!r}: expected an integer from "
-                              f"{ITERATIONS_RANGE[0]} to {ITERATIONS_RANGE[1]}")
+        bounds.check("warmup_iterations", self.warmup_iters, "timing warmup_iters")
+        if self.iterations is not None:  # the fixed count of run --iterations N (hwprofile.bounds)
+            bounds.check("fixed_iterations", self.iterations, "timing iterations")
         if self.min_iters > self.max_iters:
             raise ConfigError(f"timing min_iters ({self.min_iters}) exceeds max_iters ({self.max_iters})")
         for name in ("warmup_s", "target_rel_ci", "budget_s", "throughput_window_s", "noise_cv"):

@@ -24,6 +24,8 @@ from pathlib import Path
 from exporters import to_onnx, to_tensorrt
 
 from .._lazy import heavy
+from ..atomic import write_text
+from ..lifetime import die_with_parent, guarded
 from ..errors import ConfigError, MeasurementError
 from ..measure import Workload
 from ..specs import spec_to_dict
@@ -119,11 +121,12 @@ def build_engine(onnx_path: str, precision: str, batches: tuple[int, ...], devic
     detailed profiling verbosity (per-layer times join each layer to its ONNX nodes).
     """
     job = {"onnx": onnx_path, "precision": precision, "batches": list(batches), "device": device,
-           "cache_dir": cache_dir, "detailed": bool(detailed)}
+           "cache_dir": cache_dir, "detailed": bool(detailed),
+           "parent_pid": os.getpid()}  # this thread waits for it: PDEATHSIG is safe
     with tempfile.TemporaryDirectory(prefix="hwprofile-engine-") as tmp:
         out = Path(tmp) / "engine.json"
         try:
-            proc = subprocess.run([sys.executable, "-m", "hwprofile.runners.prepare", json.dumps(job), str(out)],
+            proc = subprocess.run(guarded("hwprofile.runners.prepare", json.dumps(job), str(out)),
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise MeasurementError(f"the TensorRT engine build did not finish within {timeout_s:g} s") from None
@@ -148,13 +151,12 @@ def _select_device(device: str) -> None:
 def _build_main(argv: list[str]) -> int:
     """Child: ``python -m hwprofile.runners.prepare JOB_JSON OUT_JSON``."""
     job, out = json.loads(argv[0]), Path(argv[1])
+    die_with_parent(job.get("parent_pid"))  # a killed sweep leaves no engine build running
     _select_device(job["device"])
     art = to_tensorrt(job["onnx"], precision=job["precision"], batch_sizes=job["batches"],
                       cache_dir=job["cache_dir"],
                       profiling_verbosity="detailed" if job.get("detailed") else "layer_names_only")
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(art.to_dict()))
-    os.replace(tmp, out)
+    write_text(out, json.dumps(art.to_dict()), replace=True, what="engine record")
     return 0
 
 

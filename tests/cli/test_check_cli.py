@@ -275,6 +275,7 @@ def test_remeasure_narrows_the_runner_options_to_the_runner_measured_again():
 def test_check_on_cpu_measures_with_one_thread_per_runner_and_says_so(cli, tmp_path, monkeypatch):
     """On CPU, check uses 1 thread per runner unless told otherwise, and its table says so (sweeps faked)."""
     import hwprofile.sweep
+    from hwprofile.bounds import machine_cores
 
     seen = []
 
@@ -300,9 +301,13 @@ def test_check_on_cpu_measures_with_one_thread_per_runner_and_says_so(cli, tmp_p
     code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--threads", "2", "--allow-mismatch")
     assert seen[-1] == {"*": {"threads": 2}} and "CPU threads per runner: ort:cpu 2" in out
     assert "uses 1 thread per runner" not in out
-    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--option", "ort:cpu.threads=3",
-                         "--runners", "ort:cpu", "--allow-mismatch")
-    assert seen[-1] == {"ort:cpu": {"threads": 3}}
+    cores = machine_cores()  # threads are bounded by this machine's cores (hwprofile.bounds)
+    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--option",
+                         f"ort:cpu.threads={cores}", "--runners", "ort:cpu", "--allow-mismatch")
+    assert seen[-1] == {"ort:cpu": {"threads": cores}}, err
+    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--option",
+                         f"ort:cpu.threads={cores + 1}", "--runners", "ort:cpu", "--allow-mismatch")
+    assert code == 2 and "this machine's cores" in err and len(seen) == 3
 
 
 def test_the_cli_gates_through_the_library_check(cli, monkeypatch):
