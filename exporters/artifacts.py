@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hwprofile.atomic import write_bytes, write_text
-from hwprofile.errors import ConfigError
+from hwprofile.atomic import ENVIRONMENT_ERRNOS, write_bytes, write_error, write_text
+from hwprofile.errors import ConfigError, EnvironmentProblem, InputFileError
 
 #: Bumped whenever the export recipe changes, so old cache entries are not reused.
 EXPORT_RECIPE = 3
@@ -120,6 +120,7 @@ class EngineArtifact:
     build_s: float
     cache_key: str = ""
     cache_hit: bool = False
+    profiling_verbosity: str = "layer_names_only"  # "detailed": layers carry their ONNX nodes (per-layer times)
 
     def profile_for(self, batch: int) -> int:
         """Index of the optimization profile that accepts ``batch`` (the tightest one)."""
@@ -162,13 +163,32 @@ def key_of(payload: Any) -> str:
 
 
 def cache_root(kind: str, cache_dir: str | os.PathLike | None) -> Path:
-    """``cache_dir`` if given, else ``$HWPROFILE_CACHE/<kind>`` or ``~/.cache/hwprofile/<kind>``."""
+    """``cache_dir`` if given, else ``$HWPROFILE_CACHE/<kind>`` or ``~/.cache/hwprofile/<kind>``, created if
+    missing. A folder that cannot be used is one line: exit 2 for ``cache_dir`` (the caller's argument), exit 3
+    for the environment's (``$HWPROFILE_CACHE``, ``$HOME``) and for a full disk."""
     if cache_dir is not None:
-        root = Path(cache_dir)
+        root, where, error = Path(cache_dir), f"the cache folder {str(cache_dir)!r} (--cache-dir)", InputFileError
     else:
-        base = os.environ.get("HWPROFILE_CACHE") or Path.home() / ".cache" / "hwprofile"
-        root = Path(base) / kind
-    root.mkdir(parents=True, exist_ok=True)
+        env = os.environ.get("HWPROFILE_CACHE")
+        try:
+            base = Path(env) if env else Path.home() / ".cache" / "hwprofile"
+        except RuntimeError:  # no $HOME and no home directory in the password database
+            raise EnvironmentProblem("no cache folder: $HOME is not set; set HWPROFILE_CACHE or pass --cache-dir") \
+                from None
+        root = base / kind
+        where = (f"the cache folder {str(root)!r} ($HWPROFILE_CACHE)" if env
+                 else f"the cache folder {str(root)!r} (under $HOME)")
+        error = EnvironmentProblem
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in ENVIRONMENT_ERRNOS:
+            raise write_error(exc, root, "cache folder") from None
+        why = "it or a folder above it is not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
+            else (exc.strerror or str(exc))
+        raise error(f"cannot use {where}: {why}; set HWPROFILE_CACHE or pass --cache-dir") from None
+    if not root.is_dir():
+        raise error(f"cannot use {where}: it is not a folder; set HWPROFILE_CACHE or pass --cache-dir")
     return root
 
 

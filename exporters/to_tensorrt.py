@@ -38,6 +38,9 @@ INSTALL_HINT = ("TensorRT is not installed: run `pip install tensorrt-cu13` (or 
                 "only stubs")
 PRECISIONS = ("fp32", "fp16")
 PROFILE_MODES = ("per-batch", "range")
+#: ``ProfilingVerbosity`` of the build: TensorRT's default, or detailed (the engine inspector then names the ONNX
+#: nodes of every layer, which per-layer times need)
+VERBOSITIES = ("layer_names_only", "detailed")
 
 
 def import_tensorrt() -> Any:
@@ -54,7 +57,8 @@ def import_tensorrt() -> Any:
 
 def to_tensorrt(onnx_artifact: OnnxArtifact | str | os.PathLike, *, precision: str = "fp32",
                 batch_sizes: Any = (1,), workspace_mb: int = 1024, cache_dir: str | os.PathLike | None = None,
-                timing_cache: str | os.PathLike | None = None, profiles: str = "per-batch") -> EngineArtifact:
+                timing_cache: str | os.PathLike | None = None, profiles: str = "per-batch",
+                profiling_verbosity: str = "layer_names_only") -> EngineArtifact:
     """Build (or reuse) a TensorRT engine for an exported ONNX graph.
 
     ``batch_sizes`` are the batch sizes the engine must accept: with ``profiles="per-batch"``
@@ -62,9 +66,13 @@ def to_tensorrt(onnx_artifact: OnnxArtifact | str | os.PathLike, *, precision: s
     them (opt = the largest). ``workspace_mb`` caps the builder's scratch memory. The engine is
     cached under ``cache_dir`` (default ``$HWPROFILE_CACHE/tensorrt``); the timing cache file
     (default: one per TensorRT version and GPU in that folder) is loaded and saved on every build.
+    ``profiling_verbosity="detailed"`` builds an engine whose inspector names each layer's ONNX nodes (for
+    per-layer times), under a cache key of its own.
     """
     art = _as_artifact(onnx_artifact)
     precision, batches, workspace_mb = _check_args(art, precision, batch_sizes, workspace_mb, profiles)
+    if profiling_verbosity not in VERBOSITIES:
+        raise ConfigError(f"profiling_verbosity must be one of {', '.join(VERBOSITIES)}, got {profiling_verbosity!r}")
     trt = import_tensorrt()
     if precision == "fp16" and art.dtype == "float32" and not hasattr(trt.BuilderFlag, "FP16"):
         raise ConfigError(f"TensorRT {trt.__version__} is strongly typed: an fp16 engine needs an fp16 ONNX "
@@ -72,14 +80,15 @@ def to_tensorrt(onnx_artifact: OnnxArtifact | str | os.PathLike, *, precision: s
     gpu = _gpu_name()
     shapes = _profile_shapes(art, batches, profiles)
     root = cache_root("tensorrt", cache_dir)
+    detailed = {"profiling_verbosity": profiling_verbosity} if profiling_verbosity != VERBOSITIES[0] else {}
     key = key_of({"onnx": art.sha256, "precision": precision, "profiles": shapes, "workspace_mb": workspace_mb,
-                  "tensorrt": trt.__version__, "gpu": gpu})
+                  "tensorrt": trt.__version__, "gpu": gpu, **detailed})
     hit = _cache_hit(root, key)
     if hit is not None:
         return hit
     tc = Path(timing_cache) if timing_cache else root / f"timing-{_slug(trt.__version__)}-{_slug(gpu)}.cache"
     start = time.perf_counter()
-    plan, strongly = _build(trt, art, precision, shapes, workspace_mb, tc)
+    plan, strongly = _build(trt, art, precision, shapes, workspace_mb, tc, profiling_verbosity)
     build_s = time.perf_counter() - start
     path = root / f"{key}.engine"
     write_bytes_atomic(path, plan)
@@ -87,7 +96,8 @@ def to_tensorrt(onnx_artifact: OnnxArtifact | str | os.PathLike, *, precision: s
         path=str(path), sha256=sha256_file(path), onnx_sha256=art.sha256, tensorrt_version=str(trt.__version__),
         precision=precision, input_name=art.input_name, profiles=tuple(shapes),
         device_memory_bytes=_device_memory(trt, plan), gpu_name=gpu, workspace_mb=workspace_mb,
-        strongly_typed=strongly, timing_cache=str(tc), build_s=round(build_s, 3), cache_key=key)
+        strongly_typed=strongly, timing_cache=str(tc), build_s=round(build_s, 3), cache_key=key,
+        profiling_verbosity=profiling_verbosity)
     write_json_atomic(root / f"{key}.json", engine.to_dict())
     return engine
 
@@ -188,7 +198,7 @@ def _cache_hit(root: Path, key: str) -> EngineArtifact | None:
 # ------------------------------------------- build ------------------------------------------- #
 
 def _build(trt: Any, art: OnnxArtifact, precision: str, shapes: list[dict], workspace_mb: int,
-           timing_cache: Path) -> tuple[bytes, bool]:
+           timing_cache: Path, profiling_verbosity: str = VERBOSITIES[0]) -> tuple[bytes, bool]:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     weak = hasattr(trt.BuilderFlag, "FP16")  # 11.x removed weak typing: every network is strongly typed
@@ -200,6 +210,8 @@ def _build(trt: Any, art: OnnxArtifact, precision: str, shapes: list[dict], work
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     if precision == "fp16" and not strongly:  # 10.x weak typing; checked to exist in to_tensorrt
         config.set_flag(trt.BuilderFlag.FP16)
+    if profiling_verbosity == "detailed":  # the inspector then gives every layer's [ONNX Layer: ...] nodes
+        config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
     if not config.set_timing_cache(cache, ignore_mismatch=False):  # written by another GPU or TensorRT: start anew
         config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)

@@ -27,13 +27,14 @@ from .gate import GateOptions, GateResult
 from .profile import Profile, Record
 from .scaling import scale, scaling_factors
 from .specs import AnyNetSpec, EffNetSpec, ModelSpec
+from .table_import import ImportResult, TableFilter, import_table
 from .zoo import get_spec, model_names, resolve
 
 __all__ = [
     "AnyNetSpec", "Complexity", "ConfigError", "EffNetSpec", "EnvironmentProblem", "GateOptions", "GateResult",
-    "HwprofileError", "InputFileError", "ModelSpec", "Profile", "Record", "SchemaError", "StrategyError",
-    "UnknownModelError", "__version__", "build_model", "calibrate_gate", "check", "complexity", "get_spec",
-    "model_names", "resolve", "run", "scale", "scaling_factors",
+    "HwprofileError", "ImportResult", "InputFileError", "ModelSpec", "Profile", "Record", "SchemaError",
+    "StrategyError", "TableFilter", "UnknownModelError", "__version__", "build_model", "calibrate_gate", "check",
+    "complexity", "get_spec", "import_table", "model_names", "resolve", "run", "scale", "scaling_factors",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -13,6 +13,9 @@ and exits 3), naming the extra that installs it.
 from __future__ import annotations
 
 import importlib
+import os
+import re
+from pathlib import Path
 from types import ModuleType
 
 from .errors import EnvironmentProblem
@@ -33,6 +36,34 @@ HEAVY: dict[str, str] = {
 }
 
 
+#: the source tree this hwprofile runs from, when it runs from a checkout (pip install -e, or python -m)
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def from_checkout(root: Path = SOURCE_ROOT) -> bool:
+    """Whether hwprofile runs from a source checkout (its pyproject.toml beside the package), not a wheel."""
+    pyproject = root / "pyproject.toml"
+    try:
+        return pyproject.is_file() and 'name = "hwprofile"' in pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def extra_hint(extra: str, root: Path = SOURCE_ROOT, cwd: Path | None = None) -> str:
+    """How to install a pip extra of hwprofile here: ``pip install -e ".[plot]"`` in a checkout (with its path
+    when run from elsewhere), ``pip install "hwprofile[plot]"`` for an installed wheel."""
+    if not from_checkout(root):
+        return f'pip install "hwprofile[{extra}]"'
+    here = Path(cwd or os.getcwd()).resolve()
+    where = "." if here == root.resolve() else str(root)
+    return f'pip install -e "{where}[{extra}]"'
+
+
+def install_hint(text: str, root: Path = SOURCE_ROOT, cwd: Path | None = None) -> str:
+    """``text`` with every ``pip install -e ".[X]"`` written as :func:`extra_hint` says for this installation."""
+    return re.sub(r'pip install -e "\.\[([\w,-]+)\]"', lambda m: extra_hint(m.group(1), root, cwd), text)
+
+
 class MissingLibrary(ImportError, EnvironmentProblem):
     """A heavy library hwprofile needs for this step is not installed."""
 
@@ -51,4 +82,5 @@ def heavy(name: str) -> ModuleType:
         what = missing.split(".")[0] if root.startswith("hwprofile.") else name
         if not root.startswith("hwprofile.") and missing.split(".")[0] != root:
             raise  # the library is there but one of its own dependencies is not: its message says which
-        raise MissingLibrary(f"{what} is not installed: {HEAVY.get(what, HEAVY[root])}", name=missing) from None
+        raise MissingLibrary(f"{what} is not installed: {install_hint(HEAVY.get(what, HEAVY[root]))}",
+                             name=missing) from None

@@ -1,26 +1,32 @@
-"""Does runtime follow activations or flops? Log-log fits over a profile's records, and a verdict.
+"""Does runtime follow activations or flops? The answer per group of records, and the policy behind it.
 
-The "follows" table fits the **clean** records (``hwprofile.quality``) of one (device, runner, batch,
-precision, mode) group: log latency against log flops, log params and log acts (Pearson r, R², fitted
-exponent), a two-variable fit on log flops and log acts; records that are not clean are listed as
-``excluded``, with why. Each row gets a ``verdict`` (:func:`verdict`): ``acts``, ``flops``, ``params``,
-``not distinguishable`` or ``neither``, decided by a seeded bootstrap over models of the difference in R²
-and of each exponent, and by the within-scale test (latency ranked against acts and against flops among
-models of the same s). docs/measurement.md ("Verdicts") states the rules.
+- :func:`usable`: the one quality policy of every reader (which records count, and with what weight).
+- :func:`answer`: per (device, runner, batch, precision, mode) group, the joint fit
+  ``log t = k + beta_flops log flops + beta_acts log acts`` with regression t-intervals, the contrast
+  ``delta = beta_acts - beta_flops``, the verdict (:class:`Verdict`: acts | flops | both | neither | not
+  distinguishable, by :func:`rule`), the additive model's share of time with activations, leave-one-out errors
+  of both fits, and for an undecided group what would decide it (:mod:`hwprofile.design`). A
+  :class:`GroupAnswer` is frozen; ``to_dict()`` is its JSON (``show --json`` key ``follows``).
+- :func:`strategy_growth`, :func:`fit` and :func:`best_fit`: growth ratios per strategy and single log-log
+  fits (memory predictions).
+
+docs/measurement.md ("The answer", "Which records count, and how much") states the rules.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
-from ._lazy import heavy
+from .design import Decider, what_would_decide
 from .profile import Record
 from .quality import of
+from .regression import CONFIDENCE, AdditiveFit, Estimate, LogLogFit, additive_fit, loglog_fit
 
 METRICS = ("flops", "params", "acts")
 GroupKey = tuple[str, str, int, str, str]  # device_id, runner, batch, precision, mode
@@ -31,10 +37,11 @@ def group_key(r: Record) -> GroupKey:
 
 
 def groups(records: Iterable[Record]) -> dict[GroupKey, list[Record]]:
-    """ok records with a latency and counts, grouped by device, runner, batch, precision, mode."""
+    """ok records with a latency and flops/acts counts, grouped by device, runner, batch, precision, mode
+    (params are not needed: a table imported from elsewhere may lack them)."""
     out: dict[GroupKey, list[Record]] = defaultdict(list)
     for r in records:
-        if r.ok and r.median_ms and r.flops and r.params and r.acts:
+        if r.ok and r.median_ms and r.flops and r.acts:
             out[group_key(r)].append(r)
     return dict(sorted(out.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
 
@@ -110,175 +117,310 @@ def pearson(records: Sequence[Record], metric: str) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def follows_table(records: Iterable[Record]) -> list[dict]:
-    """One row per group: n clean records used and those excluded (with why); r, R² and exponent (with its
-    interval) per metric; a flops+acts fit; the within-scale test; and the verdict with its interval."""
-    rows = []
-    for (device, runner, batch, precision, mode), every in groups(records).items():
-        recs, excluded = [], []
-        for r in every:
-            q = of(r)
-            if q is None or q.quality == "clean":
-                recs.append(r)
-            else:
-                excluded.append({"model": r.label, "quality": q.quality, "why": "; ".join(q.reasons)})
-        row: dict = {"device_id": device, "runner": runner, "batch": batch, "precision": precision,
-                     "mode": mode, "n": len(recs), "excluded": excluded}
-        if len(recs) < MIN_CLEAN:
-            row.update({"verdict": None, "verdict_ci": None, "verdict_basis": None, "within_scale": None,
-                        "note": f"too few clean records to fit: {len(recs)} of {len(every)} (needs {MIN_CLEAN}); "
-                                + ("re-measure the excluded ones on a quiet machine" if excluded
-                                   else "measure more models")})
-            rows.append(row)
-            continue
-        for m in METRICS:
-            r = pearson(recs, m)
-            f = fit(recs, (m,))
-            row[f"r_{m}"] = r
-            row[f"r2_{m}"] = None if r is None else r * r
-            row[f"exponent_{m}"] = None if f is None else f.slopes[0]
-            row[f"loo_pct_{m}"] = None if f is None else f.loo_median_abs_pct
-        both = fit(recs, ("flops", "acts"))
-        row["r2_flops_acts"] = None if both is None else both.r2
-        row["loo_pct_flops_acts"] = None if both is None else both.loo_median_abs_pct
-        row.update(verdict(recs))
-        row["note"] = None
-        rows.append(row)
-    return rows
+# ------------------------------------------------------------------------------------------------ the policy
+
+#: the smallest spread of one measurement's log latency a record is credited with: the drift between
+#: measurements that a record's own readings cannot see (the quietest groups measured: sigma ~ 0.03, 1 thread,
+#: median of 3 processes; docs/measurement.md "Which records count, and how much")
+SIGMA_FLOOR = 0.03
+Z95 = 1.959964
 
 
-# ------------------------------------------------------------------------------------------------ verdicts
+@dataclass(frozen=True)
+class Used:
+    """A record the fits use, with its weight: the inverse variance of its log latency."""
 
-CONFIDENCE = 0.95  # of every interval below
-BOOTSTRAP = 2000  # resamples
-SEED = 0  # the bootstrap's seed: the same records always give the same verdict
-MIN_CLEAN = 5  # clean records a group needs before it is fitted
-MIN_EXPONENT = 0.1  # latency "grows" with a metric when the exponent's interval lies above this
-MIN_WITHIN = 3  # records of one scale needed for it to enter the within-scale test
-
-
-def _percentile_ci(samples: np.ndarray) -> list[float] | None:
-    samples = samples[np.isfinite(samples)]
-    if samples.size < BOOTSTRAP // 2:  # most resamples degenerate: no interval
-        return None
-    tail = (1 - CONFIDENCE) / 2 * 100
-    lo, hi = np.percentile(samples, [tail, 100 - tail])
-    return [float(lo), float(hi)]
+    record: Record
+    weight: float  # processes / max(sd_log, SIGMA_FLOOR)^2
+    sd_log: float | None  # one measurement's SD of log latency from the record's readings (None: unknown)
+    processes: int
+    spread_from: str  # processes | samples | none
 
 
-def _simple_fits(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Slope and R² of y on x along the last axis (NaN where x does not vary; R² NaN where y does not)."""
-    xc = x - x.mean(axis=-1, keepdims=True)
-    yc = y - y.mean(axis=-1, keepdims=True)
-    sxx, syy, sxy = (xc * xc).sum(-1), (yc * yc).sum(-1), (xc * yc).sum(-1)
-    tiny = 1e-18 * x.shape[-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(sxx > tiny, sxy / np.where(sxx > tiny, sxx, 1.0), np.nan)
-        slope = np.where(syy > tiny, slope, np.where(sxx > tiny, 0.0, np.nan))  # constant latency: slope 0
-        r2 = np.where((sxx > tiny) & (syy > tiny), sxy * sxy / np.where((sxx > tiny) & (syy > tiny),
-                                                                         sxx * syy, 1.0), np.nan)
-    return slope, r2
+@dataclass(frozen=True)
+class Excluded:
+    """A record left out of every fit, and why."""
+
+    record: Record
+    why: str
+
+    def to_dict(self) -> dict:
+        q = of(self.record)
+        return {"model": self.record.label, "status": self.record.status,
+                "quality": None if q is None else q.quality, "why": self.why}
 
 
-def verdict(records: Sequence[Record]) -> dict:
-    """The verdict of one group of clean records, with the intervals it rests on.
+@dataclass(frozen=True)
+class Usable:
+    used: tuple[Used, ...]
+    excluded: tuple[Excluded, ...]
 
-    1. Bootstrap over models (``BOOTSTRAP`` resamples of the records, seeded): each metric's exponent and R²,
-       paired, so differences in R² have intervals.
-    2. Latency grows with a metric when its exponent's interval lies above ``MIN_EXPONENT``. With none:
-       ``neither`` when no fitted exponent exceeds it either, else ``not distinguishable`` (too uncertain).
-    3. Across scales: the growing metric with the highest R² wins when the interval of its R² minus every
-       other metric's R² lies above 0; else ``not distinguishable``.
-    4. Within scales (:func:`within_scale`): if the rank correlation with acts minus that with flops has an
-       interval above 0 (acts) or below 0 (flops), it decides a tie between acts and flops, and overrides a
-       contradicting across-scale verdict into ``not distinguishable``.
+    @property
+    def equal_weights(self) -> bool:
+        """No used record carries its own spread: every weight is the same (e.g. imported tables)."""
+        return all(u.spread_from == "none" for u in self.used)
+
+    def pairs(self) -> list[tuple[Record, float]]:
+        return [(u.record, u.weight) for u in self.used]
+
+
+def _spread(r: Record) -> tuple[float | None, int, str]:
+    """(SD of one measurement's log latency, processes, where the SD came from) from the record's readings."""
+    lat = r.latency
+    medians = [m for m in (lat.medians_ms or []) if m > 0]
+    if len(medians) >= 2:
+        return float(np.std(np.log(medians), ddof=1)), len(medians), "processes"
+    ci = lat.median_ci_ms
+    if ci and ci[0] > 0 and ci[1] >= ci[0]:
+        return (math.log(ci[1]) - math.log(ci[0])) / (2 * Z95), 1, "samples"
+    if lat.cv is not None and lat.iterations:
+        return 1.2533 * lat.cv / math.sqrt(lat.iterations), 1, "samples"  # SE of a median ~ 1.2533 sd / sqrt(n)
+    return None, max(1, lat.repeats or 1), "none"
+
+
+def usable(records: Iterable[Record]) -> Usable:
+    """The one quality policy of every reader: which records count, and how much.
+
+    Used: ok records with a latency and flops/acts counts whose quality is ``clean`` or ``noisy``. Each is
+    weighted by the inverse variance of its log latency: ``processes / max(sd, SIGMA_FLOOR)^2``, where
+    ``sd`` is the SD of log latency between its processes (>= 2), else the standard error of its one
+    process's median (from its 95% order-statistic interval, else ``1.2533 * cv / sqrt(iterations)``), else
+    unknown (then ``SIGMA_FLOOR``: a set where no record carries its spread gets equal weights).
+    Excluded, with why: failed, skipped and other non-ok records, ``disturbed`` ones, and those without a
+    latency or counts.
     """
-    y = np.log([r.median_ms for r in records])
-    xs = {m: np.log([float(getattr(r, m)) for r in records]) for m in METRICS}
-    rng = np.random.default_rng(SEED)
-    idx = rng.integers(0, len(records), size=(BOOTSTRAP, len(records)))
-    slope, r2 = {}, {}
-    for m in METRICS:
-        slope[m], r2[m] = _simple_fits(xs[m][idx], y[idx])
-    point = {m: _simple_fits(xs[m], y) for m in METRICS}
-    out: dict = {f"exponent_ci_{m}": _percentile_ci(slope[m]) for m in METRICS}
-    growing = [m for m in METRICS if out[f"exponent_ci_{m}"] and out[f"exponent_ci_{m}"][0] > MIN_EXPONENT]
-    ws = within_scale(records, rng)
-    out["within_scale"] = ws
-    if not growing:
-        slopes = {m: float(point[m][0]) if np.isfinite(point[m][0]) else -np.inf for m in METRICS}
-        m = max(METRICS, key=slopes.__getitem__)
-        if slopes[m] > MIN_EXPONENT:  # the fit says latency grows, but its interval is too wide to rely on
-            out.update(verdict="not distinguishable", verdict_ci=out[f"exponent_ci_{m}"],
-                       verdict_basis=f"exponent of {m}: {slopes[m]:.2f}, but its interval reaches below "
-                                     f"{MIN_EXPONENT:g} (too few models, or too alike)")
-        else:
-            out.update(verdict="neither", verdict_ci=out[f"exponent_ci_{m}"],
-                       verdict_basis=f"exponent of {m}: no metric's exponent lies above {MIN_EXPONENT:g}")
-        return out
-    r2_point = {m: float(point[m][1]) if np.isfinite(point[m][1]) else -np.inf for m in METRICS}
-    best = max(growing, key=r2_point.__getitem__)
-    diffs = {m: _percentile_ci(r2[best] - r2[m]) for m in METRICS if m != best}
-    tied = [m for m in METRICS if m != best and not (diffs[m] and diffs[m][0] > 0)]
-    rival = max(tied or [m for m in METRICS if m != best], key=r2_point.__getitem__)
-    across = best if not tied else "not distinguishable"
-    out.update(verdict=across, verdict_ci=diffs[rival], verdict_basis=f"R² {best} - R² {rival}, across scales")
-    within = None if ws is None or ws["diff_ci"] is None else (
-        "acts" if ws["diff_ci"][0] > 0 else "flops" if ws["diff_ci"][1] < 0 else None)
-    if within is None:
-        return out
-    ws_basis = "rank correlation with acts - with flops, within scales"
-    if across == "not distinguishable" and set([best] + tied) <= {"acts", "flops"}:
-        out.update(verdict=within, verdict_ci=ws["diff_ci"], verdict_basis=ws_basis + " (across scales: tied)")
-    elif across in ("acts", "flops") and within != across:
-        out.update(verdict="not distinguishable", verdict_ci=ws["diff_ci"],
-                   verdict_basis=f"{ws_basis}, which points to {within} while across scales points to {across}")
-    return out
-
-
-def within_scale(records: Sequence[Record], rng: np.random.Generator | None = None) -> dict | None:
-    """Rank correlation of latency with acts and with flops among records of the same scale, pooled over
-    scales (Spearman on ranks centred within each scale), and a stratified bootstrap interval of
-    rho(acts) - rho(flops). None when no scale holds ``MIN_WITHIN`` records."""
-    rankdata = heavy("scipy.stats").rankdata
-
-    rng = rng or np.random.default_rng(SEED)
-    by_scale: dict[float, list[Record]] = defaultdict(list)
+    used, excluded = [], []
     for r in records:
-        by_scale[float(r.scale)].append(r)
-    strata = {s: rs for s, rs in sorted(by_scale.items()) if len(rs) >= MIN_WITHIN}
-    if not strata:
+        q = of(r)
+        if not r.ok:
+            excluded.append(Excluded(r, f"{r.status}" + (f": {r.reason}" if r.reason else "")))
+        elif r.latency is None or not r.median_ms:
+            excluded.append(Excluded(r, "no latency"))
+        elif not (r.flops and r.acts):
+            excluded.append(Excluded(r, "no flops/acts counts"))
+        elif q is not None and q.quality == "disturbed":
+            excluded.append(Excluded(r, "disturbed: " + ("; ".join(q.reasons) or "-")))
+        else:
+            sd, k, basis = _spread(r)
+            weight = k / max(sd if sd is not None else SIGMA_FLOOR, SIGMA_FLOOR) ** 2
+            used.append(Used(r, weight, sd, k, basis))
+    return Usable(tuple(used), tuple(excluded))
+
+
+# ------------------------------------------------------------------------------------------------ the answer
+
+MIN_MODELS = 5  # usable records a group needs before it is fitted (2 degrees of freedom)
+MIN_GROWTH = 0.1  # "neither": both elasticities' intervals lie below this
+
+
+class Verdict(str, Enum):
+    ACTS = "acts"
+    FLOPS = "flops"
+    BOTH = "both"
+    NEITHER = "neither"
+    UNDECIDED = "not distinguishable"
+
+
+@dataclass(frozen=True)
+class GroupAnswer:
+    """Does runtime follow activations or flops, for one (device, runner, batch, precision, mode) group."""
+
+    device_id: str
+    runner: str
+    batch: int
+    precision: str
+    mode: str
+    n_used: int
+    n_total: int
+    excluded: tuple[Excluded, ...]
+    equal_weights: bool
+    verdict: Verdict
+    basis: str  # the intervals the verdict rests on, in words
+    beta_flops: Estimate | None = None
+    beta_acts: Estimate | None = None
+    delta: Estimate | None = None  # beta_acts - beta_flops
+    beta_params: Estimate | None = None  # from the flops + acts + params fit (context)
+    sigma: float | None = None  # residual SD of log latency per record (the joint fit)
+    df: int | None = None
+    sigma_pure: float | None = None  # SD of log latency between processes of one record, pooled (pure error)
+    pure_df: int | None = None
+    r: dict = field(default_factory=dict, hash=False)  # Pearson r of log latency with log flops / params / acts
+    r2_joint: float | None = None
+    additive: AdditiveFit | None = None
+    loo_joint_pct: float | None = None
+    loo_additive_pct: float | None = None
+    decide: Decider | None = None  # for an undecided row: what is expected to decide it
+    note: str | None = None
+
+    @property
+    def key(self) -> GroupKey:
+        return (self.device_id, self.runner, self.batch, self.precision, self.mode)
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in (Verdict.ACTS, Verdict.FLOPS, Verdict.BOTH)
+
+    @property
+    def share_acts(self) -> Estimate | None:
+        return None if self.additive is None else self.additive.share_acts
+
+    @property
+    def prediction_fit(self) -> str | None:
+        """The fit ``predict`` and ``select`` use: the smaller leave-one-out error (additive on a tie)."""
+        if self.loo_additive_pct is None:
+            return None if self.loo_joint_pct is None else "joint"
+        if self.loo_joint_pct is None or self.loo_additive_pct <= self.loo_joint_pct:
+            return "additive"
+        return "joint"
+
+    def reading(self) -> str | None:
+        """``53% [44, 60] of time scales with activations; runtime ∝ flops^0.47·acts^0.52``."""
+        if self.beta_flops is None or self.beta_acts is None:
+            return None
+        law = f"runtime ∝ flops^{self.beta_flops.value:.2f}·acts^{self.beta_acts.value:.2f}"
+        s = self.share_acts
+        if s is None:
+            return law
+        return (f"{100 * s.value:.0f}% [{100 * s.low:.0f}, {100 * s.high:.0f}] of time scales with activations; "
+                + law)
+
+    def to_dict(self) -> dict:
+        est = (lambda e: None if e is None else e.to_dict())
+        return {"device_id": self.device_id, "runner": self.runner, "batch": self.batch,
+                "precision": self.precision, "mode": self.mode, "n": self.n_used, "n_total": self.n_total,
+                "excluded": [e.to_dict() for e in self.excluded],
+                "weights": "equal (no record carries its spread)" if self.equal_weights else "measured spread",
+                "verdict": self.verdict.value, "basis": self.basis,
+                "beta_flops": est(self.beta_flops), "beta_acts": est(self.beta_acts), "delta": est(self.delta),
+                "beta_params": est(self.beta_params), "sigma": self.sigma, "df": self.df,
+                "sigma_pure": self.sigma_pure, "pure_df": self.pure_df, "r": dict(self.r),
+                "r2": {m: v * v for m, v in self.r.items() if v is not None}, "r2_joint": self.r2_joint,
+                "additive": None if self.additive is None else self.additive.to_dict(),
+                "share_acts": est(self.share_acts), "reading": self.reading(),
+                "loo_pct": {"joint": self.loo_joint_pct, "additive": self.loo_additive_pct},
+                "prediction_fit": self.prediction_fit,
+                "decide": None if self.decide is None else self.decide.to_dict(), "note": self.note}
+
+
+def _ci(e: Estimate) -> str:
+    return f"[{e.low:.2f}, {e.high:.2f}]"
+
+
+def rule(beta_flops: Estimate, beta_acts: Estimate, delta: Estimate) -> tuple[Verdict, str]:
+    """The verdict from the joint fit's intervals (docs/measurement.md, "The answer")."""
+    f, a, d = beta_flops, beta_acts, delta
+    if d.above(0) and a.above(0):
+        return Verdict.ACTS, f"δ {_ci(d)} > 0 and β_acts {_ci(a)} > 0"
+    if d.below(0) and f.above(0):
+        return Verdict.FLOPS, f"δ {_ci(d)} < 0 and β_flops {_ci(f)} > 0"
+    if not d.above(0) and not d.below(0) and f.above(0) and a.above(0):
+        return Verdict.BOTH, f"δ {_ci(d)} holds 0; β_flops {_ci(f)} and β_acts {_ci(a)} > 0"
+    if f.below(MIN_GROWTH) and a.below(MIN_GROWTH):
+        return Verdict.NEITHER, (f"β_flops {_ci(f)} and β_acts {_ci(a)} lie below {MIN_GROWTH:g}: latency does not "
+                                 "grow")
+    if d.above(0) or d.below(0):
+        lead, e = ("acts", a) if d.above(0) else ("flops", f)
+        return Verdict.UNDECIDED, f"δ {_ci(d)} excludes 0 but β_{lead} {_ci(e)} reaches 0"
+    return Verdict.UNDECIDED, (f"δ {_ci(d)} holds 0 and β_flops {_ci(f)} or β_acts {_ci(a)} reaches 0")
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
         return None
+    return float(np.corrcoef(x, y)[0, 1])
 
-    def pooled(arrays: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        sums = {k: 0.0 for k in ("ya", "yf", "yy", "aa", "ff")}
-        for y, a, f in arrays:
-            ry, ra, rf = (rankdata(v, axis=-1) for v in (y, a, f))
-            ry, ra, rf = (v - v.mean(axis=-1, keepdims=True) for v in (ry, ra, rf))
-            for k, (u, v) in {"ya": (ry, ra), "yf": (ry, rf), "yy": (ry, ry), "aa": (ra, ra),
-                              "ff": (rf, rf)}.items():
-                sums[k] = sums[k] + (u * v).sum(-1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (sums["ya"] / np.sqrt(sums["yy"] * sums["aa"]), sums["yf"] / np.sqrt(sums["yy"] * sums["ff"]))
 
-    data = {s: tuple(np.array([float(getattr(r, k) if k != "median_ms" else r.median_ms) for r in rs])
-                     for k in ("median_ms", "acts", "flops")) for s, rs in strata.items()}
-    rho_a, rho_f = pooled(list(data.values()))
-    boots = []
-    for s, (y, a, f) in data.items():
-        idx = rng.integers(0, len(y), size=(BOOTSTRAP, len(y)))
-        boots.append((y[idx], a[idx], f[idx]))
-    ba, bf = pooled(boots)
-    return {"rho_acts": None if not np.isfinite(rho_a) else float(rho_a),
-            "rho_flops": None if not np.isfinite(rho_f) else float(rho_f),
-            "diff_ci": _percentile_ci(ba - bf), "n": sum(len(rs) for rs in strata.values()),
-            "scales": list(strata)}
+def _pure_error(used: Sequence[Used]) -> tuple[float | None, int | None]:
+    reps = [(u.processes - 1, u.sd_log) for u in used if u.spread_from == "processes" and u.sd_log is not None]
+    df = sum(k for k, _ in reps)
+    if not df:
+        return None, None
+    return math.sqrt(sum(k * sd * sd for k, sd in reps) / df), df
+
+
+def _base_model(records: Sequence[Record]) -> str | None:
+    names = Counter(r.model for r in records if r.source == "zoo")
+    return names.most_common(1)[0][0] if names else None
+
+
+def _group_answer(key: GroupKey, records: Sequence[Record], confidence: float) -> GroupAnswer:
+    u = usable(records)
+    head = dict(device_id=key[0], runner=key[1], batch=key[2], precision=key[3], mode=key[4], n_used=len(u.used),
+                n_total=len(records), excluded=u.excluded, equal_weights=u.equal_weights)
+    if len(u.used) < MIN_MODELS:
+        short = MIN_MODELS - len(u.used)
+        todo = (f"re-measure the {len(u.excluded)} excluded record{'s' if len(u.excluded) > 1 else ''}"
+                if len(u.excluded) >= short else f"measure {short} more model{'s' if short > 1 else ''}")
+        return GroupAnswer(**head, verdict=Verdict.UNDECIDED,
+                           basis=f"too few usable records to fit: {len(u.used)} of {len(records)} "
+                                 f"(needs {MIN_MODELS})", note=todo)
+    recs = [x.record for x in u.used]
+    w = np.array([x.weight for x in u.used])
+    t = np.array([r.median_ms for r in recs], float)
+    cols = {m: np.array([float(getattr(r, m) or 0) for r in recs]) for m in METRICS}
+    r_values = {m: (_pearson(np.log(cols[m]), np.log(t)) if np.all(cols[m] > 0) else None) for m in METRICS}
+    sigma_pure, pure_df = _pure_error(u.used)
+    joint = loglog_fit({"flops": cols["flops"], "acts": cols["acts"]}, t, w, confidence)
+    add = additive_fit(cols["flops"], cols["acts"], t, w, confidence=confidence)
+    context = dict(r=r_values, sigma_pure=sigma_pure, pure_df=pure_df, additive=add,
+                   loo_additive_pct=None if add is None else add.loo_median_abs_pct)
+    have = [(r.strategy, float(r.scale)) for r in recs]
+    if joint is None:
+        d = what_would_decide(model=_base_model(recs), have=have, flops=cols["flops"], acts=cols["acts"],
+                              weights=w, sigma=0.1, beta_flops=0.0, beta_acts=0.0, min_growth=MIN_GROWTH,
+                              confidence=confidence)
+        return GroupAnswer(**head, verdict=Verdict.UNDECIDED, decide=d, **context,
+                           basis="the design cannot separate flops from acts (every model scaled alike)")
+    bf, ba = joint.slope("flops"), joint.slope("acts")
+    delta = joint.contrast({"acts": 1.0, "flops": -1.0})
+    three = (loglog_fit(cols, t, w, confidence) if np.all(cols["params"] > 0) else None)
+    verdict, basis = rule(bf, ba, delta)
+    decider = None
+    if verdict is Verdict.UNDECIDED:
+        decider = what_would_decide(model=_base_model(recs), have=have, flops=cols["flops"], acts=cols["acts"],
+                                    weights=w, sigma=joint.sigma, beta_flops=bf.value, beta_acts=ba.value,
+                                    min_growth=MIN_GROWTH, confidence=confidence)
+    return GroupAnswer(**head, verdict=verdict, basis=basis, beta_flops=bf, beta_acts=ba, delta=delta,
+                       beta_params=None if three is None else three.slope("params"), sigma=joint.sigma,
+                       df=joint.df, r2_joint=joint.r2, loo_joint_pct=joint.loo_median_abs_pct, decide=decider,
+                       **context)
+
+
+def answer(records: Iterable[Record], *, confidence: float = CONFIDENCE) -> list[GroupAnswer]:
+    """Does runtime follow activations or flops? One :class:`GroupAnswer` per (device, runner, batch,
+    precision, mode) group that holds at least one ok record; pure (the same records, the same answer)."""
+    by: dict[GroupKey, list[Record]] = defaultdict(list)
+    for r in records:
+        by[group_key(r)].append(r)
+    return [_group_answer(k, rs, confidence) for k, rs in sorted(by.items(), key=lambda kv: _sort_key(kv[0]))
+            if any(r.ok for r in rs)]
+
+
+def _sort_key(key: GroupKey) -> tuple:
+    return tuple(str(x) if not isinstance(x, int) else f"{x:012d}" for x in key)
+
+
+def joint_fit(records: Sequence[Record], confidence: float = CONFIDENCE) -> LogLogFit | None:
+    """The joint log-log fit of one group's usable records (weights as :func:`usable`)."""
+    u = usable(records)
+    if len(u.used) < 4:
+        return None
+    recs = [x.record for x in u.used]
+    return loglog_fit({"flops": [r.flops for r in recs], "acts": [r.acts for r in recs]},
+                      [r.median_ms for r in recs], [x.weight for x in u.used], confidence)
+
+
+def follows_table(records: Iterable[Record]) -> list[dict]:
+    """:func:`answer` as plain JSON rows (``show --json`` key ``follows``)."""
+    return [a.to_dict() for a in answer(records)]
 
 
 def strategy_growth(records: Iterable[Record]) -> list[dict]:
-    """Per group and strategy: latency growth with s beside flops and acts growth (ratios to base)."""
+    """Per group and strategy: latency growth with s beside flops and acts growth (ratios to base), over the
+    :func:`usable` records."""
     rows = []
-    for gkey, recs in groups(records).items():
+    for gkey, every in groups(records).items():
+        recs = [u.record for u in usable(every).used]
         by_model: dict[str, list[Record]] = defaultdict(list)
         for r in recs:
             by_model[r.model].append(r)
@@ -302,7 +444,7 @@ def _exp(y: float, x: float) -> float | None:
 
 
 def best_fit(records: Sequence[Record], target: Target = latency_ms) -> Fit | None:
-    """The model used for prediction: the lowest leave-one-out error of acts, flops, flops+acts."""
+    """The single log-log fit with the lowest leave-one-out error of acts, flops, flops+acts (memory models)."""
     candidates = [f for f in (fit(records, ("acts",), target), fit(records, ("flops",), target),
                               fit(records, ("flops", "acts"), target))
                   if f is not None and f.loo_median_abs_pct is not None]

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ConfigError, InputFileError, InternalError
+from .errors import ConfigError, EnvironmentProblem, HwprofileError, InputFileError, InternalError
 
 STALE_AGE_S = 3600.0
 _TMP = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+\.tmp$")
@@ -69,8 +69,46 @@ def clean_stale(path: Path) -> list[Path]:
     return removed
 
 
-def _describe(exc: OSError, path: Path) -> str:
-    return f"cannot write {str(path)!r}: {exc.strerror or exc}"
+#: errors of the machine rather than of the path the user chose: a full disk or quota, an I/O error, a file
+#: over the size limit (RLIMIT_FSIZE). They are exit 3; a folder that does not exist or may not be written is 2.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+
+def write_error(exc: OSError, path: str | os.PathLike, what: str = "file") -> HwprofileError:
+    """The one-line error for ``exc`` raised while writing ``path``: an EnvironmentProblem (exit 3) for a full
+    disk and its kin (:data:`ENVIRONMENT_ERRNOS`), else an InputFileError (exit 2)."""
+    text = f"cannot write {what} {str(path)!r}: {exc.strerror or exc}"
+    if exc.errno in ENVIRONMENT_ERRNOS:
+        return EnvironmentProblem(text)
+    return InputFileError(text)
+
+
+def make_folder(folder: str | os.PathLike, what: str = "folder") -> Path:
+    """``folder`` and its parents, created if missing; a folder that cannot be made is one line (exit 2 or 3)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputFileError(f"cannot use {what} {str(folder)!r}: it exists and is not a folder") from None
+    except OSError as exc:
+        raise write_error(exc, folder, what) from None
+    if not folder.is_dir():
+        raise InputFileError(f"cannot use {what} {str(folder)!r}: it exists and is not a folder")
+    return folder
+
+
+def check_writable(path: str | os.PathLike, what: str = "file") -> None:
+    """Fail before any work if ``path`` cannot be written: its folder is made (if missing) and a temporary file
+    is created and removed in it."""
+    path = Path(path)
+    parent = make_folder(path.parent if str(path.parent) else Path("."), f"the folder of {what} {str(path)!r}")
+    probe = parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise write_error(exc, path, what) from None
+    os.close(fd)
+    probe.unlink(missing_ok=True)
 
 
 def write(path: str | os.PathLike, fill: Callable[[IO[bytes]], None], *, replace: bool = False,
@@ -88,17 +126,14 @@ def write(path: str | os.PathLike, fill: Callable[[IO[bytes]], None], *, replace
         if not path.is_file():
             raise InputFileError(f"cannot write {what} {str(path)!r}: it exists and is not a regular file")
         raise TargetExists(f"{what} {str(path)!r} exists; pass --force to replace it")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputFileError(_describe(exc, path)) from None
+    make_folder(path.parent, f"the folder of {what} {str(path)!r}")
     clean_stale(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(
             os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
-        raise InputFileError(_describe(exc, path)) from None
+        raise write_error(exc, path, what) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fill(fh)
@@ -107,7 +142,7 @@ def write(path: str | os.PathLike, fill: Callable[[IO[bytes]], None], *, replace
         _commit(tmp, path, replace, what)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise InputFileError(_describe(exc, path)) from None
+        raise write_error(exc, path, what) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -27,9 +27,12 @@ from typing import Any
 import numpy as np
 
 from .analysis import follows_table
-from .comparability import Mismatch, comparability
+from .comparability import ABSetting, Mismatch, comparability
+from .contrast import equal_flops
 from .datatypes import preferred_memory
+from .errors import ConfigError
 from .profile import Profile, Record
+from .quality import of
 
 Identity = tuple[str, str | None, float, int, str, str, str]  # model, strategy, scale, batch, runner, precision, mode
 IDENTITY_FIELDS = ("model", "strategy", "scale", "batch", "runner", "precision", "mode")
@@ -37,8 +40,26 @@ DEFAULT_BOOT = 2000
 
 
 def identity(r: Record) -> Identity:
-    """A record's key without its device: what compare joins on."""
+    """A record's key without its device: what compare joins on.
+
+    An imported record of a zoo model at its training resolution joins as that zoo model measured by the
+    runner the table is like (``settings.imported.joins_as``, written by ``hwprofile import``), so that
+    comparability can refuse the pair (imported against measured) or, when allowed, compare it.
+    """
+    alias = joins_as(r)
+    if alias is not None:
+        return (alias[0], None, 1.0, int(r.batch), alias[1], r.precision, r.mode)
     return r.key()[1:]  # type: ignore[return-value]
+
+
+def joins_as(r: Record) -> tuple[str, str] | None:
+    """(zoo model, runner) an imported record joins as, or None."""
+    if not r.imported:
+        return None
+    alias = (r.settings.to_dict().get("imported") or {}).get("joins_as")
+    if isinstance(alias, dict) and isinstance(alias.get("model"), str) and isinstance(alias.get("runner"), str):
+        return alias["model"], alias["runner"]
+    return None
 
 
 def identity_dict(ident: Identity) -> dict:
@@ -85,16 +106,54 @@ class Join:
     only_current: tuple[Record, ...]
 
 
-def join(base: Iterable[Record], current: Iterable[Record], cross_device: bool = False) -> Join:
+def join(base: Iterable[Record], current: Iterable[Record], cross_device: bool = False,
+         across: str | None = None) -> Join:
     """Pair records with the same identity; records on one side only are listed apart.
 
     ``cross_device`` joins ``ort:cpu`` with ``ort:cuda`` and ``torch:cpu`` with ``torch:cuda``.
+    ``across`` (an identity field: ``runner``, ``precision``) joins records that differ in it, for an
+    A/B comparison of that setting; each side must then hold one record per remaining identity.
     """
     key = cross_identity if cross_device else identity
-    b = {key(r): r for r in base}
-    c = {key(r): r for r in current}
+    if across is not None:
+        if across not in IDENTITY_FIELDS:
+            raise ConfigError(f"cannot join across {across!r}; expected one of {', '.join(IDENTITY_FIELDS)}")
+        drop = IDENTITY_FIELDS.index(across)
+        key = (lambda r, k=key: tuple(v for i, v in enumerate(k(r)) if i != drop))
+    b, c = _keyed(base, key, across), _keyed(current, key, across)
     pairs = tuple((b[k], c[k]) for k in b if k in c)
     return Join(pairs, tuple(r for k, r in b.items() if k not in c), tuple(r for k, r in c.items() if k not in b))
+
+
+def _keyed(records: Iterable[Record], key: Callable[[Record], tuple], across: str | None) -> dict:
+    out: dict = {}
+    for r in records:
+        k = key(r)
+        if across is not None and k in out:
+            other = getattr(out[k], across)
+            raise ConfigError(f"a side holds {r.label} b{r.batch} at two {across}s ({other} and {getattr(r, across)}); "
+                              f"an A/B comparison of {across} needs one per side: pick them with "
+                              f"--ab {across}=A_VALUE,B_VALUE")
+        out[k] = r
+    return out
+
+
+def ab_sides(base: Side, cur: Side, setting: ABSetting, values: Sequence[str] = ()) -> tuple[Side, Side]:
+    """The two sides of an A/B comparison of ``setting``: with ``values`` (A's and B's, e.g. torch:cpu and
+    ort:cpu), each side keeps its records of that value of the setting's identity field."""
+    if not values:
+        return base, cur
+    if setting.across is None or len(values) != 2:
+        raise ConfigError(f"--ab {setting.name}=A,B names two values of a record field; only "
+                          "runner and precision take them (e.g. --ab runner=torch:cpu,ort:cpu)")
+    picked = []
+    for side, value in zip((base, cur), values):
+        records = tuple(r for r in side.records if getattr(r, setting.across) == value)
+        if not records:
+            have = ", ".join(sorted({str(getattr(r, setting.across)) for r in side.records}))
+            raise ConfigError(f"{side.name} has no record with {setting.across} {value} (it holds: {have})")
+        picked.append(Side(side.name, side.device_id, side.fingerprint, records))
+    return picked[0], picked[1]
 
 
 # ------------------------------------------------------------------------------ statistics
@@ -262,6 +321,15 @@ def memory_ratios(base: Record, cur: Record) -> list[Ratio]:
     return out
 
 
+def energy_ratio(base: Record, cur: Record) -> Ratio | None:
+    """Joules per image, current / base (one reading per side: no interval); None unless both have one."""
+    jb = base.energy.joules_per_image if base.ok and base.energy else None
+    jc = cur.energy.joules_per_image if cur.ok and cur.energy else None
+    if jb is None or jc is None or jb <= 0:
+        return None
+    return Ratio("energy:joules_per_image", float(jb), float(jc), float(jc) / float(jb), method="single reading")
+
+
 def geomean(point_logs: Sequence[float], replicates: Sequence[np.ndarray], metric: str,
             confidence: float) -> Ratio | None:
     """Geometric mean of ratios; the interval comes from the per-record replicates."""
@@ -288,13 +356,18 @@ class Row:
     latency: Ratio | None
     throughput: Ratio | None
     memory: tuple[Ratio, ...] = ()
+    energy: Ratio | None = None  # joules per image
+    base_quality: str | None = None  # clean | noisy | disturbed (hwprofile.quality); None when not ok
+    current_quality: str | None = None
 
     def to_dict(self) -> dict:
         return {"identity": self.identity, "label": self.label, "base_status": self.base_status,
-                "current_status": self.current_status,
+                "current_status": self.current_status, "base_quality": self.base_quality,
+                "current_quality": self.current_quality,
                 "latency": self.latency.to_dict() if self.latency else None,
                 "throughput": self.throughput.to_dict() if self.throughput else None,
-                "memory": [m.to_dict() for m in self.memory]}
+                "memory": [m.to_dict() for m in self.memory],
+                "energy": self.energy.to_dict() if self.energy else None}
 
 
 @dataclass(frozen=True)
@@ -311,6 +384,8 @@ class Comparison:
     only_base: int
     only_current: int
     follows: dict = field(default_factory=dict)  # side name -> follows_table rows
+    contrast: dict = field(default_factory=dict)  # side name -> equal-flops contrast rows (hwprofile.contrast)
+    ab: str | None = None  # the setting a deliberate A/B comparison is about (comparability.AB_SETTINGS)
 
     @property
     def cross_device(self) -> bool:
@@ -321,16 +396,19 @@ class Comparison:
                 "current_device": self.current_device, "cross_device": self.cross_device,
                 "rows": [r.to_dict() for r in self.rows], "summary": list(self.summary),
                 "mismatches": [m.to_dict() for m in self.mismatches], "only_base": self.only_base,
-                "only_current": self.only_current, "follows": self.follows}
+                "only_current": self.only_current, "follows": self.follows, "contrast": self.contrast, "ab": self.ab}
 
 
 def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                  seed: int = 0, drift_floor: Floor | Callable[[str], Floor] = 0.0) -> Comparison:
+                  seed: int = 0, drift_floor: Floor | Callable[[str], Floor] = 0.0,
+                  ab: ABSetting | None = None) -> Comparison:
     """Join two sides and compute every ratio, the geometric means and the comparability check.
 
-    ``drift_floor`` is a number or a function of the runner name (see the module docstring).
+    ``drift_floor`` is a number or a function of the runner name (see the module docstring). ``ab``: a
+    deliberate A/B comparison of that setting (records joined across its identity field, if it has one).
     """
-    j = join(base.records, cur.records, cross_device=base.device_id != cur.device_id)
+    j = join(base.records, cur.records, cross_device=base.device_id != cur.device_id,
+             across=ab.across if ab else None)
     rows, reps = [], []
     for rb, rc in j.pairs:
         lat, floor = None, drift_floor(rb.runner) if callable(drift_floor) else drift_floor
@@ -343,14 +421,23 @@ def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: in
         ident = identity_dict(identity(rb))
         if rc.runner != rb.runner:
             ident["runner"] = f"{rb.runner}>{rc.runner}"
+        if rc.precision != rb.precision:
+            ident["precision"] = f"{rb.precision}>{rc.precision}"
         rows.append(Row(ident, rb.label, rb.status, rc.status, lat,
                         throughput_ratio(rb, rc, confidence=confidence, n_boot=n_boot, seed=seed,
                                          drift_floor=floor),
-                        tuple(memory_ratios(rb, rc))))
-    follows = {s.name: follows_rows(s.records) for s in (base, cur)} if base.device_id != cur.device_id else {}
+                        tuple(memory_ratios(rb, rc)), energy_ratio(rb, rc), _quality(rb), _quality(rc)))
+    cross = base.device_id != cur.device_id
+    follows = {s.name: follows_rows(s.records) for s in (base, cur)} if cross else {}
+    contrast = {s.name: [c.to_dict() for c in equal_flops(s.records)] for s in (base, cur)} if cross else {}
     return Comparison(base.name, cur.name, base.device_id, cur.device_id, tuple(rows),
                       tuple(geomean_rows(rows, reps, confidence)), tuple(comparability(base, cur, j.pairs)),
-                      len(j.only_base), len(j.only_current), follows)
+                      len(j.only_base), len(j.only_current), follows, contrast, ab.name if ab else None)
+
+
+def _quality(r: Record) -> str | None:
+    q = of(r)
+    return None if q is None else q.quality
 
 
 def geomean_rows(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]],
@@ -379,5 +466,5 @@ def primary_memory(row: Row) -> Ratio | None:
 
 
 def follows_rows(records: Iterable[Record]) -> list[dict]:
-    """Whether runtime follows flops, params or acts on one device (``hwprofile.analysis``)."""
+    """Whether runtime follows activations or flops on one device (``hwprofile.analysis.answer``)."""
     return follows_table(records)

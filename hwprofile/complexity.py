@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import bounds
+from .errors import ConfigError
 from .specs import AnyNetSpec, EffNetSpec, ModelSpec
 
 
@@ -186,8 +188,11 @@ def _effnet_parts(spec: EffNetSpec, cx: Cx) -> list[StageCost]:
 
 
 def complexity(spec: ModelSpec, resolution: int | None = None) -> Complexity:
-    """Per-image flops (multiply-adds), params and acts of ``spec`` at its train resolution."""
-    res = spec.train_res if resolution is None else resolution
+    """Per-image flops (multiply-adds), params and acts of ``spec`` at its train resolution (or ``resolution``)."""
+    if not isinstance(spec, (AnyNetSpec, EffNetSpec)):
+        raise ConfigError(f"complexity: spec {bounds.shown(spec)}: expected a ModelSpec, e.g. "
+                          "hwprofile.get_spec('EfficientNet-B0')")
+    res = spec.train_res if resolution is None else bounds.check("resolution", resolution, "complexity: resolution")
     start = Cx(res, res)
     parts = _effnet_parts(spec, start) if isinstance(spec, EffNetSpec) else _anynet_parts(spec, start)
     return Complexity(

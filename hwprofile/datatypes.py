@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from .errors import SchemaError
 from .specs import scaled_label
@@ -100,6 +100,24 @@ class Throughput(_Model):
     per_repeat_samples_per_s: list[Positive] = Field(default_factory=list)
 
 
+class Energy(_Model):
+    """Energy over the throughput window (hwprofile.measure.energy): joules per image and mean watts from a
+    device-wide counter (NVML on GPU, RAPL on CPU), summed over the record's processes; or, with no counter,
+    ``reason`` says why there is none."""
+
+    model_config = ConfigDict(**_STRICT, frozen=True)
+
+    joules_per_image: NonNegative | None = None
+    mean_watts: NonNegative | None = None
+    joules: NonNegative | None = None
+    window_s: NonNegative | None = None  # summed over the windows (one per process)
+    images: Count | None = None
+    windows: Count | None = None
+    meter: Text | None = None  # "nvml total energy" | "rapl package energy"
+    scope: Text | None = None  # what the counter covers (device-wide / package-wide)
+    reason: Text | None = None  # why there is no reading
+
+
 class MemoryReading(_Model):
     """One labelled memory reading; ``definition`` says what was measured."""
 
@@ -123,6 +141,66 @@ class RunnerSettings(_Model):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
+class _PeakRate(BaseModel):
+    """One measured matmul peak (hwprofile.measure.peaks): FLOP/s (2 per multiply-add), median and best."""
+
+    model_config = ConfigDict(**_OPEN)
+
+    flops_per_s: Positive
+    flops_per_s_best: Positive | None = None
+
+
+class _CopyRate(BaseModel):
+    """The measured copy bandwidth: bytes read plus written per second, median and best."""
+
+    model_config = ConfigDict(**_OPEN)
+
+    gb_per_s: Positive
+    gb_per_s_best: Positive | None = None
+
+
+class _Peaks(BaseModel):
+    """What readers use of measured peaks; everything else a peaks entry holds is kept as given."""
+
+    model_config = ConfigDict(**_OPEN, populate_by_name=True)
+
+    error: Text | None = None  # why the peaks could not be measured (then nothing else is read)
+    device: Text | None = None
+    threads: PositiveInt | None = None  # the CPU threads the peaks were measured with
+    matmul_fp32: _PeakRate | None = None
+    matmul_fp16: _PeakRate | None = None
+    matmul_tf32: _PeakRate | None = None
+    copy_: _CopyRate | None = Field(None, alias="copy")
+    flops_per_s: Positive | None = None  # the derived form a layers report stores (hwprofile.layers.device_peaks)
+    bytes_per_s: Positive | None = None
+    ridge: Positive | None = None
+    foreign_cpu_cores: NonNegative | None = None  # other load on the CPU while they were measured
+    disturbed: Flag | None = None  # measured while other processes kept the CPU busy, after every retry
+    at_threads: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}$")], "_Peaks"] | None = None
+
+
+_Peaks.model_rebuild()
+
+
+def check_peaks(value: dict[str, Any]) -> dict[str, Any]:
+    """Validate measured peaks where a reader divides by them (positive, finite, the right types); the dict
+    itself is kept as stored. A failure names the sub-field."""
+    if isinstance(value, dict) and "error" in value:
+        error = value["error"]
+        if not isinstance(error, str):
+            raise ValueError(f"peaks.error: expected a text, got {_short(error)}")
+        return value
+    try:
+        _Peaks.model_validate(value)
+    except ValidationError as exc:
+        raise ValueError(describe_error(exc)) from None
+    return value
+
+
+#: Measured peaks (hwprofile.measure.peaks) as stored: free-form, with what readers use validated.
+PeaksDict = Annotated[dict[str, Any], AfterValidator(check_peaks)]
+
+
 class Device(_Model):
     """A device's fingerprint (CPU/GPU, OS, library versions; free-form), optionally its ``peaks``."""
 
@@ -131,7 +209,7 @@ class Device(_Model):
     id: Text | None = None
     device: Text | None = None
     kind: Text | None = None
-    peaks: dict[str, Any] | None = None
+    peaks: PeaksDict | None = None
 
     def fingerprint(self) -> dict:
         """The fingerprint as plain JSON data, exactly as stored."""
@@ -152,9 +230,121 @@ def preferred_memory(names: Any, fallback: bool = False) -> str | None:
     return pick if pick is not None or not fallback else next(iter(sorted(have)), None)
 
 
+#: The runner name of every imported record starts with this (``imported:timm``); see :attr:`Record.imported`.
+IMPORTED_RUNNER_PREFIX = "imported:"
+#: Where a record comes from: a zoo spec or an ONNX file measured by hwprofile, or a row of a table someone
+#: else measured (``hwprofile import``).
+Source = Literal["zoo", "onnx", "imported"]
+# --------------------------------------------------------------------------- per-layer breakdowns
+#: A row of a per-layer breakdown (hwprofile.layers): a timed ``layer``, ``overhead`` that is no layer
+#: (layout reorders, reformats, Python between modules), or, in reports only, the ``gap`` row.
+LayerKind = Literal["layer", "overhead", "gap"]
+#: What clock the per-layer times come from: ``cpu`` (host clock, which is the device's on a CPU), ``gpu`` (device
+#: time: TensorRT's IProfiler), ``host_launch`` (host-side enqueue times of a GPU provider: ONNX Runtime's CUDA
+#: and TensorRT providers; never placed on the roofline) or ``host_synchronized`` (host clock around a layer
+#: followed by a device synchronize: torch:cuda; GPU time plus launch latency).
+TimeSource = Literal["cpu", "gpu", "host_launch", "host_synchronized"]
+TIME_SOURCES: tuple[str, ...] = get_args(TimeSource)
+#: The columns of a stored breakdown's rows (``Record.layers``), in order.
+LayerColumn = Literal["name", "kind", "op_type", "group", "depthwise", "time_ms", "flops", "bytes", "onnx_nodes"]
+LAYER_COLUMNS: tuple[str, ...] = get_args(LayerColumn)
+#: The breakdown versions this hwprofile reads: 1 (hwprofile measured its end-to-end interleaved with the profiled
+#: runs; that figure is not read) and 2 (separate phases: ``end_to_end_ms`` is the clean latency).
+LAYER_VERSIONS = (1, 2)
+LAYER_VERSION = 2
+MAX_LAYER_ROWS = 100_000
+
+
+class LayerRow(_Model):
+    """One timed layer: its time and the counts of the ONNX nodes it ran (flops = multiply-adds, whole batch)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)  # derived report fields are dropped
+
+    name: Text  # as the runner names it (an ONNX graph may leave nodes unnamed)
+    kind: LayerKind
+    op_type: Text | None = None
+    group: PositiveInt | None = None
+    depthwise: Flag = False
+    time_ms: NonNegative
+    flops: Count | None = 0
+    bytes: Count | None = None
+    onnx_nodes: Annotated[list[Text], Field(max_length=MAX_LAYER_ROWS)] = Field(default_factory=list)
+    median_ms: NonNegative | None = None  # per layer over all profiled runs (time_ms: over the typical ones)
+    onnx_ops: Annotated[list[Text], Field(max_length=MAX_LAYER_ROWS)] = Field(default_factory=list)
+    provider: Text | None = None  # ONNX Runtime's execution provider of the node
+    ort_op: Text | None = None
+
+
+class LayerBreakdown(_Model):
+    """A record's per-layer breakdown as stored in a profile (``Record.layers``): rows as lists of
+    :data:`LAYER_COLUMNS`, the clean latency of the same child, the profiled runs and the peaks it was
+    measured against. ``error`` (with no rows) says why per-layer times are missing; the record's own timing
+    stands."""
+
+    model_config = ConfigDict(**_STRICT, frozen=True)
+
+    version: Literal[1, 2]
+    method: Text = ""
+    iterations: Count | None = None
+    time_source: TimeSource | None = None
+    end_to_end_ms: Positive | None = None  # the clean latency measured alone in the same child, before profiling
+    clean_after_ms: Positive | None = None  # the clean latency again after profiling (the machine's drift)
+    profiled_run_ms: NonNegative | None = None  # a typical profiled run, profiler included
+    unprofiled_ms: NonNegative | None = None  # version 1 only: unprofiled runs interleaved with profiled ones
+    element_bytes: PositiveInt | None = None
+    foreign_cpu_cores: NonNegative | None = None  # other load on the CPU while the layers were profiled
+    peaks: PeaksDict | None = None
+    notes: Annotated[list[Text], Field(max_length=64)] = Field(default_factory=list)
+    error: Text | None = None
+    columns: list[LayerColumn] = Field(default_factory=lambda: list(LAYER_COLUMNS))
+    rows: Annotated[list[LayerRow], Field(max_length=MAX_LAYER_ROWS)] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows_as_dicts(cls, data: Any) -> Any:
+        """Stored rows are lists in the order of ``columns``; each becomes a dict (a wrong length is an error)."""
+        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            return data
+        cols = data.get("columns", list(LAYER_COLUMNS))
+        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols) or len(set(cols)) != len(cols):
+            return data  # the field's own validation names the problem
+        rows = []
+        for i, row in enumerate(data["rows"]):
+            if isinstance(row, list):
+                if len(row) != len(cols):
+                    raise ValueError(f"rows[{i}] has {len(row)} values for {len(cols)} columns")
+                row = dict(zip(cols, row))
+            rows.append(row)
+        return {**data, "rows": rows}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LayerBreakdown":
+        for need in ("name", "kind", "time_ms"):
+            if need not in self.columns:
+                raise ValueError(f"columns lack {need!r}")
+        if any(r.kind == "gap" for r in self.rows):
+            raise ValueError("a stored breakdown holds no gap row (reports derive it)")
+        return self
+
+    def to_dict(self) -> dict:
+        """The stored (compact) form: rows as lists of :data:`LAYER_COLUMNS`."""
+        out = self.model_dump(mode="json", exclude_none=True, exclude={"rows", "columns"})
+        out["columns"] = list(LAYER_COLUMNS)
+        out["rows"] = [[_plain_cell(getattr(r, c)) for c in LAYER_COLUMNS] for r in self.rows]
+        return out
+
+    def row_dicts(self) -> list[dict]:
+        """Every row as a plain dict (all fields)."""
+        return [r.model_dump(mode="json") for r in self.rows]
+
+
+def _plain_cell(value: Any) -> Any:
+    return round(value, 5) if isinstance(value, float) else list(value) if isinstance(value, (list, tuple)) else value
+
+
 Key = tuple[str, str, str | None, float, int, str, str, str]
 #: Record fields shared between branches that are left out of the file when unset.
-OPTIONAL_FIELDS = ("quality", "quality_reasons", "layers", "prepare")
+OPTIONAL_FIELDS = ("quality", "quality_reasons", "layers", "prepare", "energy")
 
 
 class Record(_Model):
@@ -180,12 +370,27 @@ class Record(_Model):
     throughput: Throughput | None = None
     memory: dict[Name, MemoryReading] = Field(default_factory=dict)
     settings: RunnerSettings = Field(default_factory=RunnerSettings)
-    source: Literal["zoo", "onnx"] = "zoo"
+    source: Source = "zoo"
     measured_utc: Text = ""
     quality: Quality | None = None  # issue 12: clean | noisy | disturbed
     quality_reasons: list[Text] = Field(default_factory=list)
-    layers: dict[str, Any] | None = None  # issue 13: compact per-layer breakdown
+    layers: LayerBreakdown | None = None  # issue 13: compact per-layer breakdown (typed since issue 22)
     prepare: dict[str, Any] | None = None  # issue 10: how the runner's input was made
+    energy: Energy | None = None  # issue 26: joules per image and mean watts, or why there is no reading
+
+    @model_validator(mode="after")
+    def _imported_says_so(self) -> "Record":
+        """An imported record is never mistaken for a measurement: its source and its runner both say so."""
+        if (self.source == "imported") != self.runner.startswith(IMPORTED_RUNNER_PREFIX):
+            raise ValueError(f"source {self.source!r} and runner {self.runner!r} disagree: an imported record "
+                             f"has source 'imported' and a runner named {IMPORTED_RUNNER_PREFIX}..., and no "
+                             "other record does")
+        return self
+
+    @property
+    def imported(self) -> bool:
+        """True for a row of someone else's table (``hwprofile import``), False for hwprofile's own measurement."""
+        return self.source == "imported"
 
     def key(self) -> Key:
         return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),
@@ -226,7 +431,7 @@ class Record(_Model):
         for name in OPTIONAL_FIELDS:
             value = getattr(self, name)
             if value not in (None, [], {}):
-                out[name] = value
+                out[name] = value.to_dict() if isinstance(value, BaseModel) else value
         return out
 
     @classmethod
@@ -282,9 +487,11 @@ def describe_error(exc: ValidationError, prefix_field: str = "") -> str:
     field = _loc(tuple(first["loc"]))
     if prefix_field:
         field = f"{prefix_field}.{field}" if field != "(top level)" else prefix_field
-    got = "" if first["type"] in ("missing",) else f" (got {_short(first.get('input'))})"
+    got = "" if first["type"] in ("missing", "value_error") else f" (got {_short(first.get('input'))})"
     more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
-    msg = str(first["msg"]).replace("\n", " ")
+    msg = str(first["msg"]).replace("\n", " ").removeprefix("Value error, ")
+    if first["type"] == "value_error" and field == "(top level)":
+        return f"{msg}{more}"
     return f"field {field!r}: {msg}{got}{more}"
 
 

@@ -53,3 +53,12 @@ class MeasurementError(EnvironmentProblem):
 
 class InternalError(Exception):
     """A bug in hwprofile: deliberately *not* a HwprofileError."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A KeyboardInterrupt (SIGINT, or SIGTERM during a sweep) that knows which profile holds the work so far:
+    ``path`` (None when nothing was saved yet)."""
+
+    def __init__(self, path=None) -> None:
+        super().__init__()
+        self.path = path

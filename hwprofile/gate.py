@@ -29,6 +29,8 @@ from .compare import (
     memory_ratios,
     throughput_ratio,
 )
+from . import bounds
+from .bounds import shown
 from .datatypes import preferred_memory
 from .errors import ConfigError
 from .pooling import pool
@@ -83,9 +85,10 @@ class GateConfig:
         if bad or not self.metrics:
             raise ConfigError(f"unknown metric {bad[0] if bad else '(none)'!r}; expected some of {', '.join(METRICS)}")
         for m, t in self.thresholds.items():
-            if not (isinstance(t, (int, float)) and 0 <= t < 1):
+            if not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t < 1):
                 raise ConfigError(f"{m} threshold {t!r}: expected a fraction in [0, 1), e.g. 0.05 for 5%")
-        if not 0.5 <= self.confidence < 1:
+        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) \
+                or not 0.5 <= self.confidence < 1:
             raise ConfigError(f"confidence {self.confidence!r}: expected a number in [0.5, 1), e.g. 0.9")
 
     def threshold(self, metric: str, runner: str) -> float:
@@ -126,11 +129,24 @@ class GateOptions:
 
     def __post_init__(self) -> None:
         metrics = self.metrics.split(",") if isinstance(self.metrics, str) else self.metrics
+        if not isinstance(metrics, (list, tuple)) or not all(isinstance(m, str) for m in metrics):
+            raise ConfigError(f"metrics {shown(self.metrics)}: expected metric names, e.g. ('latency', 'memory')")
+        if not isinstance(self.thresholds, Mapping):
+            raise ConfigError(f"thresholds {shown(self.thresholds)}: expected {{metric: fraction}}")
         object.__setattr__(self, "metrics", tuple(m.strip() for m in metrics))
         object.__setattr__(self, "thresholds", dict(self.thresholds))
+        for name in ("allow_mismatch", "update_baseline", "quiet"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} {shown(getattr(self, name))}: expected True or False")
+        if not isinstance(self.confidence, (int, float)) or isinstance(self.confidence, bool):
+            raise ConfigError(f"confidence {shown(self.confidence)}: expected a number in [0.5, 1), e.g. 0.9")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed {shown(self.seed)}: expected an integer from 0 to 2**32-1")
+        if self.out is not None and (not isinstance(self.out, str) or not self.out or "\x00" in self.out):
+            raise ConfigError(f"out {shown(self.out)}: expected a file path or None")
         self.gate_config()  # metrics, thresholds and confidence are GateConfig's to check
-        if isinstance(self.remeasure, bool) or not isinstance(self.remeasure, int) or self.remeasure < 0:
-            raise ConfigError("--remeasure must be >= 0")
+        if self.remeasure != 0 or isinstance(self.remeasure, bool):  # 0: no re-measuring
+            bounds.check("repeats", self.remeasure, "remeasure (--remeasure; 0: none)")
 
     def gate_config(self, calibrated: dict | None = None) -> GateConfig:
         return GateConfig(metrics=self.metrics, thresholds=dict(self.thresholds), calibrated=calibrated or {},

@@ -9,6 +9,11 @@ throughput ``t = d / (1 + d)``, since a drop below ``1 - t`` is a slowdown of ``
 up to a whole percent, at least 1%, at most 99%. With it, no record of those sessions would have been
 a regression, nor even a suspect.
 
+A calibration may widen a threshold at once (the drift happened; it can happen again), but it tightens it
+below the device type's default only from :data:`MIN_SESSIONS_TO_TIGHTEN` sessions on: if sessions are
+alike, a later one drifts beyond the largest of k with probability 1/(k+1), so one quiet session (1/2)
+says little, while five (1/6) is what docs/ci.md asks for before trusting a calibration.
+
 Calibrations live in the baseline profile under ``gate`` (``{device_id: {"sessions": [...]}}``).
 """
 
@@ -22,11 +27,13 @@ import numpy as np
 
 from .compare import join, latency_ratio, throughput_ratio
 from .errors import ConfigError
-from .gate import DRIFT_FLOOR, device_type
+from .gate import DEFAULT_THRESHOLDS, DRIFT_FLOOR, device_type
 from .profile import Record, utc_now
 
 METRICS = ("latency", "throughput")
 MIN_THRESHOLD, MAX_THRESHOLD = 0.01, 0.99
+#: A/A sessions a runner and metric need before a calibration may set a threshold below the default
+MIN_SESSIONS_TO_TIGHTEN = 5
 
 
 @dataclass(frozen=True)
@@ -121,13 +128,29 @@ def observe(base: Iterable[Record], current: Iterable[Record], *, current_name: 
 
 
 def thresholds(sessions: Sequence[Session]) -> dict[str, dict[str, float]]:
-    """Calibrated thresholds ``{runner: {metric: t}}`` over every session."""
+    """Calibrated thresholds ``{runner: {metric: t}}`` over every session: the largest need, rounded up; below
+    the device type's default only once :data:`MIN_SESSIONS_TO_TIGHTEN` sessions observed that runner and
+    metric (until then the default stays; a larger need widens it at once)."""
     need: dict[str, dict[str, float]] = {}
+    count: dict[tuple[str, str], int] = {}
     for s in sessions:
         for o in s.observations:
             mine = need.setdefault(o.runner, {})
             mine[o.metric] = max(mine.get(o.metric, 0.0), o.needed)
-    return {runner: {m: round_threshold(t) for m, t in ms.items()} for runner, ms in need.items()}
+            count[(o.runner, o.metric)] = count.get((o.runner, o.metric), 0) + 1
+    return {runner: {m: held(runner, m, round_threshold(t), count[(runner, m)]) for m, t in ms.items()}
+            for runner, ms in need.items()}
+
+
+def held(runner: str, metric: str, calibrated: float, sessions: int) -> float:
+    """``calibrated``, or the default while fewer than :data:`MIN_SESSIONS_TO_TIGHTEN` sessions would tighten it."""
+    default = DEFAULT_THRESHOLDS[device_type(runner)][metric]
+    return calibrated if sessions >= MIN_SESSIONS_TO_TIGHTEN else max(calibrated, default)
+
+
+def sessions_behind(sessions: Sequence[Session], runner: str, metric: str) -> int:
+    """How many sessions observed ``runner`` and ``metric``."""
+    return sum(any(o.runner == runner and o.metric == metric for o in s.observations) for s in sessions)
 
 
 def sessions_of(gate: dict, device_id: str) -> list[Session]:

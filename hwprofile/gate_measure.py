@@ -14,21 +14,31 @@ from pathlib import Path
 
 from . import sweep
 from .compare import Identity, identity
-from .errors import ConfigError
+from .errors import ConfigError, SchemaError
 from .gate import Remeasure
 from .measure import fingerprint as machine
 from .pooling import pool_all
 from .profile import Profile, Record
 from .runners import resolve_device
 from .sweep import SweepConfig
+from .sweep_config import PARAMS, check_types
 
 
-def sweep_config_of(profile: Profile) -> SweepConfig:
-    """The sweep configuration a profile was measured with (defaults where it does not say)."""
-    cfg = next((s.get("config") for s in reversed(profile.sweeps) if s.get("config")), None) or {}
+def sweep_config_of(profile: Profile, where: str = "the profile") -> SweepConfig:
+    """The sweep configuration a profile was measured with (defaults where it does not say); a saved
+    configuration that is not one is a one-line SchemaError naming the field."""
+    cfg = next((s.get("config") for s in reversed(profile.sweeps) if isinstance(s, dict) and s.get("config")),
+               None) or {}
+    if not isinstance(cfg, dict):
+        raise SchemaError(f"{where}: sweeps[].config is {type(cfg).__name__}; expected an object of sweep options")
     known = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()
              if k in SweepConfig.__dataclass_fields__}
-    return SweepConfig(**known)
+    config = SweepConfig(**known)
+    try:
+        check_types(config, PARAMS)
+    except ConfigError as exc:
+        raise SchemaError(f"{where}: the saved sweep options are damaged: {exc}") from None
+    return config
 
 
 def one_thread_on_cpu(config: SweepConfig) -> tuple[SweepConfig, bool]:

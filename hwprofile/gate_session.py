@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from .compare import Side, comparability, join, sides
+from .comparability import comparability, summarize
+from .compare import Side, join, sides
 from .errors import ConfigError, MeasurementError
 from .gate import DEFAULT_THRESHOLDS, GateConfig, GateOptions, GateResult, device_type, evaluate_with_remeasure
 from .gate_calibration import Session, observe, sessions_of, thresholds, with_session
 from .gate_measure import measure_in_rounds, one_thread_on_cpu, remeasurer, save_remeasured, threads_note
 from .layers import regression_layers
 from .profile import Profile
-from .sweep import SweepConfig
+from .bounds import shown
+from .sweep import SweepConfig, api_config, api_path
 
 PathLike = Union[str, os.PathLike]
 OnMessage = Callable[[str], None]
@@ -97,6 +99,9 @@ def check(baseline: PathLike | Profile, current: PathLike | Profile | None = Non
         hwprofile.check("baselines/ci.json", device="cpu", runners=("ort:cpu",), timing={"repeats": 3},
                         metrics=("latency", "throughput"), remeasure=2, update_baseline=True)
     """
+    _check_args("hwprofile.check", baseline, current, on_message)
+    if gate is not None and not isinstance(gate, GateOptions):
+        raise ConfigError(f"hwprofile.check: gate {shown(gate)}: expected GateOptions(...) or None")
     opts, run_options = _options(gate, kwargs)
     say = _Messages(on_message)
     base_path, base_name, base = _load_baseline(baseline)
@@ -150,6 +155,22 @@ def _options(gate: GateOptions | None, kwargs: dict) -> tuple[GateOptions, dict]
     return gate or GateOptions(**given), {k: v for k, v in kwargs.items() if k not in names}
 
 
+def _check_args(where: str, baseline, current, on_message) -> None:
+    """Types of check's and calibrate_gate's profile arguments, as one-line ConfigErrors naming them."""
+    for name, value, optional in (("baseline", baseline, False), ("current", current, True)):
+        if isinstance(value, Profile) or (optional and value is None):
+            continue
+        try:
+            if value is None:
+                raise ConfigError("")
+            api_path(value, name)
+        except ConfigError:
+            raise ConfigError(f"{where}: {name} {shown(value)}: expected a profile path or a loaded Profile"
+                              + (" (or None: measure now)" if optional else "")) from None
+    if on_message is not None and not callable(on_message):
+        raise ConfigError(f"{where}: on_message {shown(on_message)}: expected a function of one str, or None")
+
+
 def _load_baseline(baseline: PathLike | Profile) -> tuple[Path | None, str, Profile | None]:
     """(path to write it to, name to show, profile or None where the file does not exist yet)."""
     if isinstance(baseline, Profile):
@@ -167,11 +188,7 @@ def _current(current: PathLike | Profile | None, run_options: dict, opts: GateOp
         if isinstance(current, Profile):
             return _Current(current, "current")
         return _Current(Profile.load(current), str(current))
-    tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in run_options.items()}
-    try:
-        config = SweepConfig(**tuples)
-    except TypeError as exc:
-        raise ConfigError(f"hwprofile.check: {exc}") from None
+    config = api_config("hwprofile.check", run_options)
     config, defaulted = one_thread_on_cpu(config)
     profile, path, notes = measure_in_rounds(config, opts.out, quiet=opts.quiet)
     for note in notes:
@@ -229,13 +246,13 @@ def guard(base_side: Side, cur_side: Side, allow_mismatch: bool, say: OnMessage)
     """Refuse profiles whose settings make them incomparable (unless ``allow_mismatch``); warn of the rest."""
     cross = base_side.device_id != cur_side.device_id
     found = comparability(base_side, cur_side, join(base_side.records, cur_side.records, cross).pairs)
-    refuse = [m for m in found if m.severity == "refuse"]
+    refuse = summarize(m for m in found if m.severity == "refuse")
     if refuse and not allow_mismatch:
         raise ConfigError("the current profile is not comparable with the baseline: "
                           + "; ".join(m.text() for m in refuse[:4])
                           + (f" (+{len(refuse) - 4} more)" if len(refuse) > 4 else "")
                           + " (pass --allow-mismatch to gate anyway, with --update-baseline to re-baseline)")
-    for m in found:
+    for m in summarize(found):  # each differing field once, its values rounded
         say(f"warning: baseline vs current: {m.text()}")
 
 
@@ -255,8 +272,12 @@ def calibrate_gate(baseline: PathLike, current: PathLike | Profile | None = None
 
         cal = calibrate_gate("ci.json", "tests/data/profiles/cpu-a2.json")
         cal.sessions, cal.before, cal.thresholds
-        # (1, {'ort:cpu': {'latency': 0.05, 'throughput': 0.05}}, {'ort:cpu': {'latency': 0.03, 'throughput': 0.03}})
+        # (1, {'ort:cpu': {'latency': 0.05, 'throughput': 0.05}}, {'ort:cpu': {'latency': 0.05, 'throughput': 0.05}})
+        # (a drift of 3% needs 5 sessions before it tightens the 5% default; a larger one widens it at once)
     """
+    _check_args("hwprofile.calibrate_gate", baseline, current, on_message)
+    if isinstance(baseline, Profile):
+        raise ConfigError("hwprofile.calibrate_gate: baseline: expected a path (the A/A session is saved in it)")
     GateConfig(confidence=confidence, seed=seed)  # checks the confidence
     say = _Messages(on_message)
     base_path = Path(baseline)

@@ -124,7 +124,7 @@ _FORWARD_FUSED = frozenset({"Add", "Sum"})
 _FUSION = re.compile(r"^(?P<node>.+?)/[A-Za-z0-9]*Fusion/?$")
 
 
-def _primary(name: str, info: OnnxLayers) -> str | None:
+def primary_node(name: str, info: OnnxLayers) -> str | None:
     """The exported node an optimized node is named after (by node name or output tensor)."""
     if name in info.op_type:
         return name
@@ -155,7 +155,7 @@ def map_optimized(info: OnnxLayers, optimized: list[tuple[str, str]]) -> tuple[d
     for name, op in optimized:
         if op in LAYOUT_OPS:
             continue
-        p = _primary(name, info)
+        p = primary_node(name, info)
         if p is not None and p not in owner:
             owner[p] = name
             groups[name].append(p)

@@ -2,7 +2,9 @@
 
 Identical records are kept once. Two different records with the same identity (device included)
 are a conflict, as are two fingerprints of one device id that differ beyond volatile fields
-(free memory, times, host names); ``prefer="newer"`` resolves both in favour of the later one.
+(free memory, times, host names); ``prefer="newer"`` resolves both in favour of the later one;
+``prefer="cleaner"`` keeps the record of better quality (clean, then noisy, then disturbed, then one
+that is not ok; :mod:`hwprofile.quality`), the later one between equals, and the newer fingerprint.
 Gate calibrations (A/A sessions) of every input are kept, each session once.
 """
 
@@ -16,9 +18,12 @@ from .comparability import stable_fingerprint
 from .errors import ConfigError
 from .gate_calibration import merge_gates
 from .profile import Device, Key, Profile, Record
+from .quality import of
 from .specs import scaled_label
 
-PREFER = ("newer",)
+PREFER = ("newer", "cleaner")
+#: quality from best to worst; a record that is not ok comes last
+_RANK = {"clean": 0, "noisy": 1, "disturbed": 2, None: 3}
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,18 @@ def _stable(fp: Device) -> dict:
 
 def _newer(a: Record, b: Record) -> Record:
     return b if (b.measured_utc or "") >= (a.measured_utc or "") else a
+
+
+def _rank(r: Record) -> int:
+    q = of(r)
+    return _RANK[None if q is None else q.quality]
+
+
+def _cleaner(a: Record, b: Record) -> Record:
+    """The record of better quality; the newer of two equally clean ones."""
+    if _rank(a) != _rank(b):
+        return a if _rank(a) < _rank(b) else b
+    return _newer(a, b)
 
 
 def _describe(key: Key) -> str:
@@ -58,7 +75,7 @@ def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> Me
         for dev, fp in p.devices.items():
             sources.setdefault(dev, []).append(name)
             if dev in devices and _stable(devices[dev]) != _stable(fp):
-                if prefer != "newer":
+                if prefer is None:
                     raise ConfigError(f"device {dev} has different fingerprints in {sources[dev][0]} and {name} "
                                       "(library versions or hardware differ); pass --prefer newer to keep the newer")
                 if stamp < stamps[dev]:
@@ -68,17 +85,20 @@ def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> Me
         for r in p.records:
             k = r.key()
             if k in records and records[k].to_dict() != r.to_dict():
-                if prefer != "newer":
+                if prefer is None:
                     conflicts.append(k)
                     continue
-                r = _newer(records[k], r)
+                r = _cleaner(records[k], r) if prefer == "cleaner" else _newer(records[k], r)
                 replaced += 1
             records[k] = r
     if conflicts:
         raise ConfigError(f"{len(conflicts)} records differ between the inputs for the same identity, e.g. "
-                          f"{_describe(conflicts[0])}; pass --prefer newer to keep the later measurement")
+                          f"{_describe(conflicts[0])}; pass --prefer newer to keep the later measurement, or "
+                          "--prefer cleaner to keep the cleaner one")
     if replaced:
-        notes.append(f"{replaced} records measured in more than one input: kept the newer measurement")
+        kept = ("the cleaner measurement (the newer of equals)" if prefer == "cleaner"
+                else "the newer measurement")
+        notes.append(f"{replaced} records measured in more than one input: kept {kept}")
     sweeps = list({json.dumps(s, sort_keys=True, default=str): s for _, p in named for s in p.sweeps}.values())
     created = min((p.created_utc for _, p in named if p.created_utc), default="")
     merged = Profile(devices=devices, sweeps=sweeps, records=list(records.values()),

@@ -1,4 +1,5 @@
-"""The paper's runtime figure for this device: latency vs flops and vs acts, coloured by strategy."""
+"""The paper's runtime figure for this device: latency vs flops and vs acts, coloured by strategy, and the
+equal-flops contrast (each strategy's latency relative to ``w`` at the same s against its acts ratio)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import io
 import os
 from pathlib import Path
 
-from ._lazy import heavy
+from ._lazy import extra_hint, heavy
 from .analysis import groups, pearson
-from .atomic import TargetExists, inside, write_bytes
+from .atomic import TargetExists, inside, make_folder, write_bytes
+from .contrast import REFERENCE, equal_flops
 from .errors import ConfigError, EnvironmentProblem
 from .profile import Profile
 
@@ -17,7 +19,7 @@ def pyplot():
     try:
         matplotlib = heavy("matplotlib")
     except ImportError:
-        raise EnvironmentProblem("plotting needs matplotlib: pip install 'hwprofile[plot]'") from None
+        raise EnvironmentProblem(f"plotting needs matplotlib: {extra_hint('plot')}") from None
     matplotlib.use("Agg")
     plt = heavy("matplotlib.pyplot")
 
@@ -43,8 +45,12 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
     if existing and not replace:
         raise TargetExists(f"{str(existing[0])!r} exists; pass --force to replace the plots in {str(out)!r}")
     paths = []
+    contrasts: dict = {}
+    for c in equal_flops(profile.records):
+        contrasts.setdefault((c.device_id, c.runner, c.batch, c.precision, c.mode), []).append(c)
     for (device, runner, batch, precision, mode), recs in grouped.items():
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 1, 0.9]})
+        axes[1].sharey(axes[0])
         strategies = sorted({r.strategy or "base" for r in recs})
         colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(strategies)}
         for ax, metric, label in ((axes[0], "flops", "flops (multiply-adds)"), (axes[1], "acts", "activations")):
@@ -58,21 +64,60 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
             ax.grid(True, which="both", alpha=0.3)
         axes[0].set_ylabel(f"median latency per batch (ms), batch {batch}")
         axes[1].legend(title="strategy", fontsize=8)
+        _contrast_panel(axes[2], contrasts.get((device, runner, batch, precision, mode), []), colors)
         fig.suptitle(f"{device} · {runner} · batch {batch} · {precision} · {mode}")
         fig.tight_layout()
-        path = names[len(paths)]
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        paths.append(write_bytes(path, buf.getvalue(), replace=replace, what="plot"))
+        paths.append(write_bytes(names[len(paths)], figure_png(fig), replace=replace, what="plot"))
     return paths
 
 
+def _contrast_panel(ax, contrasts, colors) -> None:
+    """Latency relative to w (with its interval) against acts relative to w, at equal flops."""
+    ax.set(xscale="log", yscale="log", xlabel=f"acts / acts of {REFERENCE} (same s, about equal flops)",
+           ylabel=f"latency / latency of {REFERENCE}", title="at equal flops")
+    if not contrasts:
+        ax.text(0.5, 0.5, f"no strategy measured beside {REFERENCE}", ha="center", va="center", transform=ax.transAxes)
+        return
+    xs = [c.acts_ratio for c in contrasts]
+    lo, hi = min(xs + [1.0]) / 1.2, max(xs + [1.0]) * 1.2
+    ax.plot([lo, hi], [lo, hi], "--", color="0.5", lw=1, label="∝ acts")
+    ax.plot([lo, hi], [1, 1], ":", color="0.5", lw=1, label="∝ flops (ratio ~1)")
+    for c in contrasts:
+        lat = c.latency_ratio
+        ax.errorbar([c.acts_ratio], [lat.value], yerr=[[lat.value - lat.low], [lat.high - lat.value]], fmt="o",
+                    color=colors.get(c.strategy, "k"), capsize=3)
+        ax.annotate(f"{c.strategy} x{c.scale:g}", (c.acts_ratio, lat.value), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+
+
 def out_folder(out_dir: str | Path) -> Path:
-    """``out_dir``, created if missing; a folder that cannot be made is a one-line ConfigError."""
-    out = Path(out_dir)
+    """``out_dir``, created if missing; a folder that cannot be made is one line (exit 2; a full disk 3)."""
+    return make_folder(out_dir, "plot folder")
+
+
+def figure_png(fig, dpi: int = 110) -> bytes:
+    """``fig`` rendered to PNG in memory (then closed): plots reach the disk only through the atomic writer."""
+    plt = pyplot()
+    buf = io.BytesIO()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {str(out)!r}: {exc.strerror}") from None
-    return out
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def save_new_figure(fig, path: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG at ``path``, or at ``name-2.png``, ``name-3.png``... when that name is taken (by
+    anything, a dangling link included): never replacing, never through a link (hwprofile.atomic)."""
+    data = figure_png(fig, dpi)
+    candidate, n = path, 1
+    while True:
+        if not os.path.lexists(candidate):
+            try:
+                return write_bytes(candidate, data, what="plot")
+            except TargetExists:  # appeared meanwhile: take the next name
+                pass
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")

@@ -1,14 +1,21 @@
-"""Per-device runtime models: predict latency and memory from counts; select scalings under budgets."""
+"""Per-device runtime models: predict latency and memory from counts; select scalings under budgets.
+
+Latency comes from the two fits of :mod:`hwprofile.analysis` over a group's :func:`~hwprofile.analysis.usable`
+records: the joint log-log fit and the non-negative additive fit ``t = a*flops + b*acts + c``. The one with the
+smaller leave-one-out error is used, except that the log-log fit is never asked outside the measured range of
+flops and acts (it can extrapolate wildly): there the additive fit, linear in the counts, answers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .analysis import Fit, GroupKey, best_fit, groups
+from .analysis import Fit, GroupKey, best_fit, groups, usable
 from .complexity import complexity
 from .errors import ConfigError
 from .profile import Profile, Record
+from .regression import AdditiveFit, LogLogFit, additive_fit, loglog_fit
 from .scaling import PAPER_STRATEGIES, scale
 from .zoo import get_spec
 
@@ -20,13 +27,74 @@ def memory_target(r: Record) -> float | None:
 
 
 @dataclass(frozen=True)
+class LatencyModel:
+    """A group's latency model: the smaller-LOO of the joint log-log and additive fits."""
+
+    joint: LogLogFit | None
+    additive: AdditiveFit | None
+
+    @property
+    def chosen(self) -> str | None:
+        """``log-log`` or ``additive``: the smaller leave-one-out error (additive on a tie or unknown)."""
+        j = None if self.joint is None else self.joint.loo_median_abs_pct
+        a = None if self.additive is None else self.additive.loo_median_abs_pct
+        if a is None and j is None:
+            return None
+        if a is not None and (j is None or a <= j):
+            return "additive"
+        return "log-log"
+
+    def fit_for(self, counts: Mapping[str, float]) -> str:
+        """The fit that answers for ``counts``: the chosen one, but additive outside the measured range."""
+        if self.chosen == "log-log" and self.additive is not None and not self.joint.inside(counts):
+            return "additive"
+        return self.chosen or "log-log"
+
+    def predict(self, counts: Mapping[str, float]) -> tuple[float, str]:
+        """(latency in ms, the fit that answered)."""
+        name = self.fit_for(counts)
+        model = self.additive if name == "additive" else self.joint
+        return model.predict(counts), name
+
+    def loo_pct(self, name: str) -> float | None:
+        model = self.additive if name == "additive" else self.joint
+        return None if model is None else model.loo_median_abs_pct
+
+    @property
+    def r2(self) -> float | None:
+        return None if self.joint is None else self.joint.r2
+
+
+def latency_model(records: Sequence[Record]) -> LatencyModel | None:
+    """The latency model of one group's records (None with fewer than 4 usable records)."""
+    used = usable(records).used
+    if len(used) < 4:
+        return None
+    recs = [u.record for u in used]
+    w = [u.weight for u in used]
+    f, a, t = [r.flops for r in recs], [r.acts for r in recs], [r.median_ms for r in recs]
+    model = LatencyModel(loglog_fit({"flops": f, "acts": a}, t, w), additive_fit(f, a, t, w, boot=0))
+    return model if model.chosen else None
+
+
+@dataclass(frozen=True)
 class Prediction:
     group: GroupKey
     latency_ms: float
-    fit: Fit
+    model: LatencyModel
+    fit: str  # the fit that answered: log-log | additive
     n: int
     memory_mb: float | None = None
     measured_ms: float | None = None
+
+    @property
+    def loo_error_pct(self) -> float | None:
+        return self.model.loo_pct(self.fit)
+
+    @property
+    def outside(self) -> bool:
+        """The log-log fit had the smaller LOO error but the counts lie outside its measured range."""
+        return self.fit != self.model.chosen
 
 
 def _select_groups(profile: Profile, runner: str | None, batch: int | None) -> dict[GroupKey, list[Record]]:
@@ -41,21 +109,26 @@ def _select_groups(profile: Profile, runner: str | None, batch: int | None) -> d
     return chosen
 
 
+def _memory_fit(records: Sequence[Record]) -> Fit | None:
+    return best_fit([u.record for u in usable(records).used], memory_target)
+
+
 def predict(profile: Profile, counts: dict, *, runner: str | None = None, batch: int | None = None,
             measured: Iterable[Record] = ()) -> list[Prediction]:
     """Predicted latency (and memory where measured) of a model with ``counts`` per device group."""
     out = []
     by_key = {(r.device_id, r.runner, r.batch, r.precision, r.mode): r for r in measured}
     for key, recs in _select_groups(profile, runner, batch).items():
-        f = best_fit(recs)
-        if f is None:
+        model = latency_model(recs)
+        if model is None:
             continue
-        mf = best_fit(recs, memory_target)
+        mf = _memory_fit(recs)
         mem = mf.predict(counts) if mf is not None else None
         m = by_key.get(key)
-        out.append(Prediction(key, f.predict(counts), f, len(recs), mem, m.median_ms if m else None))
+        ms, name = model.predict(counts)
+        out.append(Prediction(key, ms, model, name, len(usable(recs).used), mem, m.median_ms if m else None))
     if not out:
-        raise ConfigError("too few successful records to fit a runtime model (need at least 3 per runner and batch)")
+        raise ConfigError("too few usable records to fit a runtime model (need at least 4 per runner and batch)")
     return out
 
 
@@ -84,16 +157,16 @@ def select(profile: Profile, model: str, max_latency_ms: float, *, max_memory_mb
     rows = []
     cands = candidates(model, strategies, scales)
     for key, recs in _select_groups(profile, runner, batch).items():
-        f, mf = best_fit(recs), best_fit(recs, memory_target)
-        if f is None:
+        model, mf = latency_model(recs), _memory_fit(recs)
+        if model is None:
             continue
         if max_memory_mb is not None and mf is None:
             raise ConfigError("--max-memory-mb: the profile has too few memory readings to fit a memory model")
         for c in cands:
-            lat = f.predict(c)
+            lat, name = model.predict(c)
             mem = mf.predict(c) if mf is not None else None
             if lat <= max_latency_ms and (max_memory_mb is None or (mem is not None and mem <= max_memory_mb)):
                 rows.append({**c, "device_id": key[0], "runner": key[1], "batch": key[2], "mode": key[4],
-                             "predicted_ms": lat, "predicted_memory_mb": mem, "fit": "+".join(f.metrics),
-                             "loo_error_pct": f.loo_median_abs_pct})
+                             "predicted_ms": lat, "predicted_memory_mb": mem, "fit": name,
+                             "loo_error_pct": model.loo_pct(name)})
     return sorted(rows, key=lambda r: (r["runner"], r["batch"], -r["flops"]))

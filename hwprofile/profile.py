@@ -25,12 +25,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._lazy import heavy
+from ._lazy import extra_hint, heavy
 from ._version import __version__
 from .atomic import write_json
 from .datatypes import (  # noqa: F401  (re-exported)
     STATUSES,
     Device,
+    Energy,
     Key,
     LatencyStats,
     MemoryReading,
@@ -93,7 +94,7 @@ class Profile(BaseModel):
         try:
             pd = heavy("pandas")
         except ImportError:
-            raise EnvironmentProblem("Profile.to_pandas needs pandas: pip install 'hwprofile[plot]'") from None
+            raise EnvironmentProblem(f"Profile.to_pandas needs pandas: {extra_hint('plot')}") from None
         rows = []
         for r in self.records:
             row = {k: v for k, v in r.to_dict().items() if k not in ("latency", "throughput", "memory", "settings")}
@@ -115,14 +116,7 @@ class Profile(BaseModel):
     @classmethod
     def from_dict(cls, data: Any, origin: str = "profile") -> "Profile":
         """Validate (and migrate) parsed JSON; every problem is one SchemaError line."""
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise SchemaError(f"{origin} is not an hwprofile profile (no \"schema\": \"{SCHEMA}\")")
-        version = data.get("schema_version")
-        if isinstance(version, bool) or version not in READABLE_VERSIONS:
-            raise SchemaError(f"{origin} has schema version {_short(version)}; this hwprofile reads versions "
-                              f"{', '.join(map(str, READABLE_VERSIONS))} (upgrade hwprofile for newer files)")
-        if _depth(data) > MAX_DEPTH:
-            raise SchemaError(f"{origin} nests objects and arrays deeper than {MAX_DEPTH} levels")
+        check_header(data, SCHEMA, READABLE_VERSIONS, origin, "an hwprofile profile")
         data = migrate(data)
         try:
             return cls.model_validate(data)
@@ -132,18 +126,7 @@ class Profile(BaseModel):
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Profile":
         """Read and validate a profile; every problem is a one-line InputFileError/SchemaError."""
-        p = Path(path)
-        if not p.is_file():
-            raise InputFileError(f"profile {str(p)!r} does not exist (expected a JSON file written by hwprofile)")
-        try:
-            if p.stat().st_size > MAX_BYTES:
-                raise SchemaError(f"profile {str(p)!r} is larger than {MAX_BYTES >> 20} MiB")
-            text = p.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise SchemaError(f"profile {str(p)!r} is not valid JSON (not UTF-8: {exc.reason})") from None
-        except OSError as exc:
-            raise InputFileError(f"cannot read profile {str(p)!r}: {exc.strerror}") from None
-        return cls.from_dict(parse_json(text, f"profile {str(p)!r}"), origin=f"profile {str(p)!r}")
+        return cls.from_dict(read_json(path, "profile"), origin=f"profile {str(Path(path))!r}")
 
     def save(self, path: str | os.PathLike, *, replace: bool = True) -> Path:
         """Write atomically: a reader (or a crash) never sees a half-written file.
@@ -157,6 +140,23 @@ class Profile(BaseModel):
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """Parsed standard JSON from ``path`` (a ``what``: "profile", "layers file") through :func:`parse_json`, at
+    most :data:`MAX_BYTES`; every problem is one InputFileError/SchemaError line."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(f"{what} {str(p)!r} does not exist (expected a JSON file written by hwprofile)")
+    try:
+        if p.stat().st_size > MAX_BYTES:
+            raise SchemaError(f"{what} {str(p)!r} is larger than {MAX_BYTES >> 20} MiB")
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{what} {str(p)!r} is not valid JSON (not UTF-8: {exc.reason})") from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read {what} {str(p)!r}: {exc.strerror}") from None
+    return parse_json(text, f"{what} {str(p)!r}")
 
 
 def _reject_constant(name: str) -> Any:
@@ -173,6 +173,24 @@ def parse_json(text: str, origin: str) -> Any:
         raise SchemaError(f"{origin} is not valid JSON ({exc})") from None
     except RecursionError:
         raise SchemaError(f"{origin} nests objects and arrays too deeply to be a profile") from None
+
+
+def check_header(data: Any, schema: str, versions: tuple, origin: str, what: str) -> None:
+    """The guarded start of reading a versioned hwprofile file: an object with ``"schema": schema``, a
+    ``schema_version`` in ``versions``, bounded nesting; every problem one SchemaError line."""
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise SchemaError(f"{origin} is not {what} (no \"schema\": \"{schema}\")")
+    version = data.get("schema_version")
+    if isinstance(version, bool) or version not in versions:
+        raise SchemaError(f"{origin} has schema version {_short(version)}; this hwprofile reads versions "
+                          f"{', '.join(map(str, versions))} (upgrade hwprofile for newer files)")
+    check_depth(data, origin)
+
+
+def check_depth(data: Any, origin: str) -> None:
+    """A SchemaError when parsed JSON nests deeper than :data:`MAX_DEPTH` (a bound on hostile input)."""
+    if _depth(data) > MAX_DEPTH:
+        raise SchemaError(f"{origin} nests objects and arrays deeper than {MAX_DEPTH} levels")
 
 
 def _depth(data: Any) -> int:
@@ -275,5 +293,5 @@ def atomic_write_json(path: Path, data: Any, *, replace: bool = True) -> Path:
     return write_json(path, data, replace=replace)
 
 
-__all__ = ["Device", "Key", "LatencyStats", "MemoryReading", "Profile", "Record", "RunnerSettings", "SCHEMA",
+__all__ = ["Device", "Energy", "Key", "LatencyStats", "MemoryReading", "Profile", "Record", "RunnerSettings", "SCHEMA",
            "SCHEMA_VERSION", "STATUSES", "Throughput", "migrate", "parse_json", "utc_now"]

@@ -3,9 +3,11 @@
 Every ``ok`` record gets ``quality``: ``clean``, ``noisy`` or ``disturbed``, with ``quality_reasons``
 (each a short sentence with the number that decided it). The inputs are what a record already carries
 (``settings.foreign_cpu_cores`` per process, the latency CV and the spread between processes) and, on a
-GPU, what NVML said around the measurement (``settings.gpu_watch``: other processes on the GPU, time held
-below the application clocks by each limiter, clocks-event reasons). The thresholds are the block of
-constants below, documented in docs/measurement.md ("Record quality").
+GPU, what NVML said: over the timed window only, read by the measuring child (``settings.gpu_clocks``: the
+share of time each limiter held the clocks below the application clocks; idle, LOW_UTILIZATION, is recorded
+apart and is no disturbance; :mod:`hwprofile.measure.clocks`), and around the measurement, read by this
+process (``settings.gpu_watch``: other processes on the GPU, clocks-event reasons after it). The thresholds
+are the block of constants below, documented in docs/measurement.md ("Record quality").
 
 Re-measuring (:func:`measure_with_retries`): before each measurement the machine is checked (the load on
 the cores over a short window of /proc/stat; other processes on the GPU), pyperf's "system check" being the
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ._lazy import heavy
 from .measure.isolation import cpu_busy_s
-from .runners.env import nvml_handle
+from .runners.env import nvml_compute_processes, nvml_handle
 
 QUALITIES = ("clean", "noisy", "disturbed")
 
@@ -41,9 +43,9 @@ CV_DISTURBED = 0.30
 #: spread between the medians of the measuring processes (max / min - 1)
 SPREAD_NOISY = 0.10
 SPREAD_DISTURBED = 0.30
-#: share of the measurement's wall time the GPU was held below its application clocks, by cause
-#: (NVML violation counters): thermal, board-limit or reliability slowdowns disturb; power cap and sync
-#: boost make a record noisy; so does time below application clocks by any limiter
+#: share of the timed window the GPU was held below its application clocks, by cause (NVML violation
+#: counters): thermal, board-limit or reliability slowdowns disturb; power cap and sync boost make a record
+#: noisy; so does time below application clocks by any limiter but idle (low utilization: not graded)
 GPU_THERMAL_DISTURBED = 0.05
 GPU_POWER_NOISY = 0.05
 GPU_SYNC_BOOST_NOISY = 0.05
@@ -57,9 +59,7 @@ CHECK_BUSY_CORES = FOREIGN_CORES_DISTURBED
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_S = 5.0
 
-# NVML's perf-policy counters (nvmlPerfPolicyType_t) and clocks-event reason bits (nvmlClocksEventReason*)
-_POLICIES = {"power": 0, "thermal": 1, "sync_boost": 2, "board_limit": 3, "reliability": 5,
-             "below_app_clocks": 10}
+# NVML's clocks-event reason bits (nvmlClocksEventReason*); the perf-policy counters are measure.clocks.POLICIES
 _EVENT_BITS = {0x4: "power cap (software)", 0x8: "hardware slowdown", 0x10: "sync boost",
                0x20: "thermal (software)", 0x40: "thermal (hardware)", 0x80: "power brake (hardware)"}
 _DISTURBING_EVENTS = 0x8 | 0x20 | 0x40 | 0x80
@@ -102,7 +102,7 @@ def assess(latency: dict | None, settings: dict | None) -> Quality:
         medians = latency["medians_ms"]
         spread = max(medians) / min(medians) - 1 if min(medians) > 0 else None
     found += _grade(spread, SPREAD_NOISY, SPREAD_DISTURBED, "spread between processes")
-    found += _gpu_findings(settings.get("gpu_watch"))
+    found += _gpu_findings(settings.get("gpu_watch"), settings.get("gpu_clocks"))
     check = settings.get("system_check") or {}
     if check.get("gpu_other_processes"):
         pids = check["gpu_other_processes"]
@@ -111,15 +111,16 @@ def assess(latency: dict | None, settings: dict | None) -> Quality:
     return _worst(found)
 
 
-def _gpu_findings(watch: dict | None) -> list[tuple[str, str]]:
-    if not watch:
-        return []
+def _gpu_findings(watch: dict | None, timed: dict | None = None) -> list[tuple[str, str]]:
+    """Findings from the GPU readings: ``timed`` (settings.gpu_clocks, the timed window) gives the shares;
+    a record from before it has them in ``watch`` (the whole measurement)."""
+    watch = watch or {}
     found: list[tuple[str, str]] = []
     others = watch.get("other_processes") or []
     if len(others) >= GPU_OTHER_PROCESSES_DISTURBED:
         found.append(("disturbed", f"other processes on the GPU: {len(others)} (pids "
                                    f"{', '.join(map(str, others[:5]))})"))
-    shares = watch.get("below_app_clocks_share") or {}
+    shares = (timed or {}).get("below_app_clocks_share") or watch.get("below_app_clocks_share") or {}
     for cause in ("thermal", "board_limit", "reliability"):
         found += _grade(shares.get(cause), GPU_THERMAL_DISTURBED, GPU_THERMAL_DISTURBED,
                         f"share of time clocks were held down by {cause.replace('_', ' ')}:")
@@ -128,7 +129,7 @@ def _gpu_findings(watch: dict | None) -> list[tuple[str, str]]:
     found += _grade(shares.get("sync_boost"), GPU_SYNC_BOOST_NOISY, float("inf"),
                     "share of time clocks were held down by sync boost:")
     found += _grade(shares.get("below_app_clocks"), GPU_BELOW_APP_CLOCKS_NOISY, float("inf"),
-                    "share of time below the application clocks:")
+                    "share of time below the application clocks (idle not counted):")
     events = int(watch.get("clocks_event_reasons") or 0)
     if events & _DISTURBING_EVENTS:
         names = [name for bit, name in _EVENT_BITS.items() if events & bit & _DISTURBING_EVENTS]
@@ -137,8 +138,9 @@ def _gpu_findings(watch: dict | None) -> list[tuple[str, str]]:
 
 
 def of(record) -> Quality | None:
-    """A record's quality: as recorded, else assessed now from the readings it stores (None if not ok)."""
-    if not record.ok:
+    """A record's quality: as recorded, else assessed now from the readings it stores (None if not ok, or
+    imported: a row of someone else's table has no readings to grade)."""
+    if not record.ok or record.imported:
         return None
     if record.quality in QUALITIES:
         return Quality(record.quality, tuple(record.quality_reasons or ()))
@@ -181,7 +183,7 @@ def _import_nvml():
 
 @dataclass
 class GpuProbe:
-    """NVML readings of one CUDA device: compute processes, violation counters, clocks-event reasons.
+    """NVML readings of one CUDA device around a measurement: compute processes, clocks-event reasons.
 
     ``nvml`` is the ``pynvml`` module (or a stand-in with the same functions); every call that the
     GPU or driver does not support leaves its reading out.
@@ -217,20 +219,13 @@ class GpuProbe:
             return None
 
     def other_processes(self, exclude: set[int] = frozenset()) -> list[int] | None:
-        procs = self._try("nvmlDeviceGetComputeProcesses", self.handle)
+        """Pids of other processes holding a compute context on the GPU (runners.env.nvml_compute_processes:
+        ``_v3``, else ``_v2``, else the plain query); None when NVML cannot say."""
+        procs = nvml_compute_processes(self.nvml, self.handle)
         if procs is None:
             return None
         mine = self.own_pids | set(exclude)
         return sorted({int(p.pid) for p in procs} - mine)
-
-    def counters(self) -> dict[str, int]:
-        """Cumulative ns each limiter held the GPU below its application clocks (nvmlDeviceGetViolationStatus)."""
-        out = {}
-        for name, policy in _POLICIES.items():
-            v = self._try("nvmlDeviceGetViolationStatus", self.handle, policy)
-            if v is not None:
-                out[name] = int(v.violationTime)
-        return out
 
     def event_reasons(self) -> int | None:
         for fn in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
@@ -257,17 +252,16 @@ def is_quiet(check: dict) -> bool:
 
 
 class GpuWatch:
-    """NVML counters read before and after one measurement: the share of its wall time each limiter held
-    the clocks down, other processes seen after it, and the clocks-event reasons right after it."""
+    """NVML read around one measurement by this process: other processes seen after it and the
+    clocks-event reasons right after it. (Time below the application clocks is read by the measuring
+    child over its timed window only: settings.gpu_clocks, hwprofile.measure.clocks.)"""
 
     def __init__(self, probe: GpuProbe | None):
         self.probe = probe
-        self._before: dict = {}
         self._t0 = 0.0
+        self.wall_s = 0.0
 
     def __enter__(self) -> "GpuWatch":
-        if self.probe is not None:
-            self._before = self.probe.counters()
         self._t0 = time.monotonic()
         return self
 
@@ -277,12 +271,7 @@ class GpuWatch:
     def reading(self) -> dict | None:
         if self.probe is None:
             return None
-        after = self.probe.counters()
-        wall_ns = max(self.wall_s, 1e-9) * 1e9
-        shares = {k: round(min(1.0, max(0, after[k] - self._before[k]) / wall_ns), 4)
-                  for k in after if k in self._before}
-        return {"window_s": round(self.wall_s, 3), "below_app_clocks_share": shares,
-                "other_processes": self.probe.other_processes() or [],
+        return {"window_s": round(self.wall_s, 3), "other_processes": self.probe.other_processes() or [],
                 "clocks_event_reasons": self.probe.event_reasons()}
 
 
@@ -314,10 +303,12 @@ def wait_quiet(device: str, limit_s: float, probe: GpuProbe | None = None, sleep
 
 
 def measure_with_retries(measure_once: Callable[[], object], device: str, *, retries: int = DEFAULT_RETRIES,
-                         backoff_s: float = DEFAULT_BACKOFF_S, nvml=None, sleep=time.sleep):
+                         backoff_s: float = DEFAULT_BACKOFF_S, nvml=None, sleep=time.sleep,
+                         on_retry: Callable[[int, int, tuple], None] | None = None):
     """Measure (``measure_once() -> Record``) with a system check before it; a disturbed record is measured
     again after a back-off (``backoff_s``, doubled each time; it ends early once the machine is quiet), up
-    to ``retries`` times. Returns the first record that is not disturbed, else the last one, disturbed."""
+    to ``retries`` times. Returns the first record that is not disturbed, else the last one, disturbed.
+    ``on_retry(attempt, retries, reasons)`` is called before each re-measurement (e.g. by a progress bar)."""
     probe = GpuProbe.open(device, nvml)
     try:
         attempts: list[dict] = []
@@ -325,6 +316,8 @@ def measure_with_retries(measure_once: Callable[[], object], device: str, *, ret
         best = None
         for attempt in range(retries + 1):
             if attempt:
+                if on_retry is not None:
+                    on_retry(attempt, retries, tuple(best.quality_reasons) if best is not None else ())
                 check = wait_quiet(device, backoff_s * 2 ** (attempt - 1), probe, sleep)
             with GpuWatch(probe) as watch:
                 record = measure_once()
@@ -355,7 +348,8 @@ def summary_line(records, path) -> str | None:
     redo = (f"hwprofile run --resume {path} --remeasure disturbed" if counts["disturbed"]
             else f"hwprofile run --resume {path} --remeasure unclean")
     return (f"quality: {bad} of {len(ok)} ok records are not clean ({counts['disturbed']} disturbed, "
-            f"{counts['noisy']} noisy; the fits leave them out): re-measure on a quiet machine with {redo}"
+            f"{counts['noisy']} noisy; the fits leave disturbed ones out and weight noisy ones by their spread): "
+            f"re-measure on a quiet machine with {redo}"
             + (" (--remeasure unclean redoes the noisy ones too)" if counts["disturbed"] and counts["noisy"] else ""))
 
 

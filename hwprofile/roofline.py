@@ -24,16 +24,19 @@ Figures (``plot --roofline``): every layer as a point (intensity vs achieved FLO
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, InputFileError
-from .layers import record_report
-from .measure.isolation import cpu_busy_s
-from .plot import out_folder, pyplot
-from .profile import Profile, utc_now
+from . import layer_file
+from .errors import ConfigError
+from .layers import file_report, record_report, select_peaks
+from .lifetime import preamble
+from .plot import out_folder, pyplot, save_new_figure
+from .profile import SCHEMA, Profile, read_json, utc_now
 
 
 def _safe(text: str) -> str:
@@ -42,32 +45,31 @@ def _safe(text: str) -> str:
     return text.strip(".-")[:80] or "x"
 
 
-def _free(path: Path) -> Path:
-    """``path``, or ``name-2.png``, ``name-3.png``...: an existing file is never replaced."""
-    if not path.exists():
-        return path
-    n = 2
-    while path.with_name(f"{path.stem}-{n}{path.suffix}").exists():
-        n += 1
-    return path.with_name(f"{path.stem}-{n}{path.suffix}")
-
-
 def reports_from(path: str | Path) -> list[dict]:
-    """LayerReport dicts from a ``hwprofile layers --out`` file or from a profile's ``run --layers`` records."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise InputFileError(f"{path}: not a JSON file ({exc})") from None
-    if isinstance(data, dict) and "rows" in data and "runner" in data:
-        return [data]
-    profile = Profile.load(path)
-    reports = [record_report(r, profile).to_dict() for r in profile.records if r.ok and r.layers]
-    if not reports:
-        raise ConfigError(f"{path}: no record has a layer breakdown (measure with hwprofile run --layers, or "
-                          "save one with hwprofile layers --out)")
-    return reports
+    """LayerReport dicts from a ``hwprofile layers --out`` file or from a profile's ``run --layers`` records, read
+    through the guarded, typed parsers (a damaged file is one SchemaError line)."""
+    data = read_json(path, "roofline input")
+    if isinstance(data, dict) and data.get("schema") == SCHEMA:
+        profile = Profile.from_dict(data, origin=f"profile {str(path)!r}")
+        reports = [rep.to_dict() for rep in (record_report(r, profile) for r in profile.records if r.ok)
+                   if rep is not None]
+        if not reports:
+            raise ConfigError(f"{path}: no record has a layer breakdown (measure with hwprofile run --layers, or "
+                              "save one with hwprofile layers --out)")
+        return reports
+    return [file_report(layer_file.from_data(data, origin=f"layers file {str(path)!r}")).to_dict()]
+
+
+def plain_text(text: object) -> str:
+    """``text`` shown as it is by matplotlib: a ``$`` would start mathtext (a model named ``$x^{$`` breaks it)."""
+    return str(text).replace("$", r"\$")
+
+
+def _points(rep: dict) -> list[dict]:
+    """The layers that can sit on log axes: with flops, bytes and a positive time, all finite."""
+    return [r for r in rep["rows"] if r.get("kind") == "layer" and r.get("flops") and r.get("bytes")
+            and (r.get("time_ms") or 0) > 0 and r.get("intensity") and r.get("achieved_flops_per_s")
+            and math.isfinite(r["intensity"]) and math.isfinite(r["achieved_flops_per_s"])]
 
 
 def plot_roofline(source: str | Path, out_dir: str | Path) -> list[Path]:
@@ -79,41 +81,43 @@ def plot_roofline(source: str | Path, out_dir: str | Path) -> list[Path]:
     for rep in reports:
         pk = rep.get("peaks")
         if not pk:
-            raise ConfigError(f"{rep['model']} on {rep['runner']}: no device peaks, so no roofline")
-        pts = [r for r in rep["rows"] if r.get("kind") == "layer" and r.get("flops") and r.get("bytes")
-               and r.get("time_ms", 0) > 0]
+            why = ("its layer times are host-side launch times, not device time"
+                   if rep.get("time_source") == "host_launch" else "no device peaks")
+            raise ConfigError(f"{rep['model']} on {rep['runner']}: {why}, so no roofline")
+        if rep.get("time_source") == "host_launch":
+            raise ConfigError(f"{rep['model']} on {rep['runner']}: its layer times are host-side launch times, not "
+                              "device time, so no roofline (time layers on the GPU with the trt runner)")
+        pts = _points(rep)
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        ops = sorted({r["op_type"] for r in pts})
+        ops = sorted({str(r["op_type"]) for r in pts})
         colors = {op: plt.get_cmap("tab10")(i % 10) for i, op in enumerate(ops)}
         for op in ops:
-            mine = [r for r in pts if r["op_type"] == op]
+            mine = [r for r in pts if str(r["op_type"]) == op]
             dw = [r for r in mine if r.get("depthwise")]
             rest = [r for r in mine if not r.get("depthwise")]
             for group, marker, suffix in ((rest, "o", ""), (dw, "^", " (depthwise)")):
                 if group:
                     ax.scatter([r["intensity"] for r in group], [r["achieved_flops_per_s"] for r in group],
-                               s=18, marker=marker, color=colors[op], alpha=0.8, label=f"{op}{suffix}")
+                               s=18, marker=marker, color=colors[op], alpha=0.8, label=plain_text(f"{op}{suffix}"))
         xs = [r["intensity"] for r in pts] or [pk["ridge"]]
         lo, hi = min(min(xs), pk["ridge"]) / 3, max(max(xs), pk["ridge"]) * 3
         grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+        disturbed = " (measured under load: too low)" if pk.get("disturbed") else ""
         ax.plot(grid, [min(pk["flops_per_s"], x * pk["bytes_per_s"]) for x in grid], "k-", lw=1.2,
-                label=f"roofs: {pk['bytes_per_s'] / 1e9:.3g} GB/s, {pk['flops_per_s'] / 1e9:.3g} GFLOP/s")
+                label=f"roofs: {pk['bytes_per_s'] / 1e9:.3g} GB/s, {pk['flops_per_s'] / 1e9:.3g} GFLOP/s{disturbed}")
         ax.axvline(pk["ridge"], color="grey", ls=":", lw=1)
         ax.set(xscale="log", yscale="log", xlabel="intensity (flop/byte; 2 flops per multiply-add; bytes = "
                "inputs + weights + outputs)", ylabel="achieved FLOP/s")
         skipped = sum(1 for r in rep["rows"] if r.get("kind") == "layer") - len(pts)
         frac = rep.get("memory_bound_time_fraction")
-        ax.set_title(f"{rep['model']} · {rep['runner']} · batch {rep['batch']}\n"
-                     f"{len(pts)} layers with flops ({skipped} without: not on log axes); memory-bound share "
-                     f"of time {'-' if frac is None else f'{frac:.0%}'}", fontsize=9)
+        ax.set_title(plain_text(f"{rep['model']} · {rep['runner']} · batch {rep['batch']}\n"
+                                f"{len(pts)} layers with flops ({skipped} without: not on log axes); memory-bound "
+                                f"share of time {'-' if frac is None else f'{frac:.0%}'}"), fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         name = "__".join(_safe(x) for x in ("roofline", rep["model"], rep["runner"], f"b{rep['batch']}")) + ".png"
-        path = _free(out / name)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_new_figure(fig, out / name))  # the atomic writer; a taken name gets -2, -3...
     return paths
 
 
@@ -126,50 +130,64 @@ BYTE_MODEL = ("every activation written once and read once at the precision's el
               "weights not counted; training x3")
 
 
-def measure_peaks(device: str, seconds: float = PEAKS_SECONDS, timeout_s: float = 600.0) -> dict | None:
+def measure_peaks(device: str, seconds: float = PEAKS_SECONDS, timeout_s: float = 600.0,
+                  threads: int | None = None) -> dict:
     """``hwprofile.measure.peaks.peaks(device)`` in a child process (torch stays out of the sweep's own
-    process), with the other load on the cores while it ran; None (and a reason) when it fails."""
-    code = ("import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
-            "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]))))")
-    busy0 = cpu_busy_s()
+    process), with ``threads`` CPU threads (default: torch's), re-measured while other processes keep the CPU
+    busy; ``{"error": ...}`` when it fails. The child dies with this process (hwprofile.lifetime)."""
+    code = (preamble(os.getpid()) + "import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
+            "t = int(sys.argv[3]) or None\n"
+            "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]), threads=t)))")
     try:
-        done = subprocess.run([sys.executable, "-c", code, device, str(seconds)], capture_output=True, text=True,
-                              timeout=timeout_s, check=False)
+        done = subprocess.run([sys.executable, "-c", code, device, str(seconds), str(threads or 0)],
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         return {"error": f"peaks could not be measured: {exc}"}
     if done.returncode != 0 or not done.stdout.strip():
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:240]
         return {"error": f"peaks could not be measured: {tail}"}
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    busy1 = cpu_busy_s()
     out["measured_utc"] = utc_now()
-    if busy0 is not None and busy1 is not None:
-        out["busy_cores_while_measuring"] = round(busy1 - busy0, 3)  # includes the peaks child's own threads
     return out
+
+
+def _best_rate(entry: object, key: str) -> float | None:
+    """The best rate of one peak test (a peak is an upper bound; other processes only lower it), else its
+    median; None unless positive and finite."""
+    if not isinstance(entry, dict):
+        return None
+    for name in (f"{key}_best", key):
+        value = entry.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+            return float(value)
+    return None
 
 
 def compute_peak(peaks: dict | None, precision: str) -> tuple[float | None, str | None]:
     """(FLOP/s, which peak) for ``precision``; (None, None) when the peaks do not hold one."""
-    if not peaks:
+    if not isinstance(peaks, dict):
         return None, None
     gpu = str(peaks.get("device", "")).startswith("cuda")
     order = {"fp32": ("matmul_tf32", "matmul_fp32") if gpu else ("matmul_fp32",), "fp16": ("matmul_fp16",)}
     for key in order.get(precision, ()):
-        value = (peaks.get(key) or {}).get("flops_per_s")
+        value = _best_rate(peaks.get(key), "flops_per_s")
         if value:
-            return float(value), key
+            return value, key
     return None, None
 
 
 def bandwidth_peak(peaks: dict | None) -> float | None:
     """Copy bandwidth in bytes/s (read + written)."""
-    value = ((peaks or {}).get("copy") or {}).get("gb_per_s")
-    return float(value) * 1e9 if value else None
+    value = _best_rate(peaks.get("copy"), "gb_per_s") if isinstance(peaks, dict) else None
+    return value * 1e9 if value else None
 
 
 def shares(record, peaks: dict | None) -> dict:
-    """{"compute_share", "bandwidth_share", "compute_peak"} of one record (None where not computable)."""
-    out = {"compute_share": None, "bandwidth_share": None, "compute_peak": None}
+    """{"compute_share", "bandwidth_share", "compute_peak", "above_peak", "peaks_disturbed"} of one record (None
+    where not computable). ``above_peak`` names the shares above 1: the record beat a measured peak, so the
+    share is no share of the hardware (the peak was measured too low, or the data stayed in cache)."""
+    out = {"compute_share": None, "bandwidth_share": None, "compute_peak": None, "above_peak": [],
+           "peaks_disturbed": bool(isinstance(peaks, dict) and peaks.get("disturbed"))}
     ms = record.median_ms if record.ok else None
     if not ms or ms <= 0:
         return out
@@ -182,6 +200,8 @@ def shares(record, peaks: dict | None) -> dict:
     elem = ELEMENT_BYTES.get(record.precision)
     if bw and elem and record.acts:
         out["bandwidth_share"] = 2.0 * record.acts * record.batch * elem * passes / seconds / bw
+    out["above_peak"] = [name for name in ("compute_share", "bandwidth_share")
+                         if out[name] is not None and out[name] > 1.0]
     return out
 
 
@@ -192,31 +212,65 @@ def roof(s: dict) -> str | None:
     return None if not near else near[0] if len(near) == 1 else "both"
 
 
-def peaks_of(profile, device_id: str) -> dict | None:
-    peaks = profile.device(device_id).peaks
-    return peaks if isinstance(peaks, dict) and "error" not in peaks else None
+def peaks_of(profile, device_id: str, threads: int | None = None) -> dict | None:
+    """The device's measured peaks that apply at ``threads`` CPU threads (None: whatever was measured)."""
+    return select_peaks(profile.device(device_id).peaks, threads)
+
+
+def record_peaks(profile, record) -> dict | None:
+    """The device's peaks measured at ``record``'s thread count, or None."""
+    return peaks_of(profile, record.device_id, record.settings.threads)
+
+
+def share_text(value: float | None) -> str:
+    """A share for people: ``-``, ``42%``, or, above 1 (no share of the hardware), ``107%!``."""
+    if value is None:
+        return "-"
+    return f"{value:.0%}!" if value > 1.0 else f"{value:.0%}"
 
 
 def summary_lines(profile) -> list[str]:
-    """Which records sit near which roof (for the end of ``hwprofile run``)."""
+    """Which records sit near which roof (for the end of ``hwprofile run``); records above a measured peak
+    are counted apart and flagged, never as near or below."""
     ok = [r for r in profile.records if r.ok and r.median_ms]
     if not ok:
         return []
-    if not any(peaks_of(profile, r.device_id) for r in ok):
+    with_peaks = [(r, record_peaks(profile, r)) for r in ok]
+    if not any(pk for _, pk in with_peaks):
+        measured = sorted({str(pk.get("threads")) for d in profile.devices.values()
+                           if isinstance(pk := d.peaks, dict) and "error" not in pk and pk.get("threads")})
+        if measured:
+            return [f"roofline: the device peaks were measured at {'/'.join(measured)} threads, not at these records' "
+                    "thread count: no shares (a new sweep measures them at its thread count)"]
         return ["roofline: no device peaks in this profile"]
-    near: dict[str, list[str]] = {"compute": [], "memory": [], "both": []}
+    groups: dict[str, list[str]] = {"compute": [], "memory": [], "both": [], "above": []}
     top_c = top_b = 0.0
-    for r in ok:
-        s = shares(r, peaks_of(profile, r.device_id))
+    disturbed = False
+    unmatched = sum(1 for _, pk in with_peaks if not pk)
+    for r, pk in with_peaks:
+        if not pk:
+            continue
+        s = shares(r, pk)
+        disturbed |= s["peaks_disturbed"]
         top_c = max(top_c, s["compute_share"] or 0.0)
         top_b = max(top_b, s["bandwidth_share"] or 0.0)
-        which = roof(s)
+        which = "above" if s["above_peak"] else roof(s)
         if which:
-            near[which].append(f"{r.label} b{r.batch} {r.runner}")
-    label = {"compute": "near the compute roof", "memory": "near the memory roof", "both": "near both roofs"}
-    parts = [f"{len(v)} {label[k]} ({', '.join(v[:4])}"
-             f"{', ...' if len(v) > 4 else ''})" for k, v in near.items() if v]
-    rest = len(ok) - sum(len(v) for v in near.values())
+            groups[which].append(f"{r.label} b{r.batch} {r.runner}")
+    label = {"compute": "near the compute roof", "memory": "near the memory roof", "both": "near both roofs",
+             "above": "above a measured peak!"}
+    parts = [f"{len(v)} {label[k]} ({', '.join(v[:4])}{', ...' if len(v) > 4 else ''})"
+             for k, v in groups.items() if v]
+    rest = len(ok) - unmatched - sum(len(v) for v in groups.values())
     head = f"roofline (near = at least {NEAR_ROOF:.0%} of a peak): "
-    body = "; ".join(parts + [f"{rest} below both roofs"]) if parts else f"all {len(ok)} records below both roofs"
-    return [head + body + f" (highest: {top_c:.0%} of peak compute, {top_b:.0%} of copy bandwidth)"]
+    body = "; ".join(parts + ([f"{rest} below both roofs"] if rest else [])) if parts \
+        else f"all {rest} records below both roofs"
+    if unmatched:
+        body += f"; {unmatched} without peaks at their thread count"
+    tail = f"; highest: {share_text(top_c)} of peak compute, {share_text(top_b)} of copy bandwidth"
+    if groups["above"] or top_c > 1 or top_b > 1:
+        tail += "; !: above a measured peak, so no share of the hardware (the peak was measured too low, or the " \
+                "data stayed in cache)"
+    if disturbed:
+        tail += "; the peaks were measured while other processes kept the CPU busy: shares are too high"
+    return [head + body + tail]

@@ -12,17 +12,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .bounds import BOUNDS, shown
 from .errors import StrategyError
 from .regnet import adjust_block_compatibility
-from .specs import EffNetSpec, ModelSpec, scaled_label
+from .specs import AnyNetSpec, EffNetSpec, ModelSpec, scaled_label
 
-#: Input bounds, checked before any network is built (docs/limits.md). The paper scales to 16x.
-MAX_SCALE = 1e4
+#: Input bounds, checked before any network is built (hwprofile.bounds, docs/profiles.md). The paper scales to 16x.
+MAX_SCALE = BOUNDS["scale"].upper
 #: the largest network a scaling may build: total blocks, channels of any layer, input side in pixels
 MAX_BLOCKS = 2000
 MAX_WIDTH = 1 << 16
-MAX_RESOLUTION = 4096
-MAX_BATCH = 4096  # the largest batch a sweep, export or engine accepts
+MAX_RESOLUTION = int(BOUNDS["resolution"].upper)
+MAX_BATCH = int(BOUNDS["batch"].upper)  # the largest batch a sweep, export or engine accepts
 
 #: The paper's strategy names and the pycls type string each one means.
 PAPER_STRATEGIES = {"d": "d", "w": "w", "r": "r", "dw": "dw", "dr": "dr", "wr": "wr",
@@ -41,6 +42,9 @@ class Factors:
 
 def pycls_type(strategy: str) -> str:
     """The pycls type string of a strategy name (paper name, ``alpha:A`` or pycls string)."""
+    if not isinstance(strategy, str):
+        raise StrategyError(f"strategy {shown(strategy)}: expected a string such as 'dWr', 'alpha:0.8' or "
+                            "'d1_w8_g8_r1'")
     if strategy in PAPER_STRATEGIES:
         return PAPER_STRATEGIES[strategy]
     if strategy.startswith("alpha:"):
@@ -90,10 +94,12 @@ def scaling_factors(strategy: str, s: float) -> Factors:
 
 def check_scale(s: float) -> float:
     """``s`` as a float if it is a finite positive number, else a StrategyError."""
+    if isinstance(s, bool):
+        raise StrategyError(f"scale {s!r} is not a number; expected a finite number > 0")
     try:
         value = float(s)
-    except (TypeError, ValueError):
-        raise StrategyError(f"scale {s!r} is not a number; expected a finite number > 0") from None
+    except (TypeError, ValueError, OverflowError):
+        raise StrategyError(f"scale {shown(s)} is not a number; expected a finite number > 0") from None
     if not math.isfinite(value) or value <= 0:
         raise StrategyError(f"scale {s!r} is invalid; expected a finite number > 0")
     if value > MAX_SCALE:
@@ -115,6 +121,8 @@ def _round_res(res: int, mult: float) -> int:
 
 def scale(spec: ModelSpec, strategy: str, s: float) -> ModelSpec:
     """A new spec: ``spec`` scaled by ``strategy`` to about ``s`` times its flops (pycls rules)."""
+    if not isinstance(spec, (AnyNetSpec, EffNetSpec)):
+        raise StrategyError(f"scale: spec {shown(spec)}: expected a ModelSpec, e.g. hwprofile.get_spec('ResNet-50')")
     f = scaling_factors(strategy, s)
     _check_size(spec, strategy, s, f)
     depths = tuple(max(1, round(d * f.d)) for d in spec.depths)
@@ -151,7 +159,7 @@ def _check_size(spec: ModelSpec, strategy: str, s: float, f: Factors) -> None:
                                (res, MAX_RESOLUTION, "pixels of input side")):
         if value > limit:
             raise StrategyError(f"{strategy} x{s:g} would build {spec.base or spec.name} with about {value:.3g} "
-                                f"{what}; the limit is {limit} (see docs/limits.md)")
+                                f"{what}; the limit is {limit} (see docs/profiles.md, 'Input limits')")
 
 
 def scaled_name(base: str, strategy: str | None, s: float) -> str:

@@ -6,32 +6,42 @@ file that ``resume=True`` completes without redoing finished records.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from . import quality
+from exporters.artifacts import cache_root
+
+from . import atomic, quality
 from .atomic import safe_name
+from .bounds import shown
 from .complexity import complexity
-from .errors import ConfigError, MeasurementError, RunnerUnavailable, SchemaError
+from .errors import ConfigError, Interrupted, MeasurementError, RunnerUnavailable, SchemaError
 from .executors.local import LocalExecutor
-from .layers import compact
+from .layers import compact, select_peaks, unavailable
+from .locks import profile_lock
 from .measure import TimingConfig, Workload
 from .onnx_complexity import count_onnx
+from .pooling import pool
 from .profile import Profile, Record, utc_now
 from .roofline import measure_peaks
 from .runners import RUNNER_NAMES, availability, runner_class
 from .runners.prepare import Artifacts, prepare_input
-from .sweep_config import FINAL, Item, SweepConfig, check_runner_options, plan, validate
+from .sweep_config import FINAL, PARAMS, Item, SweepConfig, check_runner_options, plan, timing_config, validate
 
 # --------------------------------------------------------------------------- execution
+
+def clock() -> float:
+    """Seconds on the clock a sweep's ``--budget`` runs on (monotonic; tests stand a scripted clock in)."""
+    return time.monotonic()
+
 
 def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, status: str,
             reason: str | None, m: dict | None = None, prepared: dict | None = None) -> Record:
@@ -42,19 +52,25 @@ def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, statu
                   acts=counts.get("acts"), status=status, reason=reason, latency=m.get("latency"),
                   throughput=m.get("throughput"), memory=m.get("memory") or {}, settings=m.get("settings") or {},
                   source="onnx" if item.onnx_path else "zoo", measured_utc=utc_now(),
-                  layers=_compact_layers(m.get("layers")), prepare=prepared)
+                  layers=_compact_layers(m.get("layers")), prepare=prepared, energy=m.get("energy"))
     try:
         return Record.from_dict(fields, where="measured record")
     except SchemaError as exc:  # a runner reported something no profile may hold (NaN, a zero median...)
         if fields["status"] != "ok":
             raise
-        bad = {**fields, "status": "failed", "latency": None, "throughput": None, "memory": {},
+        bad = {**fields, "status": "failed", "latency": None, "throughput": None, "memory": {}, "energy": None,
                "reason": f"the measurement is out of range ({exc})"}
         return Record.from_dict(bad, where="measured record")
 
 
 def _compact_layers(raw: dict | None) -> dict | None:
-    return compact(raw) if raw else None
+    """The stored breakdown; a per-layer output no profile may hold is the breakdown's error, never the record's."""
+    if not raw:
+        return None
+    try:
+        return compact(raw)
+    except SchemaError as exc:
+        return unavailable(f"the per-layer output is out of range ({exc})")
 
 
 def _counts(item: Item) -> dict:
@@ -77,7 +93,9 @@ MeasureFn = Callable[..., object]
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt inside the block (a killed sweep ends like ^C: resumable)."""
     def handler(_sig, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not cut the clean-up short
         raise KeyboardInterrupt
     try:
         old = signal.signal(signal.SIGTERM, handler)
@@ -86,20 +104,14 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    finally:  # once it fired, SIGTERM stays ignored while the process ends (timeout signals it twice)
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, old)
 
 
 def check_writable(path: Path) -> None:
-    """Fail before measuring if ``path`` cannot be written."""
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".hwprofile-write-test-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the profile to {str(path)!r}: {exc.strerror or exc}") from None
+    """Fail before measuring if ``path`` cannot be written (exit 2; a full disk exit 3)."""
+    atomic.check_writable(path, "the profile")
 
 
 def default_out(device_id: str) -> Path:
@@ -137,13 +149,6 @@ def check_remeasure(remeasure: str | None, resume: bool) -> None:
                           "with --resume FILE")
 
 
-def timing_of(config: SweepConfig) -> TimingConfig:
-    try:
-        return TimingConfig(**config.timing)
-    except TypeError as exc:
-        raise ConfigError(f"unknown timing option: {exc}") from None
-
-
 def target_items(config: SweepConfig, target) -> tuple[list[Item], list[str]]:
     """The ordered items of ``config`` on ``target`` (an executors.Target), checked; and notes."""
     device, runners = target.device, target.runners
@@ -154,12 +159,15 @@ def target_items(config: SweepConfig, target) -> tuple[list[Item], list[str]]:
     items, notes = plan(config, device, runners)
     if not items:
         raise ConfigError("empty sweep: no configuration to measure (" + "; ".join(notes or ["check the options"]) + ")")
+    if any(item.spec is not None and runner_class(item.runner).input != "module" for item in items):
+        cache_root("onnx", config.cache_dir)  # an unusable export cache is one line now, not a failed record each
     return items, notes
 
 
 def item_key(dev_id: str, item: Item, config: SweepConfig) -> tuple:
-    """The key the record of ``item`` has (Record.key())."""
-    return (dev_id, item.model, item.strategy, item.scale, item.batch, item.runner, config.precision, config.mode)
+    """The identity of the record ``item`` makes (Record.key())."""
+    return (dev_id, item.model, item.strategy, float(item.scale), int(item.batch), item.runner, config.precision,
+            config.mode)
 
 
 def done_keys(profile: Profile, remeasure: str | None) -> set:
@@ -169,70 +177,196 @@ def done_keys(profile: Profile, remeasure: str | None) -> set:
 
 def run_sweep(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
               quiet: bool = False, measure_fn: MeasureFn | None = None, remeasure: str | None = None,
-              peaks: bool | None = None, executor=None) -> tuple[Profile, Path, list[str]]:
+              peaks: bool | None = None, executor=None,
+              on_start: Callable[[], None] | None = None) -> tuple[Profile, Path, list[str]]:
     """Measure every item of ``config``; returns (profile, its path, notes).
 
     ``executor`` (hwprofile.executors) says where measurements run; the default is this machine. An executor
     that schedules measurements itself (it has a ``run_sweep`` method: Ray, concurrently over a cluster's
     nodes) runs the whole sweep.
     ``remeasure`` ("disturbed" | "unclean", with ``resume``) measures such records of the file again.
-    ``peaks``: measure the device peaks once (default: yes when measuring with the real ``measure``, unless
-    the profile already holds them).
+    ``peaks``: measure the device peaks once (default: yes when measuring on this machine with the real
+    ``measure``, unless the profile already holds them). ``on_start()`` is called once everything is
+    checked, just before the first measurement (``hwprofile run`` prints its estimate then).
     """
-    validate(config)
-    check_remeasure(remeasure, resume)
-    timing = timing_of(config)
+    if hasattr(executor, "run_sweep"):
+        if measure_fn is not None:
+            raise ConfigError("give run_sweep a measure_fn or an executor, not both")
+        if on_start is not None:
+            on_start()
+        return executor.run_sweep(config, out, resume=resume, quiet=quiet, remeasure=remeasure, peaks=peaks)
+    with sweep_session(config, out, resume=resume, measure_fn=measure_fn, remeasure=remeasure, peaks=peaks,
+                       executor=executor) as (session, items, notes, done):
+        if on_start is not None:
+            on_start()
+        measure_items(session, items, done, quiet)
+    return session.profile, session.path, notes
+
+
+@contextmanager
+def sweep_session(config: SweepConfig, out: str | os.PathLike | None = None, *, resume: bool = False,
+                  measure_fn: MeasureFn | None = None, remeasure: str | None = None, peaks: bool | None = None,
+                  executor=None) -> Iterator[tuple["Session", list[Item], list[str], set]]:
+    """Check ``config``, lock and open (or resume) its profile and plan it: yields (session, items, notes, keys
+    already done). The profile stays locked (hwprofile.locks) until the block ends; SIGTERM and SIGINT end it
+    as :class:`~hwprofile.errors.Interrupted`, naming the file that holds the work so far. On a normal end the
+    device peaks are completed at the thread counts the records ran with (:meth:`Session.finish`)."""
     if executor is not None and measure_fn is not None:
         raise ConfigError("give run_sweep a measure_fn or an executor, not both")
-    if hasattr(executor, "run_sweep"):
-        return executor.run_sweep(config, out, resume=resume, quiet=quiet, remeasure=remeasure, peaks=peaks)
     executor = executor or LocalExecutor(measure_fn)
+    validate(config, local=isinstance(executor, LocalExecutor))
+    check_remeasure(remeasure, resume)
+    timing = timing_config(config)
     target = executor.target(config)
-    device, fp, dev_id = target.device, target.fingerprint, target.device_id
+    device, runners, fp, dev_id = target.device, target.runners, target.fingerprint, target.device_id
     items, notes = target_items(config, target)
     path = Path(out) if out else default_out(dev_id)
-    profile = open_profile(config, path, resume, dev_id, fp)
-    want_peaks = (measure_fn is None and isinstance(executor, LocalExecutor)) if peaks is None else peaks
-    if want_peaks:
-        store_peaks(profile, dev_id, device)
-    profile.save(path)
-    measured_here = isinstance(executor, LocalExecutor)
-    done = done_keys(profile, remeasure)
-    artifacts = Artifacts.for_items(items, config.cache_dir)
-    started = time.monotonic()
-    with sigterm_as_interrupt(), progress(len(items), quiet) as bar:
+    if not resume and os.path.lexists(path):
+        raise ConfigError(f"{str(path)!r} already exists; choose another --out, or --resume it")
+    with profile_lock(path), sigterm_as_interrupt():
+        saved = resume  # the work so far is in the file (named by Interrupted)
+        try:
+            profile = open_profile(config, path, resume, dev_id, fp)
+            want_peaks = (measure_fn is None and isinstance(executor, LocalExecutor)) if peaks is None else peaks
+            if want_peaks:  # at every thread count the sweep's CPU runners are given (None: their default)
+                _store_peaks(profile, dev_id, device, [config.runner_options(r).get("threads") for r in runners])
+            profile.save(path)
+            saved = True
+            session = Session(config, profile, path, dev_id, device, executor, timing,
+                              Artifacts.for_items(items, config.cache_dir, detailed=bool(config.layers)), clock(),
+                              want_peaks=want_peaks)
+            yield session, items, notes, done_keys(profile, remeasure)
+            session.finish()
+        except KeyboardInterrupt:
+            raise Interrupted(path if saved else None) from None
+
+
+def measure_items(session: "Session", items: list[Item], done: set = frozenset(), quiet: bool = True) -> None:
+    """Measure every item whose key is not in ``done``, in order, with a progress bar (which says when a
+    disturbed record is measured again)."""
+    with progress(len(items), quiet) as bar:
         for item in items:
-            bar.set_postfix_str(f"{item.label} b{item.batch} {item.runner}", refresh=False)
-            if item_key(dev_id, item, config) not in done:
-                def once() -> Record:
-                    return _measure_item(item, config, dev_id, device, artifacts, timing, executor.measure, started)
-                if measured_here:  # the system check and the back-off read this machine
-                    rec = quality.measure_with_retries(first_prepare(once), device, retries=config.retries,
-                                                       backoff_s=config.retry_backoff_s)
-                else:  # judged on the readings taken where it ran
-                    rec = quality.with_quality(once())
-                profile.upsert(rec)
-                profile.save(path)
-                if executor.stop_reason():
-                    raise MeasurementError(f"{executor.stop_reason()}; the profile so far is saved in {path}: "
-                                           f"continue with --resume {path}")
+            where = f"{item.label} b{item.batch} {item.runner}"
+            bar.set_postfix_str(where, refresh=False)
+            if session.key(item) not in done:
+                session.measure(item, on_retry=_retry_note(bar, where))
             bar.update(1)
-    return profile, path, notes
+
+
+@dataclass
+class Session:
+    """What measuring one more item of a sweep needs: the profile it goes into (saved after each record),
+    the device, the executor and the clock the budget runs on."""
+
+    config: SweepConfig
+    profile: Profile
+    path: Path
+    dev_id: str
+    device: str
+    executor: object
+    timing: TimingConfig
+    artifacts: Artifacts
+    started: float
+    #: runner -> the shortest measurement of this sweep (s): what a record needs (the budget's tail)
+    durations: dict[str, float] = field(default_factory=dict)
+    want_peaks: bool = False  # measure the device peaks here (at the thread counts the records ran with)
+
+    def elapsed_s(self) -> float:
+        return clock() - self.started
+
+    def finish(self) -> None:
+        """At the sweep's end: the device peaks at the thread counts the records ran with, where the default was
+        not the peaks' count (a 1-thread record is compared with 1-thread peaks)."""
+        if self.want_peaks:
+            counts = [r.settings.threads for r in self.profile.records if r.ok and r.device_id == self.dev_id]
+            if _store_peaks(self.profile, self.dev_id, self.device, counts):
+                self.profile.save(self.path)
+
+    def key(self, item: Item) -> tuple:
+        """The identity of the record ``item`` makes (Record.key)."""
+        return item_key(self.dev_id, item, self.config)
+
+    def measure(self, item: Item, *, pool_into: Record | None = None,
+                on_retry: Callable[[int, int, tuple], None] | None = None) -> Record:
+        """Measure ``item`` (the system check and retries when measured here), store it and save the profile.
+        With ``pool_into``, a measurement that is not disturbed is pooled into that record as more processes
+        (hwprofile.pooling.pool) instead of replacing it."""
+        config, executor = self.config, self.executor
+
+        def once() -> Record:
+            return _measure_item(item, config, self.dev_id, self.device, self.artifacts, self.timing,
+                                 executor.measure, self.started, self.durations)
+        if isinstance(executor, LocalExecutor):  # the system check and the back-off read this machine
+            rec = quality.measure_with_retries(first_prepare(once), self.device, retries=config.retries,
+                                               backoff_s=config.retry_backoff_s, on_retry=on_retry)
+        else:  # judged on the readings taken where it ran
+            rec = quality.with_quality(once())
+        if pool_into is not None:  # a repeat: its spread from the first is information (weights), not a fault
+            if not (rec.ok and rec.quality != "disturbed"):
+                return pool_into
+            worse = max((pool_into, rec), key=lambda r: quality.QUALITIES.index(r.quality or "clean"))
+            rec = pool(pool_into, rec).replace(quality=worse.quality, quality_reasons=list(worse.quality_reasons))
+        self.profile.upsert(rec)
+        self.profile.save(self.path)
+        if executor.stop_reason():
+            raise MeasurementError(f"{executor.stop_reason()}; the profile so far is saved in {self.path}: "
+                                   f"continue with --resume {self.path}")
+        return rec
 
 
 def run(*, out: str | os.PathLike | None = None, resume: bool = False, quiet: bool = True, **options) -> Profile:
     """Profile a sweep on this device and save it; mirrors ``hwprofile run`` (options: the fields of
     :class:`~hwprofile.sweep_config.SweepConfig`). Returns the profile.
 
+    Every argument is checked before anything runs (types, hwprofile.bounds): a bad one is a ConfigError
+    naming the parameter, e.g. ``hwprofile.run: batch_sizes 5000: expected an integer from 1 to 4096``.
+
     >>> profile = hwprofile.run(device="cpu", strategies=("w", "dWr"), scales=(1, 4), batch_sizes=(1,))
     """
-    tuples = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in options.items()}
+    config = api_config("hwprofile.run", options)
     try:
-        config = SweepConfig(**tuples)
-    except TypeError as exc:
+        out = api_path(out, "out")
+        for name, value in (("resume", resume), ("quiet", quiet)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name} {shown(value)}: expected True or False")
+    except ConfigError as exc:
         raise ConfigError(f"hwprofile.run: {exc}") from None
     profile, _path, _notes = run_sweep(config, out, resume=resume, quiet=quiet)
     return profile
+
+
+def api_config(where: str, options: dict) -> SweepConfig:
+    """A SweepConfig from the Python API's keyword arguments, checked before anything runs; errors are
+    ConfigErrors that start with ``where`` and name the parameter."""
+    known = [f.name for f in dataclasses.fields(SweepConfig)]
+    unknown = sorted(k for k in options if k not in known)
+    if unknown:
+        raise ConfigError(f"{where}: unexpected keyword argument {unknown[0]!r}; the run options are "
+                          f"{', '.join(known)}")
+    tuples = {k: tuple(v) if isinstance(v, list) else (v,) if k in _LISTS and isinstance(v, str) else v
+              for k, v in options.items()}
+    config = SweepConfig(**tuples)
+    try:
+        validate(config, names=PARAMS, local=True)
+    except ConfigError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    return config
+
+
+#: SweepConfig fields that hold lists: a single string is taken as a list of one
+_LISTS = ("runners", "models", "strategies")
+
+
+def api_path(value, name: str) -> Path | None:
+    """``value`` (a path, or None) as a Path, or a ConfigError naming the parameter."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or isinstance(value, bytes):
+        raise ConfigError(f"{name} {shown(value)}: expected a file path (str or os.PathLike) or None")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise ConfigError(f"{name} {shown(value)}: expected a non-empty file path")
+    return Path(text)
 
 
 def first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
@@ -248,10 +382,39 @@ def first_prepare(measure_once: Callable[[], Record]) -> Callable[[], Record]:
     return once
 
 
-def store_peaks(profile: Profile, dev_id: str, device: str) -> None:
-    """Measure the device peaks once per profile and device (hwprofile.roofline)."""
-    if needs_peaks(profile, dev_id):
-        set_peaks(profile, dev_id, measure_peaks(device))
+def _store_peaks(profile: Profile, dev_id: str, device: str, counts: list[int | None]) -> bool:
+    """Measure the device peaks once per profile and device (hwprofile.roofline), and again at every CPU thread
+    count in ``counts`` they were not measured at (``at_threads``: a 1-thread record is compared with 1-thread
+    peaks). Whether the device entry changed."""
+    entry = profile.device(dev_id)
+    peaks = entry.peaks if isinstance(entry.peaks, dict) and "error" not in entry.peaks else None
+    changed = peaks is None
+    if peaks is None:
+        first = next((t for t in counts if t is not None), None) if None not in counts else None
+        peaks = measure_peaks(device) if first is None else measure_peaks(device, threads=first)
+    if "error" not in peaks and not device.startswith("cuda"):
+        extra = dict(peaks.get("at_threads") or {})
+        for threads in dict.fromkeys(t for t in counts if t is not None):
+            if select_peaks(peaks, threads) is None and str(threads) not in extra:
+                more = measure_peaks(device, threads=threads)
+                if "error" not in more:
+                    extra[str(threads)] = more
+                    changed = True
+        if extra:
+            peaks = {**peaks, "at_threads": extra}
+    if changed:
+        profile.devices[dev_id] = entry.model_copy(update={"peaks": peaks})
+    return changed
+
+
+def needed_s(durations: dict[str, float], runner: str) -> float:
+    """What a record of ``runner`` needs, as this sweep has seen it: its shortest measurement so far, else the
+    shortest of any runner, else 0 (nothing seen yet)."""
+    return durations.get(runner, min(durations.values(), default=0.0))
+
+
+def _budget_left(config: SweepConfig, started: float) -> float | None:
+    return None if config.budget_s is None else config.budget_s - (clock() - started)
 
 
 def needs_peaks(profile: Profile, dev_id: str) -> bool:
@@ -293,24 +456,34 @@ class ReadyItem:
         return _record(self.item, self.device_id, self.config, self.counts, status, reason, m, self.prepared)
 
 
-def ready_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,
-               started: float) -> ReadyItem | Record:
+def ready_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts, started: float,
+               durations: dict[str, float] | None = None) -> ReadyItem | Record:
     """Count ``item`` and make its input: a ReadyItem, or the item's record when it cannot be measured (its
-    counting or input failed: ``failed``; the sweep's budget is spent: ``skipped``)."""
+    counting or input failed: ``failed``; the sweep's budget is spent: ``skipped``). Under a budget, a record
+    is not started when less time is left than records of this sweep have needed (``durations``: runner ->
+    its shortest measurement; it is 'skipped', not killed halfway as a 'timeout'); one that is started gets
+    the time left (at least what such records needed) plus 5 s before its child is killed."""
+    durations = {} if durations is None else durations
     try:
         counts = _counts(item)
     except Exception as exc:
         return _record(item, dev_id, config, {}, "failed", f"counting failed: {exc}")
-    elapsed = time.monotonic() - started
-    if config.budget_s is not None and elapsed >= config.budget_s:
+    left = _budget_left(config, started)
+    if left is not None and left <= 0:
         return _record(item, dev_id, config, counts, "skipped", f"sweep budget of {config.budget_s:g}s spent")
     try:
         workload, prepared = prepare_item(item, config, device, artifacts, counts["resolution"])
     except Exception as exc:
         return _record(item, dev_id, config, counts, "failed", f"preparing its input failed: {_one_line(exc)}")
     timeout = config.timeout_s
-    if config.budget_s is not None:
-        timeout = max(5.0, min(timeout, config.budget_s - elapsed + 5.0))
+    left, need = _budget_left(config, started), needed_s(durations, item.runner)
+    if left is not None:
+        if left <= 0 or left < need:
+            return _record(item, dev_id, config, counts, "skipped",
+                           f"sweep budget of {config.budget_s:g}s: {max(left, 0):.0f} s left, less than the "
+                           f"{need:.0f} s a record needed in this sweep" if need else
+                           f"sweep budget of {config.budget_s:g}s spent", prepared=prepared)
+        timeout = min(timeout, max(left, need) + 5.0)
     extra = {} if config.memory_limit_mb is None else {"memory_limit_mb": config.memory_limit_mb}
     if config.layers:  # per-layer counts come from the ONNX graph (an engine's: the one it was built from)
         graph = artifacts.onnx(item, config.precision)[0] if workload.kind == "engine" else None
@@ -329,14 +502,31 @@ def unmeasured(item: Item, config: SweepConfig, dev_id: str, status: str, reason
 
 
 def _measure_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts,
-                  timing, measure_fn: MeasureFn, started: float) -> Record:
-    ready = ready_item(item, config, dev_id, device, artifacts, started)
-    return ready if isinstance(ready, Record) else ready.measure(timing, measure_fn)
+                  timing, measure_fn: MeasureFn, started: float, durations: dict[str, float] | None = None) -> Record:
+    """Measure one item here (``ready_item``, then its measurement); an ok record's time joins ``durations``."""
+    durations = {} if durations is None else durations
+    ready = ready_item(item, config, dev_id, device, artifacts, started, durations)
+    if isinstance(ready, Record):
+        return ready
+    began = clock()
+    rec = ready.measure(timing, measure_fn)
+    if rec.status == "ok":
+        took = clock() - began
+        durations[item.runner] = min(durations.get(item.runner, took), took)
+    return rec
 
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0] if text else ''}"[:300]
+
+
+def _retry_note(bar, where: str) -> Callable[[int, int, tuple], None]:
+    """Says on the progress bar that a disturbed record is being measured again, and why."""
+    def note(attempt: int, retries: int, reasons: tuple) -> None:
+        why = f": {reasons[0]}" if reasons else ""
+        bar.set_postfix_str(f"{where} - disturbed{why}; retry {attempt}/{retries}", refresh=True)
+    return note
 
 
 @contextmanager

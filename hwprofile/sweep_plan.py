@@ -4,8 +4,13 @@ Planning needs neither the device nor the runners' libraries: ``--plan --device 
 CPU-only machine, so a CI configuration or a GPU run can be checked beforehand. Each item says which
 input its runner runs (module | onnx | engine, as the runner declares it); the artifacts are the ONNX
 exports and TensorRT engine builds the sweep would make (each once). ``estimated_s`` is a rough
-expected wall time from the timing budget, the repeats, and the per-process, export and engine-build
-estimates below; it is a planning figure, not a measurement.
+expected wall time from the timing budget, the repeats, an iteration time guessed from the model's flops
+(:data:`MACS_PER_S`), and the per-process, export and engine-build estimates below; it is a planning figure,
+not a measurement.
+
+``design`` says, per row (runner and batch), whether the sweep can answer "activations or flops?" before
+anything is measured: the joint fit's standard errors per unit noise (:func:`hwprofile.design.design_se`)
+and the |delta| it tells from 0 in 90% of sweeps at a record-to-record noise of :data:`PLAN_SIGMA`.
 """
 
 from __future__ import annotations
@@ -14,18 +19,32 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .complexity import complexity
+from .design import design_se
 from .errors import ConfigError, DeviceUnavailable
 from .measure import TimingConfig
+from .measure.energy import MIN_WINDOW_S as ENERGY_MIN_WINDOW_S
+from .measure.timing import MIN_SAMPLES
+from .quality import needs_remeasure
 from .runners import RUNNER_NAMES, available_runners, check_runner_name, env, resolve_device, runner_class
-from .sweep_config import check_runner_options, plan, validate
+from .sweep_config import FINAL, check_runner_options, plan, validate
 
 #: Rough seconds to start one measuring process and import its libraries: a fork of the preloaded
 #: server on CPU, a fresh interpreter that initialises CUDA on GPU.
 START_S = {"cpu": 0.5, "cuda": 8.0}
 #: Rough seconds to load a runner's input in the child (build the module, create the session, deserialize).
 LOAD_S = {"module": 1.0, "onnx": 2.0, "engine": 1.0}
-#: Rough seconds of one verified ONNX export: a base plus a share per GFLOP (multiply-adds) of the model.
-EXPORT_S = (10.0, 5.0)
+#: Rough seconds of one verified ONNX export: a base plus a share per block of the network (export time grows
+#: with the graph, not the flops: on the 2-vCPU dev VM w x4 and r x4 took ~13 s, d x4 ~46 s, d x16 ~100 s).
+EXPORT_S = (4.0, 0.55)
+#: Rough multiply-adds per second of one iteration by device type and runner input, to guess how long big
+#: models' iterations take (2-vCPU dev VM: eager torch ran EfficientNet-B0 scalings at 7-12 G/s, ONNX Runtime
+#: at 25-35 G/s).
+MACS_PER_S = {("cpu", "module"): 10e9, ("cpu", "onnx"): 30e9, ("cuda", "module"): 2e12, ("cuda", "onnx"): 3e12,
+              ("cuda", "engine"): 4e12}
+#: iterations after which the timed phase typically reaches its target interval on a quiet CPU
+CI_ITERATIONS = 30
+#: the record-to-record noise (SD of log latency) the plan's power column assumes (2-vCPU dev VM: 0.03-0.3)
+PLAN_SIGMA = 0.10
 #: Rough seconds of one TensorRT engine build: a base plus a share per optimization profile (batch size).
 ENGINE_BUILD_S = (30.0, 15.0)
 
@@ -57,6 +76,20 @@ class PlannedArtifact:
 
 
 @dataclass(frozen=True)
+class PlanRow:
+    """What one row (runner, batch) of the sweep can decide, per unit of record-to-record noise."""
+
+    runner: str
+    batch: int
+    models: int  # records with counts (one per model)
+    df: int | None
+    se_delta_per_sigma: float | None  # None: the design cannot separate flops from acts
+    se_acts_per_sigma: float | None
+    se_flops_per_sigma: float | None
+    decidable_delta: float | None  # |delta| told from 0 in 90% of sweeps at noise PLAN_SIGMA
+
+
+@dataclass(frozen=True)
 class SweepPlan:
     device: str
     device_present: bool
@@ -65,6 +98,11 @@ class SweepPlan:
     artifacts: tuple[PlannedArtifact, ...]
     estimated_s: float
     notes: tuple[str, ...] = field(default=())
+    design: tuple[PlanRow, ...] = field(default=())
+    plan_sigma: float = PLAN_SIGMA
+    #: with a --budget, about when the sweep ends: records are started until the budget is spent, so the
+    #: budget plus the longest record and its artifacts (None without a budget, or when the sweep fits in it)
+    within_budget_s: float | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -108,10 +146,46 @@ def _runners(config, device: str, present: bool) -> tuple[list[str], list[str]]:
     return kept, notes
 
 
-def _gflops(item) -> float:
-    if item.spec is None:
-        return 1.0
-    return complexity(item.spec).flops / 1e9
+def _blocks(item) -> int:
+    """Blocks of the network (its graph size); an ONNX file's are unknown (16, an EfficientNet-B0)."""
+    return 16 if item.spec is None else sum(item.spec.depths)
+
+
+def _iteration_s(item, kind: str, runner_input: str) -> float:
+    """A rough guess of one iteration's seconds from the model's multiply-adds."""
+    macs = complexity(item.spec).flops if item.spec is not None else 4e8
+    return item.batch * macs / MACS_PER_S.get((kind, runner_input), 10e9)
+
+
+def _record_s(timing: TimingConfig, it_s: float, kind: str = "cpu") -> float:
+    """Seconds of one process's warm-up, timed phase and throughput window, for iterations of ``it_s``."""
+    warm = min(max(timing.warmup_s, timing.warmup_iters * it_s), max(timing.budget_s, it_s))
+    # the timed phase stops once the median's interval is narrow (fast models: after a few dozen iterations)
+    timed = max(min(timing.budget_s, CI_ITERATIONS * it_s), MIN_SAMPLES * it_s, min(timing.budget_s, 0.3))
+    window = max(timing.throughput_window_s, it_s) if timing.throughput_window_s > 0 else 0.0
+    if kind == "cuda" and window > 0:  # GPU records read energy: the window lasts at least a second
+        window = max(window, ENERGY_MIN_WINDOW_S)
+    return warm + timed + window
+
+
+def design_rows(items, runners: list[str]) -> tuple[PlanRow, ...]:
+    """Per (runner, batch): the joint fit's standard errors per unit noise for the models planned."""
+    rows = []
+    for runner in runners:
+        for batch in sorted({it.batch for it in items if it.runner == runner}):
+            counts = [complexity(it.spec) for it in items if it.runner == runner and it.batch == batch
+                      and it.spec is not None]
+            se = design_se([c.flops for c in counts], [c.acts for c in counts]) if len(counts) >= 3 else None
+            if se is None:
+                rows.append(PlanRow(runner, batch, len(counts), None, None, None, None, None))
+                continue
+            rows.append(PlanRow(runner, batch, len(counts), se.df, round(se.se_delta, 3), round(se.se_acts, 3),
+                                round(se.se_flops, 3), _round(se.decidable_delta(PLAN_SIGMA))))
+    return tuple(rows)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
 
 
 def make_plan(config) -> SweepPlan:
@@ -134,13 +208,12 @@ def make_plan(config) -> SweepPlan:
         batches.setdefault(it.label, set()).add(int(it.batch))
     artifacts: dict[tuple, PlannedArtifact] = {}
     planned = []
-    per_run = timing.warmup_s + timing.budget_s + timing.throughput_window_s
 
     def onnx_artifact(it) -> PlannedArtifact:
         key = ("onnx", it.label, config.precision)
         if key not in artifacts:
             given = it.onnx_path is not None
-            est = 0.0 if given else EXPORT_S[0] + EXPORT_S[1] * _gflops(it)
+            est = 0.0 if given else EXPORT_S[0] + EXPORT_S[1] * _blocks(it)
             artifacts[key] = PlannedArtifact(f"onnx:{len(artifacts)}", "onnx", it.label, config.precision,
                                              "given" if given else "export", estimated_s=round(est, 1))
         return artifacts[key]
@@ -159,16 +232,21 @@ def make_plan(config) -> SweepPlan:
                                                  round(ENGINE_BUILD_S[0] + ENGINE_BUILD_S[1] * len(bs), 1))
             art = artifacts[key]
         load = cls.load_estimate_s if cls.load_estimate_s is not None else LOAD_S.get(cls.input, 2.0)
-        est = timing.repeats * (START_S.get(kind, 8.0) + load + per_run)
+        it_s = _iteration_s(it, kind, cls.input)
+        est = timing.repeats * (START_S.get(kind, 8.0) + load + _record_s(timing, it_s, kind))
         planned.append(PlanItem(it.model, it.strategy, it.scale, it.batch, it.runner, config.precision, config.mode,
                                 cls.input, art.id if art else None, round(est, 1)))
     baselines = len(runners) * START_S.get(kind, 8.0)  # one library-only child per runner (memory baseline)
     total = sum(p.estimated_s for p in planned) + sum(a.estimated_s for a in artifacts.values()) + baselines
+    within = None
     if config.budget_s is not None and total > config.budget_s:
+        arts = {a.id: a.estimated_s for a in artifacts.values()}
+        longest = max(p.estimated_s + arts.get(p.artifact or "", 0.0) for p in planned)
+        within = round(min(total, config.budget_s + longest), 1)
         notes.append(f"the --budget of {config.budget_s:g} s is shorter than the estimate: records it does not reach "
-                     "are saved as 'skipped'")
+                     f"are saved as 'skipped', and the sweep ends after about {within:g} s")
     return SweepPlan(device, present, tuple(runners), tuple(planned), tuple(artifacts.values()),
-                     round(total, 1), tuple(notes))
+                     round(total, 1), tuple(notes), design_rows(items, runners), within_budget_s=within)
 
 
 # ----------------------------------------------------------------------------- a fleet (run --plan --executor ray)
@@ -211,17 +289,34 @@ def fleet_plan(kinds: list[tuple[str, str, list[int], SweepPlan]], max_nodes: in
     nodes runs at once, the kind's plan). A rough planning figure: the exports on the driver first, then each
     kind's measurements spread evenly over its slots (at least its longest item), the kinds side by side."""
     out, exports = [], {}
-    for kind_id, device_type, capacities, plan in kinds:
+    for kind_id, device_type, capacities, kind_plan in kinds:
         used = sorted(capacities, reverse=True)[:max_nodes] if max_nodes else list(capacities)
         slots = sum(used)
-        items = [i.estimated_s for i in plan.items]
-        for a in plan.artifacts:  # an export serves every kind (the exporters' disk cache); engines are per device
+        items = [i.estimated_s for i in kind_plan.items]
+        for a in kind_plan.artifacts:  # an export serves every kind (the exporters' disk cache); engines are per device
             exports[(a.kind, a.model, a.precision, a.device if a.kind == "engine" else None)] = a.estimated_s
-        baselines = len(used) * len(plan.runners) * START_S.get(device_type, 8.0)
+        baselines = len(used) * len(kind_plan.runners) * START_S.get(device_type, 8.0)
         work = sum(items) + PEAKS_S.get(device_type, 15.0) + baselines
         wall = max(max(items, default=0.0), work / slots) if slots else float("inf")
         out.append(KindPlan(kind_id, device_type, len(capacities), len(used), slots, len(items), round(work, 1),
-                            round(wall, 1), plan))
+                            round(wall, 1), kind_plan))
     exports_s = round(sum(exports.values()), 1)
     return FleetPlan(tuple(out), exports_s, round(exports_s + max((k.estimated_s for k in out), default=0.0), 1),
                      tuple(notes))
+
+
+
+
+def still_to_measure(sweep_plan: SweepPlan, records=(), remeasure: str | None = None) -> tuple[int, float]:
+    """(records left to measure, their estimated seconds) when ``records`` (a resumed profile's) are kept:
+    finished records count as done unless ``remeasure`` asks for them again; the artifacts and baseline
+    processes are counted in proportion."""
+    done = {(r.model, r.strategy, float(r.scale), r.batch, r.runner, r.precision, r.mode) for r in records
+            if r.status in FINAL and not needs_remeasure(r, remeasure)}
+    left = [i for i in sweep_plan.items
+            if (i.model, i.strategy, float(i.scale), i.batch, i.runner, i.precision, i.mode) not in done]
+    if not sweep_plan.items:
+        return 0, 0.0
+    items_s = sum(i.estimated_s for i in sweep_plan.items)
+    other = sweep_plan.estimated_s - items_s
+    return len(left), round(sum(i.estimated_s for i in left) + other * len(left) / len(sweep_plan.items), 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from functools import cache
 
+from .bounds import shown
 from .errors import UnknownModelError
 from .regnet import adjust_block_compatibility, generate_regnet
 from .scaling import scale
@@ -124,6 +125,8 @@ def model_names() -> list[str]:
 
 def get_spec(name: str) -> ModelSpec:
     """The base spec named ``name`` (case-insensitive); suggests close names when unknown."""
+    if not isinstance(name, str):
+        raise UnknownModelError(f"model name {shown(name)}: expected a string, e.g. 'ResNet-50'")
     by_lower = {k.lower(): v for k, v in zoo().items()}
     spec = by_lower.get(name.strip().lower())
     if spec is not None:

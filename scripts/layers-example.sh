@@ -31,10 +31,12 @@ def facts(d):
         or [r["name"] for r in d["rows"] if r["op_type"] == "Conv2d"]
     dw = [r for r in d["rows"] if r.get("depthwise")]
     return (f"{len(convs)} convolutions joined to their counts; {sum(r['bound'] == 'memory' for r in dw)} of "
-            f"{len(dw)} depthwise convolutions memory-bound; layer sum {d['layer_sum_ms']:.3g} ms vs unprofiled "
-            f"end-to-end {d['end_to_end_ms']:.3g} ms ({d['layer_sum_ms'] / d['end_to_end_ms']:.0%}); profiled run "
-            f"{d['profiled_run_ms']:.3g} ms ({d['profiled_run_ms'] / d['end_to_end_ms'] - 1:+.0%} profiling "
-            f"overhead); memory-bound share of layer time {d['memory_bound_time_fraction']:.0%}")
+            f"{len(dw)} depthwise convolutions memory-bound; clean end-to-end {d['end_to_end_ms']:.3g} ms "
+            f"(hwprofile's ordinary timing: {d['latency_median_ms']:.3g} ms); profiled run "
+            f"{d['profiled_run_ms']:.3g} ms ({d['profiler_overhead']:+.0%} profiler overhead); layer sum "
+            f"{d['layer_sum_ms']:.3g} ms ({d['layer_sum_ms'] / d['end_to_end_ms']:.0%} of the clean end-to-end); "
+            f"peaks {'measured under load' if d['peaks']['disturbed'] else 'measured on a quiet CPU'} at "
+            f"{d['peaks']['threads']} threads; memory-bound share of layer time {d['memory_bound_time_fraction']:.0%}")
 
 
 stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

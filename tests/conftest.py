@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,10 @@ def _has_cuda() -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     has_gpu = _has_cuda()
     has_trt = importlib.util.find_spec("tensorrt") is not None
+    rehearse = os.environ.get("HWPROFILE_GPU_IMAGE") == "1"
     for item in items:
+        if "gpu_image" in item.keywords and not rehearse:
+            item.add_marker(pytest.mark.skip(reason="downloads several GB: set HWPROFILE_GPU_IMAGE=1 to run"))
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
         if "trt" in item.keywords and not (has_trt and has_gpu):

@@ -19,6 +19,12 @@ The engine it "builds" is real enough to be run by the ``trt`` runner: the plan 
 shapes, read from the ONNX file) and the optimization profiles set on the builder; the runtime's
 engine and its execution contexts enforce those profiles like TensorRT (a new context is on
 profile 0; a shape outside the active profile is refused). ``execute_async_v3`` computes nothing.
+
+Its layers are the graph's nodes in pairs, with opaque names (``Kernel_0``, ...), as fused kernels are:
+the engine inspector names each layer's ONNX nodes (``[ONNX Layer: x]``) only when the engine was built
+with ``ProfilingVerbosity.DETAILED``, else it lists bare names, like TensorRT. An ``IProfiler`` attached to
+an execution context (``context.profiler``) gets ``report_layer_time(name, 0.1)`` for every layer of every
+run; ``context._profiled`` counts those runs.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ VERSIONS = {"common": "11.4.0.106", "10.16.1.11": "10.16.1.11", "11.4.0.106": "1
 #: Real API names (NVIDIA's TensorRT Python API docs) whose literal is folded into a longer string.
 FOLDED = {"Logger": "ILogger", "Builder": "IExprBuilder", "Runtime": "IPluginV3OneRuntime",
           "serialize": "get_fields_to_serialize", "num_errors": "get_num_errors",
-          "DataType": "PluginArgDataType", "INPUT": "CONDITIONAL_INPUT", "OUTPUT": "CONDITIONAL_OUTPUT"}
+          "DataType": "PluginArgDataType", "INPUT": "CONDITIONAL_INPUT", "OUTPUT": "CONDITIONAL_OUTPUT",
+          "profiler": "report_to_profiler"}  # IExecutionContext.profiler
 
 
 def allowed_names(which: str = "common") -> frozenset[str]:
@@ -102,6 +109,8 @@ def make(which: str = "common") -> types.ModuleType:
     mod.NetworkDefinitionCreationFlag = enum("NetworkDefinitionCreationFlag",
                                              {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1})
     mod.MemoryPoolType = enum("MemoryPoolType", {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "TACTIC_DRAM": 4})
+    mod.ProfilingVerbosity = enum("ProfilingVerbosity", {"LAYER_NAMES_ONLY": 0, "NONE": 1, "DETAILED": 2})
+    mod.LayerInformationFormat = enum("LayerInformationFormat", {"ONELINE": 0, "JSON": 1})
 
     class _HostMemory(bytes):  # buffer protocol, like IHostMemory
         pass
@@ -131,6 +140,16 @@ def make(which: str = "common") -> types.ModuleType:
             self._cache = None
             self._profiles = 0
             self._shapes = []
+            self._verbosity = mod.ProfilingVerbosity.LAYER_NAMES_ONLY
+
+        @property
+        def profiling_verbosity(self):
+            return self._verbosity
+
+        @profiling_verbosity.setter
+        def profiling_verbosity(self, value):
+            record("profiling_verbosity", value)
+            object.__setattr__(self, "_verbosity", value)
 
         def set_memory_pool_limit(self, pool, size):
             record("set_memory_pool_limit", pool, size)
@@ -183,7 +202,8 @@ def make(which: str = "common") -> types.ModuleType:
             record("build_serialized_network", network._flags, config._profiles)
             if not state["build_ok"]:
                 return None
-            meta = {"io": network._io, "profiles": config._shapes}
+            meta = {"io": network._io, "profiles": config._shapes,
+                    "detailed": config._verbosity == mod.ProfilingVerbosity.DETAILED}
             return HostMemory(b"ENGINE:" + bytes(str(config._profiles), "ascii") + b"\n"
                               + json.dumps(meta).encode())
 
@@ -223,10 +243,26 @@ def make(which: str = "common") -> types.ModuleType:
                                      "BOOL": "BOOL", "UINT8": "UINT8", "BF16": "BF16"})
     mod.TensorIOMode = enum("TensorIOMode", {"INPUT": "INPUT", "OUTPUT": "OUTPUT", "NONE": "NONE"})
 
+    class _IProfiler:
+        def __init__(self):
+            pass
+
+    mod.IProfiler = strict("IProfiler", (_Strict, _IProfiler))
+
     class _Context:
         def __init__(self, engine):
-            self._engine, self._shapes, self._addresses, self._runs = engine, {}, {}, 0
+            self._engine, self._shapes, self._addresses, self._runs, self._profiled = engine, {}, {}, 0, 0
             object.__setattr__(self, "active_optimization_profile", 0)
+            object.__setattr__(self, "_profiler", None)
+
+        @property
+        def profiler(self):
+            return self._profiler
+
+        @profiler.setter
+        def profiler(self, value):
+            assert value is None or isinstance(value, mod.IProfiler)
+            object.__setattr__(self, "_profiler", value)
 
         def set_optimization_profile_async(self, index, stream_handle):
             assert isinstance(stream_handle, int) and 0 <= index < len(self._engine._profiles)
@@ -260,6 +296,10 @@ def make(which: str = "common") -> types.ModuleType:
             assert set(self._addresses) == {io["input"]["name"], io["output"]["name"]}
             assert isinstance(stream_handle, int)
             self._runs += 1
+            if self._profiler is not None:  # every layer of the run, as TensorRT reports them
+                self._profiled += 1
+                for name, _ in self._engine._layers():
+                    self._profiler.report_layer_time(name, 0.1)
             return True
 
     Context = strict("IExecutionContext", (_Strict, _Context))
@@ -298,7 +338,32 @@ def make(which: str = "common") -> types.ModuleType:
         def create_execution_context(self):
             return Context(self)
 
+        def _layers(self):
+            """(name, ONNX nodes) of each layer: the graph's nodes in pairs, under opaque kernel names."""
+            nodes = self._io.get("nodes") or []
+            return [(f"Kernel_{i // 2}", nodes[i:i + 2]) for i in range(0, len(nodes), 2)]
+
+        def create_engine_inspector(self):
+            return Inspector(self)
+
     Engine = strict("ICudaEngine", (_Strict, _Engine))
+
+    class _Inspector:
+        def __init__(self, engine):
+            self._engine = engine
+
+        def get_engine_information(self, fmt):
+            assert fmt == mod.LayerInformationFormat.JSON
+            meta = json.loads(self._engine._plan.partition(b"\n")[2] or b"{}")
+            if meta.get("detailed"):
+                layers = [{"Name": name, "Metadata": "\x1e".join(f"[ONNX Layer: {n}]" for n in nodes)}
+                          for name, nodes in self._engine._layers()]
+            else:
+                layers = [name for name, _ in self._engine._layers()]
+            return json.dumps({"Layers": layers, "Bindings": [self._engine._io["input"]["name"],
+                                                              self._engine._io["output"]["name"]]})
+
+    Inspector = strict("EngineInspector", (_Strict, _Inspector))
 
     class _Runtime:
         def __init__(self, logger):
@@ -337,4 +402,4 @@ def _graph_io(path) -> dict:
         return {"name": value.name, "dtype": dtypes.get(tt.elem_type, "FLOAT"), "shape": dims}
 
     inputs = [i for i in model.graph.input if i.name not in inits]
-    return {"input": desc(inputs[0]), "output": desc(model.graph.output[0])}
+    return {"input": desc(inputs[0]), "output": desc(model.graph.output[0]), "nodes": [n.name for n in model.graph.node]}

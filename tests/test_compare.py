@@ -139,7 +139,9 @@ def test_cross_device_comparison_has_follows_tables_and_no_hardware_refusal():
     assert 0.05 < c.summary[-1]["latency"]["ratio"] < 0.1
     assert set(c.follows) == {"cpu.json", "gpu.json"}
     rows = [row for rows in c.follows.values() for row in rows]  # 4 models per group: too few for a verdict
-    assert rows and all(row["verdict"] is None and "too few clean records" in row["note"] for row in rows)
+    assert rows and all(row["verdict"] == "not distinguishable" and "too few usable records" in row["basis"]
+                        and row["note"] == "measure 1 more model" for row in rows)
+    assert set(c.contrast) == {"cpu.json", "gpu.json"}
 
 
 def test_geometric_mean_summary_interval():

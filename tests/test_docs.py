@@ -24,7 +24,7 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 MAX_README_LINES = 220
 MAIN_JOB = ('python3 -m venv .venv && . .venv/bin/activate && pip install "torch==${HWPROFILE_TORCH:-2.13.0}" '
-            '&& pip install -e ".[cpu]" && hwprofile run')
+            '&& pip install -e ".[cpu,plot]" && hwprofile run')
 SHOWN_PROFILE = "profiles/cpu-intel-xeon-2c__torch-ort__fp32__infer.json"
 
 FENCE = re.compile(r"^\s*(```|~~~)")
@@ -149,6 +149,7 @@ def test_readme_show_excerpt_is_what_show_prints(monkeypatch):
     from hwprofile.cli import main
 
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "100")  # as the README says
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["show", SHOWN_PROFILE]) == 0
@@ -192,3 +193,103 @@ def _documented_names() -> str:
 def test_api_page_documents_every_public_name(name):
     assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", _documented_names()), \
         f"hwprofile.{name} is public but docs/api.md has no heading or code naming it"
+
+
+# ----------------------------------------------------------------------------- your own model
+
+OWN_MODEL = "hwprofile run --models my.onnx"
+#: a measured value the lead fills in on a quiet machine (the README's <!-- MEASURE --> block)
+MEASURE = "<MEASURE>"
+
+
+def _own_model_section() -> tuple[list[str], list[str]]:
+    """(the console block's lines, the output block's lines) of the README's "Your own model"."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Your own model", 1)[1].split("\n## ", 1)[0]
+    blocks = code_blocks(section)
+    assert len(blocks) >= 2, "the own-model section needs the command and what it prints"
+    return blocks[0], blocks[1]
+
+
+def _fields(line: str) -> list[str]:
+    return [f for f in re.split(r"\s{2,}", line.strip()) if f]
+
+
+def test_readme_shows_the_own_model_command_and_marks_its_output_for_measuring():
+    command, _ = _own_model_section()
+    assert command == [f"$ {OWN_MODEL}"]
+    text = README.read_text(encoding="utf-8")
+    marker = next(line for line in text.split("## Your own model", 1)[1].splitlines() if "<!-- MEASURE" in line)
+    assert OWN_MODEL in marker and "hwprofile export EfficientNet-B0 -o my.onnx" in marker
+
+
+def test_the_own_model_command_runs_as_written(tmp_path, monkeypatch):
+    """The command parses and plans (what it would measure: the ONNX file on the ONNX Runtime runner, batch
+    sizes 1 and 8), without measuring."""
+    import json as _json
+
+    from hwprofile.cli import build_parser, main
+    from layer_fixtures import tiny_cnn
+
+    args = build_parser().parse_args(OWN_MODEL.split()[1:])
+    assert args.handler and args.models == "my.onnx"
+    monkeypatch.chdir(tmp_path)
+    tiny_cnn(tmp_path / "my.onnx", res=32)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([*OWN_MODEL.split()[1:], "--plan", "--device", "cpu", "--json"]) == 0
+    plan = _json.loads(out.getvalue())
+    assert {(i["model"], i["batch"]) for i in plan["items"]} == {("my.onnx", 1), ("my.onnx", 8)}
+    assert {i["runner"] for i in plan["items"]} <= {"ort:cpu"} and plan["items"]
+
+
+def _one_model_profile(tmp_path):
+    from hwprofile.profile import Profile, Record
+
+    records = [Record(device_id="cpu-x", model="my.onnx", strategy=None, scale=1.0, batch=b, runner="ort:cpu",
+                      precision="fp32", mode="infer", resolution=224, flops=385825092, params=5288548, acts=6748036,
+                      status="ok", source="onnx", quality="clean",
+                      latency={"median_ms": 6.0 * b, "p90_ms": 6.3 * b, "cv": 0.02, "repeats": 1,
+                               "samples_ms": [[6.0 * b * (1 + 0.01 * (i % 3 - 1)) for i in range(30)]]},
+                      throughput={"samples_per_s": 1000 / 6.0})
+               for b in (1, 8)]
+    path = tmp_path / "one.json"
+    Profile(devices={"cpu-x": {"id": "cpu-x"}}, records=records).save(path)
+    return path
+
+
+def test_the_own_model_output_block_has_the_structure_run_prints(tmp_path, monkeypatch):
+    """The block (placeholders or the lead's measurement) is what ``run`` prints for one model: its start
+    line, the records table alone (one model: no verdict or growth table, no "too few clean records" row),
+    the saved file, the roofline and quality lines."""
+    from hwprofile.cli import main
+
+    _, block = _own_model_section()
+    monkeypatch.setenv("COLUMNS", "100")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["show", str(_one_model_profile(tmp_path))]) == 0
+    printed = out.getvalue().splitlines()
+    assert "Does runtime follow" not in out.getvalue() and "Per strategy" not in out.getvalue()
+    assert "too few clean records" not in out.getvalue()
+    wide = io.StringIO()
+    with contextlib.redirect_stdout(wide):
+        assert main(["show", str(_one_model_profile(tmp_path)), "--wide"]) == 0
+    every = _fields(wide.getvalue().splitlines()[2])  # every column of the records table
+    assert re.fullmatch(r"hwprofile run: 2 records on \S+ \(ort:cpu\), estimated \d+ (s|min \d+ s) "
+                        r"\(a rough planning figure; run --plan lists it\)", block[0])
+    assert block[1] == printed[0] and block[2] == ""  # the records table's title
+    columns = _fields(block[3])
+    assert columns[:3] == ["model", "runner", "batch"] and "median ms" in columns
+    assert [c for c in every if c in columns] == columns and set(block[4]) <= {"-", " "}
+    rows = block[5:7]
+    assert [r.split()[:3] for r in rows] == [["my.onnx", "ort:cpu", "1"], ["my.onnx", "ort:cpu", "8"]]
+    for row in rows:
+        assert len(_fields(row)) == len(columns)
+        assert all(re.fullmatch(r"[\d.]+[kMG]?|-|clean|noisy|disturbed|my\.onnx|ort:cpu|" + MEASURE, f)
+                   for f in _fields(row)), row
+    rest = block[7:]
+    assert rest[0].startswith("[...") and "Does runtime follow" not in "\n".join(block)
+    assert re.fullmatch(r"saved \S+\.json \(2 ok\)", rest[1])
+    assert rest[2].startswith("roofline (near = at least 50% of a peak): ")
+    assert rest[3].startswith("quality: ")

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwprofile.gate_calibration import (Observation, Session, drift, merge_gates, needed_threshold, observe,
-                                        round_threshold, sessions_of, thresholds, with_session)
+from hwprofile.gate_calibration import (MIN_SESSIONS_TO_TIGHTEN, Observation, Session, drift, merge_gates,
+                                        needed_threshold, observe, round_threshold, sessions_of, thresholds,
+                                        with_session)
 from hwprofile.errors import ConfigError, SchemaError
 from hwprofile.gate import DEFAULT_THRESHOLDS, GateConfig, evaluate
 from hwprofile.profile import Profile, Record
@@ -125,3 +126,21 @@ def test_gate_sections_round_trip_merge_once_and_reject_malformed_data(tmp_path)
         Profile.from_dict(bad)
     with pytest.raises(ConfigError, match="nothing to calibrate"):
         observe(session(1), [Record.from_dict(r) for r in mp.profile(3, status="crashed")["records"]])
+
+
+def test_one_quiet_session_does_not_tighten_the_default_but_five_do_and_a_wide_one_widens_at_once():
+    """docs/ci.md: below the device type's default only from MIN_SESSIONS_TO_TIGHTEN sessions (a later session
+    exceeds the largest of k with probability 1/(k+1): 1/2 after one, 1/6 after five)."""
+    default = DEFAULT_THRESHOLDS["cpu"]["latency"]
+    quiet = [Session(f"2026-01-0{i + 1}", f"s{i}", (Observation("ort:cpu", "latency", 8, 0.005, 0.012, 0),))
+             for i in range(MIN_SESSIONS_TO_TIGHTEN)]
+    for k in range(1, MIN_SESSIONS_TO_TIGHTEN):
+        assert thresholds(quiet[:k]) == {"ort:cpu": {"latency": default}}
+    assert thresholds(quiet) == {"ort:cpu": {"latency": 0.02}} and 0.02 < default
+    wide = Session("2026-02-01", "w", (Observation("ort:cpu", "latency", 8, 0.05, 0.113, 3),))
+    assert thresholds([wide]) == {"ort:cpu": {"latency": 0.12}}
+    assert thresholds([*quiet, wide]) == {"ort:cpu": {"latency": 0.12}}
+    gate = {}
+    for s in quiet:
+        gate = with_session(gate, "dev", s)
+    assert gate["dev"]["thresholds"]["ort:cpu"]["latency"] == 0.02

@@ -6,7 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from fake_nvml import StrictNvml, nvml_error, real
 from hwprofile import quality
+from hwprofile.measure import clocks
 from hwprofile.profile import Record
 
 
@@ -42,13 +44,15 @@ def test_recorded_quality_wins_over_assessment_and_failed_records_have_none():
     assert quality.of(rec(status="failed")) is None
 
 
-class FakeNvml:
-    """The slice of nvidia-ml-py's API hwprofile.quality uses; counters advance on every read pair."""
+class FakeNvml(StrictNvml):
+    """The slice of nvidia-ml-py hwprofile.quality and hwprofile.measure.clocks use (names from the real
+    module: tests/fake_nvml.py); counters advance on every reading. ``queries`` names the compute-process
+    queries this driver has (the others raise NVMLError_FunctionNotFound, as on an older driver)."""
 
-    NVML_PERF_POLICY_THERMAL = 1
-
-    def __init__(self, pids=(), step_ns=None, reasons=0, supported=True):
+    def __init__(self, pids=(), step_ns=None, reasons=0, supported=True,
+                 queries=("nvmlDeviceGetComputeRunningProcesses_v3",)):
         self.pids, self.step_ns, self.reasons, self.supported = list(pids), step_ns or {}, reasons, supported
+        self.queries, self.asked = set(queries), []
         self.reads, self.inited = 0, 0
 
     def nvmlInit(self):
@@ -60,12 +64,24 @@ class FakeNvml:
     def nvmlDeviceGetHandleByIndex(self, i):
         return ("handle", i)
 
-    def nvmlDeviceGetComputeProcesses(self, handle):
-        return [SimpleNamespace(pid=p, usedGpuMemory=1 << 20) for p in self.pids]
+    def _procs(self, name):
+        self.asked.append(name)
+        if name not in self.queries:
+            raise nvml_error(real.NVML_ERROR_FUNCTION_NOT_FOUND)
+        return [SimpleNamespace(pid=p, usedGpuMemory=None) for p in self.pids]
+
+    def nvmlDeviceGetComputeRunningProcesses_v3(self, handle):
+        return self._procs("nvmlDeviceGetComputeRunningProcesses_v3")
+
+    def nvmlDeviceGetComputeRunningProcesses_v2(self, handle):
+        return self._procs("nvmlDeviceGetComputeRunningProcesses_v2")
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        return self._procs("nvmlDeviceGetComputeRunningProcesses")
 
     def nvmlDeviceGetViolationStatus(self, handle, policy):
         if not self.supported:
-            raise RuntimeError("NVMLError_NotSupported")
+            raise nvml_error(real.NVML_ERROR_NOT_SUPPORTED)
         self.reads += policy == 0  # one pass over the counters per reading, power first
         return SimpleNamespace(referenceTime=0, violationTime=int(self.step_ns.get(policy, 0) * self.reads))
 
@@ -106,30 +122,80 @@ def test_a_record_that_never_comes_clean_is_kept_disturbed():
     assert quality.measure_with_retries(once, "cpu").status == "failed" and len(calls) == 1
 
 
-def test_gpu_other_processes_and_thermal_slowdown_disturb(monkeypatch):
-    monkeypatch.setattr(quality.time, "monotonic", iter([float(i) for i in range(1000)]).__next__)
+def test_gpu_other_processes_disturb_through_the_newest_process_query():
     nvml = FakeNvml(pids=[4242])
     once, calls = measurer(rec(foreign=None))
     r = quality.measure_with_retries(once, "cuda:0", retries=0, nvml=nvml)
     assert r.quality == "disturbed" and r.settings.to_dict()["gpu_watch"]["other_processes"] == [4242]
     assert any("other processes on the GPU" in x for x in r.quality_reasons) and nvml.inited == 0
-    nvml = FakeNvml(step_ns={1: 2e9})  # 2 s of thermal slowdown per ~1 s of wall time
-    r = quality.measure_with_retries(measurer(rec(foreign=None))[0], "cuda:0", retries=0, nvml=nvml)
-    assert r.settings.to_dict()["gpu_watch"]["below_app_clocks_share"]["thermal"] > quality.GPU_THERMAL_DISTURBED
-    assert r.quality == "disturbed" and any("thermal" in x for x in r.quality_reasons)
+    assert set(nvml.asked) == {"nvmlDeviceGetComputeRunningProcesses_v3"}
+    assert "below_app_clocks_share" not in r.settings.to_dict()["gpu_watch"]  # the child's timed window has them
 
 
-def test_gpu_power_cap_makes_noisy_and_unsupported_counters_are_left_out(monkeypatch):
-    monkeypatch.setattr(quality.time, "monotonic", iter([float(i) for i in range(1000)]).__next__)
-    nvml = FakeNvml(step_ns={0: 3e8})
+@pytest.mark.parametrize("queries,asked", [
+    (("nvmlDeviceGetComputeRunningProcesses_v2",), ["_v3", "_v2"]),
+    (("nvmlDeviceGetComputeRunningProcesses",), ["_v3", "_v2", ""]),
+])
+def test_an_older_driver_falls_back_to_the_older_process_queries(queries, asked):
+    nvml = FakeNvml(pids=[7], queries=queries)
+    probe = quality.GpuProbe(nvml, ("handle", 0), {1})
+    assert probe.other_processes() == [7]
+    assert nvml.asked == [f"nvmlDeviceGetComputeRunningProcesses{a}" for a in asked]
+
+
+def test_no_process_query_answers_means_unknown_not_quiet():
+    probe = quality.GpuProbe(FakeNvml(pids=[7], queries=()), ("handle", 0), {1})
+    assert probe.other_processes() is None
+    check = quality.system_check("cuda:0", window_s=0.0, probe=probe)
+    assert "gpu_other_processes" not in check
+
+
+def _window(nvml, step_s=1.0):
+    ticks = iter([0.0, step_s])
+    w = clocks.ClockWindow(nvml, ("handle", 0), clock=lambda: next(ticks))
+    w.start()
+    return w.stop()
+
+
+def test_below_clocks_time_is_read_over_the_timed_window_and_thermal_disturbs():
+    timed = clocks.shares([_window(FakeNvml(step_ns={1: 2e8}))])  # 0.2 s of thermal slowdown per 1 s window
+    assert timed["below_app_clocks_share"]["thermal"] == 0.2 and timed["window_s"] == 1.0
+    q = quality.assess(rec(foreign=None).latency, {"gpu_clocks": timed})
+    assert q.quality == "disturbed" and any("thermal" in x for x in q.reasons)
+
+
+def test_idle_low_utilization_is_recorded_apart_and_is_not_a_disturbance():
+    # launch-bound: 0.9 of the window below the application clocks, all of it for low utilization
+    timed = clocks.shares([_window(FakeNvml(step_ns={4: 9e8, 10: 9e8}))])
+    assert timed["low_utilization"] == 0.9 and timed["below_app_clocks_share"]["below_app_clocks"] == 0.0
+    assert quality.assess(rec(foreign=None).latency, {"gpu_clocks": timed}).quality == "clean"
+    # the same total with no idle share is time held down by a limiter: noisy
+    timed = clocks.shares([_window(FakeNvml(step_ns={10: 9e8}))])
+    q = quality.assess(rec(foreign=None).latency, {"gpu_clocks": timed})
+    assert q.quality == "noisy" and any("below the application clocks" in x for x in q.reasons)
+
+
+def test_shares_pool_the_processes_windows():
+    a, b = _window(FakeNvml(step_ns={0: 1e8})), _window(FakeNvml(step_ns={0: 3e8}), step_s=3.0)
+    assert clocks.shares([a, b])["below_app_clocks_share"]["power"] == round(4e8 / 4e9, 4)
+    assert clocks.shares([None, {}]) is None
+
+
+def test_gpu_power_cap_makes_noisy_and_unsupported_counters_are_left_out():
+    timed = clocks.shares([_window(FakeNvml(step_ns={0: 3e8}))])
+    q = quality.assess(rec(foreign=None).latency, {"gpu_clocks": timed})
+    assert q.quality == "noisy" and any("power cap" in x for x in q.reasons)
+    assert _window(FakeNvml(supported=False))["violation_ns"] == {}
+    nvml = FakeNvml(reasons=0x40)  # hardware thermal slowdown right after the measurement
     r = quality.measure_with_retries(measurer(rec(foreign=None))[0], "cuda:0", retries=0, nvml=nvml)
-    assert r.quality == "noisy" and any("power cap" in x for x in r.quality_reasons)
-    nvml = FakeNvml(supported=False, reasons=0x40)  # hardware thermal slowdown right after the measurement
-    r = quality.measure_with_retries(measurer(rec(foreign=None))[0], "cuda:0", retries=0, nvml=nvml)
-    assert r.settings.to_dict()["gpu_watch"]["below_app_clocks_share"] == {}
     assert r.quality == "disturbed" and any("thermal (hardware)" in x for x in r.quality_reasons)
     clean = quality.measure_with_retries(measurer(rec(foreign=None))[0], "cuda:0", retries=0, nvml=FakeNvml())
     assert clean.quality == "clean"
+
+
+def test_records_from_before_the_timed_window_are_still_graded_on_their_whole_window_shares():
+    q = quality.assess(rec(foreign=None).latency, {"gpu_watch": {"below_app_clocks_share": {"thermal": 0.5}}})
+    assert q.quality == "disturbed"
 
 
 def test_no_nvml_on_cpu_or_without_the_binding():
@@ -171,7 +237,7 @@ def test_docs_state_the_thresholds_the_code_uses():
     import re
     from pathlib import Path
 
-    from hwprofile import analysis, roofline
+    from hwprofile import analysis, design, regression, roofline
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "measurement.md").read_text()
     rows = [ln.split("|")[1:-1] for ln in text.splitlines() if ln.startswith("| ") and "`" in ln.split("|")[-2]]
@@ -183,7 +249,7 @@ def test_docs_state_the_thresholds_the_code_uses():
     inline = re.findall(r"`([A-Z_]+)` = (\d+(?:\.\d+)?)(?![\d%])", text)
     assert len(inline) >= 9
     for name, value in inline:
-        module = next(m for m in (quality, analysis, roofline) if hasattr(m, name))
+        module = next(m for m in (quality, analysis, regression, design, roofline) if hasattr(m, name))
         assert float(getattr(module, name)) == float(value), name
     assert "`NEAR_ROOF` = 50%" in text and roofline.NEAR_ROOF == 0.5
     assert "`CONFIDENCE` = 95%" in text and analysis.CONFIDENCE == 0.95

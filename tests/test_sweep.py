@@ -17,13 +17,27 @@ from sweep_fakes import fake_measure
 SMALL = dict(device="cpu", runners=("torch:cpu",), strategies=("w", "d"), scales=(1.0, 2.0), batch_sizes=(1, 2))
 
 
-def test_default_plan_is_figure_1_in_miniature():
+def test_default_plan_is_designed_for_the_question():
+    """w, r and dWr at s = 4 and 16 beside the base model: equal-flops pairs at two scales (docs/measurement.md)."""
     items, notes = plan(SweepConfig(), "cpu", ["torch:cpu", "ort:cpu"])
     labels = {i.label for i in items}
-    assert labels == {"EfficientNet-B0"} | {f"EfficientNet-B0 {s} x4" for s in ("d", "w", "r", "dw", "dwr", "dWr")}
+    assert labels == {"EfficientNet-B0"} | {f"EfficientNet-B0 {s} x{k}" for s in ("w", "r", "dWr") for k in (4, 16)}
     assert len(items) == 7 * 2 * 2 and {i.batch for i in items} == {1, 8} and not notes
     gpu_items, _ = plan(SweepConfig(), "cuda:0", ["torch:cuda"])
     assert {i.batch for i in gpu_items} == {1, 8, 32, 128}
+
+
+def test_measurements_run_in_a_seeded_shuffled_order():
+    """Drift must not line up with scale: the default order is shuffled, the same way every time."""
+    shuffled, _ = plan(SweepConfig(), "cpu", ["torch:cpu", "ort:cpu"])
+    again, _ = plan(SweepConfig(), "cpu", ["torch:cpu", "ort:cpu"])
+    planned, _ = plan(SweepConfig(order="planned"), "cpu", ["torch:cpu", "ort:cpu"])
+    assert shuffled == again and sorted(map(repr, shuffled)) == sorted(map(repr, planned))
+    scales = [i.scale for i in shuffled]
+    assert scales != sorted(scales) and [i.scale for i in planned] == sorted(i.scale for i in planned)
+    assert planned[:4] == [i for i in planned if i.strategy is None]  # model by model when planned
+    with pytest.raises(ConfigError, match="--order"):
+        run_sweep(SweepConfig(order="random"), measure_fn=fake_measure)
 
 
 def test_sweep_writes_a_valid_profile(tmp_path):
@@ -247,3 +261,34 @@ def test_a_retried_record_keeps_the_input_its_first_attempt_made(tmp_path):
     (rec,) = prof.records
     assert len(sweep_fakes.CALLS) == 2 and rec.quality == "disturbed"
     assert rec.prepare["input"] == "onnx" and rec.prepare["cached"] is False and rec.prepare["build_s"] > 0
+
+
+def test_a_record_at_the_tail_of_the_budget_is_skipped_not_killed(tmp_path, monkeypatch):
+    """Each record needs 10 s (a GPU child's start alone takes several); with 5 s of the budget left, the sweep
+    does not start one that its child's timeout would kill halfway (issue 26): it is 'skipped'."""
+    import types
+
+    import hwprofile.sweep as sweep_mod
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(sweep_mod, "time", types.SimpleNamespace(monotonic=lambda: clock["now"],
+                                                                  strftime=time.strftime))
+    timeouts = []
+
+    def ten_seconds(runner, workload, timing=None, timeout_s=60.0, device="cpu"):
+        timeouts.append(timeout_s)
+        if timeout_s < 10.0:  # the child would be killed before it finishes
+            clock["now"] += timeout_s
+            return {"runner": runner, "status": "timeout", "reason": "killed", "latency": None, "throughput": None,
+                    "memory": {}, "settings": {}, "wall_s": timeout_s}
+        clock["now"] += 10.0
+        return fake_measure(runner, workload, timing, timeout_s, device)
+
+    config = SweepConfig(device="cpu", runners=("torch:cpu",), strategies=("w",), scales=(1.0, 2.0),
+                         batch_sizes=(1, 2), budget_s=25.0)
+    prof, _, _ = run_sweep(config, tmp_path / "p.json", quiet=True, measure_fn=ten_seconds, peaks=False)
+    statuses = [r.status for r in prof.records]
+    assert statuses == ["ok", "ok", "skipped", "skipped"], statuses
+    assert "5 s left, less than the 10 s a record needed" in prof.records[2].reason
+    assert prof.records[3].reason.startswith("sweep budget of 25s")
+    assert timeouts == [30.0, 20.0]  # every started child had at least what a record needs, plus 5 s

@@ -76,3 +76,30 @@ def test_a_users_onnx_file_becomes_an_engine(fake_gpu_machine, tmp_path):
     assert [r.settings.to_dict()["optimization_profile"] for r in recs] == [0, 1]
     assert recs[1].settings.to_dict()["tensor_shapes"] == {"input": [3, 3, 16, 16], "logits": [3, 10]}
     assert recs[0].prepare["input"] == "engine" and recs[0].prepare["artifact"].endswith(".engine")
+
+
+def test_run_layers_on_trt_builds_a_detailed_engine_and_joins_every_layer(fake_gpu_machine, tmp_path):
+    """run --layers with trt: the engine is built with detailed profiling verbosity (its own cache key), so the
+    inspector names the ONNX nodes of every fused kernel; the IProfiler's device times become the record's
+    breakdown, measured after its timing, which stands on its own."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from layer_fixtures import tiny_cnn
+
+    model = tiny_cnn(tmp_path / "tiny.onnx", res=16)
+    config = SweepConfig(device="cuda:0", runners=("trt",), models=(model,), batch_sizes=(1,), timing=FAST,
+                         timeout_s=240, cache_dir=str(tmp_path / "cache"), layers=4)
+    prof, _, _ = run_sweep(config, tmp_path / "p.json", quiet=True)
+    (rec,) = prof.records
+    assert rec.status == "ok" and rec.latency.median_ms > 0, rec.reason
+    built = json.loads(Path(rec.prepare["artifact"]).with_suffix(".json").read_text())
+    assert built["profiling_verbosity"] == "detailed"
+    assert rec.settings.to_dict()["engine_build"]["profiling_verbosity"] == "detailed"
+    bd = rec.layers
+    assert bd.error is None and bd.time_source == "gpu" and bd.end_to_end_ms > 0
+    joined = {n for r in bd.rows for n in r.onnx_nodes}
+    assert {r.name for r in bd.rows} == {f"Kernel_{i}" for i in range(5)}  # opaque names, joined by metadata
+    assert joined == {"conv1", "relu1", "dw", "relu2", "pw", "add", "gap", "flat", "fc"}
+    assert "peaks could not be measured" in bd.peaks["error"]  # no GPU here: no roofline, the times stand

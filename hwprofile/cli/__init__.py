@@ -7,18 +7,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import HwprofileError
+from ..lifetime import interrupt_once
 from . import (
     check,
     compare,
     complexity,
     devices,
     export,
+    import_table,
     layers,
     merge,
     models,
@@ -31,7 +35,8 @@ from . import (
 )
 
 #: the subcommands, one module each, in the order ``--help`` lists them
-COMMANDS = (models, complexity, scale, export, run, show, predict, select, plot, compare, check, merge, devices, layers)
+COMMANDS = (models, complexity, scale, export, run, import_table, show, predict, select, plot, compare, check, merge,
+            devices, layers)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,6 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    with _one_interrupt():
+        return _handle(args)
+
+
+@contextlib.contextmanager
+def _one_interrupt():
+    """SIGINT raises KeyboardInterrupt once, then is ignored while hwprofile cleans up (hwprofile.lifetime)."""
+    try:
+        old = signal.signal(signal.SIGINT, interrupt_once)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:  # after an interrupt SIGINT stays ignored: the exit (atexit clean-up) must not be cut short
+        if signal.getsignal(signal.SIGINT) is interrupt_once:
+            signal.signal(signal.SIGINT, old)
+
+
+def _handle(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or 0)
     except HwprofileError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from ..gate import DRIFT_FLOOR, GateResult, Verdict
+from ..gate_calibration import MIN_SESSIONS_TO_TIGHTEN
 from ..gate_session import CalibrationResult
 from ..layers import changes_table_rows
-from ._output import Column, Table
+from ._output import ALWAYS, Column, Table, sig
 
 
 def _r(v: float | None) -> str:
@@ -26,7 +27,10 @@ def threshold_notes(result: GateResult, sessions: int) -> str:
         if v.threshold is not None and (v.identity["runner"], metric) not in seen:
             seen[(v.identity["runner"], metric)] = (v.threshold, c.threshold_source(metric, v.identity["runner"]))
     said = {"option": "given", "calibrated": f"calibrated on this device from {sessions} A/A session"
-                                              f"{'s' if sessions != 1 else ''}",
+                                              f"{'s' if sessions != 1 else ''}" + (
+                                                  "; not below the default before "
+                                                  f"{MIN_SESSIONS_TO_TIGHTEN}" if sessions < MIN_SESSIONS_TO_TIGHTEN
+                                                  else ""),
             "default": "default for the device type; not calibrated here (hwprofile check --calibrate)"}
     return "thresholds: " + "; ".join(f"{runner} {metric} {t:.0%} ({said[src]})"
                                        for (runner, metric), (t, src) in sorted(seen.items()))
@@ -57,20 +61,22 @@ def verdict_table(result: GateResult, title: str, sessions: int = 0, extra_notes
         notes += ("some records were measured in a single process: their drift between processes is assumed "
                   f"({floors}); measure with --repeats 3 or more",)
     notes += tuple(n for n in extra_notes if n)
-    return Table(title, (Column("status", "status"), Column("model", "model"), Column("runner", "runner"),
-                         Column("batch", "batch"), Column("mode", "mode"), Column("metric", "metric"),
-                         Column("ratio", "ratio", _r), Column("ci", "interval"), Column("limit", "limit", _r),
-                         Column("processes", "processes"), Column("note", "note")), rows, notes=notes)
+    return Table(title, (Column("status", "status", priority=ALWAYS), Column("model", "model", priority=ALWAYS),
+                         Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+                         Column("mode", "mode", priority=4), Column("metric", "metric", priority=1),
+                         Column("ratio", "ratio", _r, priority=1), Column("ci", "interval", priority=1),
+                         Column("limit", "limit", _r, priority=2), Column("processes", "processes", priority=3),
+                         Column("note", "note", priority=1)), rows, notes=notes, name="verdicts")
 
 
 def layer_changes_table(found: list[dict], title: str = "Layers whose time changed most (regressed records)") -> Table:
-    ms = (lambda v: "-" if v is None else f"{v:.3g}")
-    return Table(title, (Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"),
-                         Column("layer", "layer"), Column("op_type", "op"), Column("base_ms", "base ms", ms),
-                         Column("current_ms", "current ms", ms), Column("delta_ms", "change ms", ms),
-                         Column("ratio", "ratio", lambda v: "-" if v is None else f"{v:.2f}x")),
+    return Table(title, (Column("model", "model", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
+                         Column("batch", "batch", priority=ALWAYS), Column("layer", "layer", priority=ALWAYS),
+                         Column("op_type", "op", priority=2), Column("base_ms", "base ms", sig),
+                         Column("current_ms", "current ms", sig), Column("delta_ms", "change ms", sig, priority=1),
+                         Column("ratio", "ratio", lambda v: "-" if v is None else f"{v:.2f}x", priority=1)),
                  changes_table_rows(found), notes=("per-layer times from hwprofile run --layers; rows matched "
-                                                   "by layer name",))
+                                                   "by layer name",), name="layer-changes")
 
 
 def baseline_created_table(row: dict) -> Table:
@@ -85,19 +91,21 @@ def calibration_table(cal: CalibrationResult) -> Table:
              "before": cal.before[o.runner][o.metric], "threshold": cal.thresholds[o.runner][o.metric]}
             for o in cal.session.observations]
     n = cal.sessions
-    notes = (f"drift = max(r, 1/r) - 1 of each record's A/A ratio r; outside = records whose "
+    notes = (f"A/A drift = max(r, 1/r) - 1 of each record's A/A ratio r; outside CI = records whose "
              f"{cal.confidence:.0%} interval excluded 1 (drift the interval did not cover); threshold = the largest "
-             f"drift over this device's {n} A/A session{'s' if n != 1 else ''}, rounded up (1% to 99%). "
+             f"drift over this device's {n} A/A session{'s' if n != 1 else ''}, rounded up (1% to 99%), "
+             f"never below the device type's default before {MIN_SESSIONS_TO_TIGHTEN} sessions. "
              "Saved in the baseline; check uses it unless a --*-threshold option is given.",
              f"a later A/A session drifts beyond the largest of {n} with probability about 1/{n + 1} (the sessions "
              "being alike): calibrate 5 or more times, at other times of day and load, before trusting it",)
     if cal.saturated:
         notes += ("a threshold reached 99%: this machine drifts too much to gate; run the gate on a quieter one",)
     return Table(f"hwprofile check --calibrate: {cal.device_id}, A/A session {n} saved to {cal.baseline}",
-                 (Column("runner", "runner"), Column("metric", "metric"), Column("records", "records"),
-                  Column("drift_median", "A/A drift median", _pct), Column("drift_max", "A/A drift max", _pct),
-                  Column("outside", "outside"), Column("before", "threshold before", _pct),
-                  Column("threshold", "threshold now", _pct)), rows, notes=notes)
+                 (Column("runner", "runner", priority=ALWAYS), Column("metric", "metric", priority=ALWAYS),
+                  Column("records", "records"), Column("drift_median", "median drift", _pct),
+                  Column("drift_max", "max drift", _pct, priority=1), Column("outside", "outside CI", priority=1),
+                  Column("before", "threshold was", _pct, priority=1),
+                  Column("threshold", "threshold now", _pct, priority=ALWAYS)), rows, notes=notes, name="calibration")
 
 
 def junit_xml(result: GateResult, suite: str = "hwprofile.check") -> str:

@@ -1,16 +1,15 @@
-"""Rendering of a profile (CLI layer): its records, whether runtime follows activations, growth per strategy."""
+"""Rendering of a profile (CLI layer): its records, whether runtime follows activations or flops, the
+equal-flops contrast, growth per strategy."""
 
 from __future__ import annotations
 
-from ..analysis import CONFIDENCE, MIN_CLEAN, follows_table, strategy_growth
-from ..profile import Profile, Record
-from ..quality import of
-from ..roofline import BYTE_MODEL, NEAR_ROOF, peaks_of, roof, shares
-from ._output import Column, Table, num, ratio, si
-
-
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3g}"
+from .. import outputs
+from ..analysis import CONFIDENCE, MIN_GROWTH, MIN_MODELS, follows_table, strategy_growth
+from ..contrast import equal_flops
+from ..profile import Profile
+from ..roofline import BYTE_MODEL, NEAR_ROOF
+from ..table_import import count_rows
+from ._output import ALWAYS, Column, Table, factor, interval, ms, num, ratio, si
 
 
 def _cores(v: float | None) -> str:
@@ -21,28 +20,8 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
-def record_row(r: Record, peaks: dict | None = None) -> dict:
-    lat = r.latency
-    mem, mem_name = r.memory_mb()
-    q = of(r)
-    share = shares(r, peaks)
-    return {"model": r.label, "device_id": r.device_id, "runner": r.runner, "batch": r.batch,
-            "precision": r.precision, "mode": r.mode, "status": r.status,
-            "median_ms": lat and lat.median_ms, "p90_ms": lat and lat.p90_ms, "cv": lat and lat.cv,
-            "repeats": lat and lat.repeats, "noisy": lat and lat.noisy,
-            "throughput_per_s": r.throughput.samples_per_s if r.throughput else None,
-            "memory_mb": mem, "memory_metric": mem_name, "foreign_cpu_cores": r.foreign_load,
-            "flops": r.flops, "acts": r.acts,
-            "quality": None if q is None else q.quality, "quality_reasons": [] if q is None else list(q.reasons),
-            "quality_recorded": r.quality is not None,
-            "compute_share": share["compute_share"], "bandwidth_share": share["bandwidth_share"],
-            "compute_peak": share["compute_peak"], "roof": roof(share),
-            "reason": r.reason}
-
-
-def _reason(row: dict) -> str | None:
-    """The status reason, else why the record is not clean."""
-    return row["reason"] or ("; ".join(row["quality_reasons"]) or None)
+def _share(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%!" if v > 1.0 else f"{v * 100:.1f}%"
 
 
 def _quality(row: dict) -> str:
@@ -51,10 +30,7 @@ def _quality(row: dict) -> str:
 
 
 def record_rows(profile: Profile) -> list[dict]:
-    rows = [record_row(r, peaks_of(profile, r.device_id)) for r in profile.records]
-    for row in rows:
-        row["why"] = _reason(row)
-    return rows
+    return [r.model_dump() for r in outputs.record_rows(profile)]
 
 
 def records_table(profile: Profile) -> Table:
@@ -65,84 +41,216 @@ def records_table(profile: Profile) -> Table:
         notes.append("mem MB: " + ", ".join(sorted({r["memory_metric"] for r in rows if r["memory_metric"]})) +
                      " (definitions are in each record's memory field); other load: CPU cores other processes "
                      "kept busy during the measurement")
-    notes.append(f"% compute: 2 x flops x batch / latency / the device's peak matmul FLOP/s at the precision; "
-                 f"% bw: activation traffic ({BYTE_MODEL}) / latency / copy bandwidth; roof: the peak a record "
-                 f"reaches {NEAR_ROOF:.0%} of" + ("" if any(r["compute_share"] is not None for r in rows) else
-                                                  " (this profile holds no device peaks)"))
+    notes.append(f"% compute: 2 x flops x batch / latency / the device's peak matmul FLOP/s at the precision and "
+                 f"the record's thread count; % bw: activation traffic ({BYTE_MODEL}) / latency / copy bandwidth; "
+                 f"roof: the peak a record reaches {NEAR_ROOF:.0%} of" + (
+                     "" if any(r["compute_share"] is not None for r in rows) else
+                     " (this profile holds no device peaks at its records' thread count)"))
+    if any(r["above_peak"] for r in rows):
+        notes.append("!: above the measured peak, so no share of the hardware (the peak was measured too low, or "
+                     "the activations stayed in cache); roof 'above'")
+    if any(r["peaks_disturbed"] for r in rows):
+        notes.append("the device peaks were measured while other processes kept the CPU busy: they are too low "
+                     "and every share too high")
+    notes += energy_notes(rows)
     return Table("Records (latency per batch; flops and acts per image, flops = multiply-adds)", (
-        Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
-        Column("status", "status"), Column("quality", "quality"), Column("median_ms", "median ms", _ms),
-        Column("p90_ms", "p90 ms", _ms), Column("cv", "cv", _pct), Column("foreign_cpu_cores", "other load", _cores),
-        Column("throughput_per_s", "img/s", num), Column("memory_mb", "mem MB", num),
-        Column("flops", "flops", si), Column("acts", "acts", si), Column("compute_share", "% compute", _pct),
-        Column("bandwidth_share", "% bw", _pct), Column("roof", "roof"), Column("why", "why")),
-        [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes))
+        Column("label", "model", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
+        Column("batch", "batch", priority=ALWAYS), Column("mode", "mode", priority=4),
+        Column("status", "status", priority=3), Column("quality", "quality", priority=1),
+        Column("median_ms", "median ms", ms, priority=1), Column("p50_ms", "p50 ms", ms, priority=6),
+        Column("p90_ms", "p90 ms", ms, priority=3), Column("p95_ms", "p95 ms", ms, priority=6),
+        Column("p99_ms", "p99 ms", ms, priority=5), Column("min_ms", "min ms", ms, priority=6),
+        Column("mean_ms", "mean ms", ms, priority=6), Column("cv", "cv", _pct, priority=3),
+        Column("foreign_cpu_cores", "other load", _cores, priority=4),
+        Column("throughput_per_s", "img/s", num, priority=3), Column("memory_mb", "mem MB", num, priority=3),
+        Column("flops", "flops", si, priority=2), Column("acts", "acts", si, priority=2),
+        Column("compute_share", "% compute", _share, priority=4), Column("bandwidth_share", "% bw", _share, priority=4),
+        Column("roof", "roof", priority=5), *energy_columns(rows), Column("why", "why", priority=1, wrap=28)),
+        [{**r, "quality": _quality(r)} for r in rows], notes=tuple(notes), name="records")
+
+
+#: the energy columns (shown only when some record holds an energy reading, and then soon after the latency)
+ENERGY_COLUMNS = (Column("joules_per_image", "J/img", num, priority=2), Column("mean_watts", "W", num, priority=3))
+
+
+def energy_columns(rows: list[dict]) -> tuple[Column, ...]:
+    """The energy columns when any row has a reading, else none."""
+    return ENERGY_COLUMNS if any(r.get("joules_per_image") is not None for r in rows) else ()
+
+
+def energy_notes(rows: list[dict]) -> list[str]:
+    """What the energy columns measured, or why no record has energy (hwprofile.measure.energy)."""
+    meters = sorted({r["energy_meter"] for r in rows if r.get("energy_meter")})
+    if meters:
+        return [f"J/img, W: energy per image and mean power over the throughput window (at least 1 s), from "
+                f"{', '.join(meters)}: device- or package-wide counters, so other work there counts too"]
+    reasons = sorted({r["energy_reason"] for r in rows if r.get("energy_reason")})
+    return [f"energy: not measured ({'; '.join(reasons)})"] if reasons else []
 
 
 def _ci(v) -> str:
-    return "-" if not v else f"[{v[0]:.2f}, {v[1]:.2f}]"
+    return interval(v)
 
 
 def _excluded(v) -> str:
     if not v:
         return "0"
-    kinds = {}
+    kinds: dict[str, int] = {}
     for e in v:
-        kinds[e["quality"]] = kinds.get(e["quality"], 0) + 1
+        kind = e["quality"] if e["status"] == "ok" else e["status"]
+        kinds[kind] = kinds.get(kind, 0) + 1
     return f"{len(v)} (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")"
 
 
+def estimate_text(e: dict | None) -> str:
+    """``0.47 [0.36, 0.59]``."""
+    return "-" if not e else f"{e['value']:.2f} {_ci(e['ci'])}"
+
+
 def verdict_text(row: dict) -> str:
-    """``acts [0.07, 0.49]``, or what kept the row from a verdict."""
-    if row.get("verdict") is None:
-        return row.get("note") or "-"
-    return f"{row['verdict']} {_ci(row.get('verdict_ci'))}"
+    return row["verdict"]
+
+
+def _loo(row: dict) -> str:
+    j, a = row["loo_pct"]["joint"], row["loo_pct"]["additive"]
+    return "-" if j is None and a is None else f"{num(j, 2)} / {num(a, 2)}"
+
+
+def row_label(row: dict) -> str:
+    return f"{row['runner']} b{row['batch']} {row['mode']}"
+
+
+def reading_lines(rows: list[dict]) -> list[str]:
+    """Per row: the share of time with activations and the fitted law; the basis; what would decide it."""
+    lines = []
+    for row in rows:
+        head = f"{row_label(row)}: {row['verdict']}"
+        lines.append(head + (f"; {row['reading']}" if row.get("reading") else "") + f" ({row['basis']})")
+        bp = row.get("beta_params")
+        if bp and (bp["ci"][0] > 0 or bp["ci"][1] < 0):
+            lines.append(f"  params: β_params {estimate_text(bp)} in a flops + acts + params fit: weights carry "
+                         "time of their own")
+        if row.get("decide") or row.get("note"):
+            lines.append(f"  to decide: {row['decide']['text'] if row.get('decide') else row['note']}")
+    return lines
 
 
 def follows_rows(records) -> list[dict]:
     rows = follows_table(records)
     for row in rows:
-        ws = row.get("within_scale") or {}
         row["verdict_text"] = verdict_text(row)
-        row["within_text"] = ("-" if not ws else f"{num(ws.get('rho_acts'))} / {num(ws.get('rho_flops'))} "
-                              f"{_ci(ws.get('diff_ci'))}")
-        row["e_acts_text"] = "-" if row.get("exponent_acts") is None else (
-            f"{row['exponent_acts']:.2f} {_ci(row.get('exponent_ci_acts'))}")
-        row["e_flops_text"] = "-" if row.get("exponent_flops") is None else (
-            f"{row['exponent_flops']:.2f} {_ci(row.get('exponent_ci_flops'))}")
+        row["loo_text"] = _loo(row)
+        for k in ("beta_flops", "beta_acts", "delta"):
+            row[f"{k}_text"] = estimate_text(row.get(k))
+        row["r_flops"], row["r_acts"] = row["r"].get("flops"), row["r"].get("acts")
     return rows
 
 
+FOLLOWS_COLUMNS = (
+    Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+    Column("mode", "mode", priority=5), Column("n", "n", priority=3),
+    Column("excluded", "excluded", _excluded, priority=4), Column("beta_flops_text", "β flops [CI]", priority=1),
+    Column("beta_acts_text", "β acts [CI]", priority=1), Column("delta_text", "δ [CI]", priority=ALWAYS),
+    Column("r_flops", "r flops", num, priority=5), Column("r_acts", "r acts", num, priority=5),
+    Column("r2_joint", "R²", num, priority=4), Column("loo_text", "LOO % j/a", priority=4),
+    Column("verdict_text", "verdict", priority=ALWAYS))
+
+FOLLOWS_NOTES = (
+    f"n: usable records, clean and noisy, each weighted by its measured spread (a group needs {MIN_MODELS}); "
+    "excluded: disturbed or not ok (show --json lists them with why); β: elasticity of latency in the joint fit "
+    f"log t = k + β_flops log flops + β_acts log acts, {CONFIDENCE:.0%} t-intervals; δ = β_acts - β_flops; r: "
+    "Pearson r of log latency with log flops / log acts; R²: of the joint fit; LOO % j/a: median leave-one-out "
+    "error of the joint log-log / additive fit",
+    "verdict: acts (flops) when δ's interval lies above (below) 0 and β_acts's (β_flops's) above 0; both when "
+    f"δ's holds 0 and both β's lie above 0; neither when both β's lie below {MIN_GROWTH:g}; else not "
+    "distinguishable (docs/measurement.md); share of time: the additive fit t = a·flops + b·acts + c")
+
+IMPORTED_NOTE = ("imported records (runner imported:...; hwprofile import): one figure per row of someone else's "
+                 "table, no repeats and no spread, so each weighs the same in every fit; never graded for quality "
+                 "and never gated against measured records unless asked")
+
+
 def follows(profile: Profile) -> Table:
-    rows = follows_rows(profile.records)
-    bases = sorted({r["verdict_basis"] for r in rows if r.get("verdict_basis")})
-    return Table("Does runtime follow activations? clean records: log latency vs log flops / params / acts", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-        Column("excluded", "excluded", _excluded), Column("r2_flops", "R² flops", num),
-        Column("r2_params", "R² params", num), Column("r2_acts", "R² acts", num),
-        Column("e_flops_text", "e flops [CI]"), Column("e_acts_text", "e acts [CI]"),
-        Column("r2_flops_acts", "R² flops+acts", num), Column("within_text", "within s: rho acts / flops [CI]"),
-        Column("verdict_text", "verdict [CI]")), rows,
-        notes=(f"n: clean records fitted (a group needs {MIN_CLEAN}); excluded: records not clean (show --json "
-               "lists them with why); e: fitted exponent (latency ~ metric^e); within s: rank correlation of "
-               "latency with acts / with flops among models of the same scale, pooled, and the interval of "
-               f"their difference; intervals: {CONFIDENCE:.0%}, seeded bootstrap over models",
-               "verdict: acts | flops | params | not distinguishable | neither; its interval is of: "
-               + ("; ".join(bases) if bases else "-")))
+    rows = [r for r in follows_rows(profile.records) if r["n_total"] > 1]  # one model: no question
+    imported = (IMPORTED_NOTE,) if any(r.imported for r in profile.records) else ()
+    return Table("Does runtime follow activations or flops? Per runner and batch: the joint fit and its verdict",
+                 FOLLOWS_COLUMNS, rows, name="follows",
+                 notes=(*reading_lines(rows), "", *FOLLOWS_NOTES, *imported) if rows else ())
+
+
+def ratio_ci_text(e: dict) -> str:
+    return f"{e['value']:.2f}x [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]"
+
+
+CONTRAST_COLUMNS = (Column("scale", "s", factor, priority=ALWAYS), Column("pair", "vs w", priority=ALWAYS),
+                    Column("latency_text", "latency [CI]", priority=ALWAYS),
+                    Column("flops_ratio", "flops", ratio, priority=1), Column("acts_ratio", "acts", ratio, priority=1))
+CONTRAST_NOTE = (f"latency of each strategy / latency of w at the same s, {CONFIDENCE:.0%} interval from the "
+                 "group's noise (docs/measurement.md); flops and acts: the same ratios of the counts")
+
+
+def contrast_rows(records) -> list[dict]:
+    rows = [c.to_dict() for c in equal_flops(records)]
+    for r in rows:
+        r["pair"] = f"{r['strategy']}/{r['reference']}"
+        r["latency_text"] = ratio_ci_text(r["latency_ratio"])
+    return rows
+
+
+def contrast(profile: Profile) -> Table:
+    rows = contrast_rows(profile.records)
+    return Table("At equal flops: latency relative to w (the paper's point)",
+                 (Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+                  Column("mode", "mode", priority=4), *CONTRAST_COLUMNS),
+                 rows, name="contrast", notes=(CONTRAST_NOTE,) if rows else ())
+
+
+def _exponent(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def growth(profile: Profile) -> Table:
     rows = strategy_growth(profile.records)
     return Table("Per strategy: latency growth beside flops and acts growth (ratios to the base model)", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("strategy", "strategy"),
-        Column("scale", "s", num), Column("flops_ratio", "flops", ratio), Column("acts_ratio", "acts", ratio),
-        Column("latency_ratio", "latency", ratio), Column("latency_exponent", "latency ~ flops^e", num)), rows)
+        Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+        Column("mode", "mode", priority=4), Column("strategy", "strategy", priority=ALWAYS),
+        Column("scale", "s", factor, priority=ALWAYS), Column("flops_ratio", "flops", ratio, priority=1),
+        Column("acts_ratio", "acts", ratio, priority=1), Column("latency_ratio", "latency", ratio, priority=ALWAYS),
+        Column("latency_exponent", "latency ~ flops^e", _exponent, priority=2)), rows, name="growth")
+
+
+
+def _ratio3(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def imported_counts(profile: Profile) -> Table | None:
+    """Imported records of zoo models: the table's counts beside hwprofile's (None if there are none)."""
+    rows = count_rows(profile.records)
+    if not rows:
+        return None
+    return Table("Imported records of zoo models: the table's counts beside hwprofile's (per image; flops = "
+                 "multiply-adds)", (
+                     Column("model", "model", priority=ALWAYS), Column("zoo_model", "zoo model", priority=ALWAYS),
+                     Column("resolution", "px", priority=1), Column("flops_table", "flops table", si, priority=3),
+                     Column("flops_hwprofile", "flops hwprofile", si, priority=3),
+                     Column("flops_ratio", "table/hw", _ratio3, priority=1),
+                     Column("params_ratio", "params table/hw", _ratio3, priority=2),
+                     Column("acts_table", "acts table", si, priority=3),
+                     Column("acts_hwprofile", "acts hwprofile", si, priority=3),
+                     Column("acts_ratio", "table/hw", _ratio3, priority=1)), rows, name="counts",
+                 notes=("the counting conventions differ: docs/results.md, 'Counting conventions'",))
 
 
 def tables(profile: Profile) -> list[Table]:
-    return [records_table(profile), follows(profile), growth(profile)]
+    """The records (and an imported table's counts); whether runtime follows activations or flops, the
+    equal-flops contrast and per-strategy growth where the profile holds more than one model per group (a
+    one-model sweep has no such question: no empty tables)."""
+    counts = imported_counts(profile)
+    return [t for t in (records_table(profile), *([counts] if counts else []), follows(profile),
+                        contrast(profile), growth(profile)) if t.rows or t.name == "records"]
 
 
 def payload(profile: Profile) -> dict:
-    return {"devices": profile.devices, "records": record_rows(profile),
-            "follows": follows_table(profile.records), "growth": strategy_growth(profile.records)}
+    """``show --json`` (and ``run --json``): :class:`hwprofile.outputs.ShowOutput` as plain data."""
+    return outputs.show_json(profile)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import math
 
+from .. import bounds
 from ..errors import ConfigError
 from ..quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from ..runners import check_runner_name
-from ..scaling import MAX_BATCH
-from ..sweep_config import SweepConfig
+from ..sweep_config import ORDERS, SweepConfig, validate
 from ._common import csv_list, float_list
 
 #: the parsed sweep options and their defaults: an option differs from its default when given
 RUN_DEFAULTS = {"device": "auto", "runners": None, "models": None, "strategies": None, "scales": None,
                 "batch_sizes": None, "precision": "fp32", "mode": "infer", "budget": None, "repeats": None,
-                "seconds_per_config": None, "threads": None, "option": None, "memory_limit": None}
+                "seconds_per_config": None, "threads": None, "option": None, "memory_limit": None,
+                "warmup": None, "iterations": None}
 
 
 def run_options_given(args: argparse.Namespace) -> list[str]:
@@ -29,8 +29,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                                                      "also a device kind, or all: every kind of the cluster")
     p.add_argument("--runners", help="comma-separated, e.g. torch:cpu,ort:cpu (default: all available)")
     p.add_argument("--models", help="zoo names or .onnx files (default: EfficientNet-B0)")
-    p.add_argument("--strategies", help="default: d,w,r,dw,dwr,dWr")
-    p.add_argument("--scales", help="flops factors (default: 1,4)")
+    p.add_argument("--strategies", help="default: w,r,dWr")
+    p.add_argument("--scales", help="flops factors (default: 1,4,16)")
     p.add_argument("--batch-sizes", help="default: 1,8 on CPU; 1,8,32,128 on GPU")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     p.add_argument("--mode", choices=("infer", "train"), default="infer",
@@ -42,6 +42,13 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, help="processes per measurement (default: 1)")
     p.add_argument("--seconds-per-config", type=float, dest="seconds_per_config",
                    help="time budget of each measurement's timed phase (default: 2)")
+    p.add_argument("--warmup", type=bounds.arg("warmup_iterations", "--warmup"), metavar="N",
+                   help="exactly N untimed runs before timing, per process (timm's --num-warm-iter; not "
+                        "trtexec's --warmUp, which is milliseconds); default: 10 runs and at least 0.2 s")
+    p.add_argument("--iterations", type=bounds.arg("fixed_iterations", "--iterations"), metavar="N",
+                   help="exactly N timed runs per process, no adaptive stop and no time budget (timm's "
+                        "--num-bench-iter; trtexec's --iterations is a minimum); default: until the median's "
+                        "95%% interval is within 1%%, or --seconds-per-config is spent")
     p.add_argument("--threads", type=int, help="CPU threads of every runner that takes them (ORT intra-op "
                                                  "threads, torch.set_num_threads; default: physical cores)")
     p.add_argument("--option", action="append", metavar="[RUNNER.]KEY=VALUE",
@@ -52,22 +59,27 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-backoff", type=float, default=DEFAULT_BACKOFF_S, metavar="SECONDS", dest="retry_backoff",
                    help="first back-off before re-measuring, doubled each time; ends early once the machine is "
                         f"quiet (default: {DEFAULT_BACKOFF_S:g}; docs/measurement.md)")
-    p.add_argument("--layers", nargs="?", type=int, const=20, default=0, metavar="N",
+    p.add_argument("--layers", nargs="?", type=int, const=20, default=None, metavar="N",
                    help="also time every record's layers (N profiled runs, default 20) and store the breakdown "
                         "in the profile; see hwprofile show --layers")
+    p.add_argument("--order", choices=ORDERS, default="shuffled",
+                   help="shuffled: measure in a seeded random order, so drift does not line up with scale "
+                        "(default); planned: model by model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def config_from_args(args: argparse.Namespace):
-    """A SweepConfig from parsed options; unset options keep the library's defaults."""
+def config_from_args(args: argparse.Namespace, local: bool = True):
+    """A SweepConfig from parsed options, checked (hwprofile.sweep_config.validate: types, hwprofile.bounds,
+    with the flags' names) before anything runs; unset options keep the library's defaults. ``local``: the
+    sweep measures on this machine (its cores bound ``--threads``)."""
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget,
                 "retries": args.retries, "retry_backoff_s": args.retry_backoff}
+    if getattr(args, "order", "shuffled") != "shuffled":
+        kw["order"] = args.order
     if getattr(args, "memory_limit", None) is not None:
         kw["memory_limit_mb"] = args.memory_limit
-    if getattr(args, "layers", 0):
-        if args.layers < 4:
-            raise ConfigError(f"--layers {args.layers}: expected at least 4 profiled runs")
-        kw["layers"] = args.layers
+    if getattr(args, "layers", None) is not None:  # given: 0 is refused like any value out of bounds
+        kw["layers"] = bounds.check("layer_runs", args.layers, "--layers")
     if args.runners:
         kw["runners"] = tuple(csv_list(args.runners))
     if args.models:
@@ -76,26 +88,33 @@ def config_from_args(args: argparse.Namespace):
         kw["strategies"] = tuple(csv_list(args.strategies))
     if args.scales:
         kw["scales"] = tuple(float_list(args.scales, "--scales"))
+    given = [f for f, v in (("--strategies", args.strategies), ("--scales", args.scales)) if v]
+    if given and kw.get("models") and all(m.lower().endswith(".onnx") for m in kw["models"]):
+        raise ConfigError(f"{' and '.join(given)} apply to zoo models; .onnx files are measured as they are "
+                          "(export a scaled model first: hwprofile export MODEL --strategy S --scale F -o FILE.onnx)")
     if args.batch_sizes:
-        values = float_list(args.batch_sizes, "--batch-sizes")
-        if any(not math.isfinite(v) or v != int(v) or not 1 <= v <= MAX_BATCH for v in values):
-            raise ConfigError(f"--batch-sizes {args.batch_sizes!r}: expected integers from 1 to {MAX_BATCH}")
-        kw["batch_sizes"] = tuple(int(v) for v in values)
+        kw["batch_sizes"] = tuple(bounds.check("batch", v, "--batch-sizes")
+                                  for v in float_list(args.batch_sizes, "--batch-sizes"))
     timing = {}
     if args.repeats is not None:
-        if args.repeats < 1:
-            raise ConfigError("--repeats must be >= 1")
-        timing["repeats"] = args.repeats
+        timing["repeats"] = bounds.check("repeats", args.repeats, "--repeats")
     if args.seconds_per_config is not None:
-        if not args.seconds_per_config > 0:
-            raise ConfigError("--seconds-per-config must be > 0")
-        timing["budget_s"] = args.seconds_per_config
+        if getattr(args, "iterations", None) is not None:
+            raise ConfigError("--seconds-per-config budgets the adaptive timing; --iterations N times exactly N "
+                              "runs: give one of them")
+        timing["budget_s"] = bounds.check("seconds_per_config", args.seconds_per_config, "--seconds-per-config")
+    if getattr(args, "warmup", None) is not None:
+        timing.update(warmup_iters=args.warmup, warmup_s=0.0)  # a count, not a time
+    if getattr(args, "iterations", None) is not None:
+        timing["iterations"] = args.iterations
     if timing:
         kw["timing"] = timing
     options = runner_options(args.option or [], args.threads)
     if options:
         kw["options"] = options
-    return SweepConfig(**kw)
+    config = SweepConfig(**kw)
+    validate(config, local=local)
+    return config
 
 
 def _value(text: str):
@@ -110,7 +129,7 @@ def _value(text: str):
 def runner_options(items: list[str], threads: int | None = None) -> dict:
     """``[RUNNER.]KEY=VALUE`` strings (and ``--threads``) as SweepConfig.options."""
     out: dict[str, dict] = {}
-    if threads is not None:
+    if threads is not None:  # bounded by the cores of the machine that measures (sweep_config.validate)
         if threads < 1:
             raise ConfigError(f"--threads {threads}: expected an integer >= 1")
         out["*"] = {"threads": threads}

@@ -18,9 +18,10 @@ import hwprofile
 from ..atomic import write_text
 from ..errors import ConfigError
 from ..gate import GateOptions, GateResult
+from ..outputs import check_json
 from ._check_tables import baseline_created_table, calibration_table, junit_xml, layer_changes_table, verdict_table
 from ._common import csv_list, seed_arg
-from ._output import Table, add_format_args, emit, render
+from ._output import Table, add_format_args, emit, render, view_of
 from ._run_args import add_run_args, config_from_args, run_options_given
 
 
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrate:
         cal = hwprofile.calibrate_gate(args.baseline, current, confidence=options.confidence, seed=options.seed,
                              out=options.out, quiet=options.quiet, on_message=_say, **run_options)
-        emit([calibration_table(cal)], args.format, {"baseline": args.baseline, "device_id": cal.device_id,
+        emit([calibration_table(cal)], view_of(args), {"baseline": args.baseline, "device_id": cal.device_id,
                                                      "session": cal.session.to_dict(), "thresholds": cal.thresholds,
                                                      "sessions": cal.sessions})
         return 0
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if result.baseline_update == "created":
         row = {"outcome": "baseline created", "exit_code": 0, "baseline": args.baseline, "device_id": device,
                "records": result.baseline_records}
-        emit([baseline_created_table(row)], args.format, row)
+        emit([baseline_created_table(row)], view_of(args), row)
         return 0
     title = (f"hwprofile check: {result.outcome.upper()} ({device} against {args.baseline}"
              f"{'' if result.baseline_device == device else ' of ' + result.baseline_device})")
@@ -129,7 +130,7 @@ def write_outputs(args: argparse.Namespace, result: GateResult, title: str, extr
                   more: tuple[Table, ...] = (), extra_notes: tuple[str, ...] = ()) -> None:
     """The verdict table (and ``more``) on stdout, in the GitHub step summary if there is one, and JUnit XML."""
     table = verdict_table(result, title, sessions, extra_notes)
-    emit([table, *more], args.format, {**extra, **result.to_dict()})
+    emit([table, *more], view_of(args), check_json(result, extra))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..compare import compare_sides, join, sides
+from ..comparability import ABSetting, ab_setting, ab_split, ab_text, summarize
+from ..compare import ab_sides, compare_sides, join, sides
 from ..datatypes import preferred_memory
 from ..errors import ConfigError
 from ..gate import DRIFT_FLOOR, device_type
 from ..layers import changed_layers
 from ..profile import Profile
 from ._common import seed_arg
-from ._output import Column, Table, add_format_args, emit, num
-from ._report import verdict_text
+from ._output import ALWAYS, Column, Table, add_format_args, emit, sig, view_of
+from ._report import (CONTRAST_COLUMNS, CONTRAST_NOTE, FOLLOWS_COLUMNS, estimate_text, ratio_ci_text, reading_lines,
+                      verdict_text)
 from .check import layer_changes_table
 
 
@@ -23,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "prints current/base ratios; the first side is the base. A profile holding "
                                    "several devices (hwprofile merge) counts as one side per device.")
     p.add_argument("profiles", nargs="+", help="profile JSON files; the first device is the base")
+    p.add_argument("--ab", metavar="SETTING[=A,B]",
+                   help="a deliberate A/B comparison of one setting: threads, runner, precision or version; its "
+                        "differences are allowed and named once (runner=torch:cpu,ort:cpu or precision=fp32,fp16 "
+                        "picks each side's records; docs/comparability.md)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare even when settings that change results differ (backend versions, threads, "
                         "precision...: docs/comparability.md)")
@@ -44,25 +50,45 @@ def ratio_ci(r: dict | None) -> str:
 
 
 def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4g}"
+    return sig(v, 4)
+
+
+def _side_names(c: dict) -> tuple[str, str]:
+    return ("A", "B") if c.get("ab") else ("base", "current")
 
 
 def rows_table(c: dict) -> Table:
+    a, b = _side_names(c)
     rows = []
     for r in c["rows"]:
         i, lat = r["identity"], r["latency"] or {}
         mem = _memory(r)
         rows.append({"model": r["label"], "runner": i["runner"], "batch": i["batch"], "mode": i["mode"],
-                     "base_ms": lat.get("base"), "current_ms": lat.get("current"), "latency": r["latency"],
-                     "throughput": r["throughput"], "memory": mem,
+                     "precision": i["precision"], "base_ms": lat.get("base"), "current_ms": lat.get("current"),
+                     "latency": r["latency"], "throughput": r["throughput"], "memory": mem, "energy": r.get("energy"),
+                     "quality": f"{r['base_quality'] or '-'} / {r['current_quality'] or '-'}",
                      "status": r["current_status"] if r["base_status"] == "ok" else
                      f"{r['base_status']} -> {r['current_status']}"})
-    kind = f"cross-device: {c['current_device']} vs {c['base_device']}" if c["cross_device"] else c["base_device"]
-    return Table(f"{c['current']} vs {c['base']} ({kind}); ratio = current / base", (
-        Column("model", "model"), Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
-        Column("base_ms", "base ms", _ms), Column("current_ms", "current ms", _ms),
-        Column("latency", "latency ratio [CI]", ratio_ci), Column("throughput", "throughput ratio", ratio_ci),
-        Column("memory", "memory ratio", ratio_ci), Column("status", "status")), rows, notes=_notes(c))
+    if c.get("ab"):
+        title = f"A/B {c['ab']}: A = {c['base']}, B = {c['current']} ({c['base_device']}); ratio = B / A"
+    else:
+        kind = f"cross-device: {c['base_device']} -> {c['current_device']}" if c["cross_device"] else c["base_device"]
+        title = f"{c['base']} -> {c['current']} ({kind}); ratio = current / base"
+    return Table(title, (
+        Column("model", "model", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
+        Column("batch", "batch", priority=ALWAYS), Column("mode", "mode", priority=5),
+        Column("precision", "precision", priority=5 if not c.get("ab") else 3),
+        Column("base_ms", f"{a} ms", _ms, priority=2), Column("current_ms", f"{b} ms", _ms, priority=2),
+        Column("latency", "latency ratio [CI]", ratio_ci, priority=ALWAYS),
+        Column("throughput", "throughput ratio", ratio_ci, priority=4),
+        Column("memory", "memory ratio", ratio_ci, priority=3), *_energy_columns(rows),
+        Column("quality", "quality", priority=1), Column("status", "status", priority=2)),
+        rows, notes=_notes(c), name="ratios")
+
+
+def _energy_columns(rows: list[dict]) -> tuple[Column, ...]:
+    """The joules-per-image ratio, a low-priority column shown only when some joined pair has energy on both sides."""
+    return (Column("energy", "J/img ratio", ratio_ci, priority=5),) if any(r.get("energy") for r in rows) else ()
 
 
 def _memory(row: dict) -> dict | None:
@@ -72,32 +98,57 @@ def _memory(row: dict) -> dict | None:
 
 
 def _notes(c: dict) -> tuple[str, ...]:
+    a, b = _side_names(c)
     notes = []
+    if c.get("ab"):
+        notes.append(f"A/B difference ({c['ab']}, allowed): " + (c["deliberate_text"] or
+                                                                 "none found in the records' settings"))
     methods = sorted({r["latency"]["method"] for r in c["rows"] if r["latency"]})
     if methods:
         conf = next(r["latency"]["confidence"] for r in c["rows"] if r["latency"])
         notes.append(f"latency: geometric mean of per-process medians; {conf:.0%} interval by {' / '.join(methods)}")
+    notes.append(f"quality: {a} / {b} record's, clean | noisy | disturbed (docs/measurement.md)")
     if c["only_base"] or c["only_current"]:
-        notes.append(f"not joined: {c['only_base']} records only in the base, {c['only_current']} only in current")
+        notes.append(f"not joined: {c['only_base']} records only in {a}, {c['only_current']} only in {b}")
+    if any(r.get("energy") for r in c["rows"]):
+        notes.append(f"J/img ratio: joules per image over the throughput window, {b} / {a} (one reading per "
+                     "side, no interval; device- or package-wide counters)")
     notes += [f"warning: {m}" for m in c.get("warnings", [])]
     return tuple(notes)
 
 
 def summary_table(c: dict) -> Table:
-    return Table(f"Geometric means: {c['current']} / {c['base']}", (
-        Column("runner", "runner"), Column("records", "records"), Column("latency", "latency [CI]", ratio_ci),
-        Column("throughput", "throughput", ratio_ci), Column("memory", "memory", ratio_ci)), c["summary"])
+    a, b = ("A", "B") if c.get("ab") else (c["base"], c["current"])
+    return Table(f"Geometric means: {b} / {a}", (
+        Column("runner", "runner", priority=ALWAYS), Column("records", "records", priority=1),
+        Column("latency", "latency [CI]", ratio_ci, priority=ALWAYS), Column("throughput", "throughput", ratio_ci),
+        Column("memory", "memory", ratio_ci)), c["summary"], name="summary")
 
 
 def follows_table(name: str, rows: list[dict]) -> Table:
-    rows = [{**r, "verdict_text": verdict_text(r), "excluded_n": len(r.get("excluded") or [])} for r in rows]
-    return Table(f"Does runtime follow activations on {name}? clean records: log latency vs log flops / acts", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"), Column("n", "n"),
-        Column("excluded_n", "excluded"), Column("r2_flops", "R² flops", num), Column("r2_params", "R² params", num),
-        Column("r2_acts", "R² acts", num), Column("exponent_acts", "latency ~ acts^e", num),
-        Column("verdict_text", "verdict [CI]")), rows,
-        notes=("needs at least 3 distinct models per runner and batch",) if not rows else
-        ("verdict and its interval as in hwprofile show (docs/measurement.md)",))
+    rows = [{**r, "verdict_text": verdict_text(r), "loo_text": None,
+             **{f"{k}_text": estimate_text(r.get(k)) for k in ("beta_flops", "beta_acts", "delta")},
+             "r_flops": r["r"].get("flops"), "r_acts": r["r"].get("acts")} for r in rows]
+    cols = [c for c in FOLLOWS_COLUMNS if c.key not in ("loo_text", "r_flops", "r_acts")]
+    return Table(f"Does runtime follow activations or flops on {name}? The joint fit per runner and batch", cols,
+                 rows, name=f"follows-{name}",
+                 notes=(*reading_lines(rows), "", "columns and verdict as in hwprofile show (docs/measurement.md)")
+                 if rows else ("no runner and batch has a usable record",))
+
+
+def contrast_table(sides: dict[str, list[dict]]) -> Table:
+    """The equal-flops contrast of every device, the same pair of each next to each other."""
+    rows = []
+    for name, side in sides.items():
+        for r in side:
+            rows.append({**r, "side": name, "pair": f"{r['strategy']}/{r['reference']}",
+                         "latency_text": ratio_ci_text(r["latency_ratio"])})
+    rows.sort(key=lambda r: (r["batch"], r["mode"], r["model"], r["scale"], r["strategy"], r["runner"]))
+    return Table("At equal flops, across devices: latency relative to w", (
+        Column("batch", "batch", priority=ALWAYS), Column("mode", "mode", priority=4), *CONTRAST_COLUMNS[:2],
+        Column("side", "device", priority=ALWAYS), Column("runner", "runner", priority=ALWAYS),
+        *CONTRAST_COLUMNS[2:]), rows, name="contrast",
+        notes=(CONTRAST_NOTE,) if rows else ("no strategy was measured beside w at the same s on either device",))
 
 
 def load_sides(paths: list[str]):
@@ -108,41 +159,75 @@ def load_sides(paths: list[str]):
     return out
 
 
-def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool) -> list[dict]:
-    """Each side after the first against the first, refusing meaningless comparisons."""
+def parse_ab(text: str | None) -> tuple[ABSetting | None, tuple[str, ...]]:
+    """``--ab threads`` or ``--ab runner=torch:cpu,ort:cpu``: the setting and the values each side keeps."""
+    if text is None:
+        return None, ()
+    name, eq, values = text.partition("=")
+    picked = tuple(v.strip() for v in values.split(",")) if eq else ()
+    if eq and (len(picked) != 2 or not all(picked)):
+        raise ConfigError(f"--ab {text!r}: expected SETTING or SETTING=A,B, e.g. runner=torch:cpu,ort:cpu")
+    return ab_setting(name.strip()), picked
+
+
+def comparisons(sides_, *, confidence: float, seed: int, allow_mismatch: bool, ab: ABSetting | None = None,
+                ab_values: tuple[str, ...] = ()) -> list[dict]:
+    """Each side after the first against the first, refusing meaningless comparisons. With ``ab``, the
+    differences that make up that setting are allowed and named once (``deliberate``); every other
+    difference is judged as usual. ``warnings``: each remaining difference once, rounded."""
     out = []
     for side in sides_[1:]:
-        c = compare_sides(sides_[0], side, confidence=confidence, seed=seed,
-                          drift_floor=lambda runner: DRIFT_FLOOR[device_type(runner)])
+        base, cur = ab_sides(sides_[0], side, ab, ab_values) if ab else (sides_[0], side)
+        c = compare_sides(base, cur, confidence=confidence, seed=seed,
+                          drift_floor=lambda runner: DRIFT_FLOOR[device_type(runner)], ab=ab)
         if not c.rows:
             raise ConfigError(f"{side.name} and {sides_[0].name} have no record in common (same model, strategy, "
-                              "scale, batch, runner, precision and mode)")
-        refuse = [m for m in c.mismatches if m.severity == "refuse"]
+                              "scale, batch, runner, precision and mode"
+                              + (f", {ab.name} aside" if ab and ab.across else "") + ")")
+        mine, rest = ab_split(c.mismatches, ab) if ab else ([], list(c.mismatches))
+        refuse = summarize(m for m in rest if m.severity == "refuse")
         if refuse and not allow_mismatch:
-            raise ConfigError(f"{side.name} and {sides_[0].name} are not comparable: "
+            hint = "" if ab else " or --ab SETTING for a deliberate A/B comparison"
+            raise ConfigError(f"{sides_[0].name} and {side.name} are not comparable: "
                               + "; ".join(m.text() for m in refuse[:4])
                               + (f" (+{len(refuse) - 4} more)" if len(refuse) > 4 else "")
-                              + " (pass --allow-mismatch to compare anyway)")
+                              + f" (pass --allow-mismatch to compare anyway{hint})")
         d = c.to_dict()
-        d["warnings"] = [m.text() for m in c.mismatches]
+        d["deliberate"] = [m.text() for m in summarize(mine)]
+        d["deliberate_text"] = ab_text(ab, mine, *(ab_values or _across_values(ab, d))) if ab else ""
+        d["warnings"] = [m.text() for m in summarize(rest)]
         out.append(d)
     return out
+
+
+def _across_values(ab: ABSetting, c: dict) -> tuple[str, ...]:
+    """(A's value, B's value) of the identity field an A/B comparison joins across, when every row has the same."""
+    if ab.across is None:
+        return ()
+    pairs = {str(r["identity"][ab.across]).partition(">")[::2] for r in c["rows"]}
+    return tuple(pairs.pop()) if len(pairs) == 1 else ()
 
 
 def run(args: argparse.Namespace) -> int:
     if not 0.5 <= args.confidence < 1:
         raise ConfigError(f"--confidence {args.confidence}: expected a number in [0.5, 1), e.g. 0.95")
+    ab, ab_values = parse_ab(args.ab)
     sides_ = load_sides(args.profiles)
-    results = comparisons(sides_, confidence=args.confidence, seed=args.seed, allow_mismatch=args.allow_mismatch)
+    results = comparisons(sides_, confidence=args.confidence, seed=args.seed, allow_mismatch=args.allow_mismatch,
+                          ab=ab, ab_values=ab_values)
+    view = view_of(args)
     tables = []
     layer_tables = _layer_tables(sides_, results) if args.layers else []
     for c in results:
         tables += [rows_table(c), summary_table(c)]
         tables += [follows_table(name, rows) for name, rows in c["follows"].items()]
-        for w in c["warnings"]:
-            sys.stderr.write(f"warning: {c['current']} vs {c['base']}: {w}\n")
+        if c["contrast"]:
+            tables.append(contrast_table(c["contrast"]))
+        if view.format == "csv":  # CSV has no room for notes: the warnings go to stderr, once
+            for w in c["warnings"]:
+                sys.stderr.write(f"warning: {c['base']} -> {c['current']}: {w}\n")
     tables += layer_tables
-    emit(tables, args.format, {"comparisons": results})
+    emit(tables, view, {"comparisons": results})
     return 0
 
 

@@ -9,7 +9,7 @@ from ..errors import ConfigError
 from ..scaling import check_scale
 from ..specs import ModelSpec
 from ..zoo import resolve
-from ._output import Column, Table, add_format_args, emit, ratio, si
+from ._output import Column, Table, add_format_args, emit, ratio, si, view_of
 from .complexity_onnx import run_onnx
 
 
@@ -58,5 +58,5 @@ def run(args: argparse.Namespace) -> int:
     stages = Table("Per stage", (Column("name", "part"), Column("out_channels", "channels"),
                                  Column("out_size", "out size"), Column("flops", "flops", si),
                                  Column("params", "params", si), Column("acts", "acts", si)), rec["stages"])
-    emit([summary, stages], args.format, rec)
+    emit([summary, stages], view_of(args), rec)
     return 0

@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import ConfigError
 from ..onnx_complexity import count_onnx
-from ._output import Column, Table, emit, si
+from ._output import Column, Table, emit, si, view_of
 
 #: Keys of the zoo record that mean nothing for a file: always null here.
 _NULL_KEYS = ("strategy", "scale", "test_resolution", "depths", "widths", "group_widths", "stem_width",
@@ -25,7 +25,7 @@ def run_onnx(args: argparse.Namespace) -> int:
            "folded_bn_params_added": cx.folded_bn_params_added, "hwprofile_spec": cx.spec["name"] if cx.spec else None}
     if args.by_node:
         rec["nodes"] = [n.to_dict() for n in cx.nodes]
-    emit(_tables(rec), args.format, rec)
+    emit(_tables(rec), view_of(args), rec)
     return 0
 
 

@@ -11,7 +11,7 @@ from ..measure.fingerprint import fingerprint
 from ..measure.peaks import peaks
 from ..runners import RUNNER_NAMES, check_runner_name, env, get_runner, resolve_device, runner_class
 from ._common import add_plugin_args, csv_list, register_plugins
-from ._output import Column, Table, add_format_args, emit, num
+from ._output import ALWAYS, Column, Table, add_format_args, emit, num, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def ort_warning() -> str | None:
-    if len(env.ort_distributions()) > 1:
+    if env.ort_distributions_clash():
         return ("both onnxruntime and onnxruntime-gpu are installed; they overwrite each other's files: "
                 "uninstall both, then install exactly one")
     return None
@@ -88,7 +88,7 @@ def ray_kinds(args: argparse.Namespace) -> int:
     emit([Table(f"Device kinds of the Ray cluster at {args.ray_address}", (
         Column("kind", "kind (--device)"), Column("device", "device"), Column("nodes", "nodes"),
         Column("addresses", "addresses"), Column("accelerators", "accelerator types"),
-        Column("runners", "runners")), rows)], args.format, {"ray_address": args.ray_address, "kinds": kinds})
+        Column("runners", "runners")), rows)], view_of(args), {"ray_address": args.ray_address, "kinds": kinds})
     return 0
 
 
@@ -108,13 +108,15 @@ def run(args: argparse.Namespace) -> int:
     measured = [peaks(d) for d in devices] if args.peak else []
     payload = {"devices": fps, "runners": runners, "warnings": [warning] if warning else [],
                "libraries": fps[0]["libraries"], "peaks": measured}
-    tables = [Table("Devices", (Column("device", "device"), Column("id", "id"), Column("name", "name"),
-                                Column("details", "details")), _device_rows(fps)),
-              Table("Runners", (Column("runner", "runner"), Column("device", "device"),
-                                Column("available", "available", lambda v: "yes" if v else "no"),
-                                Column("version", "version"), Column("options", "options (--option)"),
-                                Column("reason", "why not")), runners,
-                    notes=[f"warning: {warning}"] if warning else []),
+    tables = [Table("Devices", (Column("device", "device", priority=ALWAYS), Column("id", "id", priority=ALWAYS),
+                                Column("name", "name", priority=1), Column("details", "details", wrap=60)),
+                    _device_rows(fps), name="devices"),
+              Table("Runners", (Column("runner", "runner", priority=ALWAYS), Column("device", "device", priority=3),
+                                Column("available", "available", lambda v: "yes" if v else "no", priority=ALWAYS),
+                                Column("version", "version", priority=2), Column("options", "options (--option)",
+                                                                                   priority=4, wrap=30),
+                                Column("reason", "why not", priority=1, wrap=36)), runners,
+                    notes=[f"warning: {warning}"] if warning else [], name="runners"),
               Table("Libraries", (Column("name", "library"), Column("version", "version")),
                     [{"name": k, "version": v if not isinstance(v, list) else ", ".join(v) or None}
                      for k, v in fps[0]["libraries"].items()])]
@@ -124,5 +126,5 @@ def run(args: argparse.Namespace) -> int:
             Column("fp16_gflops", "matmul fp16 GFLOP/s", num), Column("tf32_gflops", "matmul tf32 GFLOP/s", num),
             Column("copy_gb_per_s", "copy GB/s", num),
             Column("threads", "threads")), _peak_rows(measured)))
-    emit(tables, args.format, payload)
+    emit(tables, view_of(args), payload)
     return 0

@@ -9,7 +9,7 @@ from exporters import to_onnx
 from ..errors import ConfigError
 from ..scaling import check_scale
 from ..zoo import resolve
-from ._output import Column, Table, add_format_args, emit, num
+from ._output import Column, Table, add_format_args, emit, num, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     art = to_onnx(spec, args.output, batch=args.batch, fp16=args.fp16, opset=args.opset, cache_dir=args.cache_dir,
                   verify=not args.no_verify, overwrite=args.force)
     rec = art.to_dict()
-    emit(_tables(rec), args.format, rec)
+    emit(_tables(rec), view_of(args), rec)
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from ..complexity import complexity
 from ..zoo import zoo
-from ._output import Column, Table, add_format_args, emit, si
+from ._output import Column, Table, add_format_args, emit, si, view_of
 
 COLUMNS = (Column("model", "model"), Column("family", "family"),
            Column("resolution", "res"), Column("test_resolution", "test res"),
@@ -31,6 +31,6 @@ def rows() -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     data = rows()
     note = "flops are multiply-adds per image at the training resolution (pycls's convention)"
-    emit([Table("Model zoo", COLUMNS, data, notes=(note,))], args.format,
+    emit([Table("Model zoo", COLUMNS, data, notes=(note,))], view_of(args),
          {"flops_unit": "multiply-adds", "models": data})
     return 0

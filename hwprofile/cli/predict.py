@@ -12,7 +12,7 @@ from ..profile import Profile
 from ..scaling import check_scale
 from ..zoo import resolve
 from ._common import int_in
-from ._output import Column, Table, add_format_args, emit, num
+from ._output import Column, Table, add_format_args, emit, num, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,13 +46,19 @@ def run(args: argparse.Namespace) -> int:
     label, counts = model_counts(args.model, args.strategy, args.scale)
     preds = predict(profile, counts, runner=args.runner, batch=args.batch)
     rows = [{"model": label, "device_id": p.group[0], "runner": p.group[1], "batch": p.group[2], "mode": p.group[4],
-             "predicted_ms": p.latency_ms, "predicted_memory_mb": p.memory_mb, "fit": "+".join(p.fit.metrics),
-             "r2": p.fit.r2, "loo_error_pct": p.fit.loo_median_abs_pct, "n": p.n, **counts} for p in preds]
+             "predicted_ms": p.latency_ms, "predicted_memory_mb": p.memory_mb,
+             "fit": p.fit + (" (outside the measured range)" if p.outside else ""), "r2": p.model.r2,
+             "loo_error_pct": p.loo_error_pct,
+             "loo_pct": {"log-log": p.model.loo_pct("log-log"), "additive": p.model.loo_pct("additive")},
+             "n": p.n, **counts} for p in preds]
     table = Table(f"Predicted latency of {label} (per batch)", (
         Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
         Column("predicted_ms", "predicted ms", num), Column("predicted_memory_mb", "predicted MB", num),
-        Column("fit", "fit on"), Column("r2", "R²", num), Column("loo_error_pct", "LOO error %", num),
+        Column("fit", "fit"), Column("r2", "R²", num), Column("loo_error_pct", "LOO error %", num),
         Column("n", "n")), rows,
-        notes=("LOO error: median |predicted/measured - 1| when each measured model is left out of the fit",))
-    emit([table], args.format, rows)
+        notes=("fit: the one with the smaller leave-one-out error of the joint log-log fit (log t on log flops and "
+               "log acts) and the additive fit (t = a·flops + b·acts + c); the log-log fit is not used outside the "
+               "measured range of flops and acts; LOO error: median |predicted/measured - 1| of that fit when each "
+               "measured model is left out; R²: of the log-log fit",))
+    emit([table], view_of(args), rows)
     return 0

@@ -10,7 +10,7 @@ from ..fitting import growth_exponent
 from ..scaling import check_scale, scale, scaling_factors
 from ..zoo import get_spec
 from ._common import csv_list, float_list
-from ._output import Column, Table, add_format_args, emit, num, ratio, si
+from ._output import Column, Table, add_format_args, emit, factor, num, ratio, si, view_of
 
 DEFAULT_STRATEGIES = "d,w,r,dw,dr,wr,dwr,dWr"
 DEFAULT_SCALES = "1,2,4,16"
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     rows, fits = sweep(args.model, strategies, scales)
     name = get_spec(args.model).name
     t1 = Table(f"{name} scaled (flops are multiply-adds; ratios are to the base model)", (
-        Column("strategy", "strategy"), Column("scale", "s", num), Column("resolution", "res"),
+        Column("strategy", "strategy"), Column("scale", "s", factor), Column("resolution", "res"),
         Column("flops", "flops", si), Column("params", "params", si), Column("acts", "acts", si),
         Column("flops_ratio", "flops ratio", ratio), Column("params_ratio", "params ratio", ratio),
         Column("acts_ratio", "acts ratio", ratio)), rows)
@@ -74,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
         Column("acts_exponent_theory", "acts e (dense theory)", num)), fits,
         notes=("theory: a dense conv net with d, w, r scaled by the strategy's exponents (science: "
                "w gives acts ~ s^0.5, dWr ~ s^0.6, d and r ~ s); depthwise and grouped convs deviate",))
-    emit([t1, t2], args.format, {"model": name, "flops_unit": "multiply-adds", "rows": rows, "exponents": fits})
+    emit([t1, t2], view_of(args), {"model": name, "flops_unit": "multiply-adds", "rows": rows, "exponents": fits})
     return 0

@@ -10,7 +10,7 @@ from ..profile import Profile
 from ..scaling import PAPER_STRATEGIES, check_scale
 from ..zoo import get_spec
 from ._common import csv_list, float_list, int_in
-from ._output import Column, Table, add_format_args, emit, num, si
+from ._output import Column, Table, add_format_args, emit, factor, num, si, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
     table = Table(f"Scalings of {args.model} predicted within {args.max_latency_ms:g} ms"
                   + (f" and {args.max_memory_mb:g} MB" if args.max_memory_mb else "") + ", largest flops first", (
         Column("runner", "runner"), Column("batch", "batch"), Column("strategy", "strategy"),
-        Column("scale", "s", num), Column("resolution", "res"), Column("flops", "flops", si),
+        Column("scale", "s", factor), Column("resolution", "res"), Column("flops", "flops", si),
         Column("acts", "acts", si), Column("predicted_ms", "predicted ms", num),
         Column("predicted_memory_mb", "predicted MB", num), Column("loo_error_pct", "LOO error %", num)), shown,
         notes=("flops are multiply-adds per image; predictions come from the profile's per-device runtime model",)
         if shown else ("nothing fits: every candidate is predicted over budget",))
-    emit([table], args.format, rows)
+    emit([table], view_of(args), rows)
     return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from ..layers import growth
+from ..layers import growth, unavailable_layers
 from ..profile import Profile
-from ._output import Column, Table, add_format_args, emit, num, si
+from ._output import Column, Table, add_format_args, emit, factor, num, si, view_of
 from ._report import payload, tables
 
 
@@ -24,22 +24,30 @@ def run(args: argparse.Namespace) -> int:
     profile = Profile.load(args.profile)
     if args.layers:
         return _layers(profile, args)
-    emit(tables(profile), args.format, payload(profile))
+    view = view_of(args)
+    if view.format == "json":  # each rendering computes the verdicts once
+        emit([], view, payload(profile))
+    else:
+        emit(tables(profile), view, None)
     return 0
 
 
 def _layers(profile, args) -> int:
     rows = growth(profile)
+    missing = unavailable_layers(profile)
     if not rows:
-        raise ConfigError(f"{args.profile}: no record has a layer breakdown (measure with hwprofile run --layers)")
+        why = f"; {len(missing)} could not be measured ({missing[0]})" if missing else ""
+        raise ConfigError(f"{args.profile}: no record has a layer breakdown{why} (measure with hwprofile run "
+                          "--layers)")
     pct = (lambda v: "-" if v is None else f"{v:.0%}")
-    cols = (Column("strategy", "strategy"), Column("scale", "s", lambda v: f"{v:g}"), Column("flops", "flops", si),
+    cols = (Column("strategy", "strategy"), Column("scale", "s", factor), Column("flops", "flops", si),
             Column("acts", "acts", si), Column("latency_ms", "ms", num),
             Column("memory_bound_time_fraction", "memory-bound time", pct))
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["model"], r["runner"], r["batch"]), []).append(r)
-    tables = [Table(f"{m} on {rn}, batch {b}: memory-bound share of layer time by strategy and s", cols, g)
-              for (m, rn, b), g in groups.items()]
-    emit(tables, args.format, rows)
+    notes = tuple(f"no per-layer times: {text}" for text in missing)
+    tables = [Table(f"{m} on {rn}, batch {b}: memory-bound share of layer time by strategy and s", cols, g,
+                    notes=notes) for (m, rn, b), g in groups.items()]
+    emit(tables, view_of(args), rows)
     return 0

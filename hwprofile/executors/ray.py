@@ -37,6 +37,7 @@ onnxruntime, ...) installed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -48,7 +49,10 @@ from .. import errors, quality
 from .. import runners as registry
 from .._lazy import heavy
 from ..datatypes import Device
-from ..errors import ConfigError, DeviceUnavailable, EnvironmentProblem, HwprofileError, RunnerUnavailable
+from ..errors import (ConfigError, DeviceUnavailable, EnvironmentProblem, HwprofileError, Interrupted,
+                      RunnerUnavailable)
+from ..atomic import make_folder, write_bytes
+from ..locks import profile_lock
 from ..measure import TimingConfig, Workload
 from ..measure.core import measure
 from ..profile import Profile, utc_now
@@ -66,9 +70,8 @@ from ..sweep import (
     open_profile,
     sigterm_as_interrupt,
     target_items,
-    timing_of,
 )
-from ..sweep_config import validate
+from ..sweep_config import timing_config, validate
 from ..sweep_plan import FleetPlan, fleet_plan, make_plan
 from . import Target
 from .ray_cluster import (
@@ -133,12 +136,23 @@ def _node_cache(blob: bytes, sha: str, suffix: str) -> Path:
     root = Path(tempfile.gettempdir()) / "hwprofile-ray"
     path = root / f"{sha}{suffix or '.onnx'}"
     if not path.is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=".part-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
+        write_bytes(path, blob, replace=True, what="node cache file")
     return path
+
+
+def shared_folder(text: str) -> Path:
+    """``--shared-cache DIR`` resolved (created if missing): a folder, or a one-line error (a link loop, a file...)."""
+    try:
+        if not os.path.lexists(text):
+            make_folder(text, "--shared-cache folder")
+        folder = Path(text).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python < 3.13)
+        why = "a symbolic link loop" if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == 40 \
+            else (getattr(exc, "strerror", None) or str(exc))
+        raise ConfigError(f"--shared-cache {text!r}: cannot be resolved ({why})") from None
+    if not folder.is_dir():
+        raise ConfigError(f"--shared-cache {text!r}: not a folder")
+    return folder
 
 
 def _raise_remote(error: dict) -> None:
@@ -167,7 +181,7 @@ class RayExecutor:
         check_max_nodes(max_nodes)
         self.address = address
         self.accelerator = accelerator
-        self.shared_cache = Path(shared_cache).resolve() if shared_cache else None
+        self.shared_cache = shared_folder(shared_cache) if shared_cache else None
         self._kinds = kinds
         self.kind = kind
         self.max_nodes = max_nodes
@@ -243,15 +257,17 @@ class RayExecutor:
     def run_sweep(self, config, out=None, *, resume: bool = False, quiet: bool = False,
                   remeasure: str | None = None, peaks: bool | None = None):
         """One device kind's sweep, its items measured concurrently on the kind's nodes."""
-        validate(config)
+        validate(config, local=False)
         check_remeasure(remeasure, resume)
-        timing_of(config)
+        timing_config(config)
         target = self.target(config)
         items, notes = target_items(config, target)
         path = Path(out) if out else default_out(target.device_id)
-        profile = open_profile(config, path, resume, target.device_id, target.fingerprint)
-        schedule(profile, path, [(self.kind, config, target, items)], self, quiet=quiet, remeasure=remeasure,
-                 peaks=peaks)
+        with profile_lock(path), interrupted_names(path):
+            profile = open_profile(config, path, resume, target.device_id, target.fingerprint)
+            profile.save(path)
+            schedule(profile, path, [(self.kind, config, target, items)], self, quiet=quiet, remeasure=remeasure,
+                     peaks=peaks)
         return profile, path, notes
 
     # -- what the scheduler asks (hwprofile.executors.ray_schedule.Scheduler)
@@ -390,11 +406,22 @@ def schedule(profile: Profile, path: Path, plans: list[tuple], executor: RayExec
     done = done_keys(profile, remeasure)
     sweeps = []
     for kind, config, target, items in plans:
-        sweeps.append(KindSweep(kind, config, target.device_id, target.device, timing_of(config), items,
+        sweeps.append(KindSweep(kind, config, target.device_id, target.device, timing_config(config), items,
                                 Artifacts.for_items(items, config.cache_dir), done=done,
                                 peaks=(peaks is not False) and needs_peaks(profile, target.device_id)))
     with sigterm_as_interrupt():
         return Scheduler(sweeps, profile, path, executor, quiet=quiet, max_nodes=executor.max_nodes).run()
+
+
+@contextlib.contextmanager
+def interrupted_names(path: Path):
+    """^C (or SIGTERM, hwprofile.sweep.sigterm_as_interrupt) inside the block is an
+    :class:`~hwprofile.errors.Interrupted` naming ``path`` when it exists (the block checked that a new profile's
+    path was free, so the file there holds the work so far)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(path if path.exists() else None) from None
 
 
 def run_ray(config, out=None, *, resume: bool = False, quiet: bool = False, address: str | None = None,
@@ -453,10 +480,17 @@ def run_fleet(config, out=None, *, resume: bool = False, quiet: bool = False, ex
               remeasure: str | None = None, peaks: bool | None = None):
     """Every device kind of the cluster once, each with its default batch sizes, into one profile; the kinds
     measure side by side."""
-    validate(config)
+    validate(config, local=False)
     check_remeasure(remeasure, resume)
     plans, notes = fleet_plans(config, executor)
     path = Path(out) if out else Path("runs") / f"fleet-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    with profile_lock(path), interrupted_names(path):
+        return _fleet_sweeps(config, path, plans, notes, resume=resume, quiet=quiet, executor=executor,
+                             remeasure=remeasure, peaks=peaks)
+
+
+def _fleet_sweeps(config, path: Path, plans: list, notes: list[str], *, resume: bool, quiet: bool,
+                  executor: RayExecutor, remeasure: str | None, peaks: bool | None = None):
     if resume:
         profile = Profile.load(path)
         here = {k.id for k, _, _, _ in plans}

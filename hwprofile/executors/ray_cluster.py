@@ -19,7 +19,7 @@ from pathlib import Path
 import exporters
 
 from .. import runners
-from .._lazy import heavy
+from .._lazy import extra_hint, heavy
 from ..errors import EnvironmentProblem, HwprofileError
 from ..measure.fingerprint import fingerprint
 from ..runners import availability, available_runners, env, runner_class
@@ -35,7 +35,7 @@ def import_ray():
     try:
         ray = heavy("ray")
     except ImportError:
-        raise EnvironmentProblem("--executor ray needs Ray: pip install 'hwprofile[ray]'") from None
+        raise EnvironmentProblem(f"--executor ray needs Ray: {extra_hint('ray')}") from None
     return ray
 
 

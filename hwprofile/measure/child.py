@@ -7,20 +7,25 @@ a crash, a kill or a hang leaves no result and the parent classifies the exit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import statistics
 import sys
 import time
 import traceback
 
 from ..atomic import write_text
 from ..layer_join import onnx_layers
+from ..lifetime import die_with_parent
 from ..runners import load_path
 from ..runners.base import Unsupported
+from . import clocks as gpu_clocks
+from . import energy
 from . import memory as mem
 from .peaks import peaks
 from .records import TimingConfig, Workload
-from .timing import run_timed
+from .timing import run_timed, sample, warm_up
 
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc",
                 "failed to allocate", "outofmemory")
@@ -54,18 +59,21 @@ def run_measure(job: dict) -> dict:
     try:
         cls.preload()
         free0 = mem.cuda_free_mb(device) if cls.device_type == "cuda" else None
+        nvml, handle = gpu_clocks.open_nvml(device) if cls.device_type == "cuda" else (None, None)
+        window = gpu_clocks.ClockWindow(nvml, handle) if nvml is not None else None
+        meter, no_energy = energy.open_meter(device, nvml) if cfg.throughput_window_s > 0 else (
+            None, "no throughput window (throughput_window_s = 0), so no energy window")
         start = time.perf_counter()
         with cls(device) as runner:
             runner.load(workload)
             load_s = time.perf_counter() - start
             mark = _run_memory_start()
             runner.reset_peak_memory()
-            timed = run_timed(runner, cfg, workload.batch)
+            timed = run_timed(runner, cfg, workload.batch, meter=meter, clocks=window)
             memory = _run_memory_end(mark) | runner.memory() | _gpu_memory(free0, device)
             out = {"status": "ok", "reason": None, "timing_method": runner.timing_method,
-                   "settings": runner.settings(), "memory": memory, "load_s": load_s, **timed.to_dict()}
-            if job.get("layers"):
-                out["layers"] = _layers(runner, job["layers"], workload)
+                   "settings": runner.settings(), "memory": memory, "load_s": load_s, **timed.to_dict(),
+                   "energy_reason": no_energy}
         return out
     except Unsupported as exc:
         return {"status": "unsupported", "reason": str(exc)}
@@ -74,19 +82,51 @@ def run_measure(job: dict) -> dict:
         return {"status": "oom" if _is_oom(exc) else "failed", "reason": _one_line(exc)}
 
 
-def _layers(runner, spec: dict, workload) -> dict:
-    """Per-layer times after the unprofiled timing (see hwprofile.layers), joined to the ONNX graph's counts."""
-    info = None
-    path = spec.get("onnx_path") or (workload.path if workload.kind == "onnx" else None)
-    if path:
-        info = onnx_layers(path, workload.batch)
-    if not hasattr(runner, "layer_times"):
-        raise Unsupported(f"{runner.name} cannot time layers")
-    out = runner.layer_times(int(spec.get("iterations") or 20), info)
-    if spec.get("peaks"):  # after every timed run, in the same process and device
-        out["peaks"] = peaks(runner.device, seconds=float(spec["peaks"].get("seconds") or 0.5),
-                             matmul_n=spec["peaks"].get("matmul_n"))
-    return out
+def run_layers(job: dict) -> dict:
+    """Per-layer times (hwprofile.layers) in a child of their own, so the profiler never touches a record's timing
+    or memory reading, in phases that never overlap: (1) the clean latency alone (``end_to_end_ms``); (2) the
+    profiled runs alone (``runner.layer_times``: ONNX Runtime closes its clean session first, so one session is
+    alive at a time); (3) the clean latency again (``clean_after_ms``, the machine's drift); (4) the device's
+    peaks at the runner's thread count, after the runner is closed."""
+    cls = _load_runner(job["runner_path"])
+    workload, cfg, device = Workload.from_dict(job["workload"]), TimingConfig.from_dict(job["timing"]), job["device"]
+    spec = job["layers"]
+    try:
+        cls.preload()
+        with cls(device) as runner:
+            if not hasattr(runner, "layer_times"):
+                raise Unsupported(f"{runner.name} cannot time layers")
+            runner.load(workload)
+            clean = run_timed(runner, dataclasses.replace(cfg, throughput_window_s=0.0), workload.batch)
+            path = spec.get("onnx_path") or (workload.path if workload.kind == "onnx" else None)
+            info = onnx_layers(path, workload.batch) if path else None
+            out = runner.layer_times(int(spec.get("iterations") or 20), info)
+            after = _clean_after(runner, cfg, int(spec.get("iterations") or 20)) if out.pop("restored", True) else []
+            threads = runner.settings().get("threads") if cls.device_type == "cpu" else None
+        out.update(end_to_end_ms=statistics.median(clean.samples_ms), clean_samples_ms=clean.samples_ms,
+                   clean_after_ms=statistics.median(after) if after else None, timing_method=runner.timing_method)
+        if spec.get("peaks"):  # after every run, with the runner's threads, on the same device
+            try:
+                out["peaks"] = peaks(device, seconds=float(spec["peaks"].get("seconds") or 0.5),
+                                     matmul_n=spec["peaks"].get("matmul_n"), threads=threads)
+            except Exception as exc:  # noqa: BLE001 - the layer times stand without a roofline
+                traceback.print_exc()
+                out["peaks"] = {"error": f"peaks could not be measured: {_one_line(exc)}"}
+        return {"status": "ok", "reason": None, "layers": out}
+    except Unsupported as exc:
+        return {"status": "unsupported", "reason": str(exc)}
+    except BaseException as exc:  # the parent goes on; the reason is one line
+        traceback.print_exc()
+        return {"status": "oom" if _is_oom(exc) else "failed", "reason": _one_line(exc)}
+
+
+def _clean_after(runner, cfg: TimingConfig, iterations: int) -> list[float]:
+    """A short clean timing after the profiled phase (a few warm-up runs: ORT re-created its session)."""
+    short = TimingConfig(warmup_iters=3, warmup_s=0.0, min_iters=min(10, max(3, iterations)),
+                         max_iters=max(10, iterations), target_rel_ci=cfg.target_rel_ci,
+                         budget_s=min(cfg.budget_s, 1.0), throughput_window_s=0.0)
+    warm_up(runner, short)
+    return sample(runner, short)[0]
 
 
 def _run_memory_start() -> dict:
@@ -125,7 +165,8 @@ def write_result(path: str, result: dict) -> None:
 
 def execute(job: dict) -> None:
     """Run ``job`` and write its result; the caller exits the process afterwards."""
-    result = run_baseline(job) if job.get("type") == "baseline" else run_measure(job)
+    kind = job.get("type")
+    result = run_baseline(job) if kind == "baseline" else run_layers(job) if kind == "layers" else run_measure(job)
     result["child_threads"] = len(os.listdir("/proc/self/task"))
     write_result(job["result_path"], result)
 
@@ -135,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0]) as fh:
         job = json.load(fh)
+    die_with_parent(job.get("parent_pid"))  # a killed hwprofile leaves no measuring child behind
     execute(job)
     sys.stdout.flush()
     sys.stderr.flush()

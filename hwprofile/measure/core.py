@@ -5,9 +5,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from .. import runners
+from .. import bounds, runners
 from ..errors import RunnerUnavailable
 from ..runners.base import check_options
+from . import clocks, energy
 from .isolation import child_status, get_launcher, memory_cap_mb
 from .memory import entry
 from .records import Measurement, TimingConfig, Workload
@@ -28,6 +29,8 @@ def _check(name: str, device: str, workload: Workload):
         raise RunnerUnavailable(f"runner {runners.unavailable_text(reason)}; available on {device}: "
                                 f"{', '.join(usable) or 'none'}")
     check_options(cls, workload.options)
+    if "threads" in workload.options:  # bounded by the cores of the machine that measures (a Ray node too)
+        bounds.check("threads", workload.options["threads"], "threads")
     return cls
 
 
@@ -40,8 +43,10 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
     Bad input raises ConfigError; an unavailable runner or device raises an EnvironmentProblem.
     Everything that goes wrong inside a child (crash, out-of-memory, hang past ``timeout_s``, an
     exception, an unsupported combination) comes back as the Measurement's status and reason.
-    ``layers`` ({"iterations": N, "onnx_path": graph for the counts}) also times each layer after the
-    unprofiled timing, in the same child (hwprofile.layers); the result is ``Measurement.layers``.
+    ``layers`` ({"iterations": N, "onnx_path": graph for the counts, "peaks": {...} or None}) also times each
+    layer, in one more child after the timing ones (hwprofile.layers; child.run_layers), so profiling stays out of
+    the timing and the memory readings; the result is ``Measurement.layers``. A per-layer failure never fails
+    the measurement: ``Measurement.layers`` then holds ``{"error": why}``.
     """
     start = time.perf_counter()
     name = runners.check_runner_name(runner)
@@ -54,11 +59,10 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
         return Measurement(name, "unsupported", unsupported, None, None, {}, settings, time.perf_counter() - start)
     cap = memory_cap_mb(device, memory_limit_mb)
     job = {"type": "measure", "runner_path": runners.runner_path(name), "device": device,
-           "workload": workload.to_dict(), "timing": timing.to_dict(), **({"layers": layers} if layers else {})}
+           "workload": workload.to_dict(), "timing": timing.to_dict()}
     runs = []
     for i in range(timing.repeats):
-        one = job if i == 0 else {k: v for k, v in job.items() if k != "layers"}  # layers: first process only
-        exit, result, tail = launcher.run(one, timeout_s, cap)
+        exit, result, tail = launcher.run(job, timeout_s, cap)
         status, reason = _classify(exit, result, timeout_s, cap, tail)
         if status != "ok":
             where = f" (repeat {i + 1}/{timing.repeats})" if timing.repeats > 1 else ""
@@ -67,7 +71,19 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
                                time.perf_counter() - start)
         runs.append((exit, result))
     baseline = launcher.baseline(job["runner_path"], device)
-    return _combine(name, runs, baseline, settings, timing, time.perf_counter() - start)
+    breakdown = _layers(launcher, {**job, "type": "layers", "layers": layers}, timeout_s, cap) if layers else None
+    return _combine(name, runs, baseline, settings, timing, time.perf_counter() - start, breakdown)
+
+
+def _layers(launcher, job: dict, timeout_s: float, cap) -> dict:
+    """The per-layer child's breakdown, or ``{"error": why}`` (the measurement itself stands)."""
+    exit, result, tail = launcher.run(job, timeout_s, cap)
+    status, reason = _classify(exit, result, timeout_s, cap, tail)
+    if status != "ok":
+        return {"error": f"per-layer times {status}: {reason}"}
+    out = dict(result["layers"])
+    out["foreign_cpu_cores"] = exit.get("foreign_cpu_cores")
+    return out
 
 
 def _classify(exit, result, timeout_s, cap, tail):
@@ -75,14 +91,17 @@ def _classify(exit, result, timeout_s, cap, tail):
 
 
 def _combine(name: str, runs: list, baseline: dict | None, settings: dict, timing: TimingConfig,
-             wall_s: float) -> Measurement:
+             wall_s: float, layers: dict | None = None) -> Measurement:
     results = [r for _, r in runs]
     method = results[0]["timing_method"]
     latency = latency_stats([r["samples_ms"] for r in results], method, timing.noise_cv).to_dict()
     foreign = [exit.get("foreign_cpu_cores") for exit, _ in runs]
+    window = clocks.shares([r.get("gpu_clocks") for r in results])
     return Measurement(name, "ok", None, latency, _throughput(results), _memory(runs, baseline),
                        {**settings, **results[0]["settings"], **_timing_settings(results),
-                        "foreign_cpu_cores": foreign}, wall_s, results[0].get("layers"))
+                        "foreign_cpu_cores": foreign, **({"gpu_clocks": window} if window else {})},
+                       wall_s, layers,
+                       energy.combine([r.get("energy") for r in results], results[0].get("energy_reason")))
 
 
 def _timing_settings(results: list[dict]) -> dict:

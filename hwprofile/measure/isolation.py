@@ -17,14 +17,15 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import ConfigError, EnvironmentProblem
+from ..lifetime import guarded
 from ..runners import RUNNER_NAMES, runner_class, runner_path
 from .memory import rss_mb, start_nvml, total_ram_mb
 
@@ -62,8 +63,10 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def wait_child(pid: int, timeout_s: float, mem_cap_mb: float | None, poll_s: float = POLL_S) -> dict:
-    """Wait for child ``pid`` (ours), killing its group on timeout or when its RSS passes the cap."""
+def wait_child(pid: int, timeout_s: float, mem_cap_mb: float | None, poll_s: float = POLL_S,
+               stop_if: Callable[[], bool] | None = None) -> dict:
+    """Wait for child ``pid`` (ours), killing its group on timeout, when its RSS passes the cap, or when
+    ``stop_if()`` says the wait is pointless (the fork server's parent is gone)."""
     start = time.monotonic()
     deadline = start + timeout_s
     fd, killed, seen = _pidfd(pid), None, 0.0
@@ -71,6 +74,9 @@ def wait_child(pid: int, timeout_s: float, mem_cap_mb: float | None, poll_s: flo
         while True:
             if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
                 break  # exited, not yet reaped: its pid (and group id) cannot be reused yet
+            if killed is None and stop_if is not None and stop_if():
+                killed = "abandoned"
+                _kill_group(pid)
             if killed is None and time.monotonic() >= deadline:
                 killed = "timeout"
                 _kill_group(pid)
@@ -190,14 +196,14 @@ class SpawnLauncher(Launcher):
     method = "spawn"
 
     def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> dict:
-        job_file = stderr.with_name("job.json")
-        write_text(job_file, json.dumps(job), replace=True, what="job file")
+        job_file = stderr.with_name("job.json")  # this thread waits for the child: its PDEATHSIG is safe
+        write_text(job_file, json.dumps({**job, "parent_pid": os.getpid()}), replace=True, what="job file")
         # NVML is device-wide, so the parent samples it: a polling thread in the measuring child would
         # compete for its GIL with the timed loop (launch-bound eager torch would pay for it)
         sampler = start_nvml(job.get("device", "cpu")) if job.get("type") == "measure" else None
         try:
             with open(stderr, "w") as err:
-                proc = subprocess.Popen([sys.executable, "-m", "hwprofile.measure.child", str(job_file)],
+                proc = subprocess.Popen(guarded("hwprofile.measure.child", str(job_file)),
                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err, process_group=0)
             exit = wait_child(proc.pid, timeout_s, cap)
         finally:
@@ -238,7 +244,8 @@ class ForkServer(Launcher):
         self.ready: dict = {}
 
     def start(self) -> None:
-        self._proc = subprocess.Popen([sys.executable, "-m", "hwprofile.measure.forkserver", *self.preload],
+        main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the starting thread
+        self._proc = subprocess.Popen(guarded("hwprofile.measure.forkserver", *self.preload, deathsig=main),
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, env=server_env(), text=True)
         line = self._readline(300.0)
@@ -284,9 +291,9 @@ class ForkServer(Launcher):
     def close(self) -> None:
         if self._proc is not None:
             try:
-                self._proc.kill()
+                self._proc.kill()  # its children ask for SIGKILL when it dies (hwprofile.lifetime)
                 self._proc.wait(timeout=10)
-            except OSError:
+            except (OSError, subprocess.TimeoutExpired):
                 pass
             for stream in (self._proc.stdin, self._proc.stdout):
                 try:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .. import bounds
 from ..datatypes import MEASURED_STATUSES as STATUSES  # noqa: F401  (the one list)
 from ..datatypes import MODES, PRECISIONS, Mode, PositiveInt, Precision, describe_error
 from ..errors import ConfigError
@@ -96,6 +97,10 @@ class TimingConfig:
 
     ``budget_s`` caps the timed phase of each repeat; ``repeats`` is the number of processes;
     ``target_rel_ci`` is the half-width of the 95% CI of the median relative to the median.
+
+    Fixed counts (``run --warmup N --iterations N``, as timm's ``--num-warm-iter``/``--num-bench-iter`` and
+    pycls's ``WARMUP_ITER``/``NUM_ITER``): ``warmup_s = 0`` makes the warm-up exactly ``warmup_iters`` runs;
+    ``iterations`` times exactly that many runs per process, with no adaptive stop and no time budget.
     """
 
     warmup_iters: int = 10
@@ -107,12 +112,16 @@ class TimingConfig:
     repeats: int = 1
     throughput_window_s: float = 0.5
     noise_cv: float = 0.10
+    iterations: int | None = None  # a fixed count of timed iterations per process (None: adaptive)
 
     def __post_init__(self) -> None:
         for name in ("warmup_iters", "min_iters", "max_iters", "repeats"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "warmup_iters" else 1):
                 raise ConfigError(f"timing {name} must be a non-negative integer, got {value!r}")
+        bounds.check("warmup_iterations", self.warmup_iters, "timing warmup_iters")
+        if self.iterations is not None:  # the fixed count of run --iterations N (hwprofile.bounds)
+            bounds.check("fixed_iterations", self.iterations, "timing iterations")
         if self.min_iters > self.max_iters:
             raise ConfigError(f"timing min_iters ({self.min_iters}) exceeds max_iters ({self.max_iters})")
         for name in ("warmup_s", "target_rel_ci", "budget_s", "throughput_window_s", "noise_cv"):
@@ -123,7 +132,11 @@ class TimingConfig:
             raise ConfigError("timing budget_s must be > 0")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain data; ``iterations`` only when set (records of the adaptive mode read as before)."""
+        d = dataclasses.asdict(self)
+        if d["iterations"] is None:
+            d.pop("iterations")
+        return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "TimingConfig":
@@ -143,6 +156,7 @@ class Measurement:
     settings: dict
     wall_s: float
     layers: dict | None = None  # per-layer breakdown when asked for (hwprofile.layers)
+    energy: dict | None = None  # the throughput window's energy, or why there is none (hwprofile.measure.energy)
 
     @property
     def ok(self) -> bool:

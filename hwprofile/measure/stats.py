@@ -84,3 +84,23 @@ def typical_times(runs: list[dict[str, float]],
     mean = {k: statistics.fmean(runs[i].get(k, 0.0) for i in keep) for k in names}
     med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in names}
     return mean, med, statistics.fmean(totals[i] for i in keep)
+
+
+#: The latency percentiles a reader can show (``p50`` is the pooled samples' median).
+PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p95_ms": 0.95, "p99_ms": 0.99}
+
+
+def percentiles(latency: LatencyStats | None) -> dict[str, float | None]:
+    """p50/p90/p95/p99, min, mean and max in ms of a record's latency: from its raw samples (pooled over
+    processes, :func:`quantile`) when it stores them, else what its statistics hold (no p50/p95 then)."""
+    out: dict[str, float | None] = {k: None for k in (*PERCENTILES, "min_ms", "mean_ms", "max_ms")}
+    if latency is None:
+        return out
+    pooled = sorted(x for run in latency.processes() for x in run)
+    if pooled:
+        out.update({k: quantile(pooled, q) for k, q in PERCENTILES.items()})
+        out.update(min_ms=pooled[0], mean_ms=statistics.fmean(pooled), max_ms=pooled[-1])
+        return out
+    out.update(p90_ms=latency.p90_ms, p99_ms=latency.p99_ms, min_ms=latency.min_ms, mean_ms=latency.mean_ms,
+               max_ms=latency.max_ms)
+    return out

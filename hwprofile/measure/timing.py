@@ -1,9 +1,15 @@
 """The timing loop run inside a (child) process on a loaded runner.
 
-Warm-up until both ``warmup_iters`` and ``warmup_s`` are reached (cut short by the budget for
-very slow models); timed iterations until the median's 95% CI half-width is within
-``target_rel_ci`` (after ``min_iters``), ``budget_s`` is spent or ``max_iters`` reached; then a
+Warm-up until both ``warmup_iters`` and ``warmup_s`` are reached (a time-based warm-up is cut short
+by the budget for very slow models; ``warmup_s = 0`` is a fixed count); timed iterations until the
+median's 95% CI half-width is within ``target_rel_ci`` (after ``min_iters``), ``budget_s`` is spent
+or ``max_iters`` reached, or exactly ``iterations`` when that fixed count is set; then a
 back-to-back throughput window without per-iteration synchronisation.
+
+With an energy meter (:mod:`hwprofile.measure.energy`) the throughput window is at least
+``energy.MIN_WINDOW_S`` long and its energy is read from fresh counter steps at both ends; with a clock
+window (:mod:`hwprofile.measure.clocks`) NVML's violation counters are read around the timed samples and
+the throughput window together (the timed window), after warm-up.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from . import energy
 from .records import TimingConfig
 from .stats import rel_ci_halfwidth
 
@@ -22,11 +29,13 @@ class TimedRun:
     """One process's timing result."""
 
     samples_ms: list[float]
-    stop_reason: str  # ci | budget | max_iters
+    stop_reason: str  # ci | budget | max_iters | count
     warmup_iters: int
     warmup_s: float
     timed_s: float
     throughput: dict | None
+    energy: dict | None = None  # the throughput window's energy (hwprofile.measure.energy)
+    gpu_clocks: dict | None = None  # violation counters over the timed window (hwprofile.measure.clocks)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -40,8 +49,8 @@ def warm_up(runner, cfg: TimingConfig) -> tuple[int, float]:
         elapsed = time.perf_counter() - start
         if iters >= cfg.warmup_iters and elapsed >= cfg.warmup_s:
             break
-        if iters >= 1 and elapsed >= cfg.budget_s:  # a very slow unit: do not spend minutes warming up
-            break
+        if cfg.warmup_s > 0 and iters >= 1 and elapsed >= cfg.budget_s:  # a very slow unit, warm-up by time:
+            break  # do not spend minutes warming up (a fixed count, warmup_s = 0, runs in full)
         runner.infer()
         runner.synchronize()
         iters += 1
@@ -52,6 +61,9 @@ def sample(runner, cfg: TimingConfig) -> tuple[list[float], str, float]:
     """Timed units with adaptive stopping; returns (samples_ms, stop_reason, seconds)."""
     samples: list[float] = []
     start = time.perf_counter()
+    if cfg.iterations is not None:  # a fixed count: no adaptive stop, no budget
+        samples = [runner.time_once() for _ in range(cfg.iterations)]
+        return samples, "count", time.perf_counter() - start
     next_check = cfg.min_iters
     while True:
         samples.append(runner.time_once())
@@ -66,11 +78,15 @@ def sample(runner, cfg: TimingConfig) -> tuple[list[float], str, float]:
             next_check = n + max(5, n // 8)
 
 
-def throughput(runner, batch: int, window_s: float) -> dict | None:
-    """Samples per second over a back-to-back window (one synchronisation at the end)."""
+def throughput(runner, batch: int, window_s: float, meter: "energy.Meter | None" = None) -> dict | None:
+    """Samples per second over a back-to-back window (one synchronisation at the end); with ``meter``, the
+    window lasts at least ``energy.MIN_WINDOW_S`` and ``"energy"`` holds its reading."""
     if window_s <= 0:
         return None
+    if meter is not None:
+        window_s = max(window_s, energy.MIN_WINDOW_S)
     runner.synchronize()
+    first = meter.fresh() if meter is not None else None
     start = time.perf_counter()
     iters = 0
     while True:
@@ -81,12 +97,19 @@ def throughput(runner, batch: int, window_s: float) -> dict | None:
             elapsed = time.perf_counter() - start
             if elapsed >= window_s:
                 break
-    return {"samples_per_s": iters * batch / elapsed, "window_s": elapsed, "iterations": iters, "batch": batch}
+    out = {"samples_per_s": iters * batch / elapsed, "window_s": elapsed, "iterations": iters, "batch": batch}
+    if meter is not None:
+        out["energy"] = energy.window_reading(meter, first, meter.fresh(), iters * batch)
+    return out
 
 
-def run_timed(runner, cfg: TimingConfig, batch: int) -> TimedRun:
-    """Warm-up, timed samples, throughput window."""
+def run_timed(runner, cfg: TimingConfig, batch: int, *, meter=None, clocks=None) -> TimedRun:
+    """Warm-up, timed samples, throughput window; ``clocks`` (a ClockWindow) is read around the last two."""
     warm_iters, warm_s = warm_up(runner, cfg)
+    if clocks is not None:
+        clocks.start()
     samples, reason, timed_s = sample(runner, cfg)
-    tput = throughput(runner, batch, cfg.throughput_window_s)
-    return TimedRun(samples, reason, warm_iters, warm_s, timed_s, tput)
+    tput = throughput(runner, batch, cfg.throughput_window_s, meter)
+    window = clocks.stop() if clocks is not None else None
+    used = tput.pop("energy", None) if tput else None
+    return TimedRun(samples, reason, warm_iters, warm_s, timed_s, tput, used, window)

@@ -38,6 +38,7 @@ COMMON_RESULT_SETTINGS: Mapping[str, str] = {
 COMMON_OBSERVED_SETTINGS: tuple[str, ...] = (
     "foreign_cpu_cores",  # CPU cores other processes kept busy, per process (measure.core)
     "system_check", "gpu_watch", "quality_attempts",  # the machine around the run (hwprofile.quality)
+    "gpu_clocks",  # NVML's below-clocks shares over the timed window (hwprofile.measure.clocks)
     "timing",  # the timing protocol asked for (budget, iterations, noise threshold)
     "isolation",  # forkserver or spawn children
     "executor", "ray_retried_after",  # local or ray, and a Ray retry after a node fault

@@ -62,11 +62,38 @@ def torch_build() -> dict:
 
 
 def ort_distributions() -> list[str]:
-    """The onnxruntime distributions installed (two of them overwrite each other's files)."""
+    """The onnxruntime distributions installed (two in one folder overwrite each other's files)."""
     return [d for d in ORT_DISTRIBUTIONS if dist_version(d) is not None]
 
 
+def _dist_folder(name: str) -> Path | None:
+    """The folder that holds distribution ``name``'s ``onnxruntime`` package (its site directory)."""
+    try:
+        return Path(metadata.distribution(name).locate_file("onnxruntime")).resolve()
+    except (metadata.PackageNotFoundError, OSError, TypeError):
+        return None
+
+
+def ort_active_distribution() -> str | None:
+    """The onnxruntime distribution ``import onnxruntime`` loads: with onnxruntime-gpu installed in a folder
+    ahead on the path (``pip install --target DIR`` plus PYTHONPATH, as scripts/gpu-validate.sh does on
+    the GPU image, which ships the CPU build), that one; None when it cannot be told."""
+    found = module_dir("onnxruntime")
+    if found is None or ort_distributions_clash():
+        return None
+    return next((d for d in ort_distributions() if _dist_folder(d) == found.resolve()), None)
+
+
+def ort_distributions_clash() -> bool:
+    """Both onnxruntime distributions installed into one folder: they overwrite each other's files."""
+    folders = [_dist_folder(d) for d in ort_distributions()]
+    return len(folders) > 1 and (None in folders or len(set(folders)) < len(folders))
+
+
 def ort_version() -> str | None:
+    active = ort_active_distribution()
+    if active is not None:
+        return dist_version(active)
     for dist in ORT_DISTRIBUTIONS[::-1]:
         if (v := dist_version(dist)) is not None:
             return v
@@ -168,6 +195,30 @@ def nvml_handle(nvml, cuda_index: int):
     if isinstance(which, str):
         return nvml.nvmlDeviceGetHandleByUUID(which)
     return nvml.nvmlDeviceGetHandleByIndex(which)
+
+
+#: NVML's compute-process queries, newest first: ``_v3`` needs a driver of 2021 or later (R470+); an older
+#: driver lacks the symbol and nvidia-ml-py raises NVMLError_FunctionNotFound, so the next one is tried.
+COMPUTE_PROCESS_QUERIES = ("nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2",
+                           "nvmlDeviceGetComputeRunningProcesses")
+NVML_ERROR_FUNCTION_NOT_FOUND = 13  # nvmlReturn_t: the driver's library lacks the function
+
+
+def nvml_compute_processes(nvml, handle) -> list | None:
+    """The processes holding a compute context on the GPU of ``handle`` (objects with ``pid`` and
+    ``usedGpuMemory``, which may be None in containers), through the newest query the binding and the
+    driver both have; None when none answers (not supported, no permission, ...)."""
+    for name in COMPUTE_PROCESS_QUERIES:
+        query = getattr(nvml, name, None)
+        if query is None:
+            continue
+        try:
+            return list(query(handle))
+        except Exception as exc:  # NVMLError: a missing driver symbol falls back, anything else is an answer
+            if getattr(exc, "value", None) == NVML_ERROR_FUNCTION_NOT_FOUND:
+                continue
+            return None
+    return None
 
 
 @functools.lru_cache(maxsize=1)

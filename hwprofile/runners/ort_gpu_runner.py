@@ -121,6 +121,7 @@ class OrtTensorrtRunner(_OrtGpuRunner):
     name = "ort:tensorrt"
     provider = "TensorrtExecutionProvider"
     load_estimate_s = 30.0  # the provider builds its engine in the session (cached per shape in trt_cache_dir)
+    compiles_nodes = True  # its subgraph is a compiled node: no optimized graph to save, one fused row
     result_fingerprint = (*_OrtGpuRunner.result_fingerprint, "libraries.tensorrt")
 
     @classmethod

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import statistics
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import psutil
 
 from .._lazy import heavy
-from ..layer_join import LAYOUT_OPS, map_optimized, onnx_layers
+from ..layer_join import LAYOUT_OPS, map_optimized, onnx_layers, primary_node
 from ..measure.stats import typical_times
 from . import env
 from .base import COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported
@@ -197,69 +196,85 @@ class OrtRunner(Runner):
         return {"by_provider": dict(Counter(prov for prov, _ in nodes.values())),
                 "elsewhere": dict(sorted(elsewhere.items()))}
 
+    #: whether a provider of this runner compiles nodes (TensorRT): ONNX Runtime then cannot save its optimized
+    #: graph, and its per-node times name the compiled subgraph, not its layers
+    compiles_nodes = False
+
+    @property
+    def time_source(self) -> str:
+        """What clock ONNX Runtime's per-node times come from: the host's, which on a GPU is launch time."""
+        return "cpu" if self.device_type == "cpu" else "host_launch"
+
+    def _release(self) -> None:
+        """Close the session and its bindings (the input array stays)."""
+        for name in ("_io", "_x_ort", "_sess"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+    def _profiled_session(self, ort, tmp: Path, save_graph: bool):
+        so = self._session_options(ort, self.workload.options)
+        so.enable_profiling = True
+        so.profile_file_prefix = str(tmp / "layers")
+        if save_graph:  # never with a provider that compiles nodes: ORT refuses to serialize them
+            so.optimized_model_filepath = str(tmp / "optimized.onnx")
+        return ort.InferenceSession(self.workload.path, so, providers=self._providers())
+
     def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
-        """Per-node times of ``iterations`` runs on a separate, profiled session (ONNX Runtime's profiler,
-        ``Node`` events ending ``_kernel_time``), each optimized node joined to the exported nodes it
-        runs (from the optimized graph ORT saves) and to their counts (``info``)."""
+        """Per-node times of ``iterations`` runs of a profiled session alone: the clean session is closed
+        first and made again afterwards, so one session (and one intra-op thread pool) is alive at a time
+        (two interleaved sessions slow each other's runs ~2x on 2 cores). ONNX Runtime's profiler gives
+        ``Node`` events ending ``_kernel_time``; each optimized node is joined to the exported nodes it runs
+        (from the optimized graph ORT saves) and to their counts (``info``). With the TensorRT provider the
+        graph is not saved and its compiled subgraph is one fused row."""
         onnx = heavy("onnx")
         ort = heavy("onnxruntime")
 
         info = info or onnx_layers(self.workload.path, self.workload.batch)
-        warm = 3
-        unprofiled = []
-        with tempfile.TemporaryDirectory(prefix="hwprofile-layers-") as tmp:
-            so = self._session_options(ort, self.workload.options)
-            so.enable_profiling = True
-            so.profile_file_prefix = str(Path(tmp) / "layers")
-            so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
-            sess = ort.InferenceSession(self.workload.path, so, providers=self._providers())
-            for i in range(warm + iterations):  # interleaved with unprofiled runs: both see the same load
-                sess.run(None, self._feed)
-                if i >= warm:
-                    unprofiled.append(self.time_once())
-            events = json.loads(Path(sess.end_profiling()).read_text())
-            del sess
-            optimized = onnx.load(str(Path(tmp) / "optimized.onnx"), load_external_data=False)
-        opt_nodes = [(n.name, n.op_type) for n in optimized.graph.node]
-        groups, dropped = map_optimized(info, opt_nodes)
-        runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
-                      key=lambda e: e["ts"])[warm:]
-        per_run: list[dict[str, float]] = [{} for _ in runs]
-        meta: dict[str, tuple] = {}
-        for e in events:
-            if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
-                continue
-            i = next((k for k, r in enumerate(runs) if r["ts"] <= e["ts"] <= r["ts"] + r["dur"]), None)
-            if i is None:
-                continue
-            name = e["name"].removesuffix("_kernel_time")
-            per_run[i][name] = per_run[i].get(name, 0.0) + e["dur"] / 1000.0
-            args = e.get("args") or {}
-            shapes = [next(iter(d.values())) for d in (args.get("input_type_shape") or []) +
-                      (args.get("output_type_shape") or []) if isinstance(d, dict) and d]
-            meta[name] = (args.get("op_name", "?"), args.get("provider", "?"),
-                          sum(math.prod(s) for s in shapes) * info.element_bytes)
-        mean, med, total = typical_times(per_run, [r["dur"] / 1000.0 for r in runs])
-        times = {k: (mean[k], med[k]) for k in mean}
-        rows = []
-        for name, op in opt_nodes:
-            if name not in times:
-                continue
-            nodes = groups.get(name) or []
-            row = {"name": name, "kind": "overhead" if op in LAYOUT_OPS else "layer", "ort_op": meta[name][0],
-                   "provider": meta[name][1], "time_ms": times[name][0],
-                   "median_ms": times[name][1],
-                   **(info.counts(nodes) if nodes else {"onnx_nodes": [], "onnx_ops": [], "flops": 0,
-                                                        "bytes": None, "op_type": meta[name][0]})}
-            if row["kind"] == "overhead":
-                row.update(op_type=op, bytes=meta[name][2])
-            rows.append(row)
-        return {"method": "onnxruntime profiler (SessionOptions.enable_profiling), a separate session; per node "
-                          "the mean over the typical profiled runs (total in the interquartile range; median_ms: "
-                          "over all), interleaved with as many unprofiled runs",
-                "iterations": len(runs), "profiled_run_ms": total,
-                "unprofiled_ms": statistics.median(unprofiled),
-                "element_bytes": info.element_bytes, "rows": rows, "onnx_nodes_not_run": dropped}
+        warm, totals, notes = 3, [], []
+        save_graph = not self.compiles_nodes
+        self._release()
+        try:
+            with tempfile.TemporaryDirectory(prefix="hwprofile-layers-") as tmp:
+                try:
+                    sess = self._profiled_session(ort, Path(tmp), save_graph)
+                except Exception as exc:  # noqa: BLE001 - saving the optimized graph failed: join by name alone
+                    if not save_graph:
+                        raise
+                    save_graph = False
+                    notes.append(f"ONNX Runtime could not save its optimized graph ({_one_line(exc)}): rows are "
+                                 "joined to the exported graph by name only")
+                    sess = self._profiled_session(ort, Path(tmp), save_graph)
+                self._sess = sess
+                inp = sess.get_inputs()[0]
+                if self._iobinding:
+                    self._bind(ort, inp.name, self._feed[inp.name])
+                for i in range(warm + iterations):
+                    ms = self.time_once()
+                    if i >= warm:
+                        totals.append(ms)
+                events = json.loads(Path(sess.end_profiling()).read_text())
+                self._release()
+                del sess
+                optimized = (onnx.load(str(Path(tmp) / "optimized.onnx"), load_external_data=False)
+                             if save_graph else None)
+        finally:
+            self._release()
+            OrtRunner.load(self, self.workload)  # the clean session again (GPU: the same stream, no new placement)
+        per_run, meta, order = _node_times(events, warm, info.element_bytes)
+        mean, med, total = typical_times(per_run, totals)
+        if optimized is not None:
+            rows = _optimized_rows(info, [(n.name, n.op_type) for n in optimized.graph.node], meta, mean, med)
+            dropped = map_optimized(info, [(n.name, n.op_type) for n in optimized.graph.node])[1]
+        else:
+            rows, dropped = _named_rows(info, order, meta, mean, med, self.provider), []
+            if self.compiles_nodes:
+                notes.append(f"{self.name}: ONNX Runtime's TensorRT provider runs its subgraph as one compiled "
+                             "kernel: its layers are not timed one by one here (the trt runner times them)")
+        return {"method": "onnxruntime profiler (SessionOptions.enable_profiling) on a session of its own, the "
+                          "clean session closed; per node the mean over the typical profiled runs (run total in "
+                          "the interquartile range; median_ms: over all)",
+                "iterations": iterations, "profiled_run_ms": total, "time_source": self.time_source,
+                "element_bytes": info.element_bytes, "rows": rows, "onnx_nodes_not_run": dropped, "notes": notes}
 
     @property
     def session(self):
@@ -294,3 +309,71 @@ class OrtRunner(Runner):
 
 class OrtCpuRunner(OrtRunner):
     name = "ort:cpu"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+
+
+def _node_times(events: list, warm: int, element_bytes: int) -> tuple[list[dict[str, float]], dict, list[str]]:
+    """Per profiled run, each node's kernel time (ms); per node (op, provider, bytes of its tensors); node names
+    in the order they first ran. The first ``warm`` runs are left out."""
+    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                  key=lambda e: e["ts"])[warm:]
+    per_run: list[dict[str, float]] = [{} for _ in runs]
+    meta: dict[str, tuple] = {}
+    order: list[str] = []
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        i = next((k for k, r in enumerate(runs) if r["ts"] <= e["ts"] <= r["ts"] + r["dur"]), None)
+        if i is None:
+            continue
+        name = e["name"].removesuffix("_kernel_time")
+        per_run[i][name] = per_run[i].get(name, 0.0) + e["dur"] / 1000.0
+        if name not in meta:
+            order.append(name)
+        args = e.get("args") or {}
+        shapes = [next(iter(d.values())) for d in (args.get("input_type_shape") or []) +
+                  (args.get("output_type_shape") or []) if isinstance(d, dict) and d]
+        meta[name] = (args.get("op_name", "?"), args.get("provider", "?"),
+                      sum(math.prod(s) for s in shapes) * element_bytes)
+    return per_run, meta, order
+
+
+def _optimized_rows(info, opt_nodes: list[tuple[str, str]], meta: dict, mean: dict, med: dict) -> list[dict]:
+    """One row per node of ORT's optimized graph that ran, joined to the exported nodes it runs."""
+    groups, _ = map_optimized(info, opt_nodes)
+    rows = []
+    for name, op in opt_nodes:
+        if name not in mean:
+            continue
+        nodes = groups.get(name) or []
+        row = {"name": name, "kind": "overhead" if op in LAYOUT_OPS else "layer", "ort_op": meta[name][0],
+               "provider": meta[name][1], "time_ms": mean[name], "median_ms": med[name],
+               **(info.counts(nodes) if nodes else {"onnx_nodes": [], "onnx_ops": [], "flops": 0,
+                                                    "bytes": None, "op_type": meta[name][0]})}
+        if row["kind"] == "overhead":
+            row.update(op_type=op, bytes=meta[name][2])
+        rows.append(row)
+    return rows
+
+
+def _named_rows(info, order: list[str], meta: dict, mean: dict, med: dict, provider: str) -> list[dict]:
+    """Rows joined by node name alone (no optimized graph): a node named after an exported node gets its
+    counts; a compiled subgraph (TensorRT) is one fused row without counts."""
+    rows = []
+    for name in order:
+        op, prov, nbytes = meta[name]
+        primary = primary_node(name, info)
+        row = {"name": name, "kind": "overhead" if op in LAYOUT_OPS else "layer", "ort_op": op, "provider": prov,
+               "time_ms": mean[name], "median_ms": med[name]}
+        if primary is not None:
+            row.update(info.counts([primary]))
+        else:
+            fused = prov == "TensorrtExecutionProvider"
+            row.update(onnx_nodes=[], onnx_ops=[], flops=0, bytes=None if fused else nbytes or None,
+                       op_type="TensorRT subgraph" if fused else op)
+        rows.append(row)
+    return rows

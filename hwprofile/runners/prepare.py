@@ -24,6 +24,8 @@ from pathlib import Path
 from exporters import to_onnx, to_tensorrt
 
 from .._lazy import heavy
+from ..atomic import write_text
+from ..lifetime import die_with_parent, guarded
 from ..errors import ConfigError, MeasurementError
 from ..measure import Workload
 from ..specs import spec_to_dict
@@ -50,17 +52,19 @@ class Artifacts:
     for all of them at once (one optimization profile each), so one build serves the whole sweep.
     """
 
-    def __init__(self, cache_dir: str | None = None, batches: dict[str, tuple[int, ...]] | None = None) -> None:
+    def __init__(self, cache_dir: str | None = None, batches: dict[str, tuple[int, ...]] | None = None,
+                 detailed: bool = False) -> None:
         self.cache_dir = cache_dir
         self.batches = dict(batches or {})
+        self.detailed = detailed  # engines with detailed profiling verbosity (a sweep timing layers)
         self._made: dict[tuple, tuple | Exception] = {}
 
     @classmethod
-    def for_items(cls, items, cache_dir: str | None = None) -> "Artifacts":
+    def for_items(cls, items, cache_dir: str | None = None, detailed: bool = False) -> "Artifacts":
         batches: dict[str, set[int]] = {}
         for item in items:
             batches.setdefault(item.label, set()).add(int(item.batch))
-        return cls(cache_dir, {k: tuple(sorted(v)) for k, v in batches.items()})
+        return cls(cache_dir, {k: tuple(sorted(v)) for k, v in batches.items()}, detailed)
 
     def _once(self, key: tuple, make):
         """``make()`` the first time ``key`` is asked for; later: (its value, reused=True), or its error."""
@@ -97,9 +101,10 @@ class Artifacts:
             batches = tuple(sorted({*batches, int(item.batch)}))
 
         def make():
-            return build_engine(onnx_path, precision, batches, device, self.engine_cache_dir())
+            return build_engine(onnx_path, precision, batches, device, self.engine_cache_dir(),
+                                detailed=self.detailed)
 
-        art, fresh = self._once(("engine", item.label, precision, device, batches), make)
+        art, fresh = self._once(("engine", item.label, precision, device, batches, self.detailed), make)
         cached = bool(art.get("cache_hit")) or not fresh
         return art["path"], prepare_record("engine", art["path"], None if cached else art.get("build_s"), cached)
 
@@ -108,18 +113,20 @@ class Artifacts:
 
 
 def build_engine(onnx_path: str, precision: str, batches: tuple[int, ...], device: str,
-                 cache_dir: str | None, timeout_s: float = ENGINE_BUILD_TIMEOUT_S) -> dict:
+                 cache_dir: str | None, timeout_s: float = ENGINE_BUILD_TIMEOUT_S, detailed: bool = False) -> dict:
     """Build (or reuse) an engine in a fresh child on ``device``; the EngineArtifact as a dict.
 
     TensorRT builds for the current CUDA device, so the child selects it first; its result comes
-    back as JSON, its failure as an exception with the child's last error line.
+    back as JSON, its failure as an exception with the child's last error line. ``detailed``: with
+    detailed profiling verbosity (per-layer times join each layer to its ONNX nodes).
     """
     job = {"onnx": onnx_path, "precision": precision, "batches": list(batches), "device": device,
-           "cache_dir": cache_dir}
+           "cache_dir": cache_dir, "detailed": bool(detailed),
+           "parent_pid": os.getpid()}  # this thread waits for it: PDEATHSIG is safe
     with tempfile.TemporaryDirectory(prefix="hwprofile-engine-") as tmp:
         out = Path(tmp) / "engine.json"
         try:
-            proc = subprocess.run([sys.executable, "-m", "hwprofile.runners.prepare", json.dumps(job), str(out)],
+            proc = subprocess.run(guarded("hwprofile.runners.prepare", json.dumps(job), str(out)),
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise MeasurementError(f"the TensorRT engine build did not finish within {timeout_s:g} s") from None
@@ -144,12 +151,12 @@ def _select_device(device: str) -> None:
 def _build_main(argv: list[str]) -> int:
     """Child: ``python -m hwprofile.runners.prepare JOB_JSON OUT_JSON``."""
     job, out = json.loads(argv[0]), Path(argv[1])
+    die_with_parent(job.get("parent_pid"))  # a killed sweep leaves no engine build running
     _select_device(job["device"])
     art = to_tensorrt(job["onnx"], precision=job["precision"], batch_sizes=job["batches"],
-                      cache_dir=job["cache_dir"])
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(art.to_dict()))
-    os.replace(tmp, out)
+                      cache_dir=job["cache_dir"],
+                      profiling_verbosity="detailed" if job.get("detailed") else "layer_names_only")
+    write_text(out, json.dumps(art.to_dict()), replace=True, what="engine record")
     return 0
 
 

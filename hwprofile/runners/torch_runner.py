@@ -8,7 +8,6 @@ Options: threads, channels_last, compile (``torch.compile``), cuda_graphs (torch
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any
 
@@ -301,23 +300,22 @@ def torch_layer_times(runner: TorchRunner, iterations: int) -> dict[str, Any]:
             if not leaf:
                 info[name]["bytes"] = None
 
-    runs, totals, unprofiled = [], [], []
-    for i in range(3 + iterations):  # profiled runs interleaved with unprofiled ones: both see the same load
-        handles = [h for mod in model.modules()
-                   for h in (mod.register_forward_pre_hook(pre), mod.register_forward_hook(post))]
-        run = {}
-        try:
+    runs, totals = [], []
+    handles = [h for mod in model.modules()
+               for h in (mod.register_forward_pre_hook(pre), mod.register_forward_hook(post))]
+    try:  # the profiled runs alone: the clean latency is measured before and after, never between them
+        for i in range(3 + iterations):
+            run = {}
             t0 = time.perf_counter_ns()
             runner.infer()
             sync()
             t1 = time.perf_counter_ns()
-        finally:
-            for h in handles:
-                h.remove()
-        if i >= 3:
-            runs.append(run)
-            totals.append((t1 - t0) / 1e6)
-            unprofiled.append(runner.time_once())
+            if i >= 3:
+                runs.append(run)
+                totals.append((t1 - t0) / 1e6)
+    finally:
+        for h in handles:
+            h.remove()
     mean, med, total = typical_times(runs, totals)
     rows, overhead = [], []
     for name in mean:
@@ -334,11 +332,12 @@ def torch_layer_times(runner: TorchRunner, iterations: int) -> dict[str, Any]:
     rest = sum(t for name, t, op in overhead if op in plain or name == "(model)")
     rows.append({"name": "(containers: Python between modules)", "kind": "overhead", "time_ms": rest,
                  "op_type": "overhead", "flops": 0, "bytes": None, "group": None, "depthwise": False})
-    return {"method": "forward pre/post hooks on every module (perf_counter_ns); per module the mean over the "
-                      "typical profiled runs (total in the interquartile range), interleaved with as many "
-                      "unprofiled runs; a container's own time is its time minus its children's",
-            "iterations": iterations, "profiled_run_ms": total, "unprofiled_ms": statistics.median(unprofiled),
-            "element_bytes": elem, "rows": rows}
+    return {"method": "forward pre/post hooks on every module (perf_counter_ns" + (
+                "; a CUDA synchronize in each hook" if dev.type == "cuda" else "") + "); per module the mean over "
+                      "the typical profiled runs (total in the interquartile range); a container's own time is its "
+                      "time minus its children's",
+            "iterations": iterations, "profiled_run_ms": total, "element_bytes": elem, "rows": rows,
+            "time_source": "host_synchronized" if dev.type == "cuda" else "cpu"}
 
 
 _PRECISION_PATHS = {"fp32_precision": (), "matmul_fp32_precision": ("cuda", "matmul"),

@@ -8,7 +8,6 @@ names present in both TensorRT 10.x and 11.x are used (see tests/data/tensorrt/)
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,8 @@ class TrtRunner(Runner):
                        # how the engine was built (exporters.to_tensorrt's record next to the engine file)
                        "engine_build.precision": "precision", "engine_build.strongly_typed": "precision",
                        "engine_build.workspace_mb": "setting"}
-    observed_settings = (*COMMON_OBSERVED_SETTINGS, "gpu")
+    #: engine_build.profiling_verbosity: detailed for engines that time layers; the same network and tactics
+    observed_settings = (*COMMON_OBSERVED_SETTINGS, "gpu", "engine_build.profiling_verbosity")
     bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS,
                             "buffers", "stream",  # fixed texts: how it is run
                             # an index into the engine's per-batch profiles, which depends on the sweep's
@@ -178,10 +178,12 @@ class TrtRunner(Runner):
         return cuda_event_ms(self._stream, self._events, self.infer)
 
     def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
-        """Per-layer times from TensorRT's ``IProfiler`` (``report_layer_time``) over ``iterations``
-        runs, each layer joined to the exported ONNX nodes it contains (``info``, from the ONNX graph
-        the engine was built from): by its ``[ONNX Layer: ...]`` metadata in the engine inspector's
-        JSON when the engine has it, else by its name. Reformat/copy layers are overhead rows."""
+        """Per-layer times from TensorRT's ``IProfiler`` (``report_layer_time``: device time) over ``iterations``
+        runs with the profiler attached, and only then detached: the clean latency is measured before and after,
+        never between profiled runs. Each layer is joined to the exported ONNX nodes it contains (``info``, from
+        the ONNX graph the engine was built from): by its ``[ONNX Layer: ...]`` metadata in the engine
+        inspector's JSON (engines built for layers have detailed profiling verbosity), else by its name.
+        Reformat/copy layers are overhead rows."""
         trt = heavy("tensorrt")
 
         current: dict[str, float] = {}
@@ -193,33 +195,25 @@ class TrtRunner(Runner):
             def report_layer_time(self, layer_name, ms):
                 current[str(layer_name)] = current.get(str(layer_name), 0.0) + float(ms)
 
-        metadata = {}
-        try:
-            inspector = self._engine.create_engine_inspector()
-            doc = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
-            for layer in doc.get("Layers", []):
-                if isinstance(layer, dict):
-                    metadata[str(layer.get("Name"))] = str(layer.get("Metadata") or "")
-        except Exception:  # noqa: BLE001 - names alone still join
-            metadata = {}
+        metadata, notes = self._layer_metadata(trt)
         for _ in range(3):
             self.infer()
         self.synchronize()
-        profiler = _Profiler()
-        runs, totals, unprofiled, detach = [], [], [], True
-        for _ in range(iterations):  # profiled runs interleaved with unprofiled ones
+        runs, totals = [], []
+        self._context.profiler = _Profiler()
+        for i in range(3 + iterations):  # three profiled warm-up runs: TensorRT's first profiled runs are slower
             current = {}
-            self._context.profiler = profiler
-            totals.append(self.time_once())
+            ms = self.time_once()
             self.synchronize()
-            runs.append(current)
-            if detach:
-                try:
-                    self._context.profiler = None
-                except (TypeError, ValueError):  # a binding that takes no None: no interleaved unprofiled runs
-                    detach = False
-            if detach:
-                unprofiled.append(self.time_once())
+            if i >= 3:
+                runs.append(current)
+                totals.append(ms)
+        try:
+            self._context.profiler = None
+            restored = True
+        except (TypeError, ValueError):  # a binding that takes no None: no clean timing after
+            restored = False
+            notes.append("the profiler could not be detached: no clean latency after the profiled runs")
         mean, med, total = typical_times(runs, totals)
         rows = []
         for name in mean:
@@ -233,12 +227,27 @@ class TrtRunner(Runner):
                 row.update(onnx_nodes=[], onnx_ops=[], flops=0, bytes=None, group=None, depthwise=False,
                            op_type="Reformat" if nodes is None else "unjoined")
             rows.append(row)
-        return {"method": "TensorRT IProfiler (report_layer_time) on the timed context; per layer the mean over "
-                          "the typical profiled runs (total in the interquartile range), interleaved with as many "
-                          "unprofiled runs",
-                "iterations": iterations, "profiled_run_ms": total,
-                "unprofiled_ms": statistics.median(unprofiled) if unprofiled else None,
-                "element_bytes": info.element_bytes if info is not None else None, "rows": rows}
+        return {"method": "TensorRT IProfiler (report_layer_time) on the timed context, attached for the profiled "
+                          "runs only; per layer the mean over the typical profiled runs (total in the "
+                          "interquartile range)",
+                "iterations": iterations, "profiled_run_ms": total, "time_source": "gpu", "restored": restored,
+                "element_bytes": info.element_bytes if info is not None else None, "rows": rows, "notes": notes}
+
+    def _layer_metadata(self, trt) -> tuple[dict[str, str], list[str]]:
+        """Layer name -> the engine inspector's metadata (``[ONNX Layer: x]`` with detailed verbosity)."""
+        metadata = {}
+        try:
+            inspector = self._engine.create_engine_inspector()
+            doc = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+            for layer in doc.get("Layers", []):
+                if isinstance(layer, dict):
+                    metadata[str(layer.get("Name"))] = str(layer.get("Metadata") or "")
+        except Exception:  # noqa: BLE001 - names alone still join
+            metadata = {}
+        if not any("[ONNX Layer:" in m for m in metadata.values()):
+            return metadata, ["the engine holds no ONNX layer metadata (built without detailed profiling "
+                              "verbosity): layers are joined to ONNX nodes by their names"]
+        return metadata, []
 
     def memory(self) -> dict[str, dict]:
         size = getattr(self._engine, "device_memory_size_v2", None)
@@ -270,7 +279,9 @@ class TrtRunner(Runner):
             return None
         if not isinstance(data, dict):
             return None
-        return {k: data.get(k) for k in ("precision", "strongly_typed", "workspace_mb")}
+        return {**{k: data.get(k) for k in ("precision", "strongly_typed", "workspace_mb")},
+                # records written before the field existed were built with TensorRT's default
+                "profiling_verbosity": data.get("profiling_verbosity", "layer_names_only")}
 
     def close(self) -> None:
         for name in ("_buffers", "_context", "_engine", "_runtime", "_stream"):

@@ -190,7 +190,7 @@ def test_calibrate_stores_aa_drift_and_check_uses_it(cli, tmp_path):
     records_before = [r.to_dict() for r in Profile.load(base).records]
     code, out, err = cli("check", "--baseline", str(base), p("cpu-a2.json"), "--calibrate")
     assert code == 0, err
-    assert "A/A session 1 saved" in out and "A/A drift max" in out and "1/2" in out
+    assert "A/A session 1 saved" in out and "max drift" in out and "1/2" in out
     saved = Profile.load(base)
     assert [r.to_dict() for r in saved.records] == records_before  # the records are untouched
     calibrated = saved.gate["synthetic-cpu"]["thresholds"]["ort:cpu"]["latency"]
@@ -275,6 +275,7 @@ def test_remeasure_narrows_the_runner_options_to_the_runner_measured_again():
 def test_check_on_cpu_measures_with_one_thread_per_runner_and_says_so(cli, tmp_path, monkeypatch):
     """On CPU, check uses 1 thread per runner unless told otherwise, and its table says so (sweeps faked)."""
     import hwprofile.sweep
+    from hwprofile.bounds import machine_cores
 
     seen = []
 
@@ -288,7 +289,6 @@ def test_check_on_cpu_measures_with_one_thread_per_runner_and_says_so(cli, tmp_p
         profile.save(out)
         return profile, out, []
 
-    import dataclasses
 
     monkeypatch.setattr(hwprofile.sweep, "run_sweep", fake_sweep)
     monkeypatch.chdir(tmp_path)
@@ -300,9 +300,13 @@ def test_check_on_cpu_measures_with_one_thread_per_runner_and_says_so(cli, tmp_p
     code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--threads", "2", "--allow-mismatch")
     assert seen[-1] == {"*": {"threads": 2}} and "CPU threads per runner: ort:cpu 2" in out
     assert "uses 1 thread per runner" not in out
-    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--option", "ort:cpu.threads=3",
-                         "--runners", "ort:cpu", "--allow-mismatch")
-    assert seen[-1] == {"ort:cpu": {"threads": 3}}
+    cores = machine_cores()  # threads are bounded by this machine's cores (hwprofile.bounds)
+    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--option",
+                         f"ort:cpu.threads={cores}", "--runners", "ort:cpu", "--allow-mismatch")
+    assert seen[-1] == {"ort:cpu": {"threads": cores}}, err
+    code, out, err = cli("check", "--baseline", str(base), "--device", "cpu", "--option",
+                         f"ort:cpu.threads={cores + 1}", "--runners", "ort:cpu", "--allow-mismatch")
+    assert code == 2 and "this machine's cores" in err and len(seen) == 3
 
 
 def test_the_cli_gates_through_the_library_check(cli, monkeypatch):

@@ -39,7 +39,8 @@ def test_cross_device_cpu_against_gpu(cli):
     code, out, err = cli("compare", p("cpu-a.json"), p("gpu.json"))
     assert code == 0, err
     assert "cross-device" in out and "ort:cpu>ort:cuda" in out
-    assert out.count("Does runtime follow activations") == 2 and "verdict [CI]" in out
+    assert out.count("Does runtime follow activations") == 2 and "δ [CI]" in out
+    assert "At equal flops, across devices" in out
 
 
 def test_compare_one_merged_file_with_two_devices(cli, tmp_path):
@@ -64,7 +65,8 @@ def test_mismatch_refused_unless_allowed(cli):
     code, _, err = cli("compare", p("cpu-a.json"), p("cpu-other-ort.json"))
     one_line_error(code, err, "onnxruntime: 1.32.0 vs 1.20.0")
     code, out, err = cli("compare", p("cpu-a.json"), p("cpu-threads4.json"), "--allow-mismatch")
-    assert code == 0 and "warning" in err and "latency ratio" in out
+    assert code == 0 and "latency ratio" in out
+    assert "warning: thread setting settings.threads: 2 vs 4 in 8 records" in out and "warning" not in err
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -121,3 +123,24 @@ def test_merge_conflicts(cli, tmp_path):
     shutil.copy(p("corrupt.json"), tmp_path / "c.json")
     code, _, err = cli("merge", p("cpu-a.json"), str(tmp_path / "c.json"), "-o", str(tmp_path / "z.json"))
     one_line_error(code, err, "not valid JSON")
+
+
+def test_merge_prefer_cleaner_keeps_the_record_of_better_quality(cli, tmp_path):
+    """--prefer cleaner: clean beats noisy beats disturbed, whichever input is newer; equals: the newer."""
+    old, new = Profile.load(p("cpu-a.json")), Profile.load(p("cpu-a2.json"))  # cpu-a2 is the newer run
+    new.records = [r.replace(quality="disturbed", quality_reasons=["other load 1.5 cores > 0.5"]) if i == 0 else
+                   r.replace(quality="clean", quality_reasons=[]) for i, r in enumerate(new.records)]
+    old.records = [r.replace(quality="clean", quality_reasons=[]) for r in old.records]
+    old.save(tmp_path / "old.json")
+    new.save(tmp_path / "new.json")
+    code, text, err = cli("merge", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "-o",
+                          str(tmp_path / "m.json"), "--prefer", "cleaner")
+    assert code == 0, err
+    assert "kept the cleaner measurement" in text
+    merged = {r.key(): r for r in Profile.load(tmp_path / "m.json").records}
+    first = new.records[0].key()
+    assert merged[first].measured_utc == old.records[0].measured_utc and merged[first].quality == "clean"
+    assert {r.measured_utc for k, r in merged.items() if k != first} == {"2026-01-02T00:00:00+00:00"}
+    code, _, err = cli("merge", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "-o",
+                       str(tmp_path / "n.json"), "--prefer", "newer")
+    assert code == 0 and Profile.load(tmp_path / "n.json").by_key()[first].quality == "disturbed"

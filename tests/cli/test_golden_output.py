@@ -1,19 +1,23 @@
-"""Golden output: ``run`` / ``show`` / ``compare`` / ``check`` print exactly what they printed before.
+"""Golden output: every command that prints tables prints exactly what it printed before, at 100 columns.
 
 The cases read the committed profiles under ``profiles/`` and the synthetic fixtures; their
-expected stdout and exit code live in ``tests/data/golden/``, captured from the CLI before
-the layering refactor (issue 14). ``run --resume`` of a complete profile prints its tables and
-measures nothing. Regenerate only on purpose, after reading the diff:
+expected stdout and exit code live in ``tests/data/golden/``. They run with ``COLUMNS=100``: without
+``--wide`` (or ``--columns``) no line is longer than 100 characters. ``run --resume`` of a complete
+profile prints its tables and measures nothing. Regenerate only on purpose, after reading the diff:
 
     python tests/cli/test_golden_output.py --update
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -27,11 +31,15 @@ ONE_THREAD = "profiles/cpu-intel-xeon-2c__torch-ort__fp32__infer__1thread-3proc.
 TRAIN = "profiles/cpu-intel-xeon-2c__torch__fp32__train.json"
 
 
+WIDTH = 100
+
+
 def _fx(name: str) -> str:
     return str((FIXTURES / name).relative_to(ROOT))
 
 
-# name -> argv; "{copy}" is a fresh copy of the profile that follows it (run --resume writes it).
+# name -> argv; "{copy}" is a fresh copy of the profile that follows it (run --resume writes it),
+# "{new}" a path in a fresh folder (written by the command).
 CASES: dict[str, list[str]] = {
     "run-resume-infer": ["run", "--resume", "{copy}", INFER],
     "run-resume-train": ["run", "--resume", "{copy}", TRAIN],
@@ -49,23 +57,61 @@ CASES: dict[str, list[str]] = {
     "check-fixtures-regression": ["check", "--baseline", _fx("cpu-a.json"), _fx("cpu-slow.json")],
     "check-fixtures-markdown": ["check", "--baseline", _fx("cpu-a.json"), _fx("cpu-a2.json"),
                                 "--format", "markdown"],
+    "check-calibrate": ["check", "--baseline", "{copy}", _fx("cpu-a.json"), _fx("cpu-a2.json"), "--calibrate"],
+    "check-baseline-created": ["check", "--baseline", "{new}", _fx("cpu-a.json"), "--update-baseline"],
+    "compare-ab-threads": ["compare", INFER, ONE_THREAD, "--ab", "threads"],
+    "show-infer-wide": ["show", INFER, "--wide"],
+    "show-infer-columns": ["show", INFER, "--columns", "model,runner,batch,median_ms,p50_ms,p90_ms,p95_ms,p99_ms,"
+                                                      "min_ms,mean_ms"],
+    "show-infer-csv-records": ["show", INFER, "--format", "csv", "--table", "records"],
+    "show-fixture": ["show", _fx("cpu-a.json")],
+    "models": ["models"],
+    "complexity": ["complexity", "RegNetY-4.0GF", "--strategy", "dWr", "--scale", "4"],
+    "scale": ["scale", "EfficientNet-B0", "--strategies", "w,dw,dwr,dWr", "--scales", "1,2,4,16"],
+    "run-plan": ["run", "--plan", "--device", "cpu", "--runners", "torch:cpu,ort:cpu"],
+    "predict": ["predict", INFER, "RegNetY-4.0GF", "--strategy", "dWr", "--scale", "2"],
+    "select": ["select", INFER, "--model", "EfficientNet-B0", "--max-latency-ms", "100"],
+    "merge": ["merge", _fx("cpu-a.json"), _fx("gpu.json"), "-o", "{new}"],
 }
+#: cases that may print lines wider than the width: every column asked for, or not a terminal table
+WIDE = {"show-infer-wide", "show-infer-columns", "show-infer-csv-records", "show-infer-markdown",
+        "check-fixtures-markdown"}
 
 
-def _run(name: str, tmp: Path) -> tuple[int, str]:
+def _scratch() -> Path:
+    """A scratch folder whose path (relative to the root) has the same length on every machine: tables are
+    fitted to the width before the path is written as ``<tmp>``."""
+    return Path("build") / f"golden-{os.getpid() % 10**7:07d}"
+
+
+def _run(name: str, _unused: Path | None = None) -> tuple[int, str]:
+    tmp = _scratch()
+    shutil.rmtree(ROOT / tmp, ignore_errors=True)
+    (ROOT / tmp).mkdir(parents=True)
+    try:
+        return _run_in(name, tmp)
+    finally:
+        shutil.rmtree(ROOT / tmp, ignore_errors=True)
+
+
+def _run_in(name: str, tmp: Path) -> tuple[int, str]:
     from hwprofile.cli import main
 
     argv = list(CASES[name])
     if "{copy}" in argv:
         i = argv.index("{copy}")
         copy = tmp / "profile.json"
-        shutil.copyfile(ROOT / argv[i + 1], copy)
+        shutil.copyfile(ROOT / argv[i + 1], ROOT / copy)
         argv[i:i + 2] = [str(copy)]
-    import contextlib
-    import io
-
+    if "{new}" in argv:
+        argv[argv.index("{new}")] = str(tmp / "new.json")
+    patches = contextlib.ExitStack()
+    if argv[:2] == ["run", "--resume"]:  # resume as the machine that measured the profile, whatever this one is
+        stored = json.loads((ROOT / argv[2]).read_text())["devices"]
+        patches.enter_context(mock.patch("hwprofile.executors.local.fingerprint",
+                                         lambda device: dict(next(iter(stored.values())))))
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with patches, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
     return code, out.getvalue().replace(str(tmp), "<tmp>")
 
@@ -73,22 +119,57 @@ def _run(name: str, tmp: Path) -> tuple[int, str]:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_prints_the_same_as_before(name, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", str(WIDTH))
     expected = json.loads((GOLDEN / f"{name}.json").read_text())
     code, out = _run(name, tmp_path)
     assert code == expected["exit_code"]
     assert out.splitlines() == expected["stdout"].splitlines()
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--update"]:
-    import os
-    import tempfile
+@pytest.mark.parametrize("name", sorted(set(CASES) - WIDE))
+def test_no_line_is_wider_than_the_terminal(name, tmp_path, monkeypatch):
+    """Every table, its title and its notes fit 100 columns (the goldens hold what they print)."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", str(WIDTH))
+    _, out = _run(name, tmp_path)
+    wide = [line for line in out.splitlines() if len(line) > WIDTH]
+    assert not wide, wide[:3]
 
+
+def test_wide_shows_what_the_terminal_width_leaves_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", str(WIDTH))
+    _, narrow = _run("show-infer", tmp_path)
+    _, wide = _run("show-infer-wide", tmp_path)
+    assert max(map(len, wide.splitlines())) > WIDTH and "% compute" in wide.splitlines()[2]
+    assert "--wide shows every column" in narrow and "--wide shows every column" not in wide
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--update"]:
     os.chdir(ROOT)
+    os.environ["COLUMNS"] = str(WIDTH)
     sys.path.insert(0, str(ROOT))
     GOLDEN.mkdir(parents=True, exist_ok=True)
     for case in sorted(CASES):
-        with tempfile.TemporaryDirectory() as d:
-            code, out = _run(case, Path(d))
+        code, out = _run(case)
         (GOLDEN / f"{case}.json").write_text(json.dumps(
             {"argv": CASES[case], "exit_code": code, "stdout": out}, indent=1) + "\n")
         print(case, code, len(out.splitlines()), "lines")
+
+
+@pytest.mark.parametrize("argv", [["devices"], ["complexity", "{tiny}", "--by-node"],
+                                  ["layers", "{tiny}", "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
+                                   "--iterations", "6"]], ids=lambda a: a[0])
+def test_commands_whose_output_depends_on_the_machine_fit_too(argv, tmp_path, monkeypatch):
+    """No golden (their numbers are this machine's), but the same width rule."""
+    from hwprofile.cli import main
+    from layer_fixtures import tiny_cnn
+
+    monkeypatch.setenv("COLUMNS", str(WIDTH))
+    tiny = tiny_cnn(tmp_path / "tiny.onnx", res=32) or str(tmp_path / "tiny.onnx")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main([a.replace("{tiny}", tiny) for a in argv])
+    assert code == 0
+    wide = [line for line in out.getvalue().splitlines() if len(line) > WIDTH]
+    assert out.getvalue() and not wide, wide[:3]

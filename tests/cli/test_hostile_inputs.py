@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import one_line
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "profiles"
 
@@ -27,12 +28,6 @@ def tree(folder: Path) -> dict[str, bytes]:
     return out
 
 
-def one_line(code: int, err: str, expected: int = 2) -> None:
-    assert code == expected, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("hwprofile"), err
 
 
 def good() -> dict:

@@ -24,8 +24,10 @@ def test_show_prints_the_three_tables(cli, saved, fmt):
 def test_show_json(cli, saved):
     code, out, _ = cli("show", str(saved), "--json")
     data = json.loads(out)
-    assert code == 0 and {"records", "follows", "growth"} <= set(data)
-    assert all(row["verdict"] == "acts" and row["verdict_ci"][0] > 0 for row in data["follows"])
+    assert code == 0 and {"records", "follows", "contrast", "growth"} <= set(data)
+    assert all(row["verdict"] == "acts" and row["delta"]["ci"][0] > 0 and row["beta_acts"]["ci"][0] > 0
+               for row in data["follows"])
+    assert data["contrast"] and all(c["reference"] == "w" for c in data["contrast"])
 
 
 def test_predict_and_select_cli(cli, saved):
@@ -100,3 +102,37 @@ def test_records_show_the_load_other_processes_put_on_the_machine(cli, tmp_path)
     assert [r["foreign_cpu_cores"] for r in rows if r["foreign_cpu_cores"] is not None] == [1.2]
     code, out, _ = cli("show", str(path))
     assert "1.2 cores" in out
+
+
+@pytest.mark.parametrize("name", ["cpu-intel-xeon-2c__torch-ort__fp32__infer.json",
+                                  "cpu-intel-xeon-2c__torch-ort__fp32__infer__1thread-3proc.json",
+                                  "cpu-intel-xeon-2c__torch__fp32__train.json"])
+def test_show_answers_every_row_of_the_committed_profiles(cli, name):
+    """Must show: per row β_flops, β_acts and δ with intervals, the share of time with activations with its
+    interval, the verdict and, for an undecided row, what would decide it; and the equal-flops contrast."""
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "profiles" / name
+    code, out, err = cli("show", str(path))
+    assert code == 0, err
+    rows = json.loads(cli("show", str(path), "--json")[1])["follows"]
+    ci = r"-?\d+\.\d\d \[-?\d+\.\d\d, -?\d+\.\d\d\]"
+    lines = out.splitlines()
+    for row in rows:
+        table = [ln for ln in lines if re.match(rf"{re.escape(row['runner'])} +{row['batch']} ", ln)
+                 and re.search(rf"{ci} +{ci} +{ci} ", ln)]  # (a profile holds one mode: 100 columns leave it out)
+        assert len(table) == 1 and table[0].rstrip().endswith(row["verdict"])
+        head = f"{row['runner']} b{row['batch']} {row['mode']}: {row['verdict']}; "
+        i = next(k for k, ln in enumerate(lines) if ln.startswith(head))
+        follow = []
+        for ln in lines[i + 1:]:
+            if not ln.startswith("  "):
+                break
+            follow.append(ln)
+        reading = " ".join([lines[i], *(ln.strip() for ln in follow)])  # notes wrap to the width
+        assert re.search(r"\d+% \[\d+, \d+\] of time scales with activations; runtime ∝ flops\^", reading)
+        assert any(ln.startswith("  to decide: ") for ln in follow) == (row["verdict"] == "not distinguishable")
+    contrast = lines[lines.index("At equal flops: latency relative to w (the paper's point)"):]
+    assert sum(bool(re.search(r" r/w +\d+\.\d\dx \[\d+\.\d\d, \d+\.\d\d\] +1\.06x +2\.00x", ln)) for ln in contrast) \
+        == len({(r["runner"], r["batch"]) for r in rows})

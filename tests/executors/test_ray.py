@@ -43,7 +43,7 @@ BASE = dict(models=("EfficientNet-B0",), scales=(1.0,), batch_sizes=(1,), timing
 PLUGIN = "sleep=sleep_runner_plugin:SleepRunner"
 #: the plugin runner's sweep: 12 scaled models (6 strategies x 2 scales), batch 1, one runner
 SLEEP = ("--runner-plugin", PLUGIN, "--runners", "sleep", "--strategies", "d,w,r,dw,dr,wr", "--scales", "2,4",
-         "--batch-sizes", "1", "--retries", "0", "--no-peaks", "--quiet", "--format", "json")
+         "--batch-sizes", "1", "--order", "planned", "--retries", "0", "--no-peaks", "--quiet", "--format", "json")
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_resume_measures_exactly_the_records_a_budget_left_out(cluster, cli, tmp
     assert {r.status for k, r in first.items() if k not in ok} == {"skipped"}
 
     code, _, err = cli("run", "--executor", "ray", "--ray-address", cluster["address"], "--resume", str(out),
-                       "--runner-plugin", PLUGIN, "--no-peaks", "--retries", "0", "--quiet", "--format", "json")
+                       "--runner-plugin", PLUGIN, "--order", "planned", "--no-peaks", "--retries", "0", "--quiet", "--format", "json")
     assert code == 0, err
     again = Profile.load(out).records
     assert len(again) == 12 == len({r.key() for r in again}) and all(r.ok for r in again)
@@ -447,7 +447,7 @@ def test_unreachable_cluster_and_missing_ray_are_one_line_exit_3(tmp_path):
             f"sys.exit(main({list(RUN) + ['--out', str(tmp_path / 'q.json')]!r}))")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True)
     assert res.returncode == 3 and res.stderr == "hwprofile: error: --executor ray needs Ray: pip install " \
-                                                 "'hwprofile[ray]'\n"
+                                                 "-e \".[ray]\"\n"  # from this checkout: its own extra
 
 
 def test_a_lost_connection_saves_what_was_in_flight_as_skipped_and_exits_3(cluster, tmp_path):

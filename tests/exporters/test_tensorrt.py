@@ -80,6 +80,23 @@ def test_second_build_is_a_cache_hit(fake_trt, tmp_path):
     assert not c.cache_hit and c.path != a.path
 
 
+def test_detailed_profiling_verbosity_has_its_own_cache_key(fake_trt, tmp_path):
+    """Per-layer times need engines built with ProfilingVerbosity.DETAILED (the inspector then names each layer's
+    ONNX nodes): built under a key of their own, so a plain engine is never reused for them nor replaced."""
+    path = _graph(tmp_path)
+    plain = to_tensorrt(path, batch_sizes=[1], cache_dir=tmp_path)
+    assert not _calls(fake_trt, "profiling_verbosity") and plain.profiling_verbosity == "layer_names_only"
+    detailed = to_tensorrt(path, batch_sizes=[1], cache_dir=tmp_path, profiling_verbosity="detailed")
+    assert _calls(fake_trt, "profiling_verbosity") == [("profiling_verbosity", fake_trt.ProfilingVerbosity.DETAILED)]
+    assert not detailed.cache_hit and detailed.cache_key != plain.cache_key and detailed.path != plain.path
+    assert detailed.profiling_verbosity == "detailed" and EngineArtifact.from_dict(detailed.to_dict()) == detailed
+    again = to_tensorrt(path, batch_sizes=[1], cache_dir=tmp_path, profiling_verbosity="detailed")
+    assert again.cache_hit and again.path == detailed.path
+    assert to_tensorrt(path, batch_sizes=[1], cache_dir=tmp_path).path == plain.path  # the plain one is kept
+    with pytest.raises(ConfigError, match="profiling_verbosity"):
+        to_tensorrt(path, cache_dir=tmp_path, profiling_verbosity="verbose")
+
+
 def test_tampered_engine_is_rebuilt(fake_trt, tmp_path):
     path = _graph(tmp_path)
     a = to_tensorrt(path, cache_dir=tmp_path)

@@ -18,11 +18,7 @@ from hwprofile.runners.fake import PATH
 FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, budget_s=0.2, throughput_window_s=0.05)
 
 
-@pytest.fixture(autouse=True)
-def fake_runner():
-    register_runner("fake", PATH)
-    yield
-    unregister_runner("fake")
+pytestmark = pytest.mark.usefixtures("fake_runner")
 
 
 def _fake(**options):

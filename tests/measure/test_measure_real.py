@@ -38,6 +38,8 @@ def _check(m: Measurement, runner: str, repeats: int = 1) -> None:
     assert s["runner"] == runner and s["isolation"] == "forkserver" and s["threads"] == 1
     assert s["warmup_iters"][0] >= 3 and s["stop_reasons"][0] in ("ci", "budget", "max_iters")
     assert len(s["foreign_cpu_cores"]) == repeats and all(f >= 0 for f in s["foreign_cpu_cores"])
+    # energy over the throughput window: a RAPL reading where powercap is readable, else the reason
+    assert m.energy and (m.energy.get("reason") or m.energy["joules_per_image"] >= 0), m.energy
     assert Measurement.from_dict(json.loads(json.dumps(m.to_dict()))) == m
 
 

@@ -60,4 +60,6 @@ def test_throughput_is_measured_back_to_back():
 def test_run_timed():
     run = run_timed(_runner([3.0]), TimingConfig(warmup_iters=2, warmup_s=0, throughput_window_s=0.01), batch=4)
     assert run.warmup_iters == 2 and run.stop_reason == "ci" and run.throughput["batch"] == 4
-    assert set(run.to_dict()) == {"samples_ms", "stop_reason", "warmup_iters", "warmup_s", "timed_s", "throughput"}
+    assert set(run.to_dict()) == {"samples_ms", "stop_reason", "warmup_iters", "warmup_s", "timed_s", "throughput",
+                                  "energy", "gpu_clocks"}
+    assert run.energy is None and run.gpu_clocks is None  # no meter, no clock window given

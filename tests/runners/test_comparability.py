@@ -53,7 +53,8 @@ def _common(runner: str, workload: Workload) -> dict:
             "foreign_cpu_cores": [0.0], "executor": "ray", "node": "n1", "node_address": "10.0.0.1",
             "node_hostname": "h1", "ray_retried_after": ["node died"],  # executors/local.py, executors/ray.py
             "system_check": {"cpu_other_cores": 0.0, "window_s": 0.1}, "quality_attempts": [{"quality": "noisy"}],
-            "gpu_watch": {"window_s": 1.0, "other_processes": []}}  # hwprofile.quality
+            "gpu_watch": {"window_s": 1.0, "other_processes": []},  # hwprofile.quality
+            "gpu_clocks": {"window_s": 1.0, "below_app_clocks_share": {}}}  # hwprofile.measure.clocks (child)
 
 
 def _spec_workload(**options):
@@ -158,7 +159,8 @@ def test_every_field_a_runner_writes_is_declared_exactly_once(name, tmp_path, on
 def test_trt_records_the_engine_precision_and_build(tmp_path, onnx_path):
     _, settings = _trt(tmp_path, onnx_path)
     assert settings["tensor_dtypes"] == {"input": "FLOAT", "logits": "FLOAT"}
-    assert settings["engine_build"] == {"precision": "fp16", "strongly_typed": False, "workspace_mb": 1024}
+    assert settings["engine_build"] == {"precision": "fp16", "strongly_typed": False, "workspace_mb": 1024,
+                                        "profiling_verbosity": "layer_names_only"}  # TensorRT's default
     _, settings = _trt(tmp_path / "elsewhere", onnx_path, build_record=False)  # an engine made elsewhere
     assert "engine_build" not in settings
 

@@ -1,6 +1,7 @@
 """CUDA version checks of the environment probes: the driver against the libraries' CUDA builds."""
 
 import json
+import sys
 
 import pytest
 
@@ -66,3 +67,37 @@ def test_devices_and_run_say_it_in_one_line(gpu_box, cli, tmp_path):
                          "--quiet")
     assert code == 3 and len(err.strip().splitlines()) == 1 and "NVIDIA driver supports CUDA up to 12.4" in err
     assert not (tmp_path / "p.json").exists()  # refused before measuring: no sweep of failed records
+
+
+def _fake_ort(site, dist: str, version: str) -> None:
+    """A distribution ``dist`` that installs the ``onnxruntime`` package into ``site`` (metadata and files)."""
+    pkg = site / "onnxruntime"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text(f"__version__ = {version!r}\n")
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "RECORD").write_text("onnxruntime/__init__.py,,\n")
+
+
+def test_onnxruntime_gpu_ahead_on_the_path_is_the_one_used_and_no_clash(tmp_path, monkeypatch):
+    """The GPU image ships the CPU build; onnxruntime-gpu carried to a --target folder ahead on the path
+    is the one ``import onnxruntime`` loads, and the two do not overwrite each other."""
+    ahead, image = tmp_path / "carried", tmp_path / "image"
+    _fake_ort(ahead, "onnxruntime-gpu", "1.31.1")
+    _fake_ort(image, "onnxruntime", "1.30.0")
+    monkeypatch.syspath_prepend(str(image))
+    monkeypatch.syspath_prepend(str(ahead))
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    assert set(env.ort_distributions()) == {"onnxruntime", "onnxruntime-gpu"}
+    assert not env.ort_distributions_clash()
+    assert env.ort_active_distribution() == "onnxruntime-gpu" and env.ort_version() == "1.31.1"
+
+
+def test_both_onnxruntime_builds_in_one_folder_clash(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    _fake_ort(site, "onnxruntime-gpu", "1.31.1")
+    _fake_ort(site, "onnxruntime", "1.30.0")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    assert env.ort_distributions_clash() and env.ort_active_distribution() is None

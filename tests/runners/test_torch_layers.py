@@ -22,7 +22,9 @@ def test_module_counts_equal_the_analytic_counts():
     assert all(r["bytes"] > 0 for r in convs)
     kinds = {r["op_type"] for r in rows}
     assert {"SE ops", "MBConv ops", "overhead"} <= kinds  # the SE multiply and residual adds have rows too
-    assert raw["iterations"] == 4 and raw["profiled_run_ms"] > 0 and raw["unprofiled_ms"] > 0
+    assert raw["iterations"] == 4 and raw["profiled_run_ms"] > 0 and raw["time_source"] == "cpu"
+    assert "unprofiled_ms" not in raw  # no unprofiled runs between the profiled ones: the child times them apart
+    assert sum(r["time_ms"] for r in rows) <= raw["profiled_run_ms"] * (1 + 1e-9)  # rows lie inside the runs
 
 
 def test_compiled_models_are_not_timed_by_layer():

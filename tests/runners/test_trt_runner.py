@@ -273,7 +273,7 @@ def test_layer_times_join_fused_layers_and_reformats(engine_file, tmp_path):
     """trt per-layer times through the strict stand-in: IProfiler reports, the engine inspector's
     metadata, fused/Myelin names joined to the ONNX nodes of the graph the engine came from."""
     from hwprofile.layer_join import onnx_layers
-    from hwprofile.layers import report
+    from hwprofile.layers import from_raw, report
 
     from layer_fixtures import tiny_cnn
 
@@ -282,8 +282,9 @@ def test_layer_times_join_fused_layers_and_reformats(engine_file, tmp_path):
     runner.load(Workload.from_file(engine_file, batch=1, resolution=16))
     raw = runner.layer_times(8, info)
     ctx = runner._context
-    assert ctx._profiled == 8 and ctx._runs == 3 + 8 + 8  # warm-up, profiled, interleaved unprofiled runs
-    assert ctx.profiler is None  # detached again: later runs are unprofiled
+    assert ctx._profiled == 3 + 8 and ctx._runs == 3 + 3 + 8  # warm-up, profiled warm-up, profiled: never interleaved
+    assert ctx.profiler is None and raw["restored"]  # detached again: later runs are clean
+    assert raw["time_source"] == "gpu" and not raw["notes"]  # the inspector named the ONNX nodes
     rows = {r["name"]: r for r in raw["rows"]}
     assert rows["conv1 + relu1"]["onnx_nodes"] == ["conv1", "relu1"] and rows["conv1 + relu1"]["flops"] == \
         info.flops["conv1"]
@@ -296,7 +297,8 @@ def test_layer_times_join_fused_layers_and_reformats(engine_file, tmp_path):
     joined = {n for r in raw["rows"] for n in r["onnx_nodes"]}
     assert joined == set(info.order)  # every ONNX node is in exactly one TensorRT layer
     peaks = {"flops_per_s": 100e12, "bytes_per_s": 4e12}  # a GPU: ridge 25 flop/byte
-    rep = report(raw, model="tiny", runner="trt", device="cuda:0", batch=1, end_to_end_ms=None, peaks=peaks)
+    rep = report(from_raw(raw), model="tiny", runner="trt", device="cuda:0", batch=1, peaks=peaks)
     by = {r["name"]: r for r in rep.rows}
     assert by["PWN(relu2)"]["bound"] == "memory" and rep.rows[-1]["kind"] == "gap"
     assert rep.layer_sum_ms == pytest.approx(0.9) and 0 < rep.memory_bound_time_fraction <= 1
+    assert sum(r["time_ms"] for r in rep.rows) == pytest.approx(raw["profiled_run_ms"])

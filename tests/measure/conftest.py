@@ -1,0 +1,14 @@
+"""The fake runner (hwprofile.runners.fake) registered for a test module: ``pytestmark =
+pytest.mark.usefixtures("fake_runner")``."""
+
+import pytest
+
+from hwprofile.runners import register_runner, unregister_runner
+from hwprofile.runners.fake import PATH
+
+
+@pytest.fixture
+def fake_runner():
+    register_runner("fake", PATH)
+    yield
+    unregister_runner("fake")

@@ -1,0 +1,53 @@
+"""Per-layer times are measured in a child of their own, in phases that never overlap (issue 20): the clean
+latency alone, the profiled runs alone, the clean latency again. Scripted latencies (the fake runner) make the
+checks exact on a loaded machine: the clean end-to-end is the clean runs' latency, not one disturbed by the
+profiler, and profiling never reaches the record's timing or memory reading."""
+
+import pytest
+
+from hwprofile.layers import from_raw, report
+from hwprofile.measure import TimingConfig, Workload
+from hwprofile.measure.core import measure
+
+FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, budget_s=0.2, throughput_window_s=0.0)
+LAYERS = {"iterations": 6, "onnx_path": None, "peaks": None}
+
+
+pytestmark = pytest.mark.usefixtures("fake_runner")
+
+
+def _fake(**options):
+    return Workload("spec", {"name": "fake"}, None, 1, 8, options={"latencies_ms": [1.0], **options})
+
+
+def test_the_phases_never_interleave_and_the_end_to_end_is_the_clean_latency():
+    m = measure("fake", _fake(profiled_latencies_ms=[1.5]), FAST, layers=LAYERS)
+    assert m.ok and m.latency["median_ms"] == 1.0
+    phases = m.layers["phases"]
+    first = phases.index("profiled")
+    last = len(phases) - 1 - phases[::-1].index("profiled")
+    assert phases[first:last + 1] == ["profiled"] * 6  # no clean run between profiled ones
+    assert set(phases[:first]) == {"clean"} and set(phases[last + 1:]) == {"clean"}  # clean before and after
+    assert m.layers["end_to_end_ms"] == 1.0 and m.layers["clean_after_ms"] == 1.0
+    rep = report(from_raw(m.layers), model="fake", runner="fake", device="cpu", batch=1)
+    assert rep.end_to_end_ms == 1.0 and rep.profiled_run_ms == 1.5
+    assert rep.profiler_overhead == pytest.approx(0.5)
+    gap = rep.rows[-1]
+    assert gap["kind"] == "gap" and gap["time_ms"] == pytest.approx(1.5 - 0.75 * 1.5)  # rows + gap = profiled run
+
+
+@pytest.mark.parametrize("fault,status", [("raise", "failed"), ("segfault", "crashed")])
+def test_a_per_layer_failure_never_fails_the_timing(fault, status):
+    m = measure("fake", _fake(layers_fault=fault), FAST, layers=LAYERS)
+    assert m.ok and m.latency["median_ms"] == 1.0
+    assert m.layers["error"].startswith(f"per-layer times {status}")
+
+
+def test_profiling_stays_out_of_the_records_memory_reading():
+    """The per-layer child touches 300 MiB more; the record's readings come from the timing children only
+    (run --layers once read 722 MB against 85 MB without)."""
+    plain = measure("fake", _fake(), FAST)
+    profiled = measure("fake", _fake(layers_alloc_mb=300), FAST, layers=LAYERS)
+    assert profiled.ok and "error" not in profiled.layers
+    for name in ("cpu_peak_rss_mb", "cpu_peak_rss_increase_mb"):
+        assert profiled.memory[name]["value_mb"] < plain.memory[name]["value_mb"] + 100, name
