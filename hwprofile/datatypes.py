@@ -41,8 +41,8 @@ Text = Annotated[str, Strict(), Field(max_length=4096)]
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=512)]
 Flag = Annotated[bool, Strict()]
 
-_STRICT = dict(extra="forbid", allow_inf_nan=False, ser_json_inf_nan="null")
-_OPEN = dict(extra="allow", allow_inf_nan=False, ser_json_inf_nan="null")
+_STRICT = dict(extra="forbid", allow_inf_nan=False, ser_json_inf_nan="null", defer_build=True)
+_OPEN = dict(extra="allow", allow_inf_nan=False, ser_json_inf_nan="null", defer_build=True)
 
 
 class _Model(BaseModel):

@@ -32,8 +32,8 @@ from .table_import import count_rows
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
-_CLOSED = ConfigDict(extra="forbid")
-_OPEN = ConfigDict(extra="allow")
+_CLOSED = ConfigDict(extra="forbid", defer_build=True)
+_OPEN = ConfigDict(extra="allow", defer_build=True)
 
 
 class RecordRow(BaseModel):
