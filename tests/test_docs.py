@@ -219,7 +219,8 @@ def test_readme_shows_the_own_model_command_and_marks_its_output_for_measuring()
     command, _ = _own_model_section()
     assert command == [f"$ {OWN_MODEL}"]
     text = README.read_text(encoding="utf-8")
-    marker = next(line for line in text.split("## Your own model", 1)[1].splitlines() if "<!-- MEASURE" in line)
+    marker = next(line for line in text.split("## Your own model", 1)[1].splitlines()
+                  if line.startswith(("<!-- MEASURE", "<!-- measured:")))
     assert OWN_MODEL in marker and "hwprofile export EfficientNet-B0 -o my.onnx" in marker
 
 
@@ -286,7 +287,7 @@ def test_the_own_model_output_block_has_the_structure_run_prints(tmp_path, monke
     assert [r.split()[:3] for r in rows] == [["my.onnx", "ort:cpu", "1"], ["my.onnx", "ort:cpu", "8"]]
     for row in rows:
         assert len(_fields(row)) == len(columns)
-        assert all(re.fullmatch(r"[\d.]+[kMG]?|-|clean|noisy|disturbed|my\.onnx|ort:cpu|" + MEASURE, f)
+        assert all(re.fullmatch(r"[\d.]+[kMG%]?|-|ok|clean|noisy|disturbed|my\.onnx|ort:cpu|" + MEASURE, f)
                    for f in _fields(row)), row
     rest = block[7:]
     assert rest[0].startswith("[...") and "Does runtime follow" not in "\n".join(block)
