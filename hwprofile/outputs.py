@@ -140,18 +140,25 @@ class EstimateOut(BaseModel):
     se: float | None
 
 
-class FollowsRow(BaseModel):
-    """One (device, runner, batch, precision, mode) group: does runtime follow activations or flops? The joint
-    fit log t = k + beta_flops log flops + beta_acts log acts, its verdict and the additive share of time
-    (docs/measurement.md, "The answer"; further fields allowed)."""
+class GroupRow(BaseModel):
+    """The group a row is about: device, runner, batch, precision and mode."""
 
-    model_config = _OPEN
+    model_config = _CLOSED
 
     device_id: str
     runner: str
     batch: int
     precision: Precision
     mode: Mode
+
+
+class FollowsRow(GroupRow):
+    """One (device, runner, batch, precision, mode) group: does runtime follow activations or flops? The joint
+    fit log t = k + beta_flops log flops + beta_acts log acts, its verdict and the additive share of time
+    (docs/measurement.md, "The answer"; further fields allowed)."""
+
+    model_config = _OPEN
+
     n: int = Field(description="usable records fitted (clean and noisy, weighted by their spread)")
     n_total: int = Field(description="records of the group")
     excluded: list[Excluded] = Field(description="records left out (disturbed, not ok), with why")
@@ -171,16 +178,11 @@ class FollowsRow(BaseModel):
     note: str | None = Field(description="why the group has no fit")
 
 
-class ContrastRow(BaseModel):
+class ContrastRow(GroupRow):
     """At equal flops: one strategy's latency relative to w at the same scale (the paper's point)."""
 
     model_config = _CLOSED
 
-    device_id: str
-    runner: str
-    batch: int
-    precision: Precision
-    mode: Mode
     model: str
     scale: float
     strategy: str
@@ -229,17 +231,12 @@ class GrowthRow(BaseModel):
     latency_exponent: float | None
 
 
-class SummaryRow(BaseModel):
+class SummaryRow(GroupRow):
     """One group's answer in a few words (hwprofile.summary): the verdict, the share of time with activations,
     the records used of the group's, and for an undecided group what is expected to decide it."""
 
     model_config = _CLOSED
 
-    device_id: str
-    runner: str
-    batch: int
-    precision: Precision
-    mode: Mode
     verdict: Verdict = Field(description="acts | flops | both | neither | not distinguishable")
     decided: bool = Field(description="the verdict is acts, flops or both")
     fitted: bool = Field(description="false: too few usable records, or flops and acts cannot be told apart")
