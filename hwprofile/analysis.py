@@ -37,13 +37,10 @@ def group_key(r: Record) -> GroupKey:
 
 
 def groups(records: Iterable[Record]) -> dict[GroupKey, list[Record]]:
-    """ok records with a latency and flops/acts counts, grouped by device, runner, batch, precision, mode
-    (params are not needed: a table imported from elsewhere may lack them)."""
-    out: dict[GroupKey, list[Record]] = defaultdict(list)
-    for r in records:
-        if r.ok and r.median_ms and r.flops and r.acts:
-            out[group_key(r)].append(r)
-    return dict(sorted(out.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
+    """The :func:`usable` records (clean and noisy ok records with a latency and flops/acts counts; params are
+    not needed: a table imported from elsewhere may lack them), grouped by device, runner, batch, precision,
+    mode; groups without a usable record are left out (:func:`by_group` keeps them, with what was excluded)."""
+    return {k: [u.record for u in v.used] for k, v in by_group(records).items() if v.used}
 
 
 @dataclass(frozen=True)
@@ -144,6 +141,16 @@ class Excluded:
     record: Record
     why: str
 
+    @property
+    def kind(self) -> str:
+        """What kind of record was left out, for counts: ``disturbed``, a status (``failed``, ``oom``...),
+        ``no latency`` or ``no counts``."""
+        if not self.record.ok:
+            return self.record.status
+        if self.why.startswith("disturbed"):
+            return "disturbed"
+        return "no latency" if self.why == "no latency" else "no counts"
+
     def to_dict(self) -> dict:
         q = of(self.record)
         return {"model": self.record.label, "status": self.record.status,
@@ -205,6 +212,40 @@ def usable(records: Iterable[Record]) -> Usable:
             weight = k / max(sd if sd is not None else SIGMA_FLOOR, SIGMA_FLOOR) ** 2
             used.append(Used(r, weight, sd, k, basis))
     return Usable(tuple(used), tuple(excluded))
+
+
+def is_used(r: Record) -> bool:
+    """Whether :func:`usable` uses ``r`` (a record's use does not depend on the others)."""
+    return bool(usable([r]).used)
+
+
+def state(r: Record) -> str:
+    """A record's state for people, never a plain ``ok`` for a record the fits leave out: its quality
+    (``clean``, ``noisy``, ``disturbed``) when it is ok, ``imported`` for a row of someone else's table, else
+    its status (``failed``, ``oom``, ``skipped``...)."""
+    if not r.ok:
+        return r.status
+    q = of(r)
+    return "imported" if q is None else q.quality
+
+
+def by_group(records: Iterable[Record]) -> dict[GroupKey, Usable]:
+    """Every record grouped by (device, runner, batch, precision, mode), each group split by :func:`usable`
+    into the records used and those left out (with why); groups in a stable order (batch as a number)."""
+    by: dict[GroupKey, list[Record]] = defaultdict(list)
+    for r in records:
+        by[group_key(r)].append(r)
+    return {k: usable(by[k]) for k in sorted(by, key=_sort_key)}
+
+
+def left_out_counts(excluded: Iterable[Excluded]) -> dict[str, int]:
+    """``{"disturbed": 2, "failed": 1}``: how many records of each kind were left out."""
+    return dict(sorted(Counter(e.kind for e in excluded).items()))
+
+
+def left_out_text(excluded: Iterable[Excluded]) -> str:
+    """``2 disturbed, 1 failed`` (empty when nothing was left out)."""
+    return ", ".join(f"{n} {k}" for k, n in left_out_counts(excluded).items())
 
 
 # ------------------------------------------------------------------------------------------------ the answer

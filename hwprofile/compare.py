@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import follows_table
+from .analysis import follows_table, is_used
 from .comparability import ABSetting, Mismatch, comparability
 from .contrast import equal_flops
 from .datatypes import preferred_memory
@@ -359,11 +359,19 @@ class Row:
     energy: Ratio | None = None  # joules per image
     base_quality: str | None = None  # clean | noisy | disturbed (hwprofile.quality); None when not ok
     current_quality: str | None = None
+    base_used: bool = True  # the quality policy (hwprofile.analysis.usable) uses the base record
+    current_used: bool = True
+
+    @property
+    def used(self) -> bool:
+        """Both records are used (clean or noisy): the pair counts in the geometric means."""
+        return self.base_used and self.current_used
 
     def to_dict(self) -> dict:
         return {"identity": self.identity, "label": self.label, "base_status": self.base_status,
                 "current_status": self.current_status, "base_quality": self.base_quality,
-                "current_quality": self.current_quality,
+                "current_quality": self.current_quality, "base_used": self.base_used,
+                "current_used": self.current_used,
                 "latency": self.latency.to_dict() if self.latency else None,
                 "throughput": self.throughput.to_dict() if self.throughput else None,
                 "memory": [m.to_dict() for m in self.memory],
@@ -412,21 +420,23 @@ def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: in
     rows, reps = [], []
     for rb, rc in j.pairs:
         lat, floor = None, drift_floor(rb.runner) if callable(drift_floor) else drift_floor
-        if has_latency(rb) and has_latency(rc):
-            point, rep = latency_replicates(rb, rc, n_boot=n_boot, seed=seed, drift_floor=floor)
-            lo, hi = interval(rep, confidence)
-            lat = Ratio("latency", centre_ms(rb), centre_ms(rc), math.exp(point), lo, hi,  # type: ignore[arg-type]
-                        confidence, _method(rb, rc))
-            reps.append((rb.runner, point, rep))
         ident = identity_dict(identity(rb))
         if rc.runner != rb.runner:
             ident["runner"] = f"{rb.runner}>{rc.runner}"
         if rc.precision != rb.precision:
             ident["precision"] = f"{rb.precision}>{rc.precision}"
+        used = (is_used(rb), is_used(rc))
+        if has_latency(rb) and has_latency(rc):
+            point, rep = latency_replicates(rb, rc, n_boot=n_boot, seed=seed, drift_floor=floor)
+            lo, hi = interval(rep, confidence)
+            lat = Ratio("latency", centre_ms(rb), centre_ms(rc), math.exp(point), lo, hi,  # type: ignore[arg-type]
+                        confidence, _method(rb, rc))
+            if all(used):  # the geometric means hold only pairs the quality policy uses on both sides
+                reps.append((ident["runner"], point, rep))
         rows.append(Row(ident, rb.label, rb.status, rc.status, lat,
                         throughput_ratio(rb, rc, confidence=confidence, n_boot=n_boot, seed=seed,
                                          drift_floor=floor),
-                        tuple(memory_ratios(rb, rc)), energy_ratio(rb, rc), _quality(rb), _quality(rc)))
+                        tuple(memory_ratios(rb, rc)), energy_ratio(rb, rc), _quality(rb), _quality(rc), *used))
     cross = base.device_id != cur.device_id
     follows = {s.name: follows_rows(s.records) for s in (base, cur)} if cross else {}
     contrast = {s.name: [c.to_dict() for c in equal_flops(s.records)] for s in (base, cur)} if cross else {}
@@ -442,17 +452,19 @@ def _quality(r: Record) -> str | None:
 
 def geomean_rows(rows: Sequence[Row], reps: Sequence[tuple[str, float, np.ndarray]],
                  confidence: float) -> list[dict]:
-    """Geometric means of latency, throughput and memory ratios, per runner and over all (``Comparison.summary``)."""
+    """Geometric means of latency, throughput and memory ratios, per runner and over all (``Comparison.summary``),
+    over the pairs whose records are both used (``Row.used``: clean or noisy); ``left_out`` counts the others."""
     runners = sorted({r.identity["runner"] for r in rows})
     out = []
     for runner in [*runners, None] if len(runners) > 1 else [None]:
-        pick = [r for r in rows if runner is None or r.identity["runner"] == runner]
+        every = [r for r in rows if runner is None or r.identity["runner"] == runner]
+        pick = [r for r in every if r.used]
         lat_reps = [(p, rep) for rn, p, rep in reps if runner is None or rn == runner]
         lat = geomean([p for p, _ in lat_reps], [rep for _, rep in lat_reps], "latency", confidence)
         thr = geomean([math.log(r.throughput.ratio) for r in pick if r.throughput], [], "throughput", confidence)
         mems = [primary_memory(r) for r in pick]
         mem = geomean([math.log(m.ratio) for m in mems if m and m.ratio > 0], [], "memory", confidence)
-        out.append({"runner": runner or "all", "records": len(pick),
+        out.append({"runner": runner or "all", "records": len(pick), "left_out": len(every) - len(pick),
                     "latency": lat.to_dict() if lat else None, "throughput": thr.to_dict() if thr else None,
                     "memory": mem.to_dict() if mem else None})
     return out

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .analysis import Verdict, follows_table, strategy_growth
+from .analysis import GroupAnswer, Verdict, answer, strategy_growth
 from .contrast import equal_flops
 from .atomic import write_text
 from .datatypes import Device, Mode, Precision, Quality, Status
@@ -28,6 +29,7 @@ from .measure.stats import percentiles
 from .profile import Profile, Record
 from .quality import of
 from .roofline import record_peaks, roof, shares
+from .summary import summarize
 from .table_import import count_rows
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
@@ -138,18 +140,25 @@ class EstimateOut(BaseModel):
     se: float | None
 
 
-class FollowsRow(BaseModel):
-    """One (device, runner, batch, precision, mode) group: does runtime follow activations or flops? The joint
-    fit log t = k + beta_flops log flops + beta_acts log acts, its verdict and the additive share of time
-    (docs/measurement.md, "The answer"; further fields allowed)."""
+class GroupRow(BaseModel):
+    """The group a row is about: device, runner, batch, precision and mode."""
 
-    model_config = _OPEN
+    model_config = _CLOSED
 
     device_id: str
     runner: str
     batch: int
     precision: Precision
     mode: Mode
+
+
+class FollowsRow(GroupRow):
+    """One (device, runner, batch, precision, mode) group: does runtime follow activations or flops? The joint
+    fit log t = k + beta_flops log flops + beta_acts log acts, its verdict and the additive share of time
+    (docs/measurement.md, "The answer"; further fields allowed)."""
+
+    model_config = _OPEN
+
     n: int = Field(description="usable records fitted (clean and noisy, weighted by their spread)")
     n_total: int = Field(description="records of the group")
     excluded: list[Excluded] = Field(description="records left out (disturbed, not ok), with why")
@@ -169,16 +178,11 @@ class FollowsRow(BaseModel):
     note: str | None = Field(description="why the group has no fit")
 
 
-class ContrastRow(BaseModel):
+class ContrastRow(GroupRow):
     """At equal flops: one strategy's latency relative to w at the same scale (the paper's point)."""
 
     model_config = _CLOSED
 
-    device_id: str
-    runner: str
-    batch: int
-    precision: Precision
-    mode: Mode
     model: str
     scale: float
     strategy: str
@@ -227,11 +231,52 @@ class GrowthRow(BaseModel):
     latency_exponent: float | None
 
 
+class SummaryRow(GroupRow):
+    """One group's answer in a few words (hwprofile.summary): the verdict, the share of time with activations,
+    the records used of the group's, and for an undecided group what is expected to decide it."""
+
+    model_config = _CLOSED
+
+    verdict: Verdict = Field(description="acts | flops | both | neither | not distinguishable")
+    decided: bool = Field(description="the verdict is acts, flops or both")
+    fitted: bool = Field(description="false: too few usable records, or flops and acts cannot be told apart")
+    leans: str | None = Field(description="for an undecided group: the verdict its estimates point to")
+    share_acts: EstimateOut | None = Field(description="share of time that scales with acts (the additive fit)")
+    n_used: int = Field(description="usable records fitted (clean and noisy)")
+    n_total: int = Field(description="records of the group")
+    left_out: dict[str, int] = Field(description="records left out, by kind (disturbed, failed, ...)")
+    basis: str = Field(description="the intervals the verdict rests on, in words")
+    to_decide: str | None = Field(description="for an undecided group: what is expected to decide it")
+
+
+class Action(BaseModel):
+    """A command that moves the answer on (``run --resume FILE --until-decided``, ``--remeasure disturbed``)."""
+
+    model_config = _CLOSED
+
+    command: list[str] = Field(description="the command, one argument per item")
+    why: str
+
+
+class Summary(BaseModel):
+    """The answer first: what ``show`` and ``run`` print before their tables (hwprofile.summary)."""
+
+    model_config = _CLOSED
+
+    kind: Literal["answer", "one model", "no fit", "no records"] = Field(
+        description="answer: one row per group; otherwise line says in one line why there is none")
+    line: str | None = Field(description="the one line of a profile without an answer (else null)")
+    rows: list[SummaryRow] = Field(description="per group of more than one record")
+    actions: list[Action] = Field(description="what to run to decide the undecided groups")
+
+
 class ShowOutput(BaseModel):
     """``hwprofile show --json``."""
 
     model_config = _CLOSED
 
+    summary: Summary = Field(description="the answer first: per group the verdict, the share of time with "
+                                         "activations, the records used, and what to run to decide the rest")
     devices: dict[str, Device] = Field(description="device id -> its fingerprint (with measured peaks)")
     records: list[RecordRow]
     follows: list[FollowsRow]
@@ -240,17 +285,22 @@ class ShowOutput(BaseModel):
     imported_counts: list[ImportedCountRow] = Field(description="imported records of zoo models (else empty)")
 
 
-def show_output(profile: Profile) -> ShowOutput:
-    return ShowOutput(devices=dict(profile.devices), records=record_rows(profile),
-                      follows=[FollowsRow.model_validate(r) for r in follows_table(profile.records)],
+def show_output(profile: Profile, path: str | None = None,
+                answers: Sequence[GroupAnswer] | None = None) -> ShowOutput:
+    """What ``show --json`` prints; ``path`` (the profile's file) goes into the summary's commands, ``answers``
+    (:func:`hwprofile.analysis.answer` of the profile's records) are computed when not given."""
+    answers = answer(profile.records) if answers is None else answers
+    return ShowOutput(summary=Summary.model_validate(summarize(profile, answers, path).to_dict()),
+                      devices=dict(profile.devices), records=record_rows(profile),
+                      follows=[FollowsRow.model_validate(a.to_dict()) for a in answers],
                       contrast=[ContrastRow.model_validate(c.to_dict()) for c in equal_flops(profile.records)],
                       growth=[GrowthRow.model_validate(r) for r in strategy_growth(profile.records)],
                       imported_counts=[ImportedCountRow.model_validate(r) for r in count_rows(profile.records)])
 
 
-def show_json(profile: Profile) -> dict:
+def show_json(profile: Profile, path: str | None = None, answers: Sequence[GroupAnswer] | None = None) -> dict:
     """The data ``show --json`` prints (plain JSON types)."""
-    return dump(show_output(profile))
+    return dump(show_output(profile, path, answers))
 
 
 def dump(model: BaseModel) -> dict:

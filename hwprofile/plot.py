@@ -1,18 +1,28 @@
 """The paper's runtime figure for this device: latency vs flops and vs acts, coloured by strategy, and the
-equal-flops contrast (each strategy's latency relative to ``w`` at the same s against its acts ratio)."""
+equal-flops contrast (each strategy's latency relative to ``w`` at the same s against its acts ratio).
+
+Points follow the one quality policy (:func:`hwprofile.analysis.usable`): clean and noisy records are drawn by
+strategy; disturbed ones are drawn apart as grey crosses (:data:`LEFT_OUT_MARKER`), named in the legend and
+counted in the title, and left out of every fit and r."""
 
 from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ._lazy import extra_hint, heavy
-from .analysis import groups, pearson
+from .analysis import Excluded, GroupKey, by_group, left_out_text, pearson
 from .atomic import TargetExists, inside, make_folder, write_bytes
 from .contrast import REFERENCE, equal_flops
 from .errors import ConfigError, EnvironmentProblem
-from .profile import Profile
+from .profile import Profile, Record
+
+#: how a left-out (disturbed) point is drawn: a grey cross, apart from every strategy's colour
+LEFT_OUT_MARKER = "x"
+LEFT_OUT_COLOR = "0.45"
 
 
 def pyplot():
@@ -26,14 +36,35 @@ def pyplot():
     return plt
 
 
+@dataclass(frozen=True)
+class PlotGroup:
+    """One figure's points: the records every reader uses, and those left out that still have a latency and
+    counts (disturbed ones), drawn apart and marked (hwprofile.analysis.usable: the one quality policy)."""
+
+    used: tuple[Record, ...]
+    left_out: tuple[Excluded, ...]
+
+
+def plot_groups(profile: Profile) -> dict[GroupKey, PlotGroup]:
+    """Per (device, runner, batch, precision, mode) group with anything to draw: its used and left-out points."""
+    out = {}
+    for key, u in by_group(profile.records).items():
+        drawn = tuple(e for e in u.excluded if e.record.median_ms and e.record.flops and e.record.acts)
+        if u.used or drawn:
+            out[key] = PlotGroup(tuple(x.record for x in u.used), drawn)
+    return out
+
+
 def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False) -> list[Path]:
     """One PNG per (device, runner, batch, precision, mode) group; returns the paths written.
 
-    File names come from the profile's data, so they are sanitised to one component inside ``out_dir``;
-    an existing file is replaced only with ``replace`` (the CLI's ``--force``).
+    The points are the usable records (clean and noisy) by strategy; records left out (disturbed) are drawn as
+    grey crosses, named in the legend and counted in the title, and no fit or r uses them. File names come
+    from the profile's data, so they are sanitised to one component inside ``out_dir``; an existing file is
+    replaced only with ``replace`` (the CLI's ``--force``).
     """
 
-    grouped = groups(profile.records)
+    grouped = plot_groups(profile)
     if not grouped:
         raise ConfigError("the profile has no successful records to plot")
     plt = pyplot()
@@ -48,27 +79,41 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
     contrasts: dict = {}
     for c in equal_flops(profile.records):
         contrasts.setdefault((c.device_id, c.runner, c.batch, c.precision, c.mode), []).append(c)
-    for (device, runner, batch, precision, mode), recs in grouped.items():
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 1, 0.9]})
-        axes[1].sharey(axes[0])
-        strategies = sorted({r.strategy or "base" for r in recs})
-        colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(strategies)}
-        for ax, metric, label in ((axes[0], "flops", "flops (multiply-adds)"), (axes[1], "acts", "activations")):
-            for s in strategies:
-                pts = sorted((getattr(r, metric), r.median_ms) for r in recs if (r.strategy or "base") == s)
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "o",
-                        color=colors[s], label=s)
-            r = pearson(recs, metric)
-            ax.set(xscale="log", yscale="log", xlabel=label,
-                   title=f"{label}: r = {r:.3f}" if r is not None else label)
-            ax.grid(True, which="both", alpha=0.3)
-        axes[0].set_ylabel(f"median latency per batch (ms), batch {batch}")
-        axes[1].legend(title="strategy", fontsize=8)
-        _contrast_panel(axes[2], contrasts.get((device, runner, batch, precision, mode), []), colors)
-        fig.suptitle(f"{device} · {runner} · batch {batch} · {precision} · {mode}")
-        fig.tight_layout()
+    for (device, runner, batch, precision, mode), group in grouped.items():
+        fig = figure(plt, (device, runner, batch, precision, mode), group,
+                     contrasts.get((device, runner, batch, precision, mode), []))
         paths.append(write_bytes(names[len(paths)], figure_png(fig), replace=replace, what="plot"))
     return paths
+
+
+def figure(plt, key: GroupKey, group: PlotGroup, contrasts) -> Any:
+    """The figure of one group: latency against flops and against acts, and the equal-flops contrast."""
+    device, runner, batch, precision, mode = key
+    recs = list(group.used)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 1, 0.9]})
+    axes[1].sharey(axes[0])
+    strategies = sorted({r.strategy or "base" for r in recs})
+    colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(strategies)}
+    for ax, metric, label in ((axes[0], "flops", "flops (multiply-adds)"), (axes[1], "acts", "activations")):
+        for s in strategies:
+            pts = sorted((getattr(r, metric), r.median_ms) for r in recs if (r.strategy or "base") == s)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "o",
+                    color=colors[s], label=s)
+        if group.left_out:
+            ax.plot([getattr(e.record, metric) for e in group.left_out], [e.record.median_ms for e in group.left_out],
+                    LEFT_OUT_MARKER, color=LEFT_OUT_COLOR, markersize=8,
+                    label=f"left out: {left_out_text(group.left_out)}")
+        r = pearson(recs, metric)
+        ax.set(xscale="log", yscale="log", xlabel=label,
+               title=f"{label}: r = {r:.3f}" if r is not None else label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel(f"median latency per batch (ms), batch {batch}")
+    axes[1].legend(title="strategy", fontsize=8)
+    _contrast_panel(axes[2], contrasts, colors)
+    left = f" · {len(group.left_out)} left out (x)" if group.left_out else ""
+    fig.suptitle(f"{device} · {runner} · batch {batch} · {precision} · {mode}{left}")
+    fig.tight_layout()
+    return fig
 
 
 def _contrast_panel(ax, contrasts, colors) -> None:

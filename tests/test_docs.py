@@ -261,8 +261,8 @@ def _one_model_profile(tmp_path):
 
 def test_the_own_model_output_block_has_the_structure_run_prints(tmp_path, monkeypatch):
     """The block (placeholders or the lead's measurement) is what ``run`` prints for one model: its start
-    line, the records table alone (one model: no verdict or growth table, no "too few clean records" row),
-    the saved file, the roofline and quality lines."""
+    line, the one-line answer (one model: nothing to fit), the records table alone (no verdict or growth table, no
+    "too few clean records" row), the saved file, the roofline and quality lines."""
     from hwprofile.cli import main
 
     _, block = _own_model_section()
@@ -276,20 +276,21 @@ def test_the_own_model_output_block_has_the_structure_run_prints(tmp_path, monke
     wide = io.StringIO()
     with contextlib.redirect_stdout(wide):
         assert main(["show", str(_one_model_profile(tmp_path)), "--wide"]) == 0
-    every = _fields(wide.getvalue().splitlines()[2])  # every column of the records table
+    every = _fields(wide.getvalue().splitlines()[4])  # every column of the records table (after the answer)
     assert re.fullmatch(r"hwprofile run: 2 records on \S+ \(ort:cpu\), estimated \d+ (s|min \d+ s) "
                         r"\(a rough planning figure; run --plan lists it\)", block[0])
-    assert block[1] == printed[0] and block[2] == ""  # the records table's title
-    columns = _fields(block[3])
+    assert block[1] == printed[0] and printed[0].startswith("One model per runner and batch (my.onnx)")
+    assert block[2] == "" and block[3] == printed[2] and block[4] == ""  # the records table's title
+    columns = _fields(block[5])
     assert columns[:3] == ["model", "runner", "batch"] and "median ms" in columns
-    assert [c for c in every if c in columns] == columns and set(block[4]) <= {"-", " "}
-    rows = block[5:7]
+    assert [c for c in every if c in columns] == columns and set(block[6]) <= {"-", " "}
+    rows = block[7:9]
     assert [r.split()[:3] for r in rows] == [["my.onnx", "ort:cpu", "1"], ["my.onnx", "ort:cpu", "8"]]
     for row in rows:
         assert len(_fields(row)) == len(columns)
         assert all(re.fullmatch(r"[\d.]+[kMG%]?|-|ok|clean|noisy|disturbed|my\.onnx|ort:cpu|" + MEASURE, f)
                    for f in _fields(row)), row
-    rest = block[7:]
+    rest = block[9:]
     assert rest[0].startswith("[...") and "Does runtime follow" not in "\n".join(block)
     assert re.fullmatch(r"saved \S+\.json \(2 ok\)", rest[1])
     assert rest[2].startswith("roofline (near = at least 50% of a peak): ")

@@ -253,7 +253,7 @@ LAYERS = {
     "hwprofile.roofline": 4, "hwprofile.plot": 4, "hwprofile.fitting": 4, "hwprofile.predict": 4,
     "hwprofile.merge": 4, "hwprofile.regression": 4, "hwprofile.design": 4, "hwprofile.contrast": 4,
     "hwprofile.power": 4, "hwprofile.table_import": 4, "hwprofile.gate": 4, "hwprofile.pooling": 4,
-    "hwprofile.gate_calibration": 4, "hwprofile.outputs": 4,
+    "hwprofile.gate_calibration": 4, "hwprofile.outputs": 4, "hwprofile.summary": 4,
     FACADE: 4.5,
     "hwprofile.sweep_config": 5, "hwprofile.sweep": 5, "hwprofile.sweep_plan": 5, "hwprofile.sweep_decide": 5,
     "hwprofile.executors": 5,

@@ -320,11 +320,16 @@ def _wrap(text: str, width: int | None) -> str:
 
 # ------------------------------------------------------------------------------------- rendering
 
-def render(tables: Sequence[Table], fmt: str | View, payload: Any) -> str:
-    """The text for a format (or a :class:`View`): json renders ``payload``; the others render ``tables``."""
+def render(tables: Sequence[Table], fmt: str | View, payload: Any, preface: Sequence[str] = ()) -> str:
+    """The text for a format (or a :class:`View`): json renders ``payload``; the others render ``tables``.
+
+    ``preface``: lines printed before the tables (the answer first): wrapped to the width in a terminal, a
+    fenced block in markdown; left out of CSV and when ``--table`` or ``--columns`` picks what to show.
+    """
     view = fmt if isinstance(fmt, View) else View(format=fmt)
     if view.format == "json":
         return json.dumps(payload, indent=2, default=str)
+    picked = view.table is not None or bool(view.columns)
     tables = pick_columns(pick_tables(tables, view.table), view.columns)
     if view.format == "csv":
         return "\n".join(_csv(t, many=len(tables) > 1) for t in tables)
@@ -333,6 +338,9 @@ def render(tables: Sequence[Table], fmt: str | View, payload: Any) -> str:
     wrap = None if markdown else view.width
     fit = None if view.columns else wrap  # picked columns are shown however wide
     parts = []
+    if preface and not picked:
+        lines = "\n".join(preface) if markdown else "\n".join(_wrap(line, wrap) for line in preface)
+        parts.append(f"```text\n{lines}\n```" if markdown else lines)
     for t in tables:
         shown, hidden, maxw = fit_columns(t, fit, style)
         body = _body(shown, t.rows, style, maxw)
@@ -363,5 +371,5 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def emit(tables: Sequence[Table], fmt: str | View, payload: Any) -> None:
-    print(render(tables, fmt, payload))
+def emit(tables: Sequence[Table], fmt: str | View, payload: Any, preface: Sequence[str] = ()) -> None:
+    print(render(tables, fmt, payload, preface))

@@ -1,15 +1,20 @@
-"""Rendering of a profile (CLI layer): its records, whether runtime follows activations or flops, the
-equal-flops contrast, growth per strategy."""
+"""Rendering of a profile (CLI layer): the answer first (hwprofile.summary), then its records, whether runtime
+follows activations or flops, the equal-flops contrast, growth per strategy."""
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
+
 from .. import outputs
-from ..analysis import CONFIDENCE, MIN_GROWTH, MIN_MODELS, follows_table, strategy_growth
+from ..analysis import (CONFIDENCE, MIN_GROWTH, MIN_MODELS, GroupAnswer, answer, by_group, left_out_text,
+                        strategy_growth)
 from ..contrast import equal_flops
 from ..profile import Profile
 from ..roofline import BYTE_MODEL, NEAR_ROOF
+from ..summary import summarize
 from ..table_import import count_rows
-from ._output import ALWAYS, Column, Table, factor, interval, ms, num, ratio, si
+from ._output import ALWAYS, Column, Table, View, emit, factor, interval, ms, num, ratio, si
 
 
 def _cores(v: float | None) -> str:
@@ -25,8 +30,11 @@ def _share(v: float | None) -> str:
 
 
 def _quality(row: dict) -> str:
+    """The record's quality (``*``: assessed now), the status of a record that is not ok: never a plain ``ok``."""
     q = row.get("quality")
-    return "-" if q is None else q if row.get("quality_recorded") else f"{q}*"
+    if q is None:
+        return row["status"] if row.get("status") not in (None, "ok") else "-"
+    return q if row.get("quality_recorded") else f"{q}*"
 
 
 def record_rows(profile: Profile) -> list[dict]:
@@ -35,8 +43,10 @@ def record_rows(profile: Profile) -> list[dict]:
 
 def records_table(profile: Profile) -> Table:
     rows = record_rows(profile)
-    notes = ["quality: clean | noisy | disturbed (docs/measurement.md); * = assessed now from the readings the "
-             "record stores (it predates record quality); why: the status reason, or what made it not clean"]
+    notes = ["quality: clean | noisy | disturbed (docs/measurement.md), or the status of a record that is not ok; "
+             "disturbed and not-ok records are left out of every fit, table and prediction; * = assessed now from "
+             "the readings the record stores (it predates record quality); why: the status reason, or what made "
+             "it not clean"]
     if any(r["memory_metric"] for r in rows):
         notes.append("mem MB: " + ", ".join(sorted({r["memory_metric"] for r in rows if r["memory_metric"]})) +
                      " (definitions are in each record's memory field); other load: CPU cores other processes "
@@ -135,8 +145,9 @@ def reading_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def follows_rows(records) -> list[dict]:
-    rows = follows_table(records)
+def follows_rows(answers: Sequence[GroupAnswer]) -> list[dict]:
+    """The rows of the follows table from :func:`hwprofile.analysis.answer`'s answers."""
+    rows = [a.to_dict() for a in answers]
     for row in rows:
         row["verdict_text"] = verdict_text(row)
         row["loo_text"] = _loo(row)
@@ -170,12 +181,20 @@ IMPORTED_NOTE = ("imported records (runner imported:...; hwprofile import): one 
                  "and never gated against measured records unless asked")
 
 
-def follows(profile: Profile) -> Table:
-    rows = [r for r in follows_rows(profile.records) if r["n_total"] > 1]  # one model: no question
+def follows(profile: Profile, answers: Sequence[GroupAnswer] | None = None) -> Table:
+    answers = answer(profile.records) if answers is None else answers
+    rows = [r for r in follows_rows(answers) if r["n_total"] > 1]  # one model: no question
     imported = (IMPORTED_NOTE,) if any(r.imported for r in profile.records) else ()
     return Table("Does runtime follow activations or flops? Per runner and batch: the joint fit and its verdict",
                  FOLLOWS_COLUMNS, rows, name="follows",
                  notes=(*reading_lines(rows), "", *FOLLOWS_NOTES, *imported) if rows else ())
+
+
+def left_out_note(profile: Profile) -> tuple[str, ...]:
+    """The note of a table over the usable records when some records were left out (the quality policy)."""
+    excluded = [e for u in by_group(profile.records).values() for e in u.excluded]
+    return (f"left out: {len(excluded)} record{'s' * (len(excluded) > 1)} ({left_out_text(excluded)}; the Records "
+            "table marks them): this table uses the clean and noisy records only",) if excluded else ()
 
 
 def ratio_ci_text(e: dict) -> str:
@@ -202,7 +221,7 @@ def contrast(profile: Profile) -> Table:
     return Table("At equal flops: latency relative to w (the paper's point)",
                  (Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
                   Column("mode", "mode", priority=4), *CONTRAST_COLUMNS),
-                 rows, name="contrast", notes=(CONTRAST_NOTE,) if rows else ())
+                 rows, name="contrast", notes=(CONTRAST_NOTE, *left_out_note(profile)) if rows else ())
 
 
 def _exponent(v: float | None) -> str:
@@ -216,7 +235,8 @@ def growth(profile: Profile) -> Table:
         Column("mode", "mode", priority=4), Column("strategy", "strategy", priority=ALWAYS),
         Column("scale", "s", factor, priority=ALWAYS), Column("flops_ratio", "flops", ratio, priority=1),
         Column("acts_ratio", "acts", ratio, priority=1), Column("latency_ratio", "latency", ratio, priority=ALWAYS),
-        Column("latency_exponent", "latency ~ flops^e", _exponent, priority=2)), rows, name="growth")
+        Column("latency_exponent", "latency ~ flops^e", _exponent, priority=2)), rows, name="growth",
+        notes=left_out_note(profile) if rows else ())
 
 
 
@@ -242,15 +262,108 @@ def imported_counts(profile: Profile) -> Table | None:
                  notes=("the counting conventions differ: docs/results.md, 'Counting conventions'",))
 
 
-def tables(profile: Profile) -> list[Table]:
+def tables(profile: Profile, answers: Sequence[GroupAnswer] | None = None) -> list[Table]:
     """The records (and an imported table's counts); whether runtime follows activations or flops, the
     equal-flops contrast and per-strategy growth where the profile holds more than one model per group (a
     one-model sweep has no such question: no empty tables)."""
     counts = imported_counts(profile)
-    return [t for t in (records_table(profile), *([counts] if counts else []), follows(profile),
+    return [t for t in (records_table(profile), *([counts] if counts else []), follows(profile, answers),
                         contrast(profile), growth(profile)) if t.rows or t.name == "records"]
 
 
-def payload(profile: Profile) -> dict:
+def payload(profile: Profile, path: str | None = None, answers: Sequence[GroupAnswer] | None = None) -> dict:
     """``show --json`` (and ``run --json``): :class:`hwprofile.outputs.ShowOutput` as plain data."""
-    return outputs.show_json(profile)
+    return outputs.show_json(profile, path, answers)
+
+
+def report(profile: Profile, view: View, path: str | None = None, extra: dict | None = None) -> None:
+    """Print a profile as ``show`` and ``run`` do: the answer first, then the tables (or the JSON, with
+    ``extra`` added); the verdicts are computed once."""
+    answers = answer(profile.records)
+    if view.format == "json":
+        emit([], view, {**payload(profile, path, answers), **(extra or {})})
+        return
+    lines = summary_lines(summarize(profile, answers, path).to_dict(), view.width)
+    emit(tables(profile, answers), view, None, preface=lines)
+
+
+# ------------------------------------------------------------------------------------------------ the answer first
+
+SUMMARY_TITLE = "The answer, per runner and batch: does runtime follow activations or flops?"
+
+
+def _label(row: dict, vary: set[str]) -> str:
+    parts = [row["device_id"]] if "device_id" in vary else []
+    parts += [row["runner"], f"b{row['batch']}"]
+    parts += [row[k] for k in ("precision", "mode") if k in vary]
+    return " ".join(str(p) for p in parts)
+
+
+def _verdict(row: dict) -> str:
+    if not row["fitted"]:
+        return "no fit"
+    if row["decided"] or row["verdict"] == "neither":
+        return row["verdict"]
+    return row["verdict"] + (f", leans {row['leans']}" if row.get("leans") else "")
+
+
+def _share_text(e: dict | None) -> str:
+    if not e:
+        return "-"
+    return f"{100 * e['value']:.0f}% [{100 * e['ci'][0]:.0f}, {100 * e['ci'][1]:.0f}] of time with acts"
+
+
+def _used(row: dict) -> str:
+    left = ", ".join(f"{n} {k}" for k, n in row["left_out"].items())
+    return f"{row['n_used']} of {row['n_total']} records" + (f" ({left} left out)" if left else "")
+
+
+def _to_decide(row: dict) -> str | None:
+    text = row.get("to_decide")
+    if not text:
+        return None
+    prefix = f"leans {row.get('leans')}; expected to decide: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def command_lines(command: Sequence[str], width: int | None, indent: int = 4) -> list[str]:
+    """A command on as many lines as ``width`` needs, each but the last ending in `` \\`` (it pastes into a
+    shell as it is); its arguments are never split."""
+    words = [shlex.quote(w) for w in command]
+    lead, more = " " * indent, " " * (indent + 2)
+    if width is None:
+        return [lead + " ".join(words)]
+    lines, current = [], lead + words[0]
+    for w in words[1:]:
+        if len(current) + 1 + len(w) + 2 <= width:
+            current += " " + w
+        else:
+            lines.append(current + " \\")
+            current = more + w
+    return lines + [current]
+
+
+def summary_lines(summary: dict, width: int | None) -> list[str]:
+    """The answer first (``hwprofile.summary``): a title and a line per group (verdict, share of time with
+    activations and its interval, the records used), what is expected to decide an undecided one, and the
+    commands that get there; or one line for a profile without an answer."""
+    if summary["kind"] != "answer":
+        lines = [summary["line"]]
+    else:
+        rows = summary["rows"]
+        vary = {k for k in ("device_id", "precision", "mode") if len({r[k] for r in rows}) > 1}
+        same = [rows[0][k] for k, plain in (("precision", "fp32"), ("mode", "infer"))
+                if k not in vary and rows[0][k] != plain]  # said once, in the title
+        cells = [(_label(r, vary), _verdict(r), _share_text(r["share_acts"]), _used(r)) for r in rows]
+        widths = [max(len(c[i]) for c in cells) for i in range(3)]
+        title = SUMMARY_TITLE.replace(" and batch:", f" and batch ({', '.join(same)}):") if same else SUMMARY_TITLE
+        lines = [title]
+        for r, c in zip(rows, cells):
+            lines.append("  " + "  ".join(text.ljust(w) for text, w in zip(c[:3], widths)) + "  " + c[3])
+            todo = _to_decide(r)
+            if todo:
+                lines.append(f"    to decide: {todo}")
+    for action in summary["actions"]:
+        lines.append(f"  {action['why']}:")
+        lines += command_lines(action["command"], width)
+    return lines

@@ -57,6 +57,11 @@ def _side_names(c: dict) -> tuple[str, str]:
     return ("A", "B") if c.get("ab") else ("base", "current")
 
 
+def _state(quality: str | None, status: str) -> str:
+    """A side's record for people: its quality, or its status when it is not ok (never a plain ``ok``)."""
+    return status if status != "ok" else quality or "-"
+
+
 def rows_table(c: dict) -> Table:
     a, b = _side_names(c)
     rows = []
@@ -66,9 +71,9 @@ def rows_table(c: dict) -> Table:
         rows.append({"model": r["label"], "runner": i["runner"], "batch": i["batch"], "mode": i["mode"],
                      "precision": i["precision"], "base_ms": lat.get("base"), "current_ms": lat.get("current"),
                      "latency": r["latency"], "throughput": r["throughput"], "memory": mem, "energy": r.get("energy"),
-                     "quality": f"{r['base_quality'] or '-'} / {r['current_quality'] or '-'}",
-                     "status": r["current_status"] if r["base_status"] == "ok" else
-                     f"{r['base_status']} -> {r['current_status']}"})
+                     "quality": f"{_state(r['base_quality'], r['base_status'])} / "
+                                f"{_state(r['current_quality'], r['current_status'])}"
+                                + ("" if r.get("base_used", True) and r.get("current_used", True) else " *")})
     if c.get("ab"):
         title = f"A/B {c['ab']}: A = {c['base']}, B = {c['current']} ({c['base_device']}); ratio = B / A"
     else:
@@ -82,7 +87,7 @@ def rows_table(c: dict) -> Table:
         Column("latency", "latency ratio [CI]", ratio_ci, priority=ALWAYS),
         Column("throughput", "throughput ratio", ratio_ci, priority=4),
         Column("memory", "memory ratio", ratio_ci, priority=3), *_energy_columns(rows),
-        Column("quality", "quality", priority=1), Column("status", "status", priority=2)),
+        Column("quality", "quality", priority=ALWAYS)),
         rows, notes=_notes(c), name="ratios")
 
 
@@ -107,7 +112,12 @@ def _notes(c: dict) -> tuple[str, ...]:
     if methods:
         conf = next(r["latency"]["confidence"] for r in c["rows"] if r["latency"])
         notes.append(f"latency: geometric mean of per-process medians; {conf:.0%} interval by {' / '.join(methods)}")
-    notes.append(f"quality: {a} / {b} record's, clean | noisy | disturbed (docs/measurement.md)")
+    notes.append(f"quality: {a} / {b} record's, clean | noisy | disturbed, or its status when it is not ok "
+                 "(docs/measurement.md)")
+    left = sum(1 for r in c["rows"] if not (r.get("base_used", True) and r.get("current_used", True)))
+    if left:
+        notes.append(f"*: left out of the geometric means ({left} pair{'s' * (left > 1)} with a side disturbed or "
+                     "not ok: the quality policy of every reader)")
     if c["only_base"] or c["only_current"]:
         notes.append(f"not joined: {c['only_base']} records only in {a}, {c['only_current']} only in {b}")
     if any(r.get("energy") for r in c["rows"]):
@@ -119,10 +129,14 @@ def _notes(c: dict) -> tuple[str, ...]:
 
 def summary_table(c: dict) -> Table:
     a, b = ("A", "B") if c.get("ab") else (c["base"], c["current"])
+    left = any(s.get("left_out") for s in c["summary"])
     return Table(f"Geometric means: {b} / {a}", (
         Column("runner", "runner", priority=ALWAYS), Column("records", "records", priority=1),
+        *((Column("left_out", "left out", priority=1),) if left else ()),
         Column("latency", "latency [CI]", ratio_ci, priority=ALWAYS), Column("throughput", "throughput", ratio_ci),
-        Column("memory", "memory", ratio_ci)), c["summary"], name="summary")
+        Column("memory", "memory", ratio_ci)), c["summary"], name="summary",
+        notes=("records: the joined pairs whose records are both clean or noisy; left out: pairs with a side "
+               "disturbed or not ok",) if left else ())
 
 
 def follows_table(name: str, rows: list[dict]) -> Table:

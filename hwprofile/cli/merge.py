@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..analysis import left_out_counts, usable
 from ..errors import ConfigError
 from ..merge import PREFER, merge
 from ..profile import Profile
@@ -32,12 +33,28 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.out!r} already exists; merge never overwrites a file: choose another -o")
     result = merge([(p, Profile.load(p)) for p in args.profiles], prefer=args.prefer)
     result.profile.save(out, replace=args.force)
-    rows = [{"device_id": d, "records": sum(r.device_id == d for r in result.profile.records),
-             "ok": sum(r.device_id == d and r.ok for r in result.profile.records),
-             "from": ", ".join(dict.fromkeys(src))} for d, src in result.sources.items()]
+    rows = []
+    for d, src in result.sources.items():
+        mine = [r for r in result.profile.records if r.device_id == d]
+        split = usable(mine)
+        rows.append({"device_id": d, "records": len(mine), "ok": sum(r.ok for r in mine), "used": len(split.used),
+                     "left_out": len(split.excluded), "left_out_kinds": left_out_counts(split.excluded),
+                     "left_out_text": _kinds(left_out_counts(split.excluded)),
+                     "from": ", ".join(dict.fromkeys(src))})
+    notes = [*result.notes, "used: records every reader uses (clean or noisy, with a latency and counts); left out: "
+                            "disturbed, not ok, or without a latency or counts (docs/measurement.md)"]
     table = Table(f"Merged into {args.out}", (Column("device_id", "device", priority=ALWAYS),
-                                              Column("records", "records", priority=ALWAYS), Column("ok", "ok"),
-                                              Column("from", "from")), rows, notes=result.notes, name="merged")
+                                              Column("records", "records", priority=ALWAYS),
+                                              Column("used", "used", priority=ALWAYS),
+                                              Column("left_out_text", "left out", priority=1),
+                                              Column("from", "from")), rows, notes=tuple(notes), name="merged")
     emit([table], view_of(args), {"out": args.out, "devices": rows, "notes": list(result.notes)})
     sys.stderr.write(f"saved {args.out} ({len(result.profile.records)} records, {len(rows)} devices)\n")
     return 0
+
+
+def _kinds(value: dict | None) -> str:
+    """``2 (1 disturbed, 1 failed)``, or ``0``."""
+    if not value:
+        return "0"
+    return f"{sum(value.values())} (" + ", ".join(f"{n} {k}" for k, n in value.items()) + ")"

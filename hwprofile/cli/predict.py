@@ -7,12 +7,13 @@ import argparse
 from ..complexity import complexity
 from ..errors import ConfigError
 from ..onnx_complexity import count_onnx
-from ..predict import predict
+from ..predict import LOO_LIMIT_PCT, model_family, predict
 from ..profile import Profile
 from ..scaling import check_scale
 from ..zoo import resolve
 from ._common import int_in
-from ._output import Column, Table, add_format_args, emit, num, view_of
+from ._output import ALWAYS, Column, Table, add_format_args, emit, num, view_of
+from ._caveats import caveat_notes, caveats_cell, warn_on_stderr
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,21 +45,31 @@ def model_counts(model: str, strategy: str | None, s: str | None) -> tuple[str, 
 def run(args: argparse.Namespace) -> int:
     profile = Profile.load(args.profile)
     label, counts = model_counts(args.model, args.strategy, args.scale)
-    preds = predict(profile, counts, runner=args.runner, batch=args.batch)
+    family = model_family(args.model)
+    preds = predict(profile, counts, runner=args.runner, batch=args.batch, family=family, label=label)
     rows = [{"model": label, "device_id": p.group[0], "runner": p.group[1], "batch": p.group[2], "mode": p.group[4],
-             "predicted_ms": p.latency_ms, "predicted_memory_mb": p.memory_mb,
-             "fit": p.fit + (" (outside the measured range)" if p.outside else ""), "r2": p.model.r2,
-             "loo_error_pct": p.loo_error_pct,
+             "predicted_ms": p.latency_ms, "predicted_memory_mb": p.memory_mb, "fit": p.fit,
+             "outside_log_log_range": p.outside, "r2": p.model.r2, "loo_error_pct": p.loo_error_pct,
              "loo_pct": {"log-log": p.model.loo_pct("log-log"), "additive": p.model.loo_pct("additive")},
-             "n": p.n, **counts} for p in preds]
+             "n": p.n, "family": family, "extrapolated": p.extrapolated,
+             "measured_range": p.measured.to_dict() if p.measured else None,
+             "caveats": [c.to_dict() for c in p.caveats], "caveat": ", ".join(c.short for c in p.caveats),
+             **counts} for p in preds]
+    warnings = caveat_notes(rows)
     table = Table(f"Predicted latency of {label} (per batch)", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("mode", "mode"),
-        Column("predicted_ms", "predicted ms", num), Column("predicted_memory_mb", "predicted MB", num),
-        Column("fit", "fit"), Column("r2", "R²", num), Column("loo_error_pct", "LOO error %", num),
-        Column("n", "n")), rows,
-        notes=("fit: the one with the smaller leave-one-out error of the joint log-log fit (log t on log flops and "
-               "log acts) and the additive fit (t = a·flops + b·acts + c); the log-log fit is not used outside the "
-               "measured range of flops and acts; LOO error: median |predicted/measured - 1| of that fit when each "
-               "measured model is left out; R²: of the log-log fit",))
-    emit([table], view_of(args), rows)
+        Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+        Column("mode", "mode", priority=4), Column("predicted_ms", "predicted ms", num, priority=ALWAYS),
+        Column("predicted_memory_mb", "predicted MB", num, priority=3), Column("fit", "fit", priority=1),
+        Column("r2", "R²", num, priority=4), Column("loo_error_pct", "LOO error %", num, priority=1),
+        Column("n", "n", priority=2), Column("caveat", "caveats", caveats_cell, priority=ALWAYS, wrap=30)),
+        rows, name="predict",
+        notes=(*warnings,
+               "fit: the one with the smaller leave-one-out error of the joint log-log fit (log t on log flops and "
+               "log acts) and the additive fit (t = a·flops + b·acts + c); outside the measured range of flops and "
+               "acts the additive fit answers; LOO error: median |predicted/measured - 1| of the fit that answered "
+               f"when each measured model is left out (above {LOO_LIMIT_PCT:g}%: flagged); R²: of the log-log fit; "
+               "n: usable records (clean and noisy; disturbed and failed ones are left out)"))
+    view = view_of(args)
+    warn_on_stderr(warnings, view)
+    emit([table], view, rows)
     return 0

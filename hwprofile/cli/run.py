@@ -19,7 +19,7 @@ from ..sweep_decide import run_until_decided
 from ..sweep_plan import make_plan, still_to_measure
 from ._common import add_plugin_args, int_in, register_plugins
 from ._output import ALWAYS, Column, Table, View, add_format_args, emit, num, view_of
-from ._report import payload, tables
+from ._report import report as show_profile
 from ._run_args import add_run_args, config_from_args, run_options_given
 
 
@@ -119,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
-    emit(tables(profile), view_of(args),
-         {**payload(profile), **({"until_decided": report.to_dict()} if report else {})})
+    show_profile(profile, view_of(args), str(path), {"until_decided": report.to_dict()} if report else None)
     for line in report.lines() if report else []:
         sys.stderr.write(line + "\n")
     counts = {}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from ..predict import DEFAULT_SELECT_SCALES, select
+from ..predict import DEFAULT_SELECT_SCALES, LOO_LIMIT_PCT, select
 from ..profile import Profile
 from ..scaling import PAPER_STRATEGIES, check_scale
 from ..zoo import get_spec
+from ._caveats import caveats_cell, select_notes, warn_on_stderr
 from ._common import csv_list, float_list, int_in
-from ._output import Column, Table, add_format_args, emit, factor, num, si, view_of
+from ._output import ALWAYS, Column, Table, add_format_args, emit, factor, num, si, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scales", help="default: 1,1.5,2,3,4,6,8,12,16")
     p.add_argument("--top", type=int_in(1, 1 << 30, "--top"), default=20,
                    help="rows per runner and batch, >= 1 (default 20)")
+    p.add_argument("--trusted-only", action="store_true", dest="trusted_only",
+                   help="leave out every candidate with a caveat: outside the measured range of flops and acts, of "
+                        f"another model family, or predicted by a fit whose leave-one-out error is above "
+                        f"{LOO_LIMIT_PCT:g}%%")
     add_format_args(p)
     p.set_defaults(handler=run)
 
@@ -38,19 +43,41 @@ def run(args: argparse.Namespace) -> int:
     scales = [check_scale(s) for s in float_list(args.scales, "--scales")] if args.scales else DEFAULT_SELECT_SCALES
     rows = select(profile, args.model, args.max_latency_ms, max_memory_mb=args.max_memory_mb, runner=args.runner,
                   batch=args.batch, strategies=strategies, scales=scales)
+    dropped = [r for r in rows if r["caveats"]] if args.trusted_only else []
+    rows = [r for r in rows if not (args.trusted_only and r["caveats"])]
     shown, counts = [], {}
     for r in rows:
         k = (r["runner"], r["batch"])
         counts[k] = counts.get(k, 0) + 1
         if counts[k] <= args.top:
             shown.append(r)
+    warnings = select_notes(shown)
+    notes = [*warnings] if shown else ["nothing fits: every candidate is predicted over budget"
+                                       + (" or has a caveat (--trusted-only)" if dropped else "")]
+    if dropped:
+        notes.append(f"--trusted-only left out {len(dropped)} candidates with caveats")
+    beyond = [r for r in rows if not any(r is s for s in shown)]
+    if beyond:
+        flagged = sum(1 for r in beyond if r["caveats"])
+        notes.append(f"{len(beyond)} more candidates fit beyond --top {args.top} per runner and batch"
+                     + (f" ({flagged} of them with caveats)" if flagged else "") + ": --top N shows them, --json "
+                     "lists every one")
+    if shown:
+        notes.append("flops are multiply-adds per image; predictions come from the profile's per-device runtime "
+                     "model over its usable records (clean and noisy); LOO error: the median leave-one-out error "
+                     "of the fit that answered")
     table = Table(f"Scalings of {args.model} predicted within {args.max_latency_ms:g} ms"
-                  + (f" and {args.max_memory_mb:g} MB" if args.max_memory_mb else "") + ", largest flops first", (
-        Column("runner", "runner"), Column("batch", "batch"), Column("strategy", "strategy"),
-        Column("scale", "s", factor), Column("resolution", "res"), Column("flops", "flops", si),
-        Column("acts", "acts", si), Column("predicted_ms", "predicted ms", num),
-        Column("predicted_memory_mb", "predicted MB", num), Column("loo_error_pct", "LOO error %", num)), shown,
-        notes=("flops are multiply-adds per image; predictions come from the profile's per-device runtime model",)
-        if shown else ("nothing fits: every candidate is predicted over budget",))
-    emit([table], view_of(args), rows)
+                  + (f" and {args.max_memory_mb:g} MB" if args.max_memory_mb else "")
+                  + ", largest flops first (those without caveats before those with)", (
+        Column("runner", "runner", priority=ALWAYS), Column("batch", "batch", priority=ALWAYS),
+        Column("strategy", "strategy", priority=ALWAYS), Column("scale", "s", factor, priority=ALWAYS),
+        Column("resolution", "res", priority=3), Column("flops", "flops", si, priority=1),
+        Column("acts", "acts", si, priority=2), Column("predicted_ms", "predicted ms", num, priority=ALWAYS),
+        Column("predicted_memory_mb", "predicted MB", num, priority=3),
+        Column("loo_error_pct", "LOO error %", num, priority=1),
+        Column("caveat", "caveats", caveats_cell, priority=ALWAYS, wrap=24)), shown, notes=tuple(notes),
+        name="select")
+    view = view_of(args)
+    warn_on_stderr(warnings, view)
+    emit([table], view, rows)
     return 0

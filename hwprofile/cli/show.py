@@ -8,7 +8,7 @@ from ..errors import ConfigError
 from ..layers import growth, unavailable_layers
 from ..profile import Profile
 from ._output import Column, Table, add_format_args, emit, factor, num, si, view_of
-from ._report import payload, tables
+from ._report import report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,11 +24,7 @@ def run(args: argparse.Namespace) -> int:
     profile = Profile.load(args.profile)
     if args.layers:
         return _layers(profile, args)
-    view = view_of(args)
-    if view.format == "json":  # each rendering computes the verdicts once
-        emit([], view, payload(profile))
-    else:
-        emit(tables(profile), view, None)
+    report(profile, view_of(args), args.profile)  # the answer first, then the tables
     return 0
 
 

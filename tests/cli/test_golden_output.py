@@ -1,5 +1,9 @@
 """Golden output: every command that prints tables prints exactly what it printed before, at 100 columns.
 
+``show`` and ``run`` open with the answer (hwprofile.summary): a row per runner and batch, or one line for a
+profile with one model per row (``show-one-model``) or no ok record (``show-failed``); ``predict`` and ``select``
+say their caveats beside each number (``predict``: another family and outside the measured range).
+
 The cases read the committed profiles under ``profiles/`` and the synthetic fixtures; their
 expected stdout and exit code live in ``tests/data/golden/``. They run with ``COLUMNS=100``: without
 ``--wide`` (or ``--columns``) no line is longer than 100 characters. ``run --resume`` of a complete
@@ -71,6 +75,11 @@ CASES: dict[str, list[str]] = {
     "run-plan": ["run", "--plan", "--device", "cpu", "--runners", "torch:cpu,ort:cpu"],
     "predict": ["predict", INFER, "RegNetY-4.0GF", "--strategy", "dWr", "--scale", "2"],
     "select": ["select", INFER, "--model", "EfficientNet-B0", "--max-latency-ms", "100"],
+    "select-caveats": ["select", INFER, "--model", "EfficientNet-B0", "--max-latency-ms", "100", "--runner", "ort:cpu",
+                       "--batch", "1", "--top", "40"],
+    "predict-same-family": ["predict", ONE_THREAD, "EfficientNet-B0", "--strategy", "dWr", "--scale", "2"],
+    "show-one-model": ["show", _fx("cpu-other-models.json")],
+    "show-failed": ["show", _fx("cpu-failed.json")],
     "merge": ["merge", _fx("cpu-a.json"), _fx("gpu.json"), "-o", "{new}"],
 }
 #: cases that may print lines wider than the width: every column asked for, or not a terminal table
@@ -141,7 +150,8 @@ def test_wide_shows_what_the_terminal_width_leaves_out(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", str(WIDTH))
     _, narrow = _run("show-infer", tmp_path)
     _, wide = _run("show-infer-wide", tmp_path)
-    assert max(map(len, wide.splitlines())) > WIDTH and "% compute" in wide.splitlines()[2]
+    header = next(line for line in wide.splitlines() if line.startswith("model "))  # the records, after the answer
+    assert max(map(len, wide.splitlines())) > WIDTH and "% compute" in header
     assert "--wide shows every column" in narrow and "--wide shows every column" not in wide
 
 
@@ -173,3 +183,19 @@ def test_commands_whose_output_depends_on_the_machine_fit_too(argv, tmp_path, mo
     assert code == 0
     wide = [line for line in out.getvalue().splitlines() if len(line) > WIDTH]
     assert out.getvalue() and not wide, wide[:3]
+
+
+#: the cases of show and run: each opens with the answer (or its one line), then a blank line, then the records
+OPENING = ("show-infer", "show-train", "show-one-thread", "show-infer-wide", "run-resume-infer", "run-resume-train",
+           "show-fixture", "show-one-model", "show-failed")
+
+
+@pytest.mark.parametrize("name", OPENING)
+def test_show_and_run_open_with_the_answer(name):
+    from hwprofile.cli._report import SUMMARY_TITLE
+
+    out = json.loads((GOLDEN / f"{name}.json").read_text())["stdout"].splitlines()
+    head = out[:next(i for i, line in enumerate(out) if line.startswith("Records ("))]
+    assert len(head) >= 2 and head[-1] == ""
+    assert head[0] == SUMMARY_TITLE or head[0].startswith(("The answer, per runner and batch (", "One model per runner",
+                                                           "No answer yet", "No record"))

@@ -132,3 +132,19 @@ def test_no_number_is_written_in_e_notation(value):
 def test_a_float_cell_without_a_formatter_is_not_e_notation():
     t = Table("t", (Column("v", "v"),), [{"v": 123456789.0}, {"v": 0.0000123}])
     assert "e+" not in render([t], View(), None) and "e-" not in render([t], View(), None)
+
+
+def test_a_preface_comes_first_fits_the_width_and_is_left_out_when_a_table_is_picked():
+    """The answer first (show, run): lines before the tables, wrapped to the width; not in CSV, nor when --table or
+    --columns picks what to show; a text block in markdown."""
+    preface = ["A title line", "  a row " + "word " * 30]
+    text = render([_table(name="main")], View(width=60), None, preface)
+    lines = _lines(text)
+    assert lines[0] == "A title line" and max(map(len, lines)) <= 60
+    assert lines[1].startswith("  a row") and lines[2].startswith("    word")  # hangs under its own line
+    assert text.index("A table whose title") > text.index("word")
+    assert "A title line" not in render([_table(name="main")], View(width=60, table="main"), None, preface)
+    assert "A title line" not in render([_table(name="main")], View(width=60, columns=("name",)), None, preface)
+    assert "A title line" not in render([_table(name="main")], View(format="csv"), None, preface)
+    assert render([_table(name="main")], View(format="markdown"), None, preface).startswith(
+        "```text\nA title line\n  a row word")

@@ -78,7 +78,7 @@ def test_missing_profile(cli, tmp_path):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["predict", "{p}", "EfficientNet-B0", "--batch", "64"], "no successful records"),
+    (["predict", "{p}", "EfficientNet-B0", "--batch", "64"], "no usable records"),
     (["predict", "{p}", "EfficientNet-B0", "--scale", "2"], "needs --strategy"),
     (["select", "{p}", "--model", "EfficientNet-B0", "--max-latency-ms", "-1"], "must be > 0"),
     (["select", "{p}", "--model", "NoSuchNet", "--max-latency-ms", "5"], "unknown model"),
