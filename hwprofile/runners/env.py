@@ -16,7 +16,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .._lazy import heavy
+from .._lazy import heavy, not_installed
 
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
@@ -308,7 +308,7 @@ def torch_cuda_problem() -> str | None:
     """Why torch cannot drive a CUDA GPU here (not installed, or a CPU-only build), or None."""
     build = torch_build()
     if build["version"] is None:
-        return "torch is not installed"
+        return not_installed("torch")
     if build["cuda"] is None:
         return f"torch {build['version']} is a CPU-only build"
     return None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from .._lazy import heavy
+from .._lazy import heavy, not_installed
 from ..layer_join import LAYOUT_OPS, map_optimized, onnx_layers, primary_node
 from ..measure.stats import typical_times
 from . import env
@@ -88,7 +88,7 @@ class OrtRunner(Runner):
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
-        return None if env.has_module("onnxruntime") else "onnxruntime is not installed"
+        return None if env.has_module("onnxruntime") else not_installed("onnxruntime")
 
     @classmethod
     def version_text(cls) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .._lazy import heavy
+from .._lazy import heavy, not_installed
 from ..measure.memory import MB, entry
 from ..measure.records import spec_from_dict
 from ..measure.stats import typical_times
@@ -46,7 +46,7 @@ class TorchRunner(Runner):
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
-        return None if env.has_module("torch") else "torch is not installed"
+        return None if env.has_module("torch") else not_installed("torch")
 
     @classmethod
     def version_text(cls) -> str:
