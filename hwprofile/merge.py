@@ -79,8 +79,11 @@ def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> Me
         raise ConfigError(f"--prefer {prefer!r}: expected one of {', '.join(PREFER)}")
     if len(named) < 2:
         raise ConfigError("merge needs at least two profiles")
-    devices, stamps, sources, notes = {}, {}, {}, []
-    kept: dict[str, str] = {}  # device id -> the input whose fingerprint is kept
+    devices: dict[str, Device] = {}
+    stamps: dict[str, str] = {}
+    sources: dict[str, list[str]] = {}
+    notes: list[str] = []
+    kept_from: dict[str, str] = {}  # device id -> the input whose fingerprint is kept
     records: dict[Key, Record] = {}
     conflicts: list[Key] = []
     replaced = 0
@@ -99,12 +102,12 @@ def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> Me
                         continue
                     notes.append(f"device {dev}: kept the fingerprint of {name} (newer)")
                 elif readings != readings_new:
-                    older, newer = (name, kept[dev]) if stamp < stamps[dev] else (kept[dev], name)
+                    older, newer = (name, kept_from[dev]) if stamp < stamps[dev] else (kept_from[dev], name)
                     notes.append(f"device {dev}: measured peaks differ between {older} and {newer}: kept those of "
                                  f"{newer} (newer)")
                     if stamp < stamps[dev]:
                         continue
-            devices[dev], stamps[dev], kept[dev] = fp, stamp, name
+            devices[dev], stamps[dev], kept_from[dev] = fp, stamp, name
         for r in p.records:
             k = r.key()
             if k in records and records[k].to_dict() != r.to_dict():

@@ -46,7 +46,8 @@ class LatencyModel:
 
     def fit_for(self, counts: Mapping[str, float]) -> str:
         """The fit that answers for ``counts``: the chosen one, but additive outside the measured range."""
-        if self.chosen == "log-log" and self.additive is not None and not self.joint.inside(counts):
+        if (self.chosen == "log-log" and self.additive is not None and self.joint is not None
+                and not self.joint.inside(counts)):
             return "additive"
         return self.chosen or "log-log"
 
@@ -54,6 +55,8 @@ class LatencyModel:
         """(latency in ms, the fit that answered)."""
         name = self.fit_for(counts)
         model = self.additive if name == "additive" else self.joint
+        if model is None:  # latency_model keeps a model only with the fit it chooses
+            raise ValueError(f"no {name} fit to predict with")
         return model.predict(counts), name
 
     def loo_pct(self, name: str) -> float | None:
@@ -70,9 +73,8 @@ def latency_model(records: Sequence[Record]) -> LatencyModel | None:
     used = usable(records).used
     if len(used) < 4:
         return None
-    recs = [u.record for u in used]
     w = [u.weight for u in used]
-    f, a, t = [r.flops for r in recs], [r.acts for r in recs], [r.median_ms for r in recs]
+    f, a, t = [u.flops for u in used], [u.acts for u in used], [u.latency_ms for u in used]
     model = LatencyModel(loglog_fit({"flops": f, "acts": a}, t, w), additive_fit(f, a, t, w, boot=0))
     return model if model.chosen else None
 
@@ -117,7 +119,7 @@ def predict(profile: Profile, counts: dict, *, runner: str | None = None, batch:
             measured: Iterable[Record] = ()) -> list[Prediction]:
     """Predicted latency (and memory where measured) of a model with ``counts`` per device group."""
     out = []
-    by_key = {(r.device_id, r.runner, r.batch, r.precision, r.mode): r for r in measured}
+    by_key: dict[tuple, Record] = {(r.device_id, r.runner, r.batch, r.precision, r.mode): r for r in measured}
     for key, recs in _select_groups(profile, runner, batch).items():
         model = latency_model(recs)
         if model is None:
@@ -157,16 +159,16 @@ def select(profile: Profile, model: str, max_latency_ms: float, *, max_memory_mb
     rows = []
     cands = candidates(model, strategies, scales)
     for key, recs in _select_groups(profile, runner, batch).items():
-        model, mf = latency_model(recs), _memory_fit(recs)
-        if model is None:
+        fitted, mf = latency_model(recs), _memory_fit(recs)
+        if fitted is None:
             continue
         if max_memory_mb is not None and mf is None:
             raise ConfigError("--max-memory-mb: the profile has too few memory readings to fit a memory model")
         for c in cands:
-            lat, name = model.predict(c)
+            lat, name = fitted.predict(c)
             mem = mf.predict(c) if mf is not None else None
             if lat <= max_latency_ms and (max_memory_mb is None or (mem is not None and mem <= max_memory_mb)):
                 rows.append({**c, "device_id": key[0], "runner": key[1], "batch": key[2], "mode": key[4],
                              "predicted_ms": lat, "predicted_memory_mb": mem, "fit": name,
-                             "loo_error_pct": model.loo_pct(name)})
+                             "loo_error_pct": fitted.loo_pct(name)})
     return sorted(rows, key=lambda r: (r["runner"], r["batch"], -r["flops"]))

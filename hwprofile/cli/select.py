@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     scales = [check_scale(s) for s in float_list(args.scales, "--scales")] if args.scales else DEFAULT_SELECT_SCALES
     rows = select(profile, args.model, args.max_latency_ms, max_memory_mb=args.max_memory_mb, runner=args.runner,
                   batch=args.batch, strategies=strategies, scales=scales)
-    shown, counts = [], {}
+    shown: list[dict] = []
+    counts: dict[tuple, int] = {}
     for r in rows:
         k = (r["runner"], r["batch"])
         counts[k] = counts.get(k, 0) + 1

@@ -69,7 +69,7 @@ def ort_distributions() -> list[str]:
 def _dist_folder(name: str) -> Path | None:
     """The folder that holds distribution ``name``'s ``onnxruntime`` package (its site directory)."""
     try:
-        return Path(metadata.distribution(name).locate_file("onnxruntime")).resolve()
+        return Path(str(metadata.distribution(name).locate_file("onnxruntime"))).resolve()
     except (metadata.PackageNotFoundError, OSError, TypeError):
         return None
 
@@ -274,8 +274,9 @@ def gpu_names() -> list[str]:
     if limit is None:
         return names
     picked = [physical_gpu(i) for i in range(limit)]
-    if all(isinstance(w, int) and w < len(names) for w in picked):
-        return [names[w] for w in picked]  # type: ignore[index]
+    indices = [w for w in picked if isinstance(w, int) and w < len(names)]
+    if len(indices) == len(picked):
+        return [names[w] for w in indices]
     return names[:limit]  # UUID entries: the count is right, the names may not be in order
 
 
