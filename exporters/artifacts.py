@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hwprofile.atomic import ENVIRONMENT_ERRNOS, write_bytes, write_error, write_text
-from hwprofile.errors import ConfigError, EnvironmentProblem, InputFileError
+from hwprofile.errors import ConfigError, EnvironmentProblem, HwprofileError, InputFileError
 
 #: Bumped whenever the export recipe changes, so old cache entries are not reused.
 EXPORT_RECIPE = 3
@@ -167,7 +167,8 @@ def cache_root(kind: str, cache_dir: str | os.PathLike | None) -> Path:
     missing. A folder that cannot be used is one line: exit 2 for ``cache_dir`` (the caller's argument), exit 3
     for the environment's (``$HWPROFILE_CACHE``, ``$HOME``) and for a full disk."""
     if cache_dir is not None:
-        root, where, error = Path(cache_dir), f"the cache folder {str(cache_dir)!r} (--cache-dir)", InputFileError
+        error: type[HwprofileError] = InputFileError
+        root, where = Path(cache_dir), f"the cache folder {str(cache_dir)!r} (--cache-dir)"
     else:
         env = os.environ.get("HWPROFILE_CACHE")
         try:
@@ -249,7 +250,7 @@ def _own_file(root: Path, key: str, path: object, sha256: object) -> bool:
 
 def library_versions(*names: str) -> dict:
     """Installed versions of ``names`` (None when missing), read without importing them."""
-    out = {}
+    out: dict[str, str | None] = {}
     for name in names:
         try:
             out[name] = metadata.version(name)

@@ -115,9 +115,10 @@ def to_onnx(model_or_spec: Any, path: str | os.PathLike | None = None, *, batch:
         raise ConfigError(f"{dest} exists; choose another name or pass --force to replace it")
     if art is None or (verify and art.verification is None):
         art = _export(job, root, key, verify)
-    if verify and not art.verification.passed:
+    if verify and (art.verification is None or not art.verification.passed):
+        why = art.verification.reason if art.verification is not None else "no verification was recorded"
         err = MeasurementError(f"{job.name}: the ONNX graph does not reproduce PyTorch on ONNX Runtime CPU "
-                               f"({art.verification.reason}); kept at {art.path}")
+                               f"({why}); kept at {art.path}")
         err.artifact = art  # the failed artifact, for callers that report rather than stop
         raise err
     return art if dest is None else _publish(art, dest, overwrite)
@@ -139,9 +140,9 @@ def _job(model_or_spec: Any, batch: Any, fp16: bool, opset: int | None, input_sh
         raise ConfigError(f"expected a model spec, zoo name or torch.nn.Module, got {type(model_or_spec).__name__}")
     if input_shape is None or len(input_shape) not in (3, 4) or any(int(d) < 1 for d in input_shape):
         raise ConfigError(f"a module needs input_shape=(C, H, W), got {input_shape!r}")
-    shape = tuple(int(d) for d in input_shape[-3:])
-    return _Job(type(model_or_spec).__name__, None, model_or_spec, shape, batch, bool(fp16), opset,
-                bool(calibrate), seed)
+    channels, height, width = (int(d) for d in input_shape[-3:])
+    return _Job(type(model_or_spec).__name__, None, model_or_spec, (channels, height, width), batch, bool(fp16),
+                opset, bool(calibrate), seed)
 
 
 def _check_batch(batch: Any) -> Any:

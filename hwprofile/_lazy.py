@@ -20,19 +20,25 @@ from types import ModuleType
 
 from .errors import EnvironmentProblem
 
-#: top-level name -> how to install it (the pip extra)
+#: how to install torch: pinned and first (a bare ``torch>=2.4`` can resolve to a multi-GB CUDA build), then an extra
+_TORCH = ('pip install "torch==2.13.0" (a CPU or a CUDA build: docs/install.md), then pip install -e ".[cpu]" '
+          '(pip install -e ".[gpu]" on a GPU machine)')
+#: onnx and onnxscript come with torch in the [export] extra, which [cpu] and [gpu] include
+_EXPORT = 'pip install -e ".[export]" (install torch first: docs/install.md)'
+
+#: top-level name -> how to install it (the pip extra; scipy is a dependency of the core install)
 HEAVY: dict[str, str] = {
-    "torch": 'pip install "torch==2.13.0" (docs/install.md)',
-    "onnx": "pip install onnx",
-    "onnxscript": "pip install onnxscript",
-    "onnxruntime": 'pip install -e ".[cpu]" or ".[gpu]", never both',
+    "torch": _TORCH,
+    "onnx": _EXPORT,
+    "onnxscript": _EXPORT,
+    "onnxruntime": 'pip install -e ".[cpu]" or pip install -e ".[gpu]", never both',
     "tensorrt": 'pip install -e ".[trt]" on a machine that reaches NVIDIA\'s index',
     "pynvml": 'pip install -e ".[gpu]"',
     "matplotlib": 'pip install -e ".[plot]"',
     "pandas": 'pip install -e ".[plot]"',
     "scipy": "pip install scipy",
     "ray": 'pip install -e ".[ray]"',
-    "hwprofile.models": 'pip install "torch==2.13.0"',
+    "hwprofile.models": _TORCH,
 }
 
 
@@ -64,6 +70,12 @@ def install_hint(text: str, root: Path = SOURCE_ROOT, cwd: Path | None = None) -
     return re.sub(r'pip install -e "\.\[([\w,-]+)\]"', lambda m: extra_hint(m.group(1), root, cwd), text)
 
 
+def not_installed(name: str, library: str | None = None) -> str:
+    """``"torch is not installed: pip install ..."``: a missing module and how to install it here (the hint of
+    ``library``, one of :data:`HEAVY`, by default ``name`` itself)."""
+    return f"{name} is not installed: {install_hint(HEAVY[library or name])}"
+
+
 class MissingLibrary(ImportError, EnvironmentProblem):
     """A heavy library hwprofile needs for this step is not installed."""
 
@@ -82,5 +94,4 @@ def heavy(name: str) -> ModuleType:
         what = missing.split(".")[0] if root.startswith("hwprofile.") else name
         if not root.startswith("hwprofile.") and missing.split(".")[0] != root:
             raise  # the library is there but one of its own dependencies is not: its message says which
-        raise MissingLibrary(f"{what} is not installed: {install_hint(HEAVY.get(what, HEAVY[root]))}",
-                             name=missing) from None
+        raise MissingLibrary(not_installed(what, what if what in HEAVY else root), name=missing) from None

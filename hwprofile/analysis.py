@@ -20,11 +20,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
 from .design import Decider, what_would_decide
-from .profile import Record
+from .profile import LatencyStats, Record
 from .quality import of
 from .regression import CONFIDENCE, AdditiveFit, Estimate, LogLogFit, additive_fit, loglog_fit
 
@@ -65,9 +66,17 @@ def latency_ms(r: Record) -> float | None:
     return r.median_ms
 
 
-def _design(records: Sequence[Record], metrics: Sequence[str], target: Target) -> tuple[np.ndarray, np.ndarray]:
+def _latency(r: Record) -> float:
+    """The median latency of a record the caller knows has one (a bug otherwise)."""
+    if r.median_ms is None:
+        raise ValueError(f"{r.label}: no latency")
+    return r.median_ms
+
+
+def _design(records: Sequence[Record], metrics: Sequence[str], targets: Sequence[float]) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
     x = np.array([[1.0] + [math.log(getattr(r, m)) for m in metrics] for r in records])
-    y = np.array([math.log(target(r)) for r in records])
+    y = np.log(np.asarray(targets, float))
     return x, y
 
 
@@ -77,10 +86,10 @@ def _lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def fit(records: Sequence[Record], metrics: Sequence[str], target: Target = latency_ms) -> Fit | None:
     """Fit log ``target`` (default: median latency) on log ``metrics``; None if too few points."""
-    records = [r for r in records if (target(r) or 0) > 0]
-    if len(records) < len(metrics) + 2:
+    points = [(r, value) for r in records if (value := target(r)) is not None and value > 0]
+    if len(points) < len(metrics) + 2:
         return None
-    x, y = _design(records, metrics, target)
+    x, y = _design([r for r, _ in points], metrics, [value for _, value in points])
     if np.linalg.matrix_rank(x) < x.shape[1]:
         return None
     coef = _lstsq(x, y)
@@ -108,7 +117,7 @@ def pearson(records: Sequence[Record], metric: str) -> float | None:
     if len(records) < 3:
         return None
     x = np.log([getattr(r, metric) for r in records])
-    y = np.log([r.median_ms for r in records])
+    y = np.log([_latency(r) for r in records])
     if np.std(x) == 0 or np.std(y) == 0:
         return None
     return float(np.corrcoef(x, y)[0, 1])
@@ -132,6 +141,9 @@ class Used:
     sd_log: float | None  # one measurement's SD of log latency from the record's readings (None: unknown)
     processes: int
     spread_from: str  # processes | samples | none
+    latency_ms: float  # the record's median latency per batch (> 0)
+    flops: int  # the record's counts per image (> 0)
+    acts: int
 
 
 @dataclass(frozen=True)
@@ -171,9 +183,8 @@ class Usable:
         return [(u.record, u.weight) for u in self.used]
 
 
-def _spread(r: Record) -> tuple[float | None, int, str]:
-    """(SD of one measurement's log latency, processes, where the SD came from) from the record's readings."""
-    lat = r.latency
+def _spread(lat: LatencyStats) -> tuple[float | None, int, str]:
+    """(SD of one measurement's log latency, processes, where the SD came from) from a record's readings."""
     medians = [m for m in (lat.medians_ms or []) if m > 0]
     if len(medians) >= 2:
         return float(np.std(np.log(medians), ddof=1)), len(medians), "processes"
@@ -201,16 +212,16 @@ def usable(records: Iterable[Record]) -> Usable:
         q = of(r)
         if not r.ok:
             excluded.append(Excluded(r, f"{r.status}" + (f": {r.reason}" if r.reason else "")))
-        elif r.latency is None or not r.median_ms:
+        elif r.latency is None or not r.latency.median_ms:
             excluded.append(Excluded(r, "no latency"))
         elif not (r.flops and r.acts):
             excluded.append(Excluded(r, "no flops/acts counts"))
         elif q is not None and q.quality == "disturbed":
             excluded.append(Excluded(r, "disturbed: " + ("; ".join(q.reasons) or "-")))
         else:
-            sd, k, basis = _spread(r)
+            sd, k, basis = _spread(r.latency)
             weight = k / max(sd if sd is not None else SIGMA_FLOOR, SIGMA_FLOOR) ** 2
-            used.append(Used(r, weight, sd, k, basis))
+            used.append(Used(r, weight, sd, k, basis, r.latency.median_ms, r.flops, r.acts))
     return Usable(tuple(used), tuple(excluded))
 
 
@@ -386,8 +397,9 @@ def _base_model(records: Sequence[Record]) -> str | None:
 
 def _group_answer(key: GroupKey, records: Sequence[Record], confidence: float) -> GroupAnswer:
     u = usable(records)
-    head = dict(device_id=key[0], runner=key[1], batch=key[2], precision=key[3], mode=key[4], n_used=len(u.used),
-                n_total=len(records), excluded=u.excluded, equal_weights=u.equal_weights)
+    head: dict[str, Any] = dict(device_id=key[0], runner=key[1], batch=key[2], precision=key[3], mode=key[4],
+                                n_used=len(u.used), n_total=len(records), excluded=u.excluded,
+                                equal_weights=u.equal_weights)
     if len(u.used) < MIN_MODELS:
         short = MIN_MODELS - len(u.used)
         todo = (f"re-measure the {len(u.excluded)} excluded record{'s' if len(u.excluded) > 1 else ''}"
@@ -397,13 +409,13 @@ def _group_answer(key: GroupKey, records: Sequence[Record], confidence: float) -
                                  f"(needs {MIN_MODELS})", note=todo)
     recs = [x.record for x in u.used]
     w = np.array([x.weight for x in u.used])
-    t = np.array([r.median_ms for r in recs], float)
+    t = np.array([x.latency_ms for x in u.used], float)
     cols = {m: np.array([float(getattr(r, m) or 0) for r in recs]) for m in METRICS}
     r_values = {m: (_pearson(np.log(cols[m]), np.log(t)) if np.all(cols[m] > 0) else None) for m in METRICS}
     sigma_pure, pure_df = _pure_error(u.used)
     joint = loglog_fit({"flops": cols["flops"], "acts": cols["acts"]}, t, w, confidence)
     add = additive_fit(cols["flops"], cols["acts"], t, w, confidence=confidence)
-    context = dict(r=r_values, sigma_pure=sigma_pure, pure_df=pure_df, additive=add,
+    context: dict[str, Any] = dict(r=r_values, sigma_pure=sigma_pure, pure_df=pure_df, additive=add,
                    loo_additive_pct=None if add is None else add.loo_median_abs_pct)
     have = [(r.strategy, float(r.scale)) for r in recs]
     if joint is None:
@@ -446,9 +458,8 @@ def joint_fit(records: Sequence[Record], confidence: float = CONFIDENCE) -> LogL
     u = usable(records)
     if len(u.used) < 4:
         return None
-    recs = [x.record for x in u.used]
-    return loglog_fit({"flops": [r.flops for r in recs], "acts": [r.acts for r in recs]},
-                      [r.median_ms for r in recs], [x.weight for x in u.used], confidence)
+    return loglog_fit({"flops": [x.flops for x in u.used], "acts": [x.acts for x in u.used]},
+                      [x.latency_ms for x in u.used], [x.weight for x in u.used], confidence)
 
 
 def follows_table(records: Iterable[Record]) -> list[dict]:
@@ -461,22 +472,21 @@ def strategy_growth(records: Iterable[Record]) -> list[dict]:
     :func:`usable` records."""
     rows = []
     for gkey, every in groups(records).items():
-        recs = [u.record for u in usable(every).used]
-        by_model: dict[str, list[Record]] = defaultdict(list)
-        for r in recs:
-            by_model[r.model].append(r)
-        for model, mrecs in by_model.items():
-            base = next((r for r in mrecs if r.strategy is None or r.scale == 1.0), None)
+        by_model: dict[str, list[Used]] = defaultdict(list)
+        for u in usable(every).used:
+            by_model[u.record.model].append(u)
+        for model, used in by_model.items():
+            base = next((u for u in used if u.record.strategy is None or u.record.scale == 1.0), None)
             if base is None:
                 continue
-            for r in sorted(mrecs, key=lambda r: (r.strategy or "", r.scale)):
-                if r is base:
+            for u in sorted(used, key=lambda u: (u.record.strategy or "", u.record.scale)):
+                if u is base:
                     continue
                 rows.append({"device_id": gkey[0], "runner": gkey[1], "batch": gkey[2], "mode": gkey[4],
-                             "model": model, "strategy": r.strategy, "scale": r.scale,
-                             "flops_ratio": r.flops / base.flops, "acts_ratio": r.acts / base.acts,
-                             "latency_ratio": r.median_ms / base.median_ms,
-                             "latency_exponent": _exp(r.median_ms / base.median_ms, r.flops / base.flops)})
+                             "model": model, "strategy": u.record.strategy, "scale": u.record.scale,
+                             "flops_ratio": u.flops / base.flops, "acts_ratio": u.acts / base.acts,
+                             "latency_ratio": u.latency_ms / base.latency_ms,
+                             "latency_exponent": _exp(u.latency_ms / base.latency_ms, u.flops / base.flops)})
     return rows
 
 
@@ -486,7 +496,7 @@ def _exp(y: float, x: float) -> float | None:
 
 def best_fit(records: Sequence[Record], target: Target = latency_ms) -> Fit | None:
     """The single log-log fit with the lowest leave-one-out error of acts, flops, flops+acts (memory models)."""
-    candidates = [f for f in (fit(records, ("acts",), target), fit(records, ("flops",), target),
-                              fit(records, ("flops", "acts"), target))
-                  if f is not None and f.loo_median_abs_pct is not None]
-    return min(candidates, key=lambda f: f.loo_median_abs_pct) if candidates else None
+    scored = [(f.loo_median_abs_pct, f) for f in (fit(records, ("acts",), target), fit(records, ("flops",), target),
+                                                    fit(records, ("flops", "acts"), target))
+              if f is not None and f.loo_median_abs_pct is not None]
+    return min(scored, key=lambda s: s[0])[1] if scored else None

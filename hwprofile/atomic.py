@@ -44,7 +44,7 @@ def _pid_alive(pid: int) -> bool:
 
 def clean_stale(path: Path) -> list[Path]:
     """Remove temporaries of ``path`` left by killed writers; returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
@@ -111,7 +111,7 @@ def check_writable(path: str | os.PathLike, what: str = "file") -> None:
     probe.unlink(missing_ok=True)
 
 
-def write(path: str | os.PathLike, fill: Callable[[IO[bytes]], None], *, replace: bool = False,
+def write(path: str | os.PathLike, fill: Callable[[IO[bytes]], object], *, replace: bool = False,
           what: str = "file") -> Path:
     """Create ``path`` with what ``fill(fh)`` writes to a binary file handle; see the module docstring.
 

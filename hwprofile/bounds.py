@@ -18,6 +18,7 @@ import math
 import numbers
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ConfigError
 
@@ -58,9 +59,10 @@ class Bound:
         lo = f"> {self.low:g}" if self.low_open else f">= {self.low:g}"
         return f"a finite number{unit} {lo} and <= {hi}"
 
-    def check(self, value, label: str):
+    def check(self, value: Any, label: str) -> float:
         """``value`` as an int (integer bounds) or float, or a one-line ConfigError naming ``label``."""
         bad = ConfigError(f"{label} {shown(value)}: expected {self.text()}")
+        number: float
         if isinstance(value, bool):
             raise bad
         if self.integer:

@@ -47,8 +47,13 @@ IMPORTED_SETTINGS = "imported"
 
 
 class SideLike(Protocol):
-    device_id: str
-    fingerprint: dict
+    """One side of a comparison: a device and its fingerprint (read-only: a frozen ``compare.Side`` is one)."""
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def fingerprint(self) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -211,11 +216,11 @@ def comparability(base: SideLike, cur: SideLike, pairs: Sequence[tuple[Record, R
             n, seen = found.get(key, (0, {}))
             found[key] = (n + 1, {**seen, **dict.fromkeys(runners)})
     out = [mixed] if mixed else []
-    for (k, vb, vc, on_both), (n, runners) in found.items():
-        effect, kind = setting_effect(k, tuple(runners))
+    for (k, vb, vc, on_both), (n, declaring) in found.items():
+        effect, kind = setting_effect(k, tuple(declaring))
         judged = judge(effect, kind, json.loads(vb), json.loads(vc), same_device, "setting", on_both)
         if judged:
-            declared = [cls.declared(k) for cls in runners]
+            declared = [cls.declared(k) for cls in declaring]
             out.append(Mismatch(judged[0], f"settings.{k}", json.loads(vb), json.loads(vc), judged[1], n,
                                 kind if effect == RESULT else "", all(d is not None for d in declared)))
     every = tuple(dict.fromkeys(joined.values()))
@@ -264,7 +269,8 @@ def ab_setting(name: str) -> ABSetting:
 
 def ab_split(mismatches: Iterable[Mismatch], setting: ABSetting) -> tuple[list[Mismatch], list[Mismatch]]:
     """(the deliberate difference, everything else) of an A/B comparison's mismatches."""
-    mine, rest = [], []
+    mine: list[Mismatch] = []
+    rest: list[Mismatch] = []
     for m in mismatches:
         (mine if setting.deliberate(m) else rest).append(m)
     return mine, rest

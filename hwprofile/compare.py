@@ -49,7 +49,7 @@ def identity(r: Record) -> Identity:
     alias = joins_as(r)
     if alias is not None:
         return (alias[0], None, 1.0, int(r.batch), alias[1], r.precision, r.mode)
-    return r.key()[1:]  # type: ignore[return-value]
+    return r.key()[1:]
 
 
 def joins_as(r: Record) -> tuple[str, str] | None:
@@ -106,6 +106,11 @@ class Join:
     only_current: tuple[Record, ...]
 
 
+def _without(key: Callable[[Record], tuple], drop: int) -> Callable[[Record], tuple]:
+    """``key`` without its field at index ``drop``."""
+    return lambda r: tuple(v for i, v in enumerate(key(r)) if i != drop)
+
+
 def join(base: Iterable[Record], current: Iterable[Record], cross_device: bool = False,
          across: str | None = None) -> Join:
     """Pair records with the same identity; records on one side only are listed apart.
@@ -114,12 +119,11 @@ def join(base: Iterable[Record], current: Iterable[Record], cross_device: bool =
     ``across`` (an identity field: ``runner``, ``precision``) joins records that differ in it, for an
     A/B comparison of that setting; each side must then hold one record per remaining identity.
     """
-    key = cross_identity if cross_device else identity
+    key: Callable[[Record], tuple] = cross_identity if cross_device else identity
     if across is not None:
         if across not in IDENTITY_FIELDS:
             raise ConfigError(f"cannot join across {across!r}; expected one of {', '.join(IDENTITY_FIELDS)}")
-        drop = IDENTITY_FIELDS.index(across)
-        key = (lambda r, k=key: tuple(v for i, v in enumerate(k(r)) if i != drop))
+        key = _without(key, IDENTITY_FIELDS.index(across))
     b, c = _keyed(base, key, across), _keyed(current, key, across)
     pairs = tuple((b[k], c[k]) for k in b if k in c)
     return Join(pairs, tuple(r for k, r in b.items() if k not in c), tuple(r for k, r in c.items() if k not in b))
@@ -209,7 +213,10 @@ Floor = float | tuple[float, float]  # sd of log drift: one number, or (several 
 
 def floors(drift_floor: Floor) -> tuple[float, float]:
     """(smallest drift sd for k >= 2 processes, drift sd assumed for a single process)."""
-    return (drift_floor, drift_floor) if isinstance(drift_floor, (int, float)) else tuple(drift_floor)  # type: ignore
+    if isinstance(drift_floor, (int, float)):
+        return (drift_floor, drift_floor)
+    several, single = drift_floor
+    return (several, single)
 
 
 def log_centre_replicates(values: Sequence[float], n_boot: int, rng: np.random.Generator, drift_floor: Floor,
@@ -253,7 +260,10 @@ def latency_replicates(base: Record, cur: Record, *, n_boot: int = DEFAULT_BOOT,
                        drift_floor: Floor = 0.0) -> tuple[float, np.ndarray]:
     """(log ratio current/base, its bootstrap replicates)."""
     rng = rng_for(seed, identity(base))
-    lb, lc = math.log(centre_ms(base)), math.log(centre_ms(cur))  # type: ignore[arg-type]
+    cb, cc = centre_ms(base), centre_ms(cur)
+    if cb is None or cc is None:
+        raise ValueError("latency_replicates needs a latency on both sides (has_latency)")
+    lb, lc = math.log(cb), math.log(cc)
     reps = _latency_reps(cur, n_boot, rng, drift_floor) - _latency_reps(base, n_boot, rng, drift_floor)
     return lc - lb, reps
 
@@ -276,7 +286,7 @@ def latency_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_boot
         return None
     point, reps = latency_replicates(base, cur, n_boot=n_boot, seed=seed, drift_floor=drift_floor)
     lo, hi = interval(reps, confidence)
-    return Ratio("latency", centre_ms(base), centre_ms(cur), math.exp(point), lo, hi,  # type: ignore[arg-type]
+    return Ratio("latency", centre_ms(base), centre_ms(cur), math.exp(point), lo, hi,
                  confidence, _method(base, cur))
 
 
@@ -310,7 +320,7 @@ def throughput_ratio(base: Record, cur: Record, *, confidence: float = 0.95, n_b
 
 def memory_ratios(base: Record, cur: Record) -> list[Ratio]:
     """One ratio per memory reading both records hold (single readings: no interval)."""
-    out = []
+    out: list[Ratio] = []
     if not (base.ok and cur.ok):
         return out
     for name in sorted(set(base.memory) & set(cur.memory)):
@@ -429,7 +439,7 @@ def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: in
         if has_latency(rb) and has_latency(rc):
             point, rep = latency_replicates(rb, rc, n_boot=n_boot, seed=seed, drift_floor=floor)
             lo, hi = interval(rep, confidence)
-            lat = Ratio("latency", centre_ms(rb), centre_ms(rc), math.exp(point), lo, hi,  # type: ignore[arg-type]
+            lat = Ratio("latency", centre_ms(rb), centre_ms(rc), math.exp(point), lo, hi,
                         confidence, _method(rb, rc))
             if all(used):  # the geometric means hold only pairs the quality policy uses on both sides
                 reps.append((ident["runner"], point, rep))

@@ -70,19 +70,19 @@ def equal_flops(records: Iterable[Record], *, confidence: float = CONFIDENCE) ->
     for key in sorted(by, key=lambda k: tuple(str(x) if not isinstance(x, int) else f"{x:012d}" for x in k)):
         group = by[key]
         used = usable(group).used
-        weight = {id(u.record): u.weight for u in used}
-        ref = {(u.record.model, float(u.record.scale)): u.record for u in used
+        ref = {(u.record.model, float(u.record.scale)): u for u in used
                if u.record.strategy == REFERENCE and u.record.source == "zoo"}
-        pairs = [(u.record, ref[(u.record.model, float(u.record.scale))]) for u in used
-                 if u.record.strategy not in (None, REFERENCE) and (u.record.model, float(u.record.scale)) in ref]
+        pairs = [(u, ref[(u.record.model, float(u.record.scale))], strategy) for u in used
+                 if (strategy := u.record.strategy) is not None and strategy != REFERENCE
+                 and (u.record.model, float(u.record.scale)) in ref]
         if not pairs:
             continue
         var, crit = _noise(group, confidence)
-        for r, w in sorted(pairs, key=lambda p: (p[0].model, p[0].scale, p[0].strategy)):
-            log_ratio = math.log(r.median_ms / w.median_ms)
-            se = math.sqrt(var(weight[id(r)]) + var(weight[id(w)]))
+        for u, w, strategy in sorted(pairs, key=lambda p: (p[0].record.model, p[0].record.scale, p[2])):
+            log_ratio = math.log(u.latency_ms / w.latency_ms)
+            se = math.sqrt(var(u.weight) + var(w.weight))
             half = crit * se
             est = Estimate(math.exp(log_ratio), math.exp(log_ratio - half), math.exp(log_ratio + half), se)
-            out.append(Contrast(*key, model=r.model, scale=float(r.scale), strategy=r.strategy,
-                                latency_ratio=est, flops_ratio=r.flops / w.flops, acts_ratio=r.acts / w.acts))
+            out.append(Contrast(*key, model=u.record.model, scale=float(u.record.scale), strategy=strategy,
+                                latency_ratio=est, flops_ratio=u.flops / w.flops, acts_ratio=u.acts / w.acts))
     return out

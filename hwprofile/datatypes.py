@@ -12,6 +12,7 @@ record (index and label) and the field (see :func:`describe_error`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
@@ -41,8 +42,8 @@ Text = Annotated[str, Strict(), Field(max_length=4096)]
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=512)]
 Flag = Annotated[bool, Strict()]
 
-_STRICT = dict(extra="forbid", allow_inf_nan=False, ser_json_inf_nan="null", defer_build=True)
-_OPEN = dict(extra="allow", allow_inf_nan=False, ser_json_inf_nan="null", defer_build=True)
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, ser_json_inf_nan="null", defer_build=True)
+_OPEN = ConfigDict(extra="allow", allow_inf_nan=False, ser_json_inf_nan="null", defer_build=True)
 
 
 class _Model(BaseModel):
@@ -215,7 +216,8 @@ class Device(_Model):
         """The fingerprint as plain JSON data, exactly as stored."""
         return self.model_dump(mode="json", exclude_unset=True)
 
-    to_dict = fingerprint
+    def to_dict(self) -> dict:
+        return self.fingerprint()
 
 
 #: The one "which memory reading" rule: the most specific reading first (tables, predictions, the gate).
@@ -247,7 +249,7 @@ TimeSource = Literal["cpu", "gpu", "host_launch", "host_synchronized"]
 TIME_SOURCES: tuple[str, ...] = get_args(TimeSource)
 #: The columns of a stored breakdown's rows (``Record.layers``), in order.
 LayerColumn = Literal["name", "kind", "op_type", "group", "depthwise", "time_ms", "flops", "bytes", "onnx_nodes"]
-LAYER_COLUMNS: tuple[str, ...] = get_args(LayerColumn)
+LAYER_COLUMNS: tuple[LayerColumn, ...] = get_args(LayerColumn)
 #: The breakdown versions this hwprofile reads: 1 (hwprofile measured its end-to-end interleaved with the profiled
 #: runs; that figure is not read) and 2 (separate phases: ``end_to_end_ms`` is the clean latency).
 LAYER_VERSIONS = (1, 2)
@@ -431,7 +433,7 @@ class Record(_Model):
         for name in OPTIONAL_FIELDS:
             value = getattr(self, name)
             if value not in (None, [], {}):
-                out[name] = value.to_dict() if isinstance(value, BaseModel) else value
+                out[name] = value.to_dict() if isinstance(value, _Model) else value
         return out
 
     @classmethod
@@ -475,7 +477,11 @@ def _short(value: Any) -> str:
 
 def describe_error(exc: ValidationError, prefix_field: str = "") -> str:
     """One line: ``field 'latency.median_ms': Input should be a valid number (got '8.6')`` (+ how many more)."""
-    errors = exc.errors(include_url=False)
+    return describe_errors(exc.errors(include_url=False), prefix_field)
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]], prefix_field: str = "") -> str:
+    """:func:`describe_error` of a validation error's list of errors (``ValidationError.errors()``)."""
     first = errors[0]
     missing = [e for e in errors if e["type"] == "missing" and tuple(e["loc"])[:-1] == tuple(first["loc"])[:-1]]
     if first["type"] == "missing" and len(missing) > 1:

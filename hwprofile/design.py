@@ -14,11 +14,12 @@ decide it, taking the fitted slopes and noise as the truth (a plug-in forecast, 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .complexity import complexity
 from .errors import HwprofileError
@@ -48,8 +49,15 @@ def counts_of(model: str, strategy: str | None, s: float) -> tuple[int, int, int
     return cx.flops, cx.acts, cx.params
 
 
-def _matrix(log_flops: Sequence[float], log_acts: Sequence[float]) -> np.ndarray:
-    return np.column_stack([np.ones(len(log_flops)), np.asarray(log_flops, float), np.asarray(log_acts, float)])
+def _relative(weights: ArrayLike) -> np.ndarray:
+    """Weights relative to their mean."""
+    w = np.asarray(weights, float)
+    return w / np.mean(w)
+
+
+def _matrix(log_flops: ArrayLike, log_acts: ArrayLike) -> np.ndarray:
+    lf, la = np.asarray(log_flops, float), np.asarray(log_acts, float)
+    return np.column_stack([np.ones(len(lf)), lf, la])
 
 
 def _inverse(x: np.ndarray, w: np.ndarray) -> np.ndarray | None:
@@ -93,11 +101,11 @@ class DesignSE:
                 "se_flops_per_sigma": self.se_flops, "se_acts_per_sigma": self.se_acts}
 
 
-def design_se(flops: Sequence[float], acts: Sequence[float], weights: Sequence[float] | None = None) -> DesignSE | None:
+def design_se(flops: ArrayLike, acts: ArrayLike, weights: ArrayLike | None = None) -> DesignSE | None:
     """Per-unit-noise standard errors of beta_flops, beta_acts and delta; None if the design cannot
     separate flops from acts (fewer than 3 distinct points, or every model scaled the same way)."""
     x = _matrix(np.log(np.asarray(flops, float)), np.log(np.asarray(acts, float)))
-    w = np.ones(len(x)) if weights is None else np.asarray(weights, float) / np.mean(weights)
+    w = np.ones(len(x)) if weights is None else _relative(weights)
     inv = _inverse(x, w)
     if inv is None:
         return None
@@ -164,13 +172,13 @@ def candidates(model: str, have: Iterable[tuple[str | None, float]]) -> list[tup
     return out
 
 
-def what_would_decide(*, model: str | None, have: Iterable[tuple[str | None, float]], flops: Sequence[float],
-                      acts: Sequence[float], weights: Sequence[float], sigma: float, beta_flops: float,
+def what_would_decide(*, model: str | None, have: Iterable[tuple[str | None, float]], flops: ArrayLike,
+                      acts: ArrayLike, weights: ArrayLike, sigma: float, beta_flops: float,
                       beta_acts: float, min_growth: float, confidence: float = CONFIDENCE) -> Decider:
     """Models to add (from :data:`CANDIDATE_STRATEGIES` x :data:`CANDIDATE_SCALES` of ``model``) or repeats
     of every record expected to decide the row, taking the fitted slopes and ``sigma`` as the truth."""
     x = _matrix(np.log(np.asarray(flops, float)), np.log(np.asarray(acts, float)))
-    w = np.asarray(weights, float) / np.mean(weights)
+    w = _relative(weights)
     inv = _inverse(x, w)
     routes = _routes(beta_flops, beta_acts, min_growth)
     if inv is None:

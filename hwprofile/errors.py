@@ -6,6 +6,8 @@ User-facing commands catch :class:`HwprofileError` and print its message on one 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class HwprofileError(Exception):
     """Base of every error hwprofile expects a user to see; never shown with a traceback."""
@@ -49,6 +51,9 @@ class DeviceUnavailable(EnvironmentProblem):
 
 class MeasurementError(EnvironmentProblem):
     """A measurement could not be taken (e.g. every configuration of a sweep failed)."""
+
+    #: an export whose verification failed: its artifact, for callers that report rather than stop
+    artifact: Any = None
 
 
 class InternalError(Exception):

@@ -340,7 +340,7 @@ def suspects(result: GateResult) -> list[Identity]:
         ident = tuple(v.identity[k] for k in IDENTITY_FIELDS)
         if ident not in out:
             out.append(ident)
-    return out  # type: ignore[return-value]
+    return out
 
 
 def evaluate_with_remeasure(base: Sequence[Record], current: Sequence[Record], config: GateConfig,
@@ -350,10 +350,10 @@ def evaluate_with_remeasure(base: Sequence[Record], current: Sequence[Record], c
     Returns the result and the current records with the pooled re-measurements in place.
     """
     result = evaluate(base, current, config, cross_device)
-    todo = suspects(result) if remeasure else []
-    if not todo:
+    todo = suspects(result) if remeasure is not None else []
+    if remeasure is None or not todo:
         return result, list(current)
-    extra = {identity(r): r for r in remeasure(todo)}  # type: ignore[misc]
+    extra = {identity(r): r for r in remeasure(todo)}
     pooled = [pool(r, extra[identity(r)]) if identity(r) in extra else r for r in current]
     again = evaluate(base, pooled, config, cross_device)
     return dataclasses.replace(again, remeasured=tuple(identity_dict(i) for i in todo if i in extra)), pooled

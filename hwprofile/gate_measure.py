@@ -11,6 +11,7 @@ import dataclasses
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import sweep
 from .compare import Identity, identity
@@ -31,7 +32,7 @@ def sweep_config_of(profile: Profile, where: str = "the profile") -> SweepConfig
                None) or {}
     if not isinstance(cfg, dict):
         raise SchemaError(f"{where}: sweeps[].config is {type(cfg).__name__}; expected an object of sweep options")
-    known = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()
+    known: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()
              if k in SweepConfig.__dataclass_fields__}
     config = SweepConfig(**known)
     try:
@@ -103,9 +104,10 @@ def _config_for(base: SweepConfig, ident: Identity) -> SweepConfig | None:
     """A one-record sweep configuration for ``ident``; None if its ONNX file is unknown."""
     model, strategy, scale, batch, runner, precision, mode = ident
     if model.lower().endswith(".onnx"):
-        model = next((m for m in base.models if Path(m).name == model and Path(m).is_file()), None)
-        if model is None:
+        found = next((m for m in base.models if Path(m).name == model and Path(m).is_file()), None)
+        if found is None:
             return None
+        model = found
     mine = base.runner_options(runner)  # the sweep's options narrowed to the one runner measured again
     return dataclasses.replace(base, runners=(runner,), models=(model,), scales=(scale,), batch_sizes=(batch,),
                                strategies=(strategy or base.strategies[0],), precision=precision, mode=mode,

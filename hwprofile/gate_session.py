@@ -105,17 +105,18 @@ def check(baseline: PathLike | Profile, current: PathLike | Profile | None = Non
     opts, run_options = _options(gate, kwargs)
     say = _Messages(on_message)
     base_path, base_name, base = _load_baseline(baseline)
-    if base_path is None and opts.update_baseline:
-        raise ConfigError("update_baseline writes the baseline: give it as a path, not a loaded profile")
+    if opts.update_baseline:
+        _writable(base_path)
     if base is None and not opts.update_baseline:
         raise ConfigError(f"baseline {base_name!r} does not exist; create it once with "
                           "hwprofile check --baseline FILE --update-baseline (same options)")
     cur = _current(current, run_options, opts, say)
     device = one_device(cur.profile, "the current profile")
-    told = dict(device_id=device, baseline=base_name, threads_note=threads_note(cur.profile, cur.one_thread_default),
-                measured=None if cur.path is None else str(cur.path))
+    told: dict[str, Any] = dict(device_id=device, baseline=base_name,
+                                threads_note=threads_note(cur.profile, cur.one_thread_default),
+                                measured=None if cur.path is None else str(cur.path))
     if base is None or (opts.update_baseline and not _holds(base, device)):
-        n = save_baseline(base_path, base, cur.profile, device)  # type: ignore[arg-type]
+        n = save_baseline(_writable(base_path), base, cur.profile, device)
         say(f"no baseline for {device}: saved {n} records to {base_name}; passing")
         return GateResult((), opts.gate_config(), baseline_device=device, messages=tuple(say),
                           baseline_update="created", baseline_records=n, **told)
@@ -138,12 +139,19 @@ def check(baseline: PathLike | Profile, current: PathLike | Profile | None = Non
         update = "updated" if result.exit_code == 0 else "not updated"
         if update == "updated":
             measured = Profile(devices=dict(cur.profile.devices), sweeps=list(cur.profile.sweeps), records=pooled)
-            n = save_baseline(base_path, base, measured, device)  # type: ignore[arg-type]
+            n = save_baseline(_writable(base_path), base, measured, device)
     sessions = len(sessions_of(base.gate, base_side.device_id))
     return dataclasses.replace(
         result, baseline_device=base_side.device_id, calibration_sessions=sessions, messages=tuple(say),
         layer_changes=tuple(regression_layers(result.verdicts, base_side.records, pooled)),
         baseline_update=update, baseline_records=n, **told)
+
+
+def _writable(path: Path | None) -> Path:
+    """The baseline's file, where the gate writes it: a baseline given as a loaded profile is never written."""
+    if path is None:
+        raise ConfigError("update_baseline writes the baseline: give it as a path, not a loaded profile")
+    return path
 
 
 def _options(gate: GateOptions | None, kwargs: dict) -> tuple[GateOptions, dict]:

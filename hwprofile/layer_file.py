@@ -18,7 +18,7 @@ never trusted: readers rebuild the report from its rows and peaks (:func:`hwprof
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
 
@@ -42,8 +42,8 @@ from .datatypes import (
 from .errors import SchemaError
 from .profile import check_header, read_json
 
-SCHEMA = "hwprofile.layers"
-SCHEMA_VERSION = 1
+SCHEMA: Final = "hwprofile.layers"
+SCHEMA_VERSION: Final = 1
 #: versions this hwprofile reads (0: files written before the schema existed)
 READABLE_VERSIONS = (0, 1)
 

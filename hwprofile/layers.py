@@ -359,7 +359,7 @@ def diff(a: Any, b: Any, top: int = 5) -> list[dict]:
     """The layers whose time changed most from breakdown ``a`` to ``b`` (typed, stored or raw), by
     absolute change; each with ``delta_ms`` and ``ratio`` (b / a). Rows are matched by name."""
     ra, rb = _rows(a), _rows(b)
-    out = []
+    out: list[dict[str, Any]] = []
     for name in ra.keys() | rb.keys():
         ta = ra[name]["time_ms"] if name in ra else 0.0
         tb = rb[name]["time_ms"] if name in rb else 0.0

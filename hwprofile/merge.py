@@ -2,9 +2,10 @@
 
 Identical records are kept once. Two different records with the same identity (device included)
 are a conflict, as are two fingerprints of one device id that differ beyond volatile fields
-(free memory, times, host names); ``prefer="newer"`` resolves both in favour of the later one;
-``prefer="cleaner"`` keeps the record of better quality (clean, then noisy, then disturbed, then one
-that is not ok; :mod:`hwprofile.quality`), the later one between equals, and the newer fingerprint.
+(free memory, times, host names) and measured readings (peaks: the newer reading is kept, and a note
+says so); ``prefer="newer"`` resolves both in favour of the later one; ``prefer="cleaner"`` keeps
+the record of better quality (clean, then noisy, then disturbed, then one that is not ok;
+:mod:`hwprofile.quality`), the later one between equals, and the newer fingerprint.
 Gate calibrations (A/A sessions) of every input are kept, each session once.
 """
 
@@ -33,9 +34,21 @@ class MergeResult:
     sources: dict  # device_id -> [file names]
 
 
+#: fingerprint sections that hold readings taken on the machine (its measured peaks), not what identifies it: two
+#: profiles of one machine measure slightly different peaks, and merge keeps the newer reading and says so
+READINGS = ("peaks",)
+
+
 def _stable(fp: Device) -> dict:
     """A fingerprint without its volatile fields (its bookkeeping, hwprofile.comparability)."""
     return stable_fingerprint(fp.fingerprint())
+
+
+def _split(fp: Device) -> tuple[dict, dict]:
+    """(what identifies the device, what was measured on it) of a fingerprint's stable fields."""
+    stable = _stable(fp)
+    readings = {k: v for k, v in stable.items() if k.split(".")[0] in READINGS}
+    return {k: v for k, v in stable.items() if k not in readings}, readings
 
 
 def _newer(a: Record, b: Record) -> Record:
@@ -66,7 +79,11 @@ def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> Me
         raise ConfigError(f"--prefer {prefer!r}: expected one of {', '.join(PREFER)}")
     if len(named) < 2:
         raise ConfigError("merge needs at least two profiles")
-    devices, stamps, sources, notes = {}, {}, {}, []
+    devices: dict[str, Device] = {}
+    stamps: dict[str, str] = {}
+    sources: dict[str, list[str]] = {}
+    notes: list[str] = []
+    kept_from: dict[str, str] = {}  # device id -> the input whose fingerprint is kept
     records: dict[Key, Record] = {}
     conflicts: list[Key] = []
     replaced = 0
@@ -74,14 +91,23 @@ def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> Me
         stamp = p.updated_utc or p.created_utc or ""
         for dev, fp in p.devices.items():
             sources.setdefault(dev, []).append(name)
-            if dev in devices and _stable(devices[dev]) != _stable(fp):
-                if prefer is None:
-                    raise ConfigError(f"device {dev} has different fingerprints in {sources[dev][0]} and {name} "
-                                      "(library versions or hardware differ); pass --prefer newer to keep the newer")
-                if stamp < stamps[dev]:
-                    continue
-                notes.append(f"device {dev}: kept the fingerprint of {name} (newer)")
-            devices[dev], stamps[dev] = fp, stamp
+            if dev in devices:
+                (ident, readings), (ident_new, readings_new) = _split(devices[dev]), _split(fp)
+                if ident != ident_new:
+                    if prefer is None:
+                        raise ConfigError(f"device {dev} has different fingerprints in {sources[dev][0]} and {name} "
+                                          "(library versions or hardware differ); pass --prefer newer to keep the "
+                                          "newer")
+                    if stamp < stamps[dev]:
+                        continue
+                    notes.append(f"device {dev}: kept the fingerprint of {name} (newer)")
+                elif readings != readings_new:
+                    older, newer = (name, kept_from[dev]) if stamp < stamps[dev] else (kept_from[dev], name)
+                    notes.append(f"device {dev}: measured peaks differ between {older} and {newer}: kept those of "
+                                 f"{newer} (newer)")
+                    if stamp < stamps[dev]:
+                        continue
+            devices[dev], stamps[dev], kept_from[dev] = fp, stamp, name
         for r in p.records:
             k = r.key()
             if k in records and records[k].to_dict() != r.to_dict():

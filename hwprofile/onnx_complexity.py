@@ -162,10 +162,10 @@ def _bias(node: Any, g: _Graph, origin: dict | None, y_n: int) -> tuple[int, int
 def _conv(node: Any, g: _Graph, origin: dict | None) -> tuple[int, int, int] | None:
     if len(node.input) < 2 or not node.output:
         return None
-    y, w = g.shape(node.output[0]), g.shape(node.input[1])
-    if y is None or w is None or not w or w[0] <= 0:
+    w = g.shape(node.input[1])
+    y_n, w_n = g.numel(node.output[0]), numel(w)
+    if y_n is None or w is None or w_n is None or not w or w[0] <= 0:
         return None
-    y_n, w_n = numel(y), numel(w)
     b_flops, b_params = _bias(node, g, origin, y_n)
     flops = y_n * w_n // w[0] + b_flops
     params = (w_n if g.is_const(node.input[1]) else 0) + b_params
@@ -179,12 +179,11 @@ def _gemm(node: Any, g: _Graph, origin: dict | None) -> tuple[int, int, int] | N
         return None
     a, b = node.input[0], node.input[1]
     weight = b if g.is_const(b) else a if g.is_const(a) else None
-    sa, sb, y = g.shape(a), g.shape(b), g.shape(node.output[0])
-    if weight is None or sa is None or sb is None or y is None or len(sa) != 2:
+    sa, sb, y_n = g.shape(a), g.shape(b), g.numel(node.output[0])
+    if weight is None or sa is None or sb is None or y_n is None or len(sa) != 2:
         return None
     trans_a = next((x.i for x in node.attribute if x.name == "transA"), 0)
     k = sa[0] if trans_a else sa[1]
-    y_n = numel(y)
     b_flops, b_params = _bias(node, g, origin, y_n)
     return y_n * k + b_flops, (g.numel(weight) or 0) + b_params, y_n
 
@@ -194,16 +193,16 @@ def _matmul(node: Any, g: _Graph) -> tuple[int, int, int] | None:
         return None
     a, b = node.input[0], node.input[1]
     weight = b if g.is_const(b) else a if g.is_const(a) else None
-    sa, y = g.shape(a), g.shape(node.output[0])
-    if weight is None or sa is None or y is None or not sa:
+    sa, y_n = g.shape(a), g.numel(node.output[0])
+    if weight is None or sa is None or y_n is None or not sa:
         return None
-    y_n = numel(y)
     return y_n * sa[-1], g.numel(weight) or 0, y_n
 
 
 def _norm(node: Any, g: _Graph) -> tuple[int, int, int] | None:
-    sizes = [g.numel(i) for i in node.input[1:3] if i and g.is_const(i)]
-    if len(sizes) != len([i for i in node.input[1:3] if i]) or None in sizes:
+    named = [i for i in node.input[1:3] if i]
+    sizes = [n for i in named if g.is_const(i) and (n := g.numel(i)) is not None]
+    if len(sizes) != len(named):
         return None
     return 0, sum(sizes), 0
 
@@ -215,15 +214,17 @@ def _maxpool(node: Any, g: _Graph) -> tuple[int, int, int] | None:
     return None if n is None else (0, 0, n)
 
 
-def _bias_add(node: Any, g: _Graph, weighted: dict[str, str]) -> str | None:
-    """The name of the Conv/Gemm/MatMul output this Add biases, when it is such an Add."""
+def _bias_add(node: Any, g: _Graph, weighted: dict[str, str]) -> tuple[int, int] | None:
+    """(flops, params) of this Add when it biases a Conv/Gemm/MatMul output: one add per output element, one
+    parameter per bias element."""
     if node.op_type != "Add" or len(node.input) != 2:
         return None
     for x, c in (node.input, node.input[::-1]):
         if x in weighted and g.is_const(c) and g.consumers[x] == 1:
-            n_c, shape_x = g.numel(c), g.shape(x)
-            if n_c is not None and shape_x is not None and len(shape_x) >= 2 and n_c == shape_x[1 if weighted[x] == "Conv" else -1]:
-                return x
+            n_c, shape_x, n_x = g.numel(c), g.shape(x), g.numel(x)
+            if (n_c is not None and shape_x is not None and n_x is not None and len(shape_x) >= 2
+                    and n_c == shape_x[1 if weighted[x] == "Conv" else -1]):
+                return n_x, n_c
     return None
 
 
@@ -247,15 +248,16 @@ _COUNTED = frozenset({"Conv", "Gemm", "MatMul", "BatchNormalization", "LayerNorm
 
 def _count_nodes(model: Any, g: _Graph, batch: int) -> tuple[list[NodeCost], Counter, int]:
     folds = _folded(model)
-    costs, uncounted, folded_params = [], Counter(), 0
+    costs: list[NodeCost] = []
+    uncounted: Counter[str] = Counter()
+    folded_params = 0
     weighted: dict[str, str] = {}
     for node in model.graph.node:
         op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
         out_shape = g.shapes.get(node.output[0]) if node.output else None
-        biased = _bias_add(node, g, weighted)
-        if biased is not None:
-            y_n, c_n = g.numel(biased), g.numel(node.input[1] if node.input[0] == biased else node.input[0])
-            costs.append(NodeCost(node.name, op, "counted", y_n, c_n, 0, _tuple(out_shape)))
+        bias = _bias_add(node, g, weighted)
+        if bias is not None:
+            costs.append(NodeCost(node.name, op, "counted", *bias, 0, _tuple(out_shape)))
         elif op in _COUNTED:
             cost = _node_cost(node, g, folds)
             if cost is None:

@@ -8,6 +8,7 @@ inference on a light copy (large initializers become typed inputs) with the batc
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,7 @@ def _light(model: Any) -> Any:
     lg.output.extend(g.output)
     declared = {i.name for i in g.input}
     for t in g.initializer:
-        if numel(list(t.dims)) <= 1024:
+        if math.prod(t.dims) <= 1024:  # dims >= 0: _check_structure
             lg.initializer.append(t)
         elif t.name not in declared:
             lg.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))

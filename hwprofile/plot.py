@@ -75,7 +75,7 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
     existing = [p for p in names if os.path.lexists(p)]
     if existing and not replace:
         raise TargetExists(f"{str(existing[0])!r} exists; pass --force to replace the plots in {str(out)!r}")
-    paths = []
+    paths: list[Path] = []
     contrasts: dict = {}
     for c in equal_flops(profile.records):
         contrasts.setdefault((c.device_id, c.runner, c.batch, c.precision, c.mode), []).append(c)

@@ -192,7 +192,8 @@ class LatencyModel:
 
     def fit_for(self, counts: Mapping[str, float]) -> str:
         """The fit that answers for ``counts``: the chosen one, but additive outside the measured range."""
-        if self.chosen == "log-log" and self.additive is not None and not self.joint.inside(counts):
+        if (self.chosen == "log-log" and self.additive is not None and self.joint is not None
+                and not self.joint.inside(counts)):
             return "additive"
         return self.chosen or "log-log"
 
@@ -200,6 +201,8 @@ class LatencyModel:
         """(latency in ms, the fit that answered)."""
         name = self.fit_for(counts)
         model = self.additive if name == "additive" else self.joint
+        if model is None:  # latency_model keeps a model only with the fit it chooses
+            raise ValueError(f"no {name} fit to predict with")
         return model.predict(counts), name
 
     def loo_pct(self, name: str) -> float | None:
@@ -216,9 +219,8 @@ def latency_model(records: Sequence[Record]) -> LatencyModel | None:
     used = usable(records).used
     if len(used) < 4:
         return None
-    recs = [u.record for u in used]
     w = [u.weight for u in used]
-    f, a, t = [r.flops for r in recs], [r.acts for r in recs], [r.median_ms for r in recs]
+    f, a, t = [u.flops for u in used], [u.acts for u in used], [u.latency_ms for u in used]
     model = LatencyModel(loglog_fit({"flops": f, "acts": a}, t, w), additive_fit(f, a, t, w, boot=0))
     return model if model.chosen else None
 
@@ -292,7 +294,7 @@ def predict(profile: Profile, counts: dict, *, runner: str | None = None, batch:
     """Predicted latency (and memory where measured) of a model with ``counts`` per device group, each with its
     caveats; ``family`` (:func:`model_family`) adds the across-families check."""
     out = []
-    by_key = {(r.device_id, r.runner, r.batch, r.precision, r.mode): r for r in measured}
+    by_key: dict[tuple, Record] = {(r.device_id, r.runner, r.batch, r.precision, r.mode): r for r in measured}
     for key, g in _fitted(profile, runner, batch).items():
         mem = g.memory.predict(counts) if g.memory is not None else None
         m = by_key.get(key)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -40,13 +41,14 @@ from .datatypes import (  # noqa: F401  (re-exported)
     Text,
     Throughput,
     describe_error,
+    describe_errors,
     record_where,
 )
 from .errors import EnvironmentProblem, InputFileError, SchemaError
 from .measure.stats import latency_stats
 
-SCHEMA = "hwprofile.profile"
-SCHEMA_VERSION = 2
+SCHEMA: Final = "hwprofile.profile"
+SCHEMA_VERSION: Final = 2
 #: versions this hwprofile reads (older ones through :func:`migrate`)
 READABLE_VERSIONS = (1, 2)
 #: the deepest nesting of JSON objects and arrays a profile may have (a bound on hostile input)
@@ -219,18 +221,12 @@ def _where(exc: ValidationError, data: dict) -> str:
 
 def _strip(exc: ValidationError, n: int) -> str:
     """describe_error with the first ``n`` location parts of the first error dropped."""
-    class _View:
-        def __init__(self, errors):
-            self._errors = errors
-
-        def errors(self, include_url=False):
-            return self._errors
-
     errors = exc.errors(include_url=False)
     prefix = tuple(errors[0]["loc"])[:n]
-    mine = [{**e, "loc": tuple(e["loc"])[n:]} for e in errors if tuple(e["loc"])[:n] == prefix]
-    others = [e for e in errors if tuple(e["loc"])[:n] != prefix]
-    return describe_error(_View(mine + others))  # type: ignore[arg-type]
+    mine: list[Mapping[str, Any]] = [{**e, "loc": tuple(e["loc"])[n:]} for e in errors
+                                     if tuple(e["loc"])[:n] == prefix]
+    others: list[Mapping[str, Any]] = [e for e in errors if tuple(e["loc"])[:n] != prefix]
+    return describe_errors(mine + others)
 
 
 # ---------------------------------------------------------------- migration
@@ -277,7 +273,8 @@ def _migrate_record(r: Any) -> Any:
     runs = [_numbers(s) for s in runs] if isinstance(runs, list) else []
     runs = [s for s in runs if s]
     if runs and lat.get("pooled_processes") and all(x > 0 for s in runs for x in s):
-        method = lat.get("timing_method") if isinstance(lat.get("timing_method"), str) else "unknown"
+        timing = lat.get("timing_method")
+        method = timing if isinstance(timing, str) else "unknown"
         lat.update(latency_stats(runs, method).to_dict())
         return {**r, "latency": lat}
     if "max_ms" not in lat and runs:

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._lazy import heavy
 from .measure.isolation import cpu_busy_s
+from .datatypes import Record
 from .runners.env import nvml_compute_processes, nvml_handle
 
 QUALITIES = ("clean", "noisy", "disturbed")
@@ -189,8 +191,8 @@ class GpuProbe:
     GPU or driver does not support leaves its reading out.
     """
 
-    nvml: object
-    handle: object
+    nvml: Any  # the pynvml module, or a stand-in with its functions
+    handle: Any
     own_pids: set[int] = field(default_factory=set)
 
     @classmethod
@@ -218,7 +220,7 @@ class GpuProbe:
         except Exception:  # NVMLError_NotSupported, missing function in an old binding, ...
             return None
 
-    def other_processes(self, exclude: set[int] = frozenset()) -> list[int] | None:
+    def other_processes(self, exclude: Set[int] = frozenset()) -> list[int] | None:
         """Pids of other processes holding a compute context on the GPU (runners.env.nvml_compute_processes:
         ``_v3``, else ``_v2``, else the plain query); None when NVML cannot say."""
         procs = nvml_compute_processes(self.nvml, self.handle)
@@ -302,9 +304,9 @@ def wait_quiet(device: str, limit_s: float, probe: GpuProbe | None = None, sleep
         sleep(min(1.0, max(0.0, end - time.monotonic())))
 
 
-def measure_with_retries(measure_once: Callable[[], object], device: str, *, retries: int = DEFAULT_RETRIES,
+def measure_with_retries(measure_once: Callable[[], Record], device: str, *, retries: int = DEFAULT_RETRIES,
                          backoff_s: float = DEFAULT_BACKOFF_S, nvml=None, sleep=time.sleep,
-                         on_retry: Callable[[int, int, tuple], None] | None = None):
+                         on_retry: Callable[[int, int, tuple], None] | None = None) -> Record:
     """Measure (``measure_once() -> Record``) with a system check before it; a disturbed record is measured
     again after a back-off (``backoff_s``, doubled each time; it ends early once the machine is quiet), up
     to ``retries`` times. Returns the first record that is not disturbed, else the last one, disturbed.
@@ -329,6 +331,8 @@ def measure_with_retries(measure_once: Callable[[], object], device: str, *, ret
             attempts = attempts + [{"quality": record.quality, "reasons": record.quality_reasons,
                                     "median_ms": record.median_ms, "measured_utc": record.measured_utc}]
             best = record
+        if best is None:  # no pass ran: retries < 0
+            raise ValueError(f"retries {retries}: expected a count >= 0")
         return best
     finally:
         if probe is not None:
@@ -340,7 +344,7 @@ def summary_line(records, path) -> str | None:
     ok = [r for r in records if r.ok]
     if not ok:
         return None
-    qs = [of(r) for r in ok]
+    qs = [q for r in ok if (q := of(r)) is not None]  # imported records have no quality
     counts = {q: sum(1 for x in qs if x.quality == q) for q in QUALITIES}
     bad = counts["noisy"] + counts["disturbed"]
     if not bad:

@@ -18,12 +18,13 @@ docs/measurement.md ("The answer") states the estimators.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._lazy import heavy
 
@@ -105,13 +106,13 @@ class LogLogFit:
         return math.exp(min(log_t, 700.0))
 
 
-def _log_design(columns: Mapping[str, Sequence[float]]) -> tuple[tuple[str, ...], np.ndarray]:
+def _log_design(columns: Mapping[str, ArrayLike]) -> tuple[tuple[str, ...], np.ndarray]:
     names = tuple(columns)
     return names, np.log(np.array([np.asarray(columns[m], float) for m in names])).T
 
 
-def loglog_fit(columns: Mapping[str, Sequence[float]], latency: Sequence[float],
-               weights: Sequence[float] | None = None, confidence: float = CONFIDENCE) -> LogLogFit | None:
+def loglog_fit(columns: Mapping[str, ArrayLike], latency: ArrayLike,
+               weights: ArrayLike | None = None, confidence: float = CONFIDENCE) -> LogLogFit | None:
     """Weighted least squares of log ``latency`` on the logs of ``columns`` (name -> counts).
 
     None when there are fewer than p + 1 points (no degree of freedom left) or the design cannot separate
@@ -225,8 +226,8 @@ def _shares(coef: np.ndarray, f: np.ndarray, a: np.ndarray) -> tuple[float, floa
             float(np.mean(coef[2] / fitted)))
 
 
-def additive_fit(flops: Sequence[float], acts: Sequence[float], latency: Sequence[float],
-                 weights: Sequence[float] | None = None, *, boot: int = BOOTSTRAP, seed: int = SEED,
+def additive_fit(flops: ArrayLike, acts: ArrayLike, latency: ArrayLike,
+                 weights: ArrayLike | None = None, *, boot: int = BOOTSTRAP, seed: int = SEED,
                  confidence: float = CONFIDENCE) -> AdditiveFit | None:
     """The non-negative additive fit, its shares with residual-bootstrap intervals, and its LOO error.
 

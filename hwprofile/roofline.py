@@ -186,23 +186,23 @@ def shares(record, peaks: dict | None) -> dict:
     """{"compute_share", "bandwidth_share", "compute_peak", "above_peak", "peaks_disturbed"} of one record (None
     where not computable). ``above_peak`` names the shares above 1: the record beat a measured peak, so the
     share is no share of the hardware (the peak was measured too low, or the data stayed in cache)."""
-    out = {"compute_share": None, "bandwidth_share": None, "compute_peak": None, "above_peak": [],
-           "peaks_disturbed": bool(isinstance(peaks, dict) and peaks.get("disturbed"))}
+    compute: float | None = None
+    bandwidth: float | None = None
+    peak_key: str | None = None
     ms = record.median_ms if record.ok else None
-    if not ms or ms <= 0:
-        return out
-    seconds, passes = ms / 1e3, PASSES.get(record.mode, 1)
-    flops_s, key = compute_peak(peaks, record.precision)
-    if flops_s and record.flops:
-        out["compute_share"] = 2.0 * record.flops * record.batch * passes / seconds / flops_s
-        out["compute_peak"] = key
-    bw = bandwidth_peak(peaks)
-    elem = ELEMENT_BYTES.get(record.precision)
-    if bw and elem and record.acts:
-        out["bandwidth_share"] = 2.0 * record.acts * record.batch * elem * passes / seconds / bw
-    out["above_peak"] = [name for name in ("compute_share", "bandwidth_share")
-                         if out[name] is not None and out[name] > 1.0]
-    return out
+    if ms and ms > 0:
+        seconds, passes = ms / 1e3, PASSES.get(record.mode, 1)
+        flops_s, key = compute_peak(peaks, record.precision)
+        if flops_s and record.flops:
+            compute, peak_key = 2.0 * record.flops * record.batch * passes / seconds / flops_s, key
+        bw = bandwidth_peak(peaks)
+        elem = ELEMENT_BYTES.get(record.precision)
+        if bw and elem and record.acts:
+            bandwidth = 2.0 * record.acts * record.batch * elem * passes / seconds / bw
+    above = [name for name, share in (("compute_share", compute), ("bandwidth_share", bandwidth))
+             if share is not None and share > 1.0]
+    return {"compute_share": compute, "bandwidth_share": bandwidth, "compute_peak": peak_key, "above_peak": above,
+            "peaks_disturbed": bool(isinstance(peaks, dict) and peaks.get("disturbed"))}
 
 
 def roof(s: dict) -> str | None:

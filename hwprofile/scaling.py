@@ -92,7 +92,7 @@ def scaling_factors(strategy: str, s: float) -> Factors:
                    g=s ** (a["g"] / total / 2.0), r=s ** (a["r"] / total / 2.0))
 
 
-def check_scale(s: float) -> float:
+def check_scale(s: float | str) -> float:
     """``s`` as a float if it is a finite positive number, else a StrategyError."""
     if isinstance(s, bool):
         raise StrategyError(f"scale {s!r} is not a number; expected a finite number > 0")
@@ -135,15 +135,15 @@ def scale(spec: ModelSpec, strategy: str, s: float) -> ModelSpec:
                   name=scaled_name(spec.base or spec.name, strategy, s),
                   base=spec.base or spec.name, strategy=strategy, scale=float(s))
     if isinstance(spec, EffNetSpec):
-        widths = [_round_width(w, f.w) for w in spec.widths]
-        widths, exp, _ = adjust_block_compatibility(widths, spec.exp_ratios, [1] * len(widths))
+        rounded = [_round_width(w, f.w) for w in spec.widths]
+        widths, exp, _ = adjust_block_compatibility(rounded, spec.exp_ratios, [1] * len(rounded))
         return spec.replace(widths=widths, exp_ratios=exp, stem_w=_round_width(spec.stem_w, f.w),
                             head_w=_round_width(spec.head_w, f.w), **common)
-    widths = [_round_width(w, f.w) for w in spec.widths]
-    groups = [_snap_group(max(1, round(g * f.g))) for g in spec.group_widths]
-    if min(groups) < 1:
+    rounded = [_round_width(w, f.w) for w in spec.widths]
+    snapped = [_snap_group(max(1, round(g * f.g))) for g in spec.group_widths]
+    if min(snapped) < 1:
         raise StrategyError(f"{strategy} x{s:g} collapses {spec.name}'s group width to 0")
-    widths, bots, groups = adjust_block_compatibility(widths, spec.bot_muls, groups)
+    widths, bots, groups = adjust_block_compatibility(rounded, spec.bot_muls, snapped)
     return spec.replace(widths=widths, bot_muls=bots, group_widths=groups, **common)
 
 

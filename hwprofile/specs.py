@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from .errors import ConfigError
 
 Activation = Literal["relu", "silu"]
+BlockType = Literal["res_bottleneck_block", "res_bottleneck_linear_block"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class AnyNetSpec:
     family: str  # regnetx | regnety | regnetz | resnet | resnext
     stem_type: Literal["simple_stem_in", "res_stem_in"]
     stem_w: int
-    block_type: Literal["res_bottleneck_block", "res_bottleneck_linear_block"]
+    block_type: BlockType
     depths: tuple[int, ...]
     widths: tuple[int, ...]
     strides: tuple[int, ...]
@@ -43,7 +44,7 @@ class AnyNetSpec:
 
     kind = "anynet"
 
-    def replace(self, **changes: object) -> "AnyNetSpec":
+    def replace(self, **changes: Any) -> "AnyNetSpec":
         """A copy with ``changes`` applied (specs are immutable)."""
         return dataclasses.replace(self, **changes)
 
@@ -77,7 +78,7 @@ class EffNetSpec:
         """Depthwise convs: one channel per group in every stage."""
         return tuple(1 for _ in self.depths)
 
-    def replace(self, **changes: object) -> "EffNetSpec":
+    def replace(self, **changes: Any) -> "EffNetSpec":
         """A copy with ``changes`` applied (specs are immutable)."""
         return dataclasses.replace(self, **changes)
 

@@ -10,10 +10,11 @@ import dataclasses
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -24,10 +25,11 @@ from .atomic import safe_name
 from .bounds import shown
 from .complexity import complexity
 from .errors import ConfigError, Interrupted, MeasurementError, RunnerUnavailable, SchemaError
+from .executors import Executor
 from .executors.local import LocalExecutor
 from .layers import compact, select_peaks, unavailable
 from .locks import profile_lock
-from .measure import TimingConfig, Workload
+from .measure import Measurement, TimingConfig, Workload
 from .onnx_complexity import count_onnx
 from .pooling import pool
 from .profile import Profile, Record, utc_now
@@ -88,7 +90,8 @@ def prepare_item(item: Item, config: SweepConfig, device: str, artifacts, resolu
     return prepare_input(runner_class(item.runner).input, item, config, device, artifacts, resolution)
 
 
-MeasureFn = Callable[..., object]
+#: hwprofile.measure.measure's signature: a Measurement, or its dict (an executor's measure)
+MeasureFn = Callable[..., "Measurement | dict"]
 
 
 @contextmanager
@@ -241,7 +244,7 @@ def sweep_session(config: SweepConfig, out: str | os.PathLike | None = None, *, 
             raise Interrupted(path if saved else None) from None
 
 
-def measure_items(session: "Session", items: list[Item], done: set = frozenset(), quiet: bool = True) -> None:
+def measure_items(session: "Session", items: list[Item], done: Set[tuple] = frozenset(), quiet: bool = True) -> None:
     """Measure every item whose key is not in ``done``, in order, with a progress bar (which says when a
     disturbed record is measured again)."""
     with progress(len(items), quiet) as bar:
@@ -263,7 +266,7 @@ class Session:
     path: Path
     dev_id: str
     device: str
-    executor: object
+    executor: Executor
     timing: TimingConfig
     artifacts: Artifacts
     started: float
@@ -343,8 +346,8 @@ def api_config(where: str, options: dict) -> SweepConfig:
     if unknown:
         raise ConfigError(f"{where}: unexpected keyword argument {unknown[0]!r}; the run options are "
                           f"{', '.join(known)}")
-    tuples = {k: tuple(v) if isinstance(v, list) else (v,) if k in _LISTS and isinstance(v, str) else v
-              for k, v in options.items()}
+    tuples: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else (v,) if k in _LISTS and isinstance(v, str)
+                              else v for k, v in options.items()}
     config = SweepConfig(**tuples)
     try:
         validate(config, names=PARAMS, local=True)
@@ -447,7 +450,7 @@ class ReadyItem:
         the measurement's settings (where it ran)."""
         m = measure_fn(self.item.runner, self.workload, timing, timeout_s=self.timeout_s, device=self.device,
                        **self.extra)
-        md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
+        md = m.to_dict() if isinstance(m, Measurement) else dict(m)
         if settings:
             md["settings"] = {**(md.get("settings") or {}), **settings}
         return self.record(md["status"], md.get("reason"), md)
@@ -484,7 +487,7 @@ def ready_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifa
                            f"{need:.0f} s a record needed in this sweep" if need else
                            f"sweep budget of {config.budget_s:g}s spent", prepared=prepared)
         timeout = min(timeout, max(left, need) + 5.0)
-    extra = {} if config.memory_limit_mb is None else {"memory_limit_mb": config.memory_limit_mb}
+    extra: dict[str, Any] = {} if config.memory_limit_mb is None else {"memory_limit_mb": config.memory_limit_mb}
     if config.layers:  # per-layer counts come from the ONNX graph (an engine's: the one it was built from)
         graph = artifacts.onnx(item, config.precision)[0] if workload.kind == "engine" else None
         extra["layers"] = {"iterations": config.layers, "onnx_path": graph, "peaks": {"seconds": 0.2}}

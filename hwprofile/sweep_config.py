@@ -214,8 +214,8 @@ def validate(config: SweepConfig, *, names: Mapping[str, str] = FLAGS, local: bo
         check_runner_name(r)
     for s in config.strategies:
         pycls_type(s)
-    for s in config.scales:
-        check_scale(s)
+    for value in config.scales:
+        check_scale(value)
     for m in config.models:
         if _is_onnx(m):
             if not Path(m).is_file():

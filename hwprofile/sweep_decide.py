@@ -104,12 +104,12 @@ def _actions(profile: Profile, a: GroupAnswer) -> tuple[list[tuple[Item, Record 
     if d is None or d.points_to is None:
         return [], a.basis if d is None else d.text
     new = [(st, s) for st, s in d.add if (st, s) not in tried] if model is not None else []
-    if new and d.decides:
+    if model is not None and new and d.decides:
         return [(_item(model, *new[0], a.batch, a.runner), None)], None
     if d.repeats is not None:
         return [(_item(u.record.model, u.record.strategy, u.record.scale, a.batch, a.runner), u.record)
                 for u in usable(group).used if u.record.source == "zoo"], None
-    if new:  # models are not expected to decide it alone, but they are the most informative step
+    if model is not None and new:  # models are not expected to decide it alone, but they are the most informative step
         return [(_item(model, *new[0], a.batch, a.runner), None)], None
     return [], d.text
 

@@ -277,12 +277,15 @@ def _row(values: list[str], index: Mapping[str, int], columns: Mapping[str, str]
     for fld, i in index.items():
         if fld != "model":
             got[FIELDS[fld][0]] = _number(values[i], fld, f"{where} ({model[:40]})", columns[fld])
-    batch = int(got["batch"]) if got.get("batch") is not None else int(batch_size or 0)
+    read_batch = got.get("batch")
+    batch = int(read_batch) if read_batch is not None else int(batch_size or 0)
     latency = got.get("latency_ms")
     sps = got.get("samples_per_s")
     if latency is None:
-        latency = batch * 1000.0 / sps  # type: ignore[operator]
-    counts = {k: (None if not got.get(k) else int(round(got[k]))) for k in ("flops", "params", "acts")}  # type: ignore
+        if sps is None:  # the mapping takes a latency or a throughput column; their cells are never empty
+            raise InputFileError(f"{where}: line {line} has neither a latency nor a throughput")
+        latency = batch * 1000.0 / sps
+    counts = {k: (int(round(v)) if (v := got.get(k)) else None) for k in ("flops", "params", "acts")}
     res = got.get("resolution")
     return Row(line, model, batch, None if res is None else int(res), float(latency), sps, **counts)
 

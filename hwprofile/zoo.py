@@ -14,7 +14,7 @@ from .bounds import shown
 from .errors import UnknownModelError
 from .regnet import adjust_block_compatibility, generate_regnet
 from .scaling import scale
-from .specs import AnyNetSpec, EffNetSpec, ModelSpec
+from .specs import Activation, AnyNetSpec, BlockType, EffNetSpec, ModelSpec
 
 # name: (DEPTH, W0, WA, WM, GROUP_W)  -- configs/dds_baselines/regnet{x,y}/*.yaml
 _REGNETX = {
@@ -63,11 +63,11 @@ _EFFNET = {
 
 
 def _regnet(name: str, family: str, params: tuple, *, bot_mul: float, se_r: float,
-            block: str, activation: str, res: tuple[int, int] = (224, 256)) -> AnyNetSpec:
+            block: BlockType, activation: Activation, res: tuple[int, int] = (224, 256)) -> AnyNetSpec:
     depth, w0, wa, wm, group_w = params
-    ws, ds = generate_regnet(wa, w0, wm, depth)
-    n = len(ws)
-    ws, bs, gs = adjust_block_compatibility(ws, [bot_mul] * n, [group_w] * n)
+    widths, ds = generate_regnet(wa, w0, wm, depth)
+    n = len(widths)
+    ws, bs, gs = adjust_block_compatibility(widths, [bot_mul] * n, [group_w] * n)
     return AnyNetSpec(
         name=name, family=family, stem_type="simple_stem_in", stem_w=32, block_type=block,
         depths=tuple(ds), widths=ws, strides=(2,) * n, bot_muls=bs, group_widths=gs,

@@ -171,6 +171,26 @@ def test_merge_conflicts_need_prefer_newer():
     assert any("newer" in n for n in m.notes)
 
 
+def _peaks(copy_gb_per_s: float, utc: str) -> dict:
+    return {"device": "cpu", "threads": 2, "copy": {"gb_per_s": copy_gb_per_s, "size_mb": 256, "repeats": 16},
+            "matmul_fp32": {"flops_per_s": 2.1e11, "n": 2048, "repeats": 7}, "measured_utc": utc}
+
+
+@pytest.mark.parametrize("newer_first", [False, True])
+def test_merge_keeps_the_newer_peaks_of_one_machine_and_says_so(newer_first):
+    """Measured peaks are readings, not identity: two profiles of one machine (the committed infer and train
+    profiles measured 18.1 vs 16.7 GB/s) merge without --prefer; the newer reading is kept, whatever the order."""
+    jan, feb = "2026-01-01T00:00:00+00:00", "2026-02-01T00:00:00+00:00"
+    old = profile(1, models=mp.MODELS[:1], utc=jan, fingerprint={**mp.CPU_FP, "peaks": _peaks(18.1, jan)})
+    new = profile(2, models=mp.MODELS[1:2], utc=feb, fingerprint={**mp.CPU_FP, "peaks": _peaks(16.7, feb)})
+    named = [("new", new), ("old", old)] if newer_first else [("old", old), ("new", new)]
+    m = merge(named)
+    assert m.profile.devices["synthetic-cpu"].fingerprint()["peaks"]["copy"]["gb_per_s"] == 16.7
+    assert len(m.profile.records) == len(old.records) + len(new.records)
+    assert m.notes == ("device synthetic-cpu: measured peaks differ between old and new: kept those of new (newer)",)
+    assert not merge([("old", old), ("old again", old)]).notes  # equal readings: nothing to say
+
+
 def test_merge_refuses_different_fingerprints_of_one_device():
     fp = {**mp.CPU_FP, "versions": {**mp.CPU_FP["versions"], "onnxruntime": "1.20.0"}}
     with pytest.raises(ConfigError, match="different fingerprints"):

@@ -12,6 +12,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .._version import __version__
 from ..errors import HwprofileError
@@ -42,7 +43,7 @@ COMMANDS = (models, complexity, scale, export, run, import_table, show, predict,
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         raise SystemExit(2)
 

@@ -39,7 +39,7 @@ def caveat_notes(rows: Sequence[dict]) -> list[str]:
 def select_notes(rows: Sequence[dict]) -> list[str]:
     """``select``'s caveats, counted per kind (the ranges differ per candidate, so each is not repeated): how
     many candidates lie outside the measured range, are of another family, or come from an unreliable fit."""
-    out = []
+    out: list[str] = []
     flagged = [r for r in rows if r.get("caveats")]
     if not flagged:
         return out

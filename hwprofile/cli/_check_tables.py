@@ -49,9 +49,10 @@ def verdict_table(result: GateResult, title: str, sessions: int = 0, extra_notes
                      "note": v.reason if v.ratio is None else (v.reason or None), "text": describe(v)})
     counts = ", ".join(f"{n} {s}" for s, n in result.counts().items())
     c = result.config
-    notes = (f"{counts}. Ratio = current / baseline of the geometric mean of per-process medians (latency); "
-             f"{c.confidence:.0%} bootstrap interval over processes; a record regresses when the interval lies "
-             "wholly beyond the limit. processes = baseline/current.",)
+    notes: tuple[str, ...] = (
+        f"{counts}. Ratio = current / baseline of the geometric mean of per-process medians (latency); "
+        f"{c.confidence:.0%} bootstrap interval over processes; a record regresses when the interval lies "
+        "wholly beyond the limit. processes = baseline/current.",)
     if any(v.threshold is not None for v in result.verdicts):
         notes += (threshold_notes(result, sessions),)
     if result.remeasured:
@@ -91,7 +92,7 @@ def calibration_table(cal: CalibrationResult) -> Table:
              "before": cal.before[o.runner][o.metric], "threshold": cal.thresholds[o.runner][o.metric]}
             for o in cal.session.observations]
     n = cal.sessions
-    notes = (f"A/A drift = max(r, 1/r) - 1 of each record's A/A ratio r; outside CI = records whose "
+    notes: tuple[str, ...] = (f"A/A drift = max(r, 1/r) - 1 of each record's A/A ratio r; outside CI = records whose "
              f"{cal.confidence:.0%} interval excluded 1 (drift the interval did not cover); threshold = the largest "
              f"drift over this device's {n} A/A session{'s' if n != 1 else ''}, rounded up (1% to 99%), "
              f"never below the device type's default before {MIN_SESSIONS_TO_TIGHTEN} sessions. "

@@ -112,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
                                              remeasure=args.remeasure, peaks=None if args.peaks else False,
                                              on_start=lambda: _say(start_line(config, args.resume, args.remeasure)))
     except KeyboardInterrupt as exc:
-        path = getattr(exc, "path", None)
-        sys.stderr.write(f"hwprofile: interrupted; the profile so far is saved in {path}: continue with "
-                         f"hwprofile run --resume {path}\n" if path else "hwprofile: interrupted before anything "
+        saved = getattr(exc, "path", None)
+        sys.stderr.write(f"hwprofile: interrupted; the profile so far is saved in {saved}: continue with "
+                         f"hwprofile run --resume {saved}\n" if saved else "hwprofile: interrupted before anything "
                          "was saved\n")
         return 130
     for note in notes:
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     show_profile(profile, view_of(args), str(path), {"until_decided": report.to_dict()} if report else None)
     for line in report.lines() if report else []:
         sys.stderr.write(line + "\n")
-    counts = {}
+    counts: dict[str, int] = {}
     for r in profile.records:
         counts[r.status] = counts.get(r.status, 0) + 1
     sys.stderr.write(f"saved {path} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})\n")
@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     if not profile.ok_records():
         sys.stderr.write("hwprofile: error: no configuration was measured successfully\n")
         return 3
-    for line in summary_lines(profile) + [summary_line(profile.records, path)]:
+    quality_line = summary_line(profile.records, path)  # a str: there are ok records
+    for line in summary_lines(profile) + ([quality_line] if quality_line else []):
         sys.stderr.write(line + "\n")  # the quality line is the last one
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 from ..complexity import complexity
 from ..fitting import growth_exponent
@@ -38,7 +39,7 @@ def sweep(model: str, strategies: list[str], scales: list[float]) -> tuple[list[
     bx = complexity(base)
     rows, fits = [], []
     for strategy in strategies:
-        group = []
+        group: list[dict[str, Any]] = []
         for s in scales:
             spec = scale(base, strategy, s)
             cx = complexity(spec)

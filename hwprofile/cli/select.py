@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                   batch=args.batch, strategies=strategies, scales=scales)
     dropped = [r for r in rows if r["caveats"]] if args.trusted_only else []
     rows = [r for r in rows if not (args.trusted_only and r["caveats"])]
-    shown, counts = [], {}
+    shown: list[dict] = []
+    counts: dict[tuple, int] = {}
     for r in rows:
         k = (r["runner"], r["batch"])
         counts[k] = counts.get(k, 0) + 1

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ..errors import RunnerUnavailable
 from ..measure.core import measure
 from ..measure.fingerprint import device_id, fingerprint
+from ..measure.records import Measurement
 from ..runners import availability, available_runners, resolve_device, runner_class
 from ..sweep_config import SweepConfig
 from . import Target
@@ -18,7 +19,7 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, measure_fn: Callable[..., object] | None = None):
+    def __init__(self, measure_fn: Callable[..., Measurement | dict] | None = None):
         self.measure_fn = measure_fn
 
     def target(self, config) -> Target:
@@ -27,7 +28,7 @@ class LocalExecutor:
 
     def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
         m = (self.measure_fn or measure)(runner, workload, timing, timeout_s=timeout_s, device=device, **kw)
-        md = m.to_dict() if hasattr(m, "to_dict") else dict(m)
+        md = m.to_dict() if isinstance(m, Measurement) else dict(m)
         md["settings"] = {**(md.get("settings") or {}), "executor": "local", "node": platform.node()}
         return md
 

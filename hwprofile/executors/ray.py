@@ -71,7 +71,7 @@ from ..sweep import (
     sigterm_as_interrupt,
     target_items,
 )
-from ..sweep_config import timing_config, validate
+from ..sweep_config import SweepConfig, timing_config, validate
 from ..sweep_plan import FleetPlan, fleet_plan, make_plan
 from . import Target
 from .ray_cluster import (
@@ -108,6 +108,8 @@ def _remote_item(ready: ReadyItem, timing: TimingConfig, blob: bytes | None, sha
         try:
             register_runners(extra_runners)
             if blob is not None:
+                if sha is None or ready.workload.path is None:
+                    raise RuntimeError("a shipped artifact travels with its sha256 and its file name")  # a bug
                 path = _node_cache(blob, sha, Path(ready.workload.path).suffix)
                 ready = dataclasses.replace(ready, workload=Workload.from_dict({**ready.workload.to_dict(),
                                                                                 "path": str(path)}))
@@ -441,7 +443,7 @@ def run_ray(config, out=None, *, resume: bool = False, quiet: bool = False, addr
         executor.close()
 
 
-def kind_config(config, kind: DeviceKind) -> tuple[object | None, list[str]]:
+def kind_config(config: SweepConfig, kind: DeviceKind) -> tuple[SweepConfig | None, list[str]]:
     """``config`` for one kind of a fleet (its runners of that device type), and notes."""
     if not config.runners:
         return dataclasses.replace(config, device=kind.id, runners=None), []
@@ -468,7 +470,7 @@ def fleet_plans(config, executor: RayExecutor) -> tuple[list[tuple], list[str]]:
             items, more = target_items(cfg, target)
             plans.append((kind, cfg, target, items))
             notes += [f"{kind.id}: {n}" for n in more]
-    unused = [r for r in config.runners or () if not any(r in (cfg.runners or ()) for _, cfg, _, _ in plans)]
+    unused = [r for r in config.runners or () if not any(r in (planned.runners or ()) for _, planned, _, _ in plans)]
     notes += [f"{r}: no device kind of the cluster runs it; not measured" for r in unused]
     if not plans:
         raise ConfigError("empty sweep: no device kind of the cluster runs the runners asked for ("

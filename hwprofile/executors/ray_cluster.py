@@ -77,7 +77,7 @@ def node_environment() -> Iterator[None]:
     try:
         yield
     finally:
-        if set_by_ray:
+        if set_by_ray and value is not None:
             os.environ["OMP_NUM_THREADS"] = value
 
 
@@ -135,8 +135,9 @@ def connect(address: str | None = None) -> bool:
 
 def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
     """Fail fast (Ray retries for minutes) when nothing listens at an explicit HOST:PORT."""
-    host, sep, port = (address or "").rpartition(":")
-    if not sep or "://" in address or not port.isdigit():
+    text = address or ""
+    host, sep, port = text.rpartition(":")
+    if not sep or "://" in text or not port.isdigit():
         return
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()

@@ -149,6 +149,12 @@ class Work:
     status: str | None = None  # of its last fault
     node: Node | None = None  # where that was
 
+    def prepared(self) -> ReadyItem:
+        """The item's prepared measurement (set before it is sent to a node; asking before is a bug)."""
+        if self.ready is None:
+            raise RuntimeError("the Ray scheduler records an item it never prepared")
+        return self.ready
+
 
 @dataclass
 class Flight:
@@ -313,7 +319,7 @@ class Scheduler:
         text = "; then ".join(work.faults)
         if len(work.faults) == 1 and status != "skipped":
             text += f" (no other alive node of kind {kid} to retry on)"
-        self._keep(work.ready.record(status, text, {"settings": self.executor.where_settings(node)}))
+        self._keep(work.prepared().record(status, text, {"settings": self.executor.where_settings(node)}))
 
     def _fail_unreachable(self) -> None:
         """Nothing in flight and nothing can start: every node of the waiting kinds is gone."""
@@ -337,8 +343,8 @@ class Scheduler:
             self.flights.pop(ref)
             self.slots.release(flight.work.sweep.kind.id, flight.node)
             if flight.work.item is not None:
-                self._keep(flight.work.ready.record("skipped", self.stop,
-                                                    {"settings": self.executor.where_settings(flight.node)}))
+                self._keep(flight.work.prepared().record("skipped", self.stop,
+                                                         {"settings": self.executor.where_settings(flight.node)}))
 
     # -- the profile
     def _keep(self, record: Record) -> None:

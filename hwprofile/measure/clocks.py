@@ -51,7 +51,8 @@ class ClockWindow:
     def __init__(self, nvml, handle, clock=None) -> None:
         self.nvml, self.handle = nvml, handle
         self.clock = clock or (lambda: time.perf_counter())
-        self._t0, self._c0 = 0.0, {}
+        self._t0 = 0.0
+        self._c0: dict[str, int] = {}
 
     def start(self) -> None:
         self._c0 = violation_ns(self.nvml, self.handle)

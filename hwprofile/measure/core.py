@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 from .. import bounds, runners
 from ..errors import RunnerUnavailable
@@ -58,7 +59,7 @@ def measure(runner: str, workload: Workload, timing: TimingConfig = TimingConfig
     if unsupported:
         return Measurement(name, "unsupported", unsupported, None, None, {}, settings, time.perf_counter() - start)
     cap = memory_cap_mb(device, memory_limit_mb)
-    job = {"type": "measure", "runner_path": runners.runner_path(name), "device": device,
+    job: dict[str, Any] = {"type": "measure", "runner_path": runners.runner_path(name), "device": device,
            "workload": workload.to_dict(), "timing": timing.to_dict()}
     runs = []
     for i in range(timing.repeats):

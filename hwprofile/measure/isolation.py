@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from ..atomic import write_text
 from ..errors import ConfigError, EnvironmentProblem
@@ -254,9 +255,16 @@ class ForkServer(Launcher):
             raise EnvironmentProblem("the measurement fork server did not start (preloading failed)")
         self.ready = json.loads(line)
 
+    def _pipes(self) -> tuple[IO[str], IO[str]]:
+        """The running server's stdin and stdout (``start`` opens both)."""
+        if self._proc is None or self._proc.stdin is None or self._proc.stdout is None:
+            raise EnvironmentProblem("the measurement fork server is not running")
+        return self._proc.stdin, self._proc.stdout
+
     def _readline(self, timeout_s: float) -> str | None:
-        ready, _, _ = select.select([self._proc.stdout], [], [], timeout_s)
-        return self._proc.stdout.readline() if ready else None
+        _, out = self._pipes()
+        ready, _, _ = select.select([out], [], [], timeout_s)
+        return out.readline() if ready else None
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -271,8 +279,9 @@ class ForkServer(Launcher):
             if not self.alive():
                 self.start()
             request = {"job": job, "stderr_path": str(stderr), "timeout_s": timeout_s, "mem_cap_mb": cap}
-            self._proc.stdin.write(json.dumps(request) + "\n")
-            self._proc.stdin.flush()
+            server_in, _ = self._pipes()
+            server_in.write(json.dumps(request) + "\n")
+            server_in.flush()
             started = self._readline(60.0)
             pid = json.loads(started)["started"] if started else None
             line = self._readline(timeout_s + 60.0) if pid else None
@@ -297,7 +306,8 @@ class ForkServer(Launcher):
                 pass
             for stream in (self._proc.stdin, self._proc.stdout):
                 try:
-                    stream.close()
+                    if stream is not None:
+                        stream.close()
                 except OSError:
                     pass
             self._proc = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import resource
 import statistics
 import time
+from typing import Any
 
 from .._lazy import heavy
 from ..runners import resolve_device
@@ -43,7 +44,8 @@ def _rates(fn, work: float, seconds: float, clock, min_reps: int = 3) -> list[fl
     """Work per second of each call of ``fn`` (after two warm-up calls) for about ``seconds``."""
     fn()
     fn()
-    rates, start = [], time.perf_counter()
+    rates: list[float] = []
+    start = time.perf_counter()
     while len(rates) < min_reps or time.perf_counter() - start < seconds:
         t0 = clock()
         fn()
@@ -99,7 +101,7 @@ def foreign_cores(busy0: float | None, own0: float, wall_s: float) -> float | No
 
 
 def _tests(torch, dev, gpu: bool, n: int, size_mb: int, seconds: float, clock) -> dict:
-    out = {"matmul_fp32": _matmul(torch, dev, n, torch.float32, seconds, clock)}
+    out: dict[str, Any] = {"matmul_fp32": _matmul(torch, dev, n, torch.float32, seconds, clock)}
     if gpu:
         out["matmul_fp16"] = _matmul(torch, dev, n, torch.float16, seconds, clock)
         out["tf32_matmul_allowed"] = tf32_settings(torch).get("matmul_allow_tf32")
@@ -140,7 +142,8 @@ def peaks(device: str = "cpu", *, seconds: float = 0.5, matmul_n: int | None = N
     clock = _timer(torch, dev)
     n = matmul_n or (8192 if gpu else 2048)
     size_mb = copy_mb or (1024 if gpu else 256)
-    best, loads = {}, []
+    best: dict[str, Any] = {}
+    loads: list[float | None] = []
     for attempt in range(max(1, attempts)):
         if attempt:
             time.sleep(pause_s * attempt)

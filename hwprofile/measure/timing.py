@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from . import energy
 from .records import TimingConfig
@@ -97,8 +98,9 @@ def throughput(runner, batch: int, window_s: float, meter: "energy.Meter | None"
             elapsed = time.perf_counter() - start
             if elapsed >= window_s:
                 break
-    out = {"samples_per_s": iters * batch / elapsed, "window_s": elapsed, "iterations": iters, "batch": batch}
-    if meter is not None:
+    out: dict[str, Any] = {"samples_per_s": iters * batch / elapsed, "window_s": elapsed, "iterations": iters,
+                           "batch": batch}
+    if meter is not None and first is not None:
         out["energy"] = energy.window_reading(meter, first, meter.fresh(), iters * batch)
     return out
 

@@ -59,7 +59,7 @@ class Runner:
 
     name: ClassVar[str] = ""
     device_type: ClassVar[str] = "cpu"  # "cpu" | "cuda"
-    timing_method: ClassVar[str] = "perf_counter_ns"
+    timing_method: str = "perf_counter_ns"  # per instance where a runner picks its clock at load (ort:cuda)
     modes: ClassVar[tuple[str, ...]] = ("infer",)
     kinds: ClassVar[tuple[str, ...]] = ()  # workload kinds accepted: spec | onnx | engine
     #: The input this runner runs, made from a sweep item by
@@ -153,6 +153,19 @@ class Runner:
     # -- lifecycle ----------------------------------------------------------------------
     def load(self, workload: Workload) -> None:
         raise NotImplementedError
+
+    @property
+    def loaded(self) -> Workload:
+        """The workload :meth:`load` took (asking before ``load`` is a bug)."""
+        if self.workload is None:
+            raise RuntimeError(f"{self.name}: no workload is loaded")
+        return self.workload
+
+    def loaded_path(self) -> str:
+        """The file of the loaded ONNX or engine workload."""
+        if self.loaded.path is None:
+            raise RuntimeError(f"{self.name}: the loaded {self.loaded.kind} workload has no file")
+        return self.loaded.path
 
     def infer(self) -> None:
         """Run (on GPU: enqueue) one unit of work: a batch forward, or forward+backward."""

@@ -16,7 +16,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .._lazy import heavy
+from .._lazy import heavy, not_installed
 
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
@@ -69,7 +69,7 @@ def ort_distributions() -> list[str]:
 def _dist_folder(name: str) -> Path | None:
     """The folder that holds distribution ``name``'s ``onnxruntime`` package (its site directory)."""
     try:
-        return Path(metadata.distribution(name).locate_file("onnxruntime")).resolve()
+        return Path(str(metadata.distribution(name).locate_file("onnxruntime"))).resolve()
     except (metadata.PackageNotFoundError, OSError, TypeError):
         return None
 
@@ -274,8 +274,9 @@ def gpu_names() -> list[str]:
     if limit is None:
         return names
     picked = [physical_gpu(i) for i in range(limit)]
-    if all(isinstance(w, int) and w < len(names) for w in picked):
-        return [names[w] for w in picked]  # type: ignore[index]
+    indices = [w for w in picked if isinstance(w, int) and w < len(names)]
+    if len(indices) == len(picked):
+        return [names[w] for w in indices]
     return names[:limit]  # UUID entries: the count is right, the names may not be in order
 
 
@@ -308,7 +309,7 @@ def torch_cuda_problem() -> str | None:
     """Why torch cannot drive a CUDA GPU here (not installed, or a CPU-only build), or None."""
     build = torch_build()
     if build["version"] is None:
-        return "torch is not installed"
+        return not_installed("torch")
     if build["cuda"] is None:
         return f"torch {build['version']} is a CPU-only build"
     return None

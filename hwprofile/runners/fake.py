@@ -55,14 +55,14 @@ class FakeRunner(Runner):
             self._fault()
 
     def _fault(self) -> None:
-        fault = self.workload.options.get("fault")
+        fault = self.loaded.options.get("fault")
         if fault == "segfault":
             ctypes.string_at(0)  # reads address 0: SIGSEGV
         elif fault == "hang":
             while True:
                 time.sleep(1)
         elif fault == "alloc":
-            self._hold.append(bytearray(b"\x01") * (int(self.workload.options.get("alloc_mb", 1024)) << 20))
+            self._hold.append(bytearray(b"\x01") * (int(self.loaded.options.get("alloc_mb", 1024)) << 20))
         elif fault == "raise":
             raise RuntimeError("injected failure\nsecond line")
         elif fault == "memory_error":
@@ -70,21 +70,21 @@ class FakeRunner(Runner):
 
     def infer(self) -> None:
         self._calls += 1
-        if self._calls == 1 and self.workload.options.get("fault_at") == "infer":
+        if self._calls == 1 and self.loaded.options.get("fault_at") == "infer":
             self._fault()
-        if self.workload.options.get("sleep"):
+        if self.loaded.options.get("sleep"):
             time.sleep(next(self._lat) / 1000)
 
     def time_once(self) -> float:
         self._phases.append("clean")
-        if self.workload.options.get("sleep"):
+        if self.loaded.options.get("sleep"):
             return super().time_once()
         self.infer()
         return next(self._lat)
 
     def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
         """One scripted layer over ``iterations`` profiled runs (see the module docstring)."""
-        opts = self.workload.options
+        opts = self.loaded.options
         if opts.get("layers_fault") == "raise":
             raise RuntimeError("injected per-layer failure")
         if opts.get("layers_fault") == "segfault":

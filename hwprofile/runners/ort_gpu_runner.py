@@ -10,7 +10,7 @@ caches its engines (``trt_engine_cache_enable``) under ``trt_cache_dir``.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 from .._lazy import heavy
 from . import env
@@ -23,8 +23,8 @@ class _OrtGpuRunner(OrtRunner):
 
     device_type = "cuda"
     #: CUDA and cuDNN come from torch's or the nvidia wheels (preload_dlls), the driver from the machine
-    result_fingerprint = (*OrtRunner.result_fingerprint, "gpu.driver", "gpu.cuda_driver", "gpu.cuda_runtime",
-                          "gpu.cudnn", "gpu.cudnn_wheel")
+    result_fingerprint: ClassVar[tuple[str, ...]] = (*OrtRunner.result_fingerprint, "gpu.driver", "gpu.cuda_driver",
+                                                     "gpu.cuda_runtime", "gpu.cudnn", "gpu.cudnn_wheel")
 
     @classmethod
     def preload(cls) -> None:
@@ -152,14 +152,14 @@ class OrtTensorrtRunner(_OrtGpuRunner):
         return self.weakly_typed()  # 10.x: fp32 graph + trt_fp16_enable builds an fp16 engine
 
     def cache_dir(self) -> str:
-        base = self.workload.options.get("trt_cache_dir") or os.path.join(
-            os.path.dirname(os.path.abspath(self.workload.path)), ".ort_trt_cache")
+        base = self.loaded.options.get("trt_cache_dir") or os.path.join(
+            os.path.dirname(os.path.abspath(self.loaded_path())), ".ort_trt_cache")
         os.makedirs(base, exist_ok=True)
         return base
 
     def _providers(self) -> list:
         cache = self.cache_dir()
-        fp16 = self.workload.precision == "fp16" and self.weakly_typed()  # 11.x: the fp16 graph is fp16
+        fp16 = self.loaded.precision == "fp16" and self.weakly_typed()  # 11.x: the fp16 graph is fp16
         trt = {"device_id": str(self.index), "trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
                "trt_timing_cache_enable": "True", "trt_timing_cache_path": cache,
                "trt_fp16_enable": "True" if fp16 else "False", **self._stream_options(self.provider)}

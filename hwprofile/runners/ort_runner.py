@@ -19,12 +19,12 @@ import os
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import psutil
 
-from .._lazy import heavy
+from .._lazy import heavy, not_installed
 from ..layer_join import LAYOUT_OPS, map_optimized, onnx_layers, primary_node
 from ..measure.stats import typical_times
 from . import env
@@ -80,7 +80,8 @@ class OrtRunner(Runner):
         # per-process stream handles and cache folders in the provider options: they differ on every run
         "provider_options.user_compute_stream", "provider_options.has_user_compute_stream",
         "provider_options.trt_engine_cache_path", "provider_options.trt_timing_cache_path")
-    result_fingerprint = ("libraries.onnxruntime", "libraries.onnxruntime_distributions", "libraries.onnx")
+    result_fingerprint: ClassVar[tuple[str, ...]] = ("libraries.onnxruntime", "libraries.onnxruntime_distributions",
+                                                     "libraries.onnx")
 
     @classmethod
     def preload(cls) -> None:
@@ -88,7 +89,7 @@ class OrtRunner(Runner):
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
-        return None if env.has_module("onnxruntime") else "onnxruntime is not installed"
+        return None if env.has_module("onnxruntime") else not_installed("onnxruntime")
 
     @classmethod
     def version_text(cls) -> str:
@@ -135,17 +136,17 @@ class OrtRunner(Runner):
         dtype = _NP_TYPES.get(onnx_type)
         if dtype is None:
             raise Unsupported(f"{self.name}: input type {onnx_type} is not a float image")
-        want = "float16" if self.workload.precision == "fp16" else "float32"
+        want = "float16" if self.loaded.precision == "fp16" else "float32"
         if dtype != want and not self._converts_precision():
             raise Unsupported(f"{self.name}: the ONNX file takes {dtype} but precision "
-                              f"{self.workload.precision} was asked; export a matching graph")
+                              f"{self.loaded.precision} was asked; export a matching graph")
         return dtype
 
     def _converts_precision(self) -> bool:
         return False
 
     def _input_shape(self, dims: list) -> tuple[int, ...]:
-        w = self.workload
+        w = self.loaded
         if len(dims) != 4:
             raise Unsupported(f"{self.name}: expected an NCHW image input, got shape {dims}")
         if isinstance(dims[0], int) and dims[0] != w.batch:
@@ -181,10 +182,10 @@ class OrtRunner(Runner):
         ort = heavy("onnxruntime")
 
         with tempfile.TemporaryDirectory(prefix="hwprofile-placement-") as tmp:
-            so = self._session_options(ort, self.workload.options)
+            so = self._session_options(ort, self.loaded.options)
             so.enable_profiling = True
             so.profile_file_prefix = str(Path(tmp) / "placement")
-            sess = ort.InferenceSession(self.workload.path, so, providers=self._providers())
+            sess = ort.InferenceSession(self.loaded_path(), so, providers=self._providers())
             inp = sess.get_inputs()[0]
             x = np.zeros(self._input_shape(inp.shape), dtype=self._input_dtype(inp.type))
             sess.run(None, {inp.name: x})
@@ -212,12 +213,12 @@ class OrtRunner(Runner):
                 delattr(self, name)
 
     def _profiled_session(self, ort, tmp: Path, save_graph: bool):
-        so = self._session_options(ort, self.workload.options)
+        so = self._session_options(ort, self.loaded.options)
         so.enable_profiling = True
         so.profile_file_prefix = str(tmp / "layers")
         if save_graph:  # never with a provider that compiles nodes: ORT refuses to serialize them
             so.optimized_model_filepath = str(tmp / "optimized.onnx")
-        return ort.InferenceSession(self.workload.path, so, providers=self._providers())
+        return ort.InferenceSession(self.loaded_path(), so, providers=self._providers())
 
     def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
         """Per-node times of ``iterations`` runs of a profiled session alone: the clean session is closed
@@ -229,7 +230,7 @@ class OrtRunner(Runner):
         onnx = heavy("onnx")
         ort = heavy("onnxruntime")
 
-        info = info or onnx_layers(self.workload.path, self.workload.batch)
+        info = info or onnx_layers(self.loaded_path(), self.loaded.batch)
         warm, totals, notes = 3, [], []
         save_graph = not self.compiles_nodes
         self._release()
@@ -259,7 +260,7 @@ class OrtRunner(Runner):
                              if save_graph else None)
         finally:
             self._release()
-            OrtRunner.load(self, self.workload)  # the clean session again (GPU: the same stream, no new placement)
+            OrtRunner.load(self, self.loaded)  # the clean session again (GPU: the same stream, no new placement)
         per_run, meta, order = _node_times(events, warm, info.element_bytes)
         mean, med, total = typical_times(per_run, totals)
         if optimized is not None:

@@ -9,9 +9,9 @@ Options: threads, channels_last, compile (``torch.compile``), cuda_graphs (torch
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
-from .._lazy import heavy
+from .._lazy import heavy, not_installed
 from ..measure.memory import MB, entry
 from ..measure.records import spec_from_dict
 from ..measure.stats import typical_times
@@ -37,7 +37,7 @@ class TorchRunner(Runner):
     observed_settings = (*COMMON_OBSERVED_SETTINGS, "gpu")  # the GPU's name as torch reads it
     bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS,
                             "unreadable")  # why a value above is null: the null itself is compared
-    result_fingerprint = ("libraries.torch",)
+    result_fingerprint: ClassVar[tuple[str, ...]] = ("libraries.torch",)
 
     @classmethod
     def preload(cls) -> None:
@@ -46,7 +46,7 @@ class TorchRunner(Runner):
 
     @classmethod
     def missing(cls, index: int | None) -> str | None:
-        return None if env.has_module("torch") else "torch is not installed"
+        return None if env.has_module("torch") else not_installed("torch")
 
     @classmethod
     def version_text(cls) -> str:
@@ -130,7 +130,7 @@ class TorchRunner(Runner):
 
         if self._graph is not None:
             self._graph.replay()
-        elif self.workload.mode == "infer":
+        elif self.loaded.mode == "infer":
             with torch.no_grad():
                 self._fn(self._x)
         else:
@@ -144,7 +144,7 @@ class TorchRunner(Runner):
 
     def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
         """Per-module times and counts (see :func:`torch_layer_times`); ``info`` is unused."""
-        if self.workload.mode != "infer" or self._graph is not None or self._fn is not self.model:
+        if self.loaded.mode != "infer" or self._graph is not None or self._fn is not self.model:
             raise Unsupported(f"{self.name}: per-layer times need eager inference (no compile, cuda_graphs, train)")
         return torch_layer_times(self, iterations)
 
@@ -156,7 +156,7 @@ class TorchRunner(Runner):
                "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
                "channels_last": bool(opts.get("channels_last")), "compile": bool(opts.get("compile")),
                "cuda_graphs": bool(opts.get("cuda_graphs")),
-               "precision_mode": "half model" if self._half and self.workload.mode == "infer"
+               "precision_mode": "half model" if self._half and self.loaded.mode == "infer"
                else "autocast fp16" if self._half else "fp32"}
         if self._dev.type == "cuda":
             out.update(self._cuda_settings(torch))
@@ -275,7 +275,7 @@ def torch_layer_times(runner: TorchRunner, iterations: int) -> dict[str, Any]:
     model, dev = runner.model, runner._dev
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
     elem = 2 if runner._half else 4
-    batch = runner.workload.batch
+    batch = runner.loaded.batch
     names = {m: n or "(model)" for n, m in model.named_modules()}
     stack: list[list] = []
     run: dict[str, float] = {}

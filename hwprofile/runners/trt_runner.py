@@ -126,7 +126,7 @@ class TrtRunner(Runner):
         return getattr(torch, _TORCH_DTYPES[key])
 
     def _bind(self, trt, torch) -> dict[str, Any]:
-        w, buffers = self.workload, {}
+        w, buffers = self.loaded, {}
         gen = torch.Generator().manual_seed(int(w.options.get("seed", 0)))
         names = self._tensor_names()
         inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
@@ -188,7 +188,8 @@ class TrtRunner(Runner):
 
         current: dict[str, float] = {}
 
-        class _Profiler(trt.IProfiler):
+        # TensorRT's profiler interface, imported when called: mypy cannot see a base class read from a module object
+        class _Profiler(trt.IProfiler):  # type: ignore[name-defined]
             def __init__(self):
                 trt.IProfiler.__init__(self)
 
@@ -218,9 +219,8 @@ class TrtRunner(Runner):
         rows = []
         for name in mean:
             nodes = trt_nodes(name, metadata.get(name), info) if info is not None else []
-            row = {"name": name, "kind": "overhead" if nodes is None else "layer",
-                   "time_ms": mean[name],
-                   "median_ms": med[name]}
+            row: dict[str, Any] = {"name": name, "kind": "overhead" if nodes is None else "layer",
+                                   "time_ms": mean[name], "median_ms": med[name]}
             if nodes:
                 row.update(info.counts(nodes))
             else:
@@ -274,7 +274,7 @@ class TrtRunner(Runner):
         """How the engine was built, from the record exporters.to_tensorrt writes next to it (``<key>.json``
         beside ``<key>.engine``); None for an engine made elsewhere."""
         try:
-            data = json.loads(Path(self.workload.path).with_suffix(".json").read_text())
+            data = json.loads(Path(self.loaded_path()).with_suffix(".json").read_text())
         except (OSError, ValueError):
             return None
         if not isinstance(data, dict):
