@@ -113,6 +113,14 @@ def hanging_run(tmp_path: Path, *prefix: str):
     return proc, mark, out
 
 
+def assert_interrupted(err: str, out: Path) -> None:
+    """stderr of an interrupted ``run``: its start line (printed even with --quiet), then the file to resume."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("hwprofile run: 1 records on cpu (fake), estimated "), err
+    assert lines[1] == (f"hwprofile: interrupted; the profile so far is saved in {out}: continue with "
+                        f"hwprofile run --resume {out}"), err
+
+
 needs_timeout = pytest.mark.skipif(shutil.which("timeout") is None, reason="needs coreutils timeout")
 
 
@@ -134,9 +142,7 @@ def test_timeout_leaves_no_process_behind(tmp_path, sig):
     err = err.decode(errors="replace")
     if sig == "INT":
         assert proc.returncode == 130, err
-        lines = err.strip().splitlines()
-        assert lines == [f"hwprofile: interrupted; the profile so far is saved in {out}: continue with "
-                         f"hwprofile run --resume {out}"], err
+        assert_interrupted(err, out)
         assert json.loads(out.read_text())["schema"] == "hwprofile.profile"  # the work so far, readable
     else:
         assert proc.returncode in (-9, 137), err
@@ -161,8 +167,7 @@ def test_a_signal_to_hwprofile_alone_leaves_no_process_behind(tmp_path, sig):
     err = err.decode(errors="replace")
     if sig == signal.SIGTERM:
         assert proc.returncode == 130 and "Traceback" not in err, err
-        assert err.strip().splitlines() == [f"hwprofile: interrupted; the profile so far is saved in {out}: "
-                                            f"continue with hwprofile run --resume {out}"], err
+        assert_interrupted(err, out)
     else:
         assert proc.returncode == -signal.SIGKILL
 
