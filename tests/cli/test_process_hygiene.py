@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+
 psutil = pytest.importorskip("psutil")
 
 FAKE_CLI = str(Path(__file__).resolve().parents[1] / "fake_cli.py")
@@ -107,7 +108,7 @@ def hanging_run(tmp_path: Path, *prefix: str):
     env = {**os.environ, MARK: mark, "HWPROFILE_CACHE": str(tmp_path / "cache")}
     cmd = [*prefix, sys.executable, FAKE_CLI, "run", "--runners", "fake", "--models", "RegNetX-200MF",
            "--strategies", "w", "--scales", "1", "--batch-sizes", "1", "--option", "fault=hang", "--retries", "0",
-           "--out", str(out), "--quiet"]
+           "--no-peaks", "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             cwd=tmp_path)
     return proc, mark, out
