@@ -162,17 +162,21 @@ def test_killed_sweep_leaves_a_valid_file_that_resume_completes(tmp_path, sig, m
     signal lands mid-sweep however loaded the machine is."""
     out = tmp_path / "p.json"
     code = CHILD.format(tests=str(Path(__file__).parent), out=str(out))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        line = _read_line(proc, STARTUP_S)
-        assert line == "measuring the third of 7\n", (line, proc.poll())
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    # stderr goes to a file and the handshake pipe is not read to its end: a process the sweep started (the
+    # system check's helpers) may outlive a SIGKILLed parent and hold an inherited pipe open
+    with open(tmp_path / "stderr.txt", "w") as err_file:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=err_file, text=True)
+        try:
+            line = _read_line(proc, STARTUP_S)
+            assert line == "measuring the third of 7\n", (line, proc.poll())
+            proc.send_signal(sig)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+    err = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode != 0, err
     partial = Profile.load(out)  # valid after any kill
     assert [r.ok for r in partial.records].count(True) == 2 and len(partial.records) < 7, err
