@@ -20,7 +20,7 @@ from hwprofile.atomic import ENVIRONMENT_ERRNOS, write_bytes, write_error, write
 from hwprofile.errors import ConfigError, EnvironmentProblem, HwprofileError, InputFileError
 
 #: Bumped whenever the export recipe changes, so old cache entries are not reused.
-EXPORT_RECIPE = 3
+EXPORT_RECIPE = 4
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from hwprofile._lazy import heavy
 
 
-def calibrate_bn(model: Any, input_shape: tuple[int, ...], *, batches: int = 2, batch_size: int = 8,
+def calibrate_bn(model: Any, input_shape: tuple[int, ...], *, batches: int = 1, batch_size: int = 2,
                  seed: int = 0) -> int:
     """Calibrate every BatchNorm of ``model`` on random (C, H, W) inputs; returns how many."""
     torch = heavy("torch")

@@ -99,6 +99,7 @@ class Throughput(_Model):
     iterations: Count | None = None
     batch: PositiveInt | None = None
     per_repeat_samples_per_s: list[Positive] = Field(default_factory=list)
+    source: Text | None = None  # "timed iterations" (a CPU runner without an energy meter) | None: its own window
 
 
 class Energy(_Model):

@@ -44,7 +44,8 @@ def _pooled_throughput(a: Throughput | None, b: Throughput | None) -> Throughput
     return Throughput.from_dict({**a.to_dict(), "per_repeat_samples_per_s": per,
                                  "samples_per_s": float(np.exp(np.mean(np.log(per)))),
                                  "window_s": (a.window_s or 0) + (b.window_s or 0),
-                                 "iterations": (a.iterations or 0) + (b.iterations or 0)})
+                                 "iterations": (a.iterations or 0) + (b.iterations or 0),
+                                 "source": a.source if a.source == b.source else "timed iterations and windows"})
 
 
 def _pooled_memory(a: dict[str, MemoryReading], b: dict[str, MemoryReading]) -> dict[str, MemoryReading]:

@@ -23,7 +23,7 @@ from .design import design_se
 from .errors import ConfigError, DeviceUnavailable
 from .measure import TimingConfig
 from .measure.energy import MIN_WINDOW_S as ENERGY_MIN_WINDOW_S
-from .measure.timing import MIN_SAMPLES
+from .measure.timing import MIN_SAMPLES, WARMUP_CAP_S
 from .quality import needs_remeasure
 from .runners import RUNNER_NAMES, available_runners, check_runner_name, env, resolve_device, runner_class
 from .sweep_config import FINAL, check_runner_options, plan, validate
@@ -159,10 +159,12 @@ def _iteration_s(item, kind: str, runner_input: str) -> float:
 
 def _record_s(timing: TimingConfig, it_s: float, kind: str = "cpu") -> float:
     """Seconds of one process's warm-up, timed phase and throughput window, for iterations of ``it_s``."""
-    warm = min(max(timing.warmup_s, timing.warmup_iters * it_s), max(timing.budget_s, it_s))
+    warm = min(max(timing.warmup_s, timing.warmup_iters * it_s), max(min(timing.budget_s, WARMUP_CAP_S), it_s))
     # the timed phase stops once the median's interval is narrow (fast models: after a few dozen iterations)
     timed = max(min(timing.budget_s, CI_ITERATIONS * it_s), MIN_SAMPLES * it_s, min(timing.budget_s, 0.3))
     window = max(timing.throughput_window_s, it_s) if timing.throughput_window_s > 0 else 0.0
+    if kind == "cpu":  # a CPU runner's throughput comes from its timed iterations (no RAPL meter assumed)
+        window = 0.0
     if kind == "cuda" and window > 0:  # GPU records read energy: the window lasts at least a second
         window = max(window, ENERGY_MIN_WINDOW_S)
     return warm + timed + window

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="where to write the graph")
     p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
     p.add_argument("--fp16", action="store_true", help="export an fp16 graph (fp16 input and output)")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's; >= 18)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 20; 7-23)")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison")
     p.add_argument("--force", action="store_true", help="replace FILE.onnx if it exists")
     p.add_argument("--cache-dir", default=None, help="export cache (default $HWPROFILE_CACHE/onnx or "

@@ -118,7 +118,8 @@ def _throughput(results: list[dict]) -> dict | None:
     best = statistics.median(w["samples_per_s"] for w in windows)
     return {"samples_per_s": best, "window_s": sum(w["window_s"] for w in windows),
             "iterations": sum(w["iterations"] for w in windows), "batch": windows[0]["batch"],
-            "per_repeat_samples_per_s": [w["samples_per_s"] for w in windows]}
+            "per_repeat_samples_per_s": [w["samples_per_s"] for w in windows],
+            **({"source": windows[0]["source"]} if windows[0].get("source") else {})}
 
 
 def _memory(runs: list, baseline: dict | None) -> dict:

@@ -1,10 +1,11 @@
 """The timing loop run inside a (child) process on a loaded runner.
 
-Warm-up until both ``warmup_iters`` and ``warmup_s`` are reached (a time-based warm-up is cut short
-by the budget for very slow models; ``warmup_s = 0`` is a fixed count); timed iterations until the
+Warm-up until both ``warmup_iters`` and ``warmup_s`` are reached (a time-based warm-up of a slow unit is
+cut short after ``WARMUP_CAP_S``; ``warmup_s = 0`` is a fixed count); timed iterations until the
 median's 95% CI half-width is within ``target_rel_ci`` (after ``min_iters``), ``budget_s`` is spent
 or ``max_iters`` reached, or exactly ``iterations`` when that fixed count is set; then a
-back-to-back throughput window without per-iteration synchronisation.
+back-to-back throughput window without per-iteration synchronisation (a GPU runner's, or any runner's
+with an energy meter); a CPU runner's throughput without a meter comes from its timed iterations.
 
 With an energy meter (:mod:`hwprofile.measure.energy`) the throughput window is at least
 ``energy.MIN_WINDOW_S`` long and its energy is read from fresh counter steps at both ends; with a clock
@@ -23,6 +24,10 @@ from .records import TimingConfig
 from .stats import rel_ci_halfwidth
 
 MIN_SAMPLES = 3  # never stop on the budget with fewer samples than this
+#: a time-based warm-up of a slow unit (over 0.1 s a run) stops after its first run once this many seconds (or the
+#: timed budget, if smaller) have passed: the first run pays for allocation and kernel selection, later ones are
+#: steady (docs/measurement.md)
+WARMUP_CAP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,8 @@ def warm_up(runner, cfg: TimingConfig) -> tuple[int, float]:
         elapsed = time.perf_counter() - start
         if iters >= cfg.warmup_iters and elapsed >= cfg.warmup_s:
             break
-        if cfg.warmup_s > 0 and iters >= 1 and elapsed >= cfg.budget_s:  # a very slow unit, warm-up by time:
-            break  # do not spend minutes warming up (a fixed count, warmup_s = 0, runs in full)
+        if cfg.warmup_s > 0 and iters >= 1 and elapsed >= min(cfg.budget_s, WARMUP_CAP_S):  # a slow unit,
+            break  # warm-up by time: do not spend minutes warming up (a fixed count, warmup_s = 0, runs in full)
         runner.infer()
         runner.synchronize()
         iters += 1
@@ -105,13 +110,24 @@ def throughput(runner, batch: int, window_s: float, meter: "energy.Meter | None"
     return out
 
 
+def from_samples(samples_ms: list[float], batch: int) -> dict:
+    """Samples per second over the timed iterations themselves: on a CPU runner every run ends when its work
+    does, so a separate back-to-back window measures the same thing again (only an energy reading needs one)."""
+    seconds = sum(samples_ms) / 1000
+    return {"samples_per_s": len(samples_ms) * batch / seconds, "window_s": seconds, "iterations": len(samples_ms),
+            "batch": batch, "source": "timed iterations"}
+
+
 def run_timed(runner, cfg: TimingConfig, batch: int, *, meter=None, clocks=None) -> TimedRun:
     """Warm-up, timed samples, throughput window; ``clocks`` (a ClockWindow) is read around the last two."""
     warm_iters, warm_s = warm_up(runner, cfg)
     if clocks is not None:
         clocks.start()
     samples, reason, timed_s = sample(runner, cfg)
-    tput = throughput(runner, batch, cfg.throughput_window_s, meter)
+    if meter is None and cfg.throughput_window_s > 0 and getattr(runner, "device_type", None) == "cpu":
+        tput = from_samples(samples, batch)  # a CPU runner runs synchronously: a window would repeat them
+    else:
+        tput = throughput(runner, batch, cfg.throughput_window_s, meter)
     window = clocks.stop() if clocks is not None else None
     used = tput.pop("energy", None) if tput else None
     return TimedRun(samples, reason, warm_iters, warm_s, timed_s, tput, used, window)

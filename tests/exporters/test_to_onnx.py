@@ -176,9 +176,14 @@ def test_bad_arguments(tiny_net, tmp_path, kw, needle):
         to_onnx(tiny_net, cache_dir=tmp_path, **kw)
 
 
-def test_opset_the_exporter_cannot_make_is_refused(tiny_net, tmp_path):
+def test_an_older_opset_is_exported_as_asked(tiny_net, tmp_path):
+    art = to_onnx(tiny_net, input_shape=(3, 32, 32), cache_dir=tmp_path, opset=17)
+    assert art.opset == 17 and art.verification.passed
+
+
+def test_an_opset_no_exporter_writes_is_refused(tiny_net, tmp_path):
     with pytest.raises(ConfigError, match="opset"):
-        to_onnx(tiny_net, input_shape=(3, 32, 32), cache_dir=tmp_path, opset=17, verify=False)
+        to_onnx(tiny_net, input_shape=(3, 32, 32), cache_dir=tmp_path, opset=6, verify=False)
     assert not list(tmp_path.glob("*.onnx"))
 
 

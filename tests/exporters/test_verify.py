@@ -86,7 +86,7 @@ def test_calibration_sets_bn_statistics():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, momentum=0.1))
     assert calibrate_bn(net, (3, 8, 8)) == 1
     bn = net[1]
-    assert not net.training and bn.momentum == 0.1 and bn.num_batches_tracked == 2
+    assert not net.training and bn.momentum == 0.1 and bn.num_batches_tracked == 1
     assert not torch.allclose(bn.running_var, torch.ones(4)) and not torch.allclose(bn.running_mean, torch.zeros(4))
     with torch.no_grad():
         y = net(torch.randn(16, 3, 8, 8))
