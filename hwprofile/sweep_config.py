@@ -34,7 +34,8 @@ DEFAULT_MODELS = ("EfficientNet-B0",)
 DEFAULT_STRATEGIES = ("w", "r", "dWr")
 DEFAULT_SCALES = (1.0, 4.0, 16.0)
 DEFAULT_BATCHES = {"cpu": (1, 8), "cuda": (1, 8, 32, 128)}
-#: measurements run in an order shuffled with this seed, so drift does not line up with scale or strategy
+#: measurements run row by row (runner, batch), in an order shuffled with this seed, so drift does not line up
+#: with scale or strategy
 ORDER_SEED = 0
 ORDERS = ("shuffled", "planned")
 FINAL = ("ok", "oom", "crashed", "timeout", "unsupported", "failed")
@@ -282,8 +283,9 @@ def _onnx_batches(path: str, wanted: tuple[int, ...]) -> tuple[tuple[int, ...], 
 
 
 def plan(config: SweepConfig, device: str, runners: list[str]) -> tuple[list[Item], list[str]]:
-    """The ordered items of a sweep and notes about what was limited and why: shuffled with
-    :data:`ORDER_SEED` unless ``config.order`` is ``planned`` (model by model, batch, runner)."""
+    """The ordered items of a sweep and notes about what was limited and why: in blocks by row, shuffled with
+    :data:`ORDER_SEED` (:func:`blocked_shuffle`), unless ``config.order`` is ``planned`` (model by model, batch,
+    runner)."""
     batches = config.batch_sizes or DEFAULT_BATCHES["cuda" if device.startswith("cuda") else "cpu"]
     items, notes = [], []
     for model in config.models:
@@ -310,6 +312,23 @@ def plan(config: SweepConfig, device: str, runners: list[str]) -> tuple[list[Ite
                 continue
             seen.add((st, s))
             items += [Item(base.name, st, s, b, r, spec=spec) for b in batches for r in runners]
-    if config.order == "shuffled":
-        random.Random(ORDER_SEED).shuffle(items)
-    return items, notes
+    return (blocked_shuffle(items) if config.order == "shuffled" else items), notes
+
+
+def blocked_shuffle(items: list[Item]) -> list[Item]:
+    """Each row of the fits (runner, batch) measured as one block, the blocks and the items inside each in an
+    order shuffled with :data:`ORDER_SEED`: drift during the sweep does not line up with scale or strategy, and a
+    row's records lie close together in time, so drift over the whole sweep (on a shared VM, 0.85-1.5x between
+    two quiet default runs) does not enter a row's fit (a randomised block design; docs/measurement.md)."""
+    rng = random.Random(ORDER_SEED)
+    rows: dict[tuple[str, int], list[Item]] = {}
+    for it in items:
+        rows.setdefault((it.runner, it.batch), []).append(it)
+    keys = list(rows)
+    rng.shuffle(keys)
+    out: list[Item] = []
+    for key in keys:
+        block = rows[key]
+        rng.shuffle(block)
+        out += block
+    return out
