@@ -25,7 +25,7 @@ DOCS = ROOT / "docs"
 MAX_README_LINES = 220
 MAIN_JOB = ('python3 -m venv .venv && . .venv/bin/activate && pip install "torch==${HWPROFILE_TORCH:-2.13.0}" '
             '&& pip install -e ".[cpu,plot]" && hwprofile run')
-SHOWN_PROFILE = "profiles/cpu-intel-xeon-2c__torch-ort__fp32__infer.json"
+SHOWN_PROFILE = "profiles/cpu-amd-epyc-2c__torch-ort__fp32__infer.json"
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
