@@ -8,12 +8,13 @@ onnxruntime nor tensorrt; the functions that need them import them when called.
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
 from ._lazy import heavy
 from ._version import __version__
-from .complexity import Complexity, complexity
+from .complexity import Complexity, complexity  # light; and the module's name is also this function's
 from .errors import (
     ConfigError,
     EnvironmentProblem,
@@ -23,12 +24,6 @@ from .errors import (
     StrategyError,
     UnknownModelError,
 )
-from .gate import GateOptions, GateResult
-from .profile import Profile, Record
-from .scaling import scale, scaling_factors
-from .specs import AnyNetSpec, EffNetSpec, ModelSpec
-from .table_import import ImportResult, TableFilter, import_table
-from .zoo import get_spec, model_names, resolve
 
 __all__ = [
     "AnyNetSpec", "Complexity", "ConfigError", "EffNetSpec", "EnvironmentProblem", "GateOptions", "GateResult",
@@ -37,18 +32,50 @@ __all__ = [
     "complexity", "get_spec", "import_table", "model_names", "resolve", "run", "scale", "scaling_factors",
 ]
 
+#: the public names defined elsewhere, by the module that defines each: loaded on first use (PEP 562), so
+#: ``import hwprofile.x`` and every ``hwprofile`` command load only what they need (``hwprofile layers
+#: --batch 5000`` is refused without loading profiles, fits or the gate)
+_LAZY = {
+    "GateOptions": ".gate", "GateResult": ".gate",
+    "Profile": ".profile", "Record": ".profile",
+    "scale": ".scaling", "scaling_factors": ".scaling",
+    "AnyNetSpec": ".specs", "EffNetSpec": ".specs", "ModelSpec": ".specs",
+    "ImportResult": ".table_import", "TableFilter": ".table_import", "import_table": ".table_import",
+    "get_spec": ".zoo", "model_names": ".zoo", "resolve": ".zoo",
+}
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .gate import GateOptions, GateResult
     from .gate_session import CalibrationResult
+    from .profile import Profile, Record
+    from .scaling import scale, scaling_factors
+    from .specs import AnyNetSpec, EffNetSpec, ModelSpec
+    from .table_import import ImportResult, TableFilter, import_table
+    from .zoo import get_spec, model_names, resolve
 
-#: ``run``, ``check`` and ``calibrate_gate`` import the sweep and the gate session when called: those reach
-#: the exporters, whose own imports of hwprofile's science modules run this file first. These three are
-#: the package's only imports inside functions (tests/test_layering.py).
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'hwprofile' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+#: ``run``, ``check``, ``calibrate_gate`` and ``build_model`` import what they call when called (the sweep, the
+#: gate session, the zoo): the package's only imports inside functions (tests/test_layering.py).
 
 
 def build_model(spec: ModelSpec | str) -> "torch.nn.Module":
     """A PyTorch module for a spec or zoo name (imports torch)."""
+    from .zoo import get_spec
+
     return heavy("hwprofile.models").build(get_spec(spec) if isinstance(spec, str) else spec)
 
 

@@ -72,7 +72,7 @@ class Measured(BaseException):
 def guarded():
     """Nothing can be measured, exported or swept in this module: each stand-in raises Measured."""
     from hwprofile import sweep
-    from hwprofile.cli import layers as layers_cli
+    from hwprofile.cli import layers_run as layers_cli
 
     def stop(*_a, **_k):
         raise Measured

@@ -8,36 +8,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NoReturn
 
 from .._version import __version__
 from ..errors import HwprofileError
 from ..lifetime import interrupt_once
-from . import (
-    check,
-    compare,
-    complexity,
-    devices,
-    export,
-    import_table,
-    layers,
-    merge,
-    models,
-    plot,
-    predict,
-    run,
-    scale,
-    select,
-    show,
-)
 
-#: the subcommands, one module each, in the order ``--help`` lists them
-COMMANDS = (models, complexity, scale, export, run, import_table, show, predict, select, plot, compare, check, merge,
-            devices, layers)
+#: each subcommand and the module of hwprofile/cli/ that defines it, in the order ``--help`` lists them. A
+#: command loads its own module only (``main``), so it pays for nothing it does not use; ``--help`` loads all.
+COMMANDS = {"models": "models", "complexity": "complexity", "scale": "scale", "export": "export", "run": "run",
+            "import": "import_table", "show": "show", "predict": "predict", "select": "select", "plot": "plot",
+            "compare": "compare", "check": "check", "merge": "merge", "devices": "devices", "layers": "layers"}
+
+
+def command_module(command: str) -> ModuleType:
+    """The module of hwprofile/cli/ that defines ``command`` (a key of :data:`COMMANDS`)."""
+    return importlib.import_module(f"{__name__}.{COMMANDS[command]}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,19 +40,21 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``command``'s alone."""
     parser = _Parser(prog="hwprofile", description=(
         "Profile the scaled networks of 'Fast and Accurate Model Scaling' on this device and "
         "show whether runtime follows activations or flops (flops are multiply-adds)."))
     parser.add_argument("--version", action="version", version=f"hwprofile {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in COMMANDS:
-        module.register(sub)
+    for name in ([command] if command in COMMANDS else COMMANDS):
+        command_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)  # --help, --version: all
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from typing import Any
 
 from ..errors import ConfigError
 from ..runners import register_plugin
@@ -54,3 +56,14 @@ def add_plugin_args(p: argparse.ArgumentParser) -> None:
 def register_plugins(args: argparse.Namespace) -> None:
     for text in getattr(args, "runner_plugin", None) or []:
         register_plugin(text)
+
+
+class Deferred:
+    """A subcommand's handler loaded when it is called, from ``hwprofile.cli.<module>``: the command's parser
+    stays light, so bad arguments are refused before the science, the runners or the exporters load."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, args: argparse.Namespace) -> Any:
+        return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.name)(args)

@@ -124,6 +124,7 @@ def run_timed(runner, cfg: TimingConfig, batch: int, *, meter=None, clocks=None)
     if clocks is not None:
         clocks.start()
     samples, reason, timed_s = sample(runner, cfg)
+    tput: dict | None
     if meter is None and cfg.throughput_window_s > 0 and getattr(runner, "device_type", None) == "cpu":
         tput = from_samples(samples, batch)  # a CPU runner runs synchronously: a window would repeat them
     else:

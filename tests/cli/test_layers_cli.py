@@ -67,7 +67,7 @@ def tiny(tmp_path_factory):
 def test_formats_and_out_file(cli, tiny, tmp_path, monkeypatch):
     """One real measurement, printed as a table and saved; the csv and markdown calls print that same measurement
     (the formats are the renderer's: a fresh measurement would only cost time)."""
-    import hwprofile.cli.layers as layers_cli
+    import hwprofile.cli.layers_run as layers_cli
 
     measured = []
 

@@ -61,7 +61,7 @@ def tiny(tmp_path_factory):
 @pytest.fixture
 def fake_layers(monkeypatch):
     """``layers`` measures nothing: measure_layers returns the canned breakdown; the workloads are kept."""
-    from hwprofile.cli import layers as layers_cli
+    from hwprofile.cli import layers_run as layers_cli
 
     seen = []
 
