@@ -352,7 +352,8 @@ def main() -> int:
     out = args.reuse or ROOT / "runs" / time.strftime("bench-gate-%Y%m%d-%H%M%S")
     if args.reuse:
         cond = out / "conditions.json"
-        args.interleave = args.interleave or (cond.exists() and json.loads(cond.read_text()).get("mode") == "interleave")
+        args.interleave = args.interleave or (cond.exists()
+                                              and json.loads(cond.read_text()).get("mode") == "interleave")
     else:
         out.mkdir(parents=True)
         what = (f"{args.trials} interleaved trials" if args.interleave else

@@ -138,7 +138,8 @@ def main() -> None:
               "hwprofile_median_ms": statistics.median(ours), "bare_median_ms": statistics.median(theirs),
               "overhead": overhead, "per_round_ratio_min": min(ratios), "per_round_ratio_max": max(ratios),
               "per_round_ratio_median": statistics.median(ratios), "goal": "abs(overhead) <= 1%",
-              "met": abs(overhead) <= 0.01, "foreign_cpu_percent_max": load.max_percent, "machine": {**info, "load_average_at_end": os.getloadavg()},
+              "met": abs(overhead) <= 0.01, "foreign_cpu_percent_max": load.max_percent,
+              "machine": {**info, "load_average_at_end": os.getloadavg()},
               "python_platform": platform.platform()}
     runner.close()
     print(f"machine: {info['cpu']}, {info['cores']} cores; load average {info['load_average_at_start'][0]:.2f} "

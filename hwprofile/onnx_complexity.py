@@ -222,7 +222,8 @@ def _bias_add(node: Any, g: _Graph, weighted: dict[str, str]) -> str | None:
     for x, c in (node.input, node.input[::-1]):
         if x in weighted and g.is_const(c) and g.consumers[x] == 1:
             n_c, shape_x = g.numel(c), g.shape(x)
-            if n_c is not None and shape_x is not None and len(shape_x) >= 2 and n_c == shape_x[1 if weighted[x] == "Conv" else -1]:
+            if (n_c is not None and shape_x is not None and len(shape_x) >= 2
+                    and n_c == shape_x[1 if weighted[x] == "Conv" else -1]):
                 return x
     return None
 

@@ -158,7 +158,8 @@ def target_items(config: SweepConfig, target) -> tuple[list[Item], list[str]]:
     check_runner_options(config, runners)
     items, notes = plan(config, device, runners)
     if not items:
-        raise ConfigError("empty sweep: no configuration to measure (" + "; ".join(notes or ["check the options"]) + ")")
+        raise ConfigError("empty sweep: no configuration to measure ("
+                          + "; ".join(notes or ["check the options"]) + ")")
     if any(item.spec is not None and runner_class(item.runner).input != "module" for item in items):
         cache_root("onnx", config.cache_dir)  # an unusable export cache is one line now, not a failed record each
     return items, notes

@@ -275,7 +275,8 @@ def _onnx_batches(path: str, wanted: tuple[int, ...]) -> tuple[tuple[int, ...], 
     dim = dims[0]
     if dim.HasField("dim_value") and dim.dim_value > 0:
         fixed = dim.dim_value
-        note = None if wanted == (fixed,) else f"{Path(path).name} has a fixed batch of {fixed}: measured at {fixed} only"
+        note = (None if wanted == (fixed,)
+                else f"{Path(path).name} has a fixed batch of {fixed}: measured at {fixed} only")
         return (fixed,), note
     return wanted, None
 

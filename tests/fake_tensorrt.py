@@ -402,4 +402,5 @@ def _graph_io(path) -> dict:
         return {"name": value.name, "dtype": dtypes.get(tt.elem_type, "FLOAT"), "shape": dims}
 
     inputs = [i for i in model.graph.input if i.name not in inits]
-    return {"input": desc(inputs[0]), "output": desc(model.graph.output[0]), "nodes": [n.name for n in model.graph.node]}
+    return {"input": desc(inputs[0]), "output": desc(model.graph.output[0]),
+            "nodes": [n.name for n in model.graph.node]}

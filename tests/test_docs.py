@@ -120,9 +120,13 @@ def test_readme_fits_on_a_few_screens():
 
 
 def _ci_test_command() -> str:
-    commands = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("python3 -m venv")]
+    """.ci/run's set-up line and its pytest line (the checks run between them), as one command."""
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in lines if line.startswith("python3 -m venv")]
+    tests = [line for line in lines if line.startswith("python -m pytest")]
     assert len(commands) == 1, ".ci/run should run exactly one set-up command"
-    return commands[0]
+    assert len(tests) == 1, ".ci/run should run the tests once"
+    return f"{commands[0]} && {tests[0]}"
 
 
 @pytest.mark.parametrize("which", ["main job", "tests"])

@@ -149,7 +149,8 @@ def test_gpu_fp32_uses_the_tf32_peak_and_fp16_its_own():
            "matmul_fp16": {"flops_per_s": 3}}
     assert roofline.compute_peak(gpu, "fp32") == (2.0, "matmul_tf32")
     assert roofline.compute_peak(gpu, "fp16") == (3.0, "matmul_fp16")
-    assert roofline.compute_peak({"device": "cuda:0", "matmul_fp32": {"flops_per_s": 1}}, "fp32") == (1.0, "matmul_fp32")
+    fp32_only = {"device": "cuda:0", "matmul_fp32": {"flops_per_s": 1}}
+    assert roofline.compute_peak(fp32_only, "fp32") == (1.0, "matmul_fp32")
 
 
 @pytest.mark.parametrize("shares,expected", [

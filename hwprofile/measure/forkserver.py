@@ -2,7 +2,8 @@
 
 Imports the runners' libraries once (no computation), prints one JSON "ready" line, then for each
 JSON request line on stdin forks a child that runs the job, answers ``{"started": pid}``, waits for
-it (timeout, RSS cap, wait4) and answers its exit as one more JSON line. Library output is sent to stderr so stdout carries only the protocol.
+it (timeout, RSS cap, wait4) and answers its exit as one more JSON line. Library output is sent to stderr so stdout
+carries only the protocol.
 
 It dies with hwprofile (hwprofile.lifetime): it reads EOF on stdin when its parent is gone, watches its
 parent's pid while it waits for a child (and then kills the child's group), and when started from

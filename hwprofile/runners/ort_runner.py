@@ -5,8 +5,8 @@ Session: full graph optimisation (ORT_ENABLE_ALL), sequential execution, ``inter
 explicitly; all recorded. After creating a session, the first active provider must be the one asked
 for: a silent fallback to CPU is an error, never a CPU number labelled CUDA. GPU runners also record
 where each node ran (``node_placement``: ONNX Runtime's profiler on a separate session, closed
-before the timed one is created), since nodes a provider cannot take fall back to CPU one by one. GPU runners bind inputs
-and outputs on the device (IOBinding); option ``iobinding`` exercises the same path on CPU. The
+before the timed one is created), since nodes a provider cannot take fall back to CPU one by one. GPU runners bind
+inputs and outputs on the device (IOBinding); option ``iobinding`` exercises the same path on CPU. The
 TensorRT provider caches its engines (``trt_engine_cache_enable``) under ``trt_cache_dir``.
 Options: threads, iobinding, cpu_mem_arena, mem_pattern, trt_cache_dir, seed.
 """

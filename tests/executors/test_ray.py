@@ -135,7 +135,8 @@ def test_resume_measures_exactly_the_records_a_budget_left_out(cluster, cli, tmp
     assert {r.status for k, r in first.items() if k not in ok} == {"skipped"}
 
     code, _, err = cli("run", "--executor", "ray", "--ray-address", cluster["address"], "--resume", str(out),
-                       "--runner-plugin", PLUGIN, "--order", "planned", "--no-peaks", "--retries", "0", "--quiet", "--format", "json")
+                       "--runner-plugin", PLUGIN, "--order", "planned", "--no-peaks", "--retries", "0", "--quiet",
+                       "--format", "json")
     assert code == 0, err
     again = Profile.load(out).records
     assert len(again) == 12 == len({r.key() for r in again}) and all(r.ok for r in again)

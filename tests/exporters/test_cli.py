@@ -89,7 +89,8 @@ def _bad_files(tmp_path) -> dict:
     (tmp_path / "taken.onnx").write_bytes(b"precious")
     return {"missing": str(tmp_path / "missing.onnx"), "text": str(text), "cut": str(cut),
             "symbolic": _foreign(tmp_path, "sym.onnx", dims=("N", 3, "h", "w")), "mlp": str(tmp_path / "mlp.onnx"),
-            "ext": str(tmp_path / "ext.onnx"), "ok": _foreign(tmp_path, "ok.onnx"), "taken": str(tmp_path / "taken.onnx"),
+            "ext": str(tmp_path / "ext.onnx"), "ok": _foreign(tmp_path, "ok.onnx"),
+            "taken": str(tmp_path / "taken.onnx"),
             "txt_out": str(tmp_path / "model.txt"), "no_dir": str(tmp_path / "nodir" / "m.onnx")}
 
 

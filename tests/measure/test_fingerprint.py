@@ -24,7 +24,8 @@ def test_cpu_fingerprint():
 @pytest.mark.parametrize("fp,expected", [
     ({"kind": "cpu", "cpu": {"model": "Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz", "logical_cores": 2}},
      "cpu-intel-xeon-platinum-8488c-2c"),
-    ({"kind": "cpu", "cpu": {"model": "AMD EPYC 7R13 48-Core Processor", "logical_cores": 16}}, "cpu-amd-epyc-7r13-16c"),
+    ({"kind": "cpu", "cpu": {"model": "AMD EPYC 7R13 48-Core Processor", "logical_cores": 16}},
+     "cpu-amd-epyc-7r13-16c"),
     ({"kind": "cpu", "cpu": {"model": "AMD EPYC", "logical_cores": 2}}, "cpu-amd-epyc-2c"),
     ({"kind": "gpu", "gpu": {"name": "NVIDIA H100 80GB HBM3"}}, "gpu-nvidia-h100-80gb-hbm3"),
     ({"kind": "gpu", "gpu": {"name": None}}, "gpu-unknown"),

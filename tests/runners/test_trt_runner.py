@@ -252,7 +252,8 @@ def test_not_an_engine(engine_file, tmp_path):
 
 def test_trt_checks():
     assert "runs engine workloads" in TrtRunner.unsupported_reason(Workload.from_file("m.onnx", 1, 16))
-    assert "does not support mode 'train'" in TrtRunner.unsupported_reason(Workload.from_file("m.plan", 1, 16, mode="train"))
+    train = Workload.from_file("m.plan", 1, 16, mode="train")
+    assert "does not support mode 'train'" in TrtRunner.unsupported_reason(train)
 
 
 @pytest.mark.parametrize("batch,resolution,profile", [(1, 224, 0), (4, 224, 1), (4, 320, 1)])
