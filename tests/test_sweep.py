@@ -112,7 +112,8 @@ def test_unwritable_output_detected_before_measuring(tmp_path):
     (dict(strategies=()), "empty sweep"),
     (dict(models=()), "empty sweep"),
     (dict(batch_sizes=(0,)), "batch-sizes"),
-    (dict(runners=("ort:cpu",), mode="train"), "needs runners that support it \\(torch:cpu, torch:cuda\\); ort:cpu only infer"),
+    (dict(runners=("ort:cpu",), mode="train"),
+     "needs runners that support it \\(torch:cpu, torch:cuda\\); ort:cpu only infer"),
     (dict(runners=("nope:x",)), "nope:x"),
     (dict(strategies=("XYZ",)), "unknown strategy"),
     (dict(models=("NoSuchNet",)), "unknown model"),
@@ -125,39 +126,63 @@ def test_invalid_sweeps(tmp_path, changes, needle):
 
 
 CHILD = """
-import sys
+import sys, time
 sys.path.insert(0, {tests!r})
 from hwprofile.sweep import SweepConfig, run_sweep
 from sweep_fakes import fake_measure
+calls = []
+
+def measure(*args, **kw):
+    calls.append(args)
+    if len(calls) == 3:  # two records are saved: say so, then stay mid-measurement until the test's signal
+        print("measuring the third of 7", flush=True)
+        time.sleep(600)
+    return fake_measure(*args, **kw)
+
 cfg = SweepConfig(device="cpu", runners=("torch:cpu",), strategies=("w", "d", "r"), scales=(1.0, 2.0, 4.0),
                   batch_sizes=(1,))
-run_sweep(cfg, {out!r}, quiet=True, measure_fn=fake_measure)
+run_sweep(cfg, {out!r}, quiet=True, measure_fn=measure)
 """
+#: how long the child may take to start and save two records on a loaded machine (a handshake, not a sleep)
+STARTUP_S = 180.0
+
+
+def _read_line(proc: subprocess.Popen, timeout_s: float) -> str:
+    """The child's first stdout line, or "" if it wrote none within ``timeout_s`` (or ended)."""
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+    return proc.stdout.readline() if ready else ""
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_killed_sweep_leaves_a_valid_file_that_resume_completes(tmp_path, sig, monkeypatch):
+    """A sweep killed while it measures its third item (of 7): the two records it finished are in a valid file,
+    and ``--resume`` measures the other five. The child says when it is mid-measurement (a handshake), so the
+    signal lands mid-sweep however loaded the machine is."""
     out = tmp_path / "p.json"
-    env = {**os.environ, "HWPROFILE_FAKE_SLEEP": "0.4"}
     code = CHILD.format(tests=str(Path(__file__).parent), out=str(out))
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if len(json.loads(out.read_text())["records"]) >= 2:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    proc.wait(timeout=30)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = _read_line(proc, STARTUP_S)
+        assert line == "measuring the third of 7\n", (line, proc.poll())
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0, err
     partial = Profile.load(out)  # valid after any kill
-    assert 2 <= len(partial.records) < 7
+    assert [r.ok for r in partial.records].count(True) == 2 and len(partial.records) < 7, err
     monkeypatch.setenv("HWPROFILE_FAKE_SLEEP", "0")
     cfg = SweepConfig(device="cpu", runners=("torch:cpu",), strategies=("w", "d", "r"), scales=(1.0, 2.0, 4.0),
                       batch_sizes=(1,))
+    sweep_fakes.CALLS.clear()
     prof, _, _ = run_sweep(cfg, out, resume=True, quiet=True, measure_fn=fake_measure)
     assert len(prof.records) == 7 and all(r.ok for r in prof.records)
+    assert len(sweep_fakes.CALLS) == 7 - 2  # only what the killed sweep had not finished
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")] or sig == signal.SIGKILL
 
 
