@@ -36,8 +36,8 @@ def fake_gpu_machine(tmp_path, monkeypatch):
 
 def test_trt_sweep_exports_builds_an_engine_and_measures(fake_gpu_machine, tmp_path):
     config = SweepConfig(device="cuda:0", runners=("trt",), models=("RegNetX-200MF",), scales=(1.0,),
-                         batch_sizes=(1, 4), timing=FAST, timeout_s=240, cache_dir=str(tmp_path / "cache"))
-    prof, path, _ = run_sweep(config, tmp_path / "p.json", quiet=True)
+                         batch_sizes=(1, 4), timing=FAST, timeout_s=240, cache_dir=str(tmp_path / "cache"), retries=0)
+    prof, path, _ = run_sweep(config, tmp_path / "p.json", quiet=True, peaks=False)
     recs = sorted(Profile.load(path).records, key=lambda r: r.batch)
     assert [(r.runner, r.batch, r.status) for r in recs] == [("trt", 1, "ok"), ("trt", 4, "ok")], \
         [r.reason for r in recs]
@@ -67,8 +67,8 @@ def test_a_users_onnx_file_becomes_an_engine(fake_gpu_machine, tmp_path):
 
     model = tiny_onnx(tmp_path / "tiny.onnx", resolution=16)
     config = SweepConfig(device="cuda:0", runners=("trt",), models=(str(model),), batch_sizes=(2, 3), timing=FAST,
-                         timeout_s=240, cache_dir=str(tmp_path / "cache"))
-    prof, _, _ = run_sweep(config, tmp_path / "p.json", quiet=True)
+                         timeout_s=240, cache_dir=str(tmp_path / "cache"), retries=0)
+    prof, _, _ = run_sweep(config, tmp_path / "p.json", quiet=True, peaks=False)
     recs = sorted(prof.records, key=lambda r: r.batch)
     assert [(r.model, r.batch, r.status, r.source) for r in recs] == [("tiny.onnx", 2, "ok", "onnx"),
                                                                       ("tiny.onnx", 3, "ok", "onnx")], \
@@ -90,8 +90,8 @@ def test_run_layers_on_trt_builds_a_detailed_engine_and_joins_every_layer(fake_g
 
     model = tiny_cnn(tmp_path / "tiny.onnx", res=16)
     config = SweepConfig(device="cuda:0", runners=("trt",), models=(model,), batch_sizes=(1,), timing=FAST,
-                         timeout_s=240, cache_dir=str(tmp_path / "cache"), layers=4)
-    prof, _, _ = run_sweep(config, tmp_path / "p.json", quiet=True)
+                         timeout_s=240, cache_dir=str(tmp_path / "cache"), layers=4, retries=0)
+    prof, _, _ = run_sweep(config, tmp_path / "p.json", quiet=True, peaks=False)
     (rec,) = prof.records
     assert rec.status == "ok" and rec.latency.median_ms > 0, rec.reason
     built = json.loads(Path(rec.prepare["artifact"]).with_suffix(".json").read_text())

@@ -68,7 +68,7 @@ def test_a_real_model_with_one_layer_made_slower(cli, tmp_path):
         out = tmp_path / f"{name}.json"
         code, _, err = cli("run", "--device", "cpu", "--runners", "ort:cpu", "--models", model, "--batch-sizes", "1",
                            "--seconds-per-config", "0.5", "--repeats", "3", "--layers", "10", "--out", str(out),
-                           "--quiet", "--threads", "1")
+                           "--quiet", "--threads", "1", "--retries", "0", "--no-peaks")
         assert code == 0, err
         profiles[name] = str(out)
     record = json.loads(open(profiles["base"]).read())["records"][0]

@@ -10,7 +10,7 @@ SMALL = dict(device="cpu", runners=("torch:cpu",), strategies=("w",), scales=(1.
 
 def test_local_records_say_where_they_ran(tmp_path):
     out = tmp_path / "p.json"
-    run_sweep(SweepConfig(**SMALL), out, quiet=True, executor=LocalExecutor(fake_measure))
+    run_sweep(SweepConfig(**SMALL), out, quiet=True, executor=LocalExecutor(fake_measure), peaks=False)
     records = Profile.load(out).records
     assert len(records) == 2
     assert all(r.settings.executor == "local" and r.settings.node == platform.node() for r in records)
