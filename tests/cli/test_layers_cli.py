@@ -64,7 +64,20 @@ def tiny(tmp_path_factory):
     return tiny_cnn(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 
 
-def test_formats_and_out_file(cli, tiny, tmp_path):
+def test_formats_and_out_file(cli, tiny, tmp_path, monkeypatch):
+    """One real measurement, printed as a table and saved; the csv and markdown calls print that same measurement
+    (the formats are the renderer's: a fresh measurement would only cost time)."""
+    import hwprofile.cli.layers as layers_cli
+
+    measured = []
+
+    def measure_once(*args, **kwargs):
+        if not measured:
+            measured.append(real(*args, **kwargs))
+        return measured[0]
+
+    real = layers_cli.measure_layers
+    monkeypatch.setattr(layers_cli, "measure_layers", measure_once)
     out = tmp_path / "layers.json"
     code, text, err = cli("layers", tiny, "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
                           "--iterations", "6", "--out", str(out))
@@ -92,6 +105,7 @@ def test_formats_and_out_file(cli, tiny, tmp_path):
     code, text, _ = cli("layers", tiny, "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
                         "--iterations", "6", "--format", "markdown")
     assert code == 0 and text.startswith("### ")
+    assert len(measured) == 1
 
 
 def test_bad_input_is_one_line(cli, tiny):
