@@ -36,7 +36,11 @@ def _check(m: Measurement, runner: str, repeats: int = 1) -> None:
     assert mem["cpu_run_rss_increase_mb"]["value_mb"] >= 0
     s = m.settings
     assert s["runner"] == runner and s["isolation"] == "forkserver" and s["threads"] == 1
-    assert s["warmup_iters"][0] >= 3 and s["stop_reasons"][0] in ("ci", "budget", "max_iters")
+    # the warm-up's count, unless its units are so slow (a loaded machine) that it reached the time budget first
+    # (hwprofile.measure.timing.warm_up)
+    warm_n, warm_s = s["warmup_iters"][0], s["warmup_s"][0]
+    assert warm_n >= 3 or (warm_n >= 1 and warm_s >= s["timing"]["budget_s"]), (warm_n, warm_s)
+    assert s["stop_reasons"][0] in ("ci", "budget", "max_iters")
     assert len(s["foreign_cpu_cores"]) == repeats and all(f >= 0 for f in s["foreign_cpu_cores"])
     # energy over the throughput window: a RAPL reading where powercap is readable, else the reason
     assert m.energy and (m.energy.get("reason") or m.energy["joules_per_image"] >= 0), m.energy
