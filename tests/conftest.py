@@ -33,6 +33,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU"))
 
 
+def _session_cache(factory: pytest.TempPathFactory) -> Path:
+    """The session's $HWPROFILE_CACHE: exports (``onnx/``) and engines (``tensorrt/``) made once per test run."""
+    path = factory.getbasetemp() / "hwprofile-cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's ~/.cache/hwprofile from tests; share the session's exports instead."""
+    monkeypatch.setenv("HWPROFILE_CACHE", str(_session_cache(tmp_path_factory)))
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory) -> Path:
+    """The export cache shared by every test module: the one the CLI's default (``$HWPROFILE_CACHE/onnx``) uses,
+    so a model exported once (``cache_dir=onnx_cache`` or by a command) is a cache hit for every other test."""
+    path = _session_cache(tmp_path_factory) / "onnx"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def pycls_golden() -> dict:
     data = json.loads((DATA / "pycls_complexity.json").read_text())

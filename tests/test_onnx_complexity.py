@@ -16,14 +16,6 @@ from hwprofile.errors import ConfigError, InputFileError  # noqa: E402
 from hwprofile.onnx_complexity import FOLDED_BN_KEY, count_onnx  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory):
-    """The export cache shared by every test module (same folder, so exports are made once)."""
-    path = tmp_path_factory.getbasetemp() / "onnx-cache"
-    path.mkdir(exist_ok=True)
-    return path
-
-
 def _export(spec, cache, **kw):
     from exporters import to_onnx
 

@@ -126,7 +126,10 @@ def test_invalid_sweeps(tmp_path, changes, needle):
 
 
 CHILD = """
-import sys, time
+import signal, sys, time
+# ^C raises KeyboardInterrupt even where this child inherits SIGINT ignored (a background job's child: `cmd &` in a
+# script); the hwprofile command installs its own handler the same way (hwprofile.lifetime.interrupt_once)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 from hwprofile.sweep import SweepConfig, run_sweep
 from sweep_fakes import fake_measure

@@ -1,4 +1,4 @@
-"""Shared exports (made once per session in one cache folder) and the TensorRT stand-in."""
+"""Shared exports (made once per session in tests/conftest.py's onnx_cache) and the TensorRT stand-in."""
 
 from __future__ import annotations
 
@@ -8,20 +8,6 @@ import pytest
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory):
-    """The export cache shared by every test module (same folder, so exports are made once)."""
-    path = tmp_path_factory.getbasetemp() / "onnx-cache"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    """Never touch the user's ~/.cache/hwprofile from tests."""
-    monkeypatch.setenv("HWPROFILE_CACHE", str(tmp_path_factory.getbasetemp() / "hwprofile-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -45,21 +45,23 @@ def test_export_refuses_a_symlink_at_the_target(cli, onnx_cache, tmp_path, b0):
         assert victim.read_bytes() == b"precious"
 
 
-def test_a_cache_record_pointing_elsewhere_is_not_trusted(cli, onnx_cache, tmp_path, b0):
-    """A writable shared cache: its record names a secret file (with that file's sha256)."""
+def test_a_cache_record_pointing_elsewhere_is_not_trusted(cli, onnx_cache, tmp_path, y200_fp16):
+    """A writable shared cache: its record names a secret file (with that file's sha256). (RegNetY-200MF in fp16:
+    the session's quickest export to make again.)"""
     cache = tmp_path / "cache"
     cache.mkdir()
     secret = tmp_path / "secret.txt"
     secret.write_text("the user's private key")
-    record = json.loads((onnx_cache / f"{b0.cache_key}.json").read_text())
+    key = y200_fp16.cache_key
+    record = json.loads((onnx_cache / f"{key}.json").read_text())
     # the same export in a fresh cache: the record moved, the file replaced by the secret
     record.update(path=str(secret), sha256=sha256_file(secret))
-    (cache / f"{b0.cache_key}.json").write_text(json.dumps(record))
+    (cache / f"{key}.json").write_text(json.dumps(record))
     out = tmp_path / "m.onnx"
-    code, _, err = cli("export", "EfficientNet-B0", "-o", str(out), "--cache-dir", str(cache), "--no-verify")
+    code, _, err = cli("export", "RegNetY-200MF", "--fp16", "-o", str(out), "--cache-dir", str(cache), "--no-verify")
     assert code == 0, err
     assert out.read_bytes() != secret.read_bytes()
-    data = json.loads((cache / f"{b0.cache_key}.json").read_text())
+    data = json.loads((cache / f"{key}.json").read_text())
     assert os.path.dirname(data["path"]) == str(cache)  # re-exported into the cache
 
 

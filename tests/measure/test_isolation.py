@@ -1,6 +1,5 @@
 """Fault injection: each failing child becomes a status with a reason, and the caller goes on."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -111,12 +110,13 @@ def test_fork_server_is_preloaded_and_single_threaded():
 
 
 def test_wait_child_reports_signal_and_rusage():
-    pid = os.fork()
-    if pid == 0:
-        os.setpgid(0, 0)
-        data = bytearray(b"\x01") * (64 << 20)  # noqa: F841
-        os.kill(os.getpid(), signal.SIGTERM)
-    exit = wait_child(pid, 10, None)
+    """A child of our own (in its own process group, as the fork server makes them) that touches 64 MiB and dies of
+    SIGTERM. A fresh interpreter, not a fork of this one: a fork of the test process with threads running could hang,
+    and one that survived its signal would go on running tests."""
+    code = "import os, signal\ndata = bytearray(b'\\x01') * (64 << 20)\nos.kill(os.getpid(), signal.SIGTERM)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], process_group=0)
+    exit = wait_child(proc.pid, 120, None)
+    proc.returncode = -signal.SIGTERM  # reaped by wait_child: Popen must not wait for it again
     assert exit["signal"] == signal.SIGTERM and exit["exitcode"] is None and exit["maxrss_mb"] >= 64
     assert child_status(exit, None, 10, None) == ("crashed", "the child died of SIGTERM")
 
