@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from .errors import ConfigError
+from .errors import ConfigError, clip
 from .profile import Record
 from .runners import runner_class
 from .runners.base import BOOKKEEPING, OBSERVATION, RESULT, Runner, longest_prefix
@@ -78,8 +78,7 @@ class Mismatch:
 
 
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return clip(value if isinstance(value, str) else json.dumps(value, default=str), 60)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from .errors import SchemaError
+from .errors import SchemaError, clip
 from .specs import scaled_label
 
 #: The one list of record statuses: "ok" or why not ("skipped": not attempted by this sweep).
@@ -190,7 +190,7 @@ def check_peaks(value: dict[str, Any]) -> dict[str, Any]:
     if isinstance(value, dict) and "error" in value:
         error = value["error"]
         if not isinstance(error, str):
-            raise ValueError(f"peaks.error: expected a text, got {_short(error)}")
+            raise ValueError(f"peaks.error: expected a text, got {clip(repr(error))}")
         return value
     try:
         _Peaks.model_validate(value)
@@ -440,10 +440,7 @@ class Record(_Model):
     @classmethod
     def from_dict(cls, data: Any, where: str = "record") -> "Record":
         """Validate ``data``; a problem is one SchemaError line naming the record and the field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise SchemaError(f"{where}: {describe_error(exc)}") from None
+        return super().from_dict(data, where)
 
     def replace(self, **changes: Any) -> "Record":
         """A copy with ``changes`` applied and validated."""
@@ -471,11 +468,6 @@ def _loc(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def describe_error(exc: ValidationError, prefix_field: str = "") -> str:
     """One line: ``field 'latency.median_ms': Input should be a valid number (got '8.6')`` (+ how many more)."""
     return describe_errors(exc.errors(include_url=False), prefix_field)
@@ -494,7 +486,7 @@ def describe_errors(errors: Sequence[Mapping[str, Any]], prefix_field: str = "")
     field = _loc(tuple(first["loc"]))
     if prefix_field:
         field = f"{prefix_field}.{field}" if field != "(top level)" else prefix_field
-    got = "" if first["type"] in ("missing", "value_error") else f" (got {_short(first.get('input'))})"
+    got = "" if first["type"] in ("missing", "value_error") else f" (got {clip(repr(first.get('input')))})"
     more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
     msg = str(first["msg"]).replace("\n", " ").removeprefix("Value error, ")
     if first["type"] == "value_error" and field == "(top level)":

@@ -67,3 +67,8 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, path=None) -> None:
         super().__init__()
         self.path = path
+
+
+def clip(text: str, limit: int = 40) -> str:
+    """``text`` for a one-line message: at most ``limit`` characters, cut with "..." (the one shortener)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."

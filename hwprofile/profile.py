@@ -44,7 +44,7 @@ from .datatypes import (  # noqa: F401  (re-exported)
     describe_errors,
     record_where,
 )
-from .errors import EnvironmentProblem, InputFileError, SchemaError
+from .errors import EnvironmentProblem, InputFileError, SchemaError, clip
 from .measure.stats import latency_stats
 
 SCHEMA: Final = "hwprofile.profile"
@@ -139,11 +139,6 @@ class Profile(BaseModel):
         return write_json(Path(path), self.to_dict(), replace=replace, what="profile")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def read_json(path: str | os.PathLike, what: str) -> Any:
     """Parsed standard JSON from ``path`` (a ``what``: "profile", "layers file") through :func:`parse_json`, at
     most :data:`MAX_BYTES`; every problem is one InputFileError/SchemaError line."""
@@ -184,7 +179,7 @@ def check_header(data: Any, schema: str, versions: tuple, origin: str, what: str
         raise SchemaError(f"{origin} is not {what} (no \"schema\": \"{schema}\")")
     version = data.get("schema_version")
     if isinstance(version, bool) or version not in versions:
-        raise SchemaError(f"{origin} has schema version {_short(version)}; this hwprofile reads versions "
+        raise SchemaError(f"{origin} has schema version {clip(repr(version))}; this hwprofile reads versions "
                           f"{', '.join(map(str, versions))} (upgrade hwprofile for newer files)")
     check_depth(data, origin)
 
@@ -283,11 +278,6 @@ def _migrate_record(r: Any) -> Any:
     if "repeat_spread" not in lat and medians and min(medians) > 0:
         lat["repeat_spread"] = max(medians) / min(medians) - 1
     return {**r, "latency": lat}
-
-
-def atomic_write_json(path: Path, data: Any, *, replace: bool = True) -> Path:
-    """Kept for callers of earlier versions: :func:`hwprofile.atomic.write_json`."""
-    return write_json(path, data, replace=replace)
 
 
 __all__ = ["Device", "Energy", "Key", "LatencyStats", "MemoryReading", "Profile", "Record", "RunnerSettings", "SCHEMA",

@@ -122,12 +122,17 @@ def default_out(device_id: str) -> Path:
     return Path("runs") / f"{safe_name(device_id)}-{stamp}.json"
 
 
+def check_new_profile(out: Path) -> None:
+    """A new profile's path: free (not even a dangling link: nothing saved is replaced) and writable."""
+    if os.path.lexists(out):
+        raise ConfigError(f"{str(out)!r} already exists; choose another --out, or --resume it")
+    check_writable(out)
+
+
 def open_profile(config: SweepConfig, out: Path, resume: bool, device_id: str, fp: dict) -> Profile:
     """A fresh profile at a new path, or the resumed one after checking it matches."""
     if not resume:
-        if out.exists():
-            raise ConfigError(f"{str(out)!r} already exists; choose another --out, or --resume it")
-        check_writable(out)
+        check_new_profile(out)
         return Profile(devices={device_id: fp}, sweeps=[{"device_id": device_id, "config": config.identity(),
                                                           "started_utc": utc_now()}])
     profile = Profile.load(out)
@@ -225,8 +230,8 @@ def sweep_session(config: SweepConfig, out: str | os.PathLike | None = None, *, 
     device, runners, fp, dev_id = target.device, target.runners, target.fingerprint, target.device_id
     items, notes = target_items(config, target)
     path = Path(out) if out else default_out(dev_id)
-    if not resume and os.path.lexists(path):
-        raise ConfigError(f"{str(path)!r} already exists; choose another --out, or --resume it")
+    if not resume:
+        check_new_profile(path)
     with profile_lock(path), sigterm_as_interrupt():
         saved = resume  # the work so far is in the file (named by Interrupted)
         try:

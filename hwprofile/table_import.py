@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .datatypes import INT64_MAX, IMPORTED_RUNNER_PREFIX, PRECISIONS, Device, LatencyStats, Record, Throughput
-from .errors import ConfigError, InputFileError
+from .errors import ConfigError, InputFileError, clip
 from .profile import Profile
 from .timm_models import CNN_FAMILIES, families, family, is_cnn, zoo_counts
 from .timm_models import source as timm_source
@@ -213,7 +213,7 @@ def _number(cell: str, fld: str, where: str, col: str) -> float | None:
 
 
 def _short(text: str) -> str:
-    return repr(text if len(text) <= 30 else text[:27] + "...")
+    return repr(clip(text, 30))
 
 
 def parse(text: str, columns: Mapping[str, str], origin: str, batch_size: int | None = None) -> list[Row]:

@@ -14,6 +14,7 @@ from ..gate_measure import sweep_config_of
 from ..profile import Profile
 from ..quality import summary_line
 from ..roofline import summary_lines
+from ..specs import scaled_label
 from ..sweep import run_sweep
 from ..sweep_decide import run_until_decided
 from ..sweep_plan import make_plan, still_to_measure
@@ -180,8 +181,7 @@ def start_line(config, resume: str | None, remeasure: str | None) -> str:
 def show_plan(config, view: View) -> int:
     """``run --plan``: the items, the artifacts to make and the estimated wall time; measures nothing."""
     plan = make_plan(config)
-    rows = [{**vars(i), "label": i.model if not i.strategy else f"{i.model} {i.strategy} x{i.scale:g}"}
-            for i in plan.items]
+    rows = [{**vars(i), "label": scaled_label(i.model, i.strategy, i.scale)} for i in plan.items]
     arts = [{**vars(a), "batches": ",".join(map(str, a.batches)) or None} for a in plan.artifacts]
     where = plan.device + ("" if plan.device_present else " (not present here)")
     tables = [Table(f"Plan on {where}: {len(rows)} records", (

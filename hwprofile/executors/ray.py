@@ -62,8 +62,8 @@ from ..runners.prepare import Artifacts
 from ..sweep import (
     ReadyItem,
     check_remeasure,
+    check_new_profile,
     check_resumable,
-    check_writable,
     default_out,
     done_keys,
     needs_peaks,
@@ -499,9 +499,7 @@ def _fleet_sweeps(config, path: Path, plans: list, notes: list[str], *, resume: 
         gone = [d for d in profile.devices if d not in here]
         notes += [f"{d}: in the profile but no node of that kind is in the cluster now; not resumed" for d in gone]
     else:
-        if path.exists():
-            raise ConfigError(f"{str(path)!r} already exists; choose another --out, or --resume it")
-        check_writable(path)
+        check_new_profile(path)
         profile = Profile()
     for kind, cfg, _, _ in plans:
         if kind.id not in profile.devices:
