@@ -243,7 +243,9 @@ def test_a_ray_sweep_gives_the_records_of_a_local_sweep(cluster, kinds, tmp_path
     assert set(lrec) == set(rrec) and len(lrec) == 3
     for key in lrec:
         a, b = lrec[key].to_dict(), rrec[key].to_dict()
-        assert a.keys() == b.keys()
+        # the same fields; quality_reasons is there only for a record graded noisy or disturbed, which on a
+        # loaded machine (CI) either sweep's real torch record may be
+        assert a.keys() - {"quality_reasons"} == b.keys() - {"quality_reasons"}
         assert (a["status"], a["reason"]) == (b["status"], b["reason"])
         assert (a["latency"] or {}).keys() == (b["latency"] or {}).keys()
         assert a["memory"].keys() == b["memory"].keys()
