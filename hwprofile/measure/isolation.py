@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, NotRequired, TypedDict, cast
 
 from ..atomic import write_text
 from ..errors import ConfigError, EnvironmentProblem
@@ -64,8 +64,24 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
+class ChildExit(TypedDict):
+    """How a measuring child ended, read by its parent (wait4 and the RSS polls); ``cpu_s`` is None when the fork
+    server lost the child and nothing was read."""
+
+    pid: int | None
+    exitcode: int | None
+    signal: int | None
+    maxrss_mb: float
+    cpu_s: float | None
+    killed: str | None  # timeout | memory | abandoned | None
+    rss_seen_mb: float
+    wall_s: float
+    foreign_cpu_cores: NotRequired[float | None]  # set by Launcher.run: other work on the CPU meanwhile
+    nvml_used_delta_mb: NotRequired[float]  # set by the spawn launcher on GPU: device memory the child added
+
+
 def wait_child(pid: int, timeout_s: float, mem_cap_mb: float | None, poll_s: float = POLL_S,
-               stop_if: Callable[[], bool] | None = None) -> dict:
+               stop_if: Callable[[], bool] | None = None) -> ChildExit:
     """Wait for child ``pid`` (ours), killing its group on timeout, when its RSS passes the cap, or when
     ``stop_if()`` says the wait is pointless (the fork server's parent is gone)."""
     start = time.monotonic()
@@ -95,11 +111,10 @@ def wait_child(pid: int, timeout_s: float, mem_cap_mb: float | None, poll_s: flo
             os.close(fd)
     _kill_group(pid)  # grandchildren left in the group (e.g. compile workers)
     _, status, usage = os.wait4(pid, 0)
-    return {"pid": pid, "exitcode": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-            "maxrss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime, "killed": killed,
-            "rss_seen_mb": seen,
-            "wall_s": time.monotonic() - start}
+    return ChildExit(pid=pid, exitcode=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                     signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                     maxrss_mb=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime, killed=killed,
+                     rss_seen_mb=seen, wall_s=time.monotonic() - start)
 
 
 def cpu_busy_s() -> float | None:
@@ -112,13 +127,15 @@ def cpu_busy_s() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def _foreign_cores(busy0: float | None, exit: dict, own_s: float = 0.0) -> float | None:
+def _foreign_cores(busy0: float | None, exit: ChildExit, own_s: float = 0.0) -> float | None:
     """Average number of cores busy with other work while the child ran: all CPU time minus the child's
-    and minus this process's own (``own_s``: the waiting loop and, on GPU, the NVML sampling thread)."""
+    and minus this process's own (``own_s``: the waiting loop and, on GPU, the NVML sampling thread); None when
+    the child's CPU time is unknown (counting it as other work would grade the record disturbed)."""
     busy1 = cpu_busy_s()
-    if busy0 is None or busy1 is None or exit["wall_s"] <= 0:
+    child_s = exit.get("cpu_s")
+    if busy0 is None or busy1 is None or child_s is None or exit["wall_s"] <= 0:
         return None
-    return round(max(0.0, busy1 - busy0 - exit.get("cpu_s", 0.0) - own_s) / exit["wall_s"], 3)
+    return round(max(0.0, busy1 - busy0 - child_s - own_s) / exit["wall_s"], 3)
 
 
 def _tail(path: Path, limit: int = 240) -> str:
@@ -157,7 +174,7 @@ class Launcher:
     def __init__(self) -> None:
         self._baselines: dict[tuple, dict] = {}
 
-    def run(self, job: dict, timeout_s: float, mem_cap_mb: float | None) -> tuple[dict, dict | None, str]:
+    def run(self, job: dict, timeout_s: float, mem_cap_mb: float | None) -> tuple[ChildExit, dict | None, str]:
         """(exit info, result or None, last stderr line) of ``job`` run in a child."""
         with tempfile.TemporaryDirectory(prefix="hwprofile-") as tmp:
             job = {**job, "result_path": str(Path(tmp) / "result.json")}
@@ -184,7 +201,7 @@ class Launcher:
     def ready_up(self) -> None:
         """Start whatever the launcher needs before a child can start (nothing by default)."""
 
-    def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> dict:
+    def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> ChildExit:
         raise NotImplementedError
 
     def info(self) -> dict:
@@ -196,7 +213,7 @@ class SpawnLauncher(Launcher):
 
     method = "spawn"
 
-    def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> dict:
+    def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> ChildExit:
         job_file = stderr.with_name("job.json")  # this thread waits for the child: its PDEATHSIG is safe
         write_text(job_file, json.dumps({**job, "parent_pid": os.getpid()}), replace=True, what="job file")
         # NVML is device-wide, so the parent samples it: a polling thread in the measuring child would
@@ -274,7 +291,7 @@ class ForkServer(Launcher):
             if not self.alive():
                 self.start()
 
-    def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> dict:
+    def _start_and_wait(self, job: dict, stderr: Path, timeout_s: float, cap: float | None) -> ChildExit:
         with self._lock:
             if not self.alive():
                 self.start()
@@ -289,9 +306,9 @@ class ForkServer(Launcher):
                 if pid:
                     _kill_group(pid)
                 self.close()
-                return {"pid": pid, "exitcode": None, "signal": None, "maxrss_mb": 0.0, "killed": "timeout",
-                        "rss_seen_mb": 0.0, "wall_s": timeout_s}
-            return json.loads(line)
+                return ChildExit(pid=pid, exitcode=None, signal=None, maxrss_mb=0.0, cpu_s=None, killed="timeout",
+                                 rss_seen_mb=0.0, wall_s=timeout_s)
+            return cast(ChildExit, json.loads(line))  # the server wrote wait_child's ChildExit as JSON
 
     def info(self) -> dict:
         return {"isolation": self.method, "server_threads_at_fork": self.ready.get("threads"),

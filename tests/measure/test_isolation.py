@@ -281,3 +281,15 @@ def test_the_parents_own_cpu_time_is_not_foreign_load(monkeypatch):
     monkeypatch.setattr(isolation, "cpu_busy_s", lambda: next(busy, None) or busy_after[0])
     exit, _, _ = Busy().run({"type": "measure"}, 10, None)
     assert exit["foreign_cpu_cores"] == 0.0, exit
+
+
+def test_other_load_is_unknown_when_the_childs_cpu_time_is():
+    """The fork server's fallback exit (a lost child) has no CPU time: counting the child's work as other load
+    would grade the record disturbed, so the reading is None, not a guess."""
+    from hwprofile.measure.isolation import ChildExit, _foreign_cores, cpu_busy_s
+
+    lost = ChildExit(pid=None, exitcode=None, signal=None, maxrss_mb=0.0, cpu_s=None, killed="timeout",
+                     rss_seen_mb=0.0, wall_s=1.0)
+    assert _foreign_cores(cpu_busy_s(), lost) is None
+    known = ChildExit(**{**lost, "cpu_s": 0.0})
+    assert _foreign_cores(cpu_busy_s(), known) is not None or cpu_busy_s() is None
