@@ -20,6 +20,8 @@ pytest.importorskip("matplotlib")
 from layer_fixtures import tiny_cnn  # noqa: E402
 from test_properties import SETTINGS, assert_clean, files, json_value, mutate, run_cli, workspace  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real run --layers profile, then hundreds of CLI calls (about 65 s)
+
 ALLOWED = {"base.json", "bad.json", "slow.json", "layers.json"}
 
 

@@ -206,6 +206,7 @@ def test_heavy_names_are_literals_of_known_libraries():
                     f"{path.relative_to(ROOT)}:{node.lineno}"
 
 
+@pytest.mark.slow
 def test_every_module_imports_on_its_own():
     """Each module first in a clean interpreter state: a cycle hidden by import order fails here."""
     names = sorted(m for m in MODULES if not m.startswith(HEAVY_MODULES) and m != "hwprofile.__main__")

@@ -34,6 +34,7 @@ def fake_gpu_machine(tmp_path, monkeypatch):
     monkeypatch.setattr(TrtRunner, "missing", classmethod(lambda cls, index: None))
 
 
+@pytest.mark.slow
 def test_trt_sweep_exports_builds_an_engine_and_measures(fake_gpu_machine, tmp_path):
     config = SweepConfig(device="cuda:0", runners=("trt",), models=("RegNetX-200MF",), scales=(1.0,),
                          batch_sizes=(1, 4), timing=FAST, timeout_s=240, cache_dir=str(tmp_path / "cache"), retries=0)
@@ -57,6 +58,7 @@ def test_trt_sweep_exports_builds_an_engine_and_measures(fake_gpu_machine, tmp_p
     assert "trt_engine_device_memory_mb" in first.memory
 
 
+@pytest.mark.slow
 def test_a_users_onnx_file_becomes_an_engine(fake_gpu_machine, tmp_path):
     """ONNX -> engine -> record for a file made elsewhere (no export): one profile per batch size."""
     import sys
@@ -78,6 +80,7 @@ def test_a_users_onnx_file_becomes_an_engine(fake_gpu_machine, tmp_path):
     assert recs[0].prepare["input"] == "engine" and recs[0].prepare["artifact"].endswith(".engine")
 
 
+@pytest.mark.slow
 def test_run_layers_on_trt_builds_a_detailed_engine_and_joins_every_layer(fake_gpu_machine, tmp_path):
     """run --layers with trt: the engine is built with detailed profiling verbosity (its own cache key), so the
     inspector names the ONNX nodes of every fused kernel; the IProfiler's device times become the record's

@@ -201,6 +201,7 @@ def test_a_sweep_while_busy_processes_hold_every_core(cli, tmp_path, monkeypatch
     assert f"--resume {out} --remeasure" in last
 
 
+@pytest.mark.slow
 def test_show_prints_verdicts_and_every_records_share_of_the_peaks(cli, tmp_path, monkeypatch):
     """Must show: `hwprofile show` of a profile measured on this machine prints the elasticities and δ with their
     intervals and the verdict, and each record's share of peak compute and bandwidth."""

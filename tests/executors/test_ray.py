@@ -38,6 +38,9 @@ from hwprofile.sweep import SweepConfig, run_sweep  # noqa: E402
 from hwprofile.sweep_config import FINAL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+#: a real local Ray cluster of three nodes (about 20 s to start) and multi-node sweeps: the slow part of the suite
+pytestmark = pytest.mark.slow
+
 TIMING = {"budget_s": 0.05, "warmup_s": 0.0, "warmup_iters": 1, "min_iters": 3, "throughput_window_s": 0.01}
 BASE = dict(models=("EfficientNet-B0",), scales=(1.0,), batch_sizes=(1,), timing=TIMING, retries=0)
 PLUGIN = "sleep=sleep_runner_plugin:SleepRunner"

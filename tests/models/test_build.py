@@ -5,6 +5,7 @@ torch = pytest.importorskip("torch")
 from hwprofile import build_model, complexity, get_spec, model_names, scale  # noqa: E402
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_every_zoo_model_builds_runs_and_matches_analytic_params():
     """Every block's channels fit the next at any input size (global pooling before the head), so a 32x32 image (the
