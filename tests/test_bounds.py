@@ -114,7 +114,7 @@ HEAVY_FOR_A_REFUSAL = ("numpy", "pydantic", "exporters", "hwprofile.layers", "hw
 @pytest.mark.parametrize("flag,value", [("--batch", "5000"), ("--resolution", "5000"), ("--iterations", "1000000000")])
 def test_layers_refuses_before_anything_heavy_loads(flag, value):
     """Issue 22's "refused in under a second": the refusal happens in the parser, which loads only argparse and
-    the bounds table (in a fresh interpreter: 0.19 s on the 2-vCPU AMD EPYC VM, bench/bench_cli_refusal.py)."""
+    the bounds table (in a fresh interpreter: 0.21 s on the 2-vCPU AMD EPYC VM, bench/bench_cli_refusal.py)."""
     import subprocess
     import sys
 
