@@ -51,7 +51,7 @@ EXTERNAL_DATA_BYTES = 2_000_000_000
 LIBRARIES = ("torch", "onnx", "onnxscript", "onnxruntime")
 #: The opset when none is asked for: the dynamo exporter's default (20), which is also the highest the
 #: TorchScript exporter writes. Graphs under 2 GB at opsets up to this one go through the TorchScript exporter
-#: (5-8x faster than dynamo here, the same fused graph: docs/exporting.md); the rest through dynamo.
+#: (5-8x faster than dynamo here, the same fused graph: docs/export.md); the rest through dynamo.
 TS_OPSET = 20
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 
@@ -297,10 +297,10 @@ def _run_exporter(job: _Job, model: Any, tmp: Path, external: bool) -> None:
         with _quiet():
             if external or (job.opset or TS_OPSET) > TS_OPSET:  # past protobuf's 2 GB (one external-data
                 #                              file) or past the TorchScript exporter's opsets: the dynamo exporter
-                torch.onnx.export(net, (x,), str(tmp), dynamo=True, external_data=True, optimize=True,
+                torch.onnx.export(net, (x,), str(tmp), dynamo=True, external_data=external, optimize=True,
                                   opset_version=job.opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                   dynamic_shapes=dynamic)
-            else:  # the TorchScript exporter: 5-8x faster, the same fused graph (docs/exporting.md)
+            else:  # the TorchScript exporter: 5-8x faster, the same fused graph (docs/export.md)
                 torch.onnx.export(net, (x,), str(tmp), dynamo=False, opset_version=job.opset or TS_OPSET,
                                   input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                   dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}

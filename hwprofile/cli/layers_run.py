@@ -20,6 +20,7 @@ from ..measure import Workload
 from ..onnx_complexity import count_onnx
 from ..runners import check_runner_name, resolve_device, runner_class
 from ..scaling import check_scale
+from ..specs import scaled_label
 from ..zoo import resolve
 from ._output import ALWAYS, Column, Table, emit, num, si, view_of
 
@@ -39,7 +40,7 @@ def _workload(args, runner: str):
         scale = 1.0 if args.scale is None else check_scale(args.scale)
         spec = resolve(args.model, args.strategy, scale) if args.strategy else resolve(args.model)
         batch, res = args.batch or 1, args.resolution or spec.train_res
-        label = spec.name if not args.strategy else f"{spec.name} {args.strategy} x{scale:g}"
+        label = scaled_label(spec.name, args.strategy, scale)
         if needs == "module":
             return Workload.from_spec(spec, batch, res, **kw), None, label
         onnx_path = str(to_onnx(spec, batch="dynamic", fp16=args.precision == "fp16", cache_dir=args.cache_dir).path)
