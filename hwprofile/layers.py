@@ -1,6 +1,6 @@
 """Per-layer time joined with per-layer counts and placed on the device's roofline.
 
-``measure_layers(runner, workload)`` measures a model in the usual isolated children
+``hwprofile.measure.core.measure_layers(runner, workload)`` measures a model in the usual isolated children
 (:func:`hwprofile.measure.measure` with ``layers=``): the ordinary timing, then one more child that
 measures in phases that never overlap -- the clean latency alone, then the profiled runs alone (ONNX
 Runtime's profiler on its own session, the clean one closed; forward hooks for torch; TensorRT's
@@ -35,8 +35,6 @@ from pydantic import ValidationError
 from .compare import identity, identity_dict
 from .datatypes import LAYER_COLUMNS, LAYER_VERSION, LayerBreakdown, check_peaks, describe_error
 from .errors import SchemaError
-from .measure import TimingConfig
-from .measure.core import measure
 
 BYTES_MODEL = ("bytes = inputs + weights + outputs of the layer at the element size (tensors that stay inside a "
                "fused layer are not counted); intensity = 2 flops per multiply-add / bytes; bound = memory when "
@@ -321,20 +319,6 @@ def file_report(lf) -> LayerReport:
     legacy = lf.schema_version == 0  # its end_to_end_ms was measured interleaved: the clean latency is the other
     return report(lf.breakdown(), model=lf.model, runner=lf.runner, device=lf.device, batch=lf.batch,
                   end_to_end_ms=lf.latency_median_ms if legacy else lf.end_to_end_ms, precision=lf.precision)
-
-
-def measure_layers(runner: str, workload, *, device: str = "cpu", onnx_path: str | None = None,
-                   iterations: int = 30, timing=None, timeout_s: float = 600.0, peaks: dict | None = None,
-                   peak_seconds: float = 0.5, matmul_n: int | None = None):
-    """Measure ``workload`` end to end and per layer (see the module docstring); returns the Measurement
-    (``.layers`` holds the breakdown and the peaks measured in the per-layer child)."""
-    spec = {"iterations": iterations, "onnx_path": onnx_path,
-            "peaks": None if peaks is not None else {"seconds": peak_seconds, "matmul_n": matmul_n}}
-    m = measure(runner, workload, timing or TimingConfig(budget_s=2.0, throughput_window_s=0.0), timeout_s=timeout_s,
-                device=device, layers=spec)
-    if m.ok and m.layers is not None and peaks is not None:
-        m.layers["peaks"] = peaks
-    return m
 
 
 # --------------------------------------------------------------------------- diffs

@@ -3,8 +3,8 @@
 Records: the share of peak compute each record reached and the share of peak memory bandwidth its
 activations imply at the least.
 
-The peaks are measured once per sweep (:func:`measure_peaks`, ``hwprofile.measure.peaks`` in a child
-process) and stored in the profile's device entry under ``peaks``. Shares are derived when shown:
+The peaks are measured once per sweep (:func:`hwprofile.measure.core.measure_peaks`, ``hwprofile.measure.peaks``
+in a child process) and stored in the profile's device entry under ``peaks``. Shares are derived when shown:
 
 - compute share = ``2 x flops x batch x passes / latency / peak FLOP/s``: flops are multiply-adds per image
   (2 FLOP each); ``passes`` is 1 for inference and 3 for training (backward counted as two forward passes);
@@ -23,20 +23,15 @@ Figures (``plot --roofline``): every layer as a point (intensity vs achieved FLO
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from . import layer_file
 from .errors import ConfigError
 from .layers import file_report, record_report, select_peaks
-from .lifetime import preamble
 from .plot import out_folder, pyplot, save_new_figure
-from .profile import SCHEMA, Profile, read_json, utc_now
+from .profile import SCHEMA, Profile, read_json
 
 
 def _safe(text: str) -> str:
@@ -125,30 +120,8 @@ def plot_roofline(source: str | Path, out_dir: str | Path) -> list[Path]:
 NEAR_ROOF = 0.5
 ELEMENT_BYTES = {"fp32": 4, "fp16": 2}
 PASSES = {"infer": 1, "train": 3}
-PEAKS_SECONDS = 0.5
 BYTE_MODEL = ("every activation written once and read once at the precision's element size (fp32 4 B, fp16 2 B); "
               "weights not counted; training x3")
-
-
-def measure_peaks(device: str, seconds: float = PEAKS_SECONDS, timeout_s: float = 600.0,
-                  threads: int | None = None) -> dict:
-    """``hwprofile.measure.peaks.peaks(device)`` in a child process (torch stays out of the sweep's own
-    process), with ``threads`` CPU threads (default: torch's), re-measured while other processes keep the CPU
-    busy; ``{"error": ...}`` when it fails. The child dies with this process (hwprofile.lifetime)."""
-    code = (preamble(os.getpid()) + "import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
-            "t = int(sys.argv[3]) or None\n"
-            "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]), threads=t)))")
-    try:
-        done = subprocess.run([sys.executable, "-c", code, device, str(seconds), str(threads or 0)],
-                              capture_output=True, text=True, timeout=timeout_s, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return {"error": f"peaks could not be measured: {exc}"}
-    if done.returncode != 0 or not done.stdout.strip():
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:240]
-        return {"error": f"peaks could not be measured: {tail}"}
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    out["measured_utc"] = utc_now()
-    return out
 
 
 def _best_rate(entry: object, key: str) -> float | None:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from exporters.artifacts import cache_root
 
 from . import atomic, quality
+from .measure import quiet
 from .atomic import safe_name
 from .bounds import shown
 from .complexity import complexity
@@ -33,7 +34,7 @@ from .measure import Measurement, TimingConfig, Workload
 from .onnx_complexity import count_onnx
 from .pooling import pool
 from .profile import Profile, Record, utc_now
-from .roofline import measure_peaks
+from .measure.core import measure_peaks
 from .runners import RUNNER_NAMES, availability, runner_class
 from .runners.prepare import Artifacts, prepare_input
 from .sweep_config import FINAL, PARAMS, Item, SweepConfig, check_runner_options, plan, timing_config, validate
@@ -306,7 +307,7 @@ class Session:
             return _measure_item(item, config, self.dev_id, self.device, self.artifacts, self.timing,
                                  executor.measure, self.started, self.durations)
         if isinstance(executor, LocalExecutor):  # the system check and the back-off read this machine
-            rec = quality.measure_with_retries(first_prepare(once), self.device, retries=config.retries,
+            rec = quiet.measure_with_retries(first_prepare(once), self.device, retries=config.retries,
                                                backoff_s=config.retry_backoff_s, on_retry=on_retry)
         else:  # judged on the readings taken where it ran
             rec = quality.with_quality(once())

@@ -1,4 +1,5 @@
-"""Record quality and re-measuring (hwprofile.quality), with a stand-in NVML for the GPU readings."""
+"""Record quality (hwprofile.quality) and re-measuring (hwprofile.measure.quiet), with a stand-in NVML
+for the GPU readings."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from fake_nvml import StrictNvml, nvml_error, real
 from hwprofile import quality
+from hwprofile.measure import quiet
 from hwprofile.measure import clocks
 from hwprofile.profile import Record
 
@@ -101,7 +103,7 @@ def measurer(*records):
 def test_disturbed_records_are_measured_again_until_clean():
     once, calls = measurer(rec(foreign=(1.2,)), rec(foreign=(0.0,)))
     slept = []
-    r = quality.measure_with_retries(once, "cpu", retries=2, backoff_s=0.0, sleep=slept.append)
+    r = quiet.measure_with_retries(once, "cpu", retries=2, backoff_s=0.0, sleep=slept.append)
     assert len(calls) == 2 and r.quality == "clean" and r.quality_reasons == []
     (first,) = r.settings.to_dict()["quality_attempts"]
     assert first["quality"] == "disturbed" and "other load" in first["reasons"][0]
@@ -110,22 +112,22 @@ def test_disturbed_records_are_measured_again_until_clean():
 
 def test_a_record_that_never_comes_clean_is_kept_disturbed():
     once, calls = measurer(rec(foreign=(1.5,)))
-    r = quality.measure_with_retries(once, "cpu", retries=2, backoff_s=0.0)
+    r = quiet.measure_with_retries(once, "cpu", retries=2, backoff_s=0.0)
     assert len(calls) == 3 and r.quality == "disturbed" and len(r.settings.to_dict()["quality_attempts"]) == 2
     once, calls = measurer(rec(foreign=(1.5,)), rec(status="skipped"))  # e.g. the budget ran out
-    r = quality.measure_with_retries(once, "cpu", retries=2, backoff_s=0.0)
+    r = quiet.measure_with_retries(once, "cpu", retries=2, backoff_s=0.0)
     assert len(calls) == 2 and r.ok and r.quality == "disturbed"
     once, calls = measurer(rec(foreign=(0.3,)))  # noisy is not re-measured
-    r = quality.measure_with_retries(once, "cpu", retries=2, backoff_s=0.0)
+    r = quiet.measure_with_retries(once, "cpu", retries=2, backoff_s=0.0)
     assert len(calls) == 1 and r.quality == "noisy"
     once, calls = measurer(rec(status="failed"))
-    assert quality.measure_with_retries(once, "cpu").status == "failed" and len(calls) == 1
+    assert quiet.measure_with_retries(once, "cpu").status == "failed" and len(calls) == 1
 
 
 def test_gpu_other_processes_disturb_through_the_newest_process_query():
     nvml = FakeNvml(pids=[4242])
     once, calls = measurer(rec(foreign=None))
-    r = quality.measure_with_retries(once, "cuda:0", retries=0, nvml=nvml)
+    r = quiet.measure_with_retries(once, "cuda:0", retries=0, nvml=nvml)
     assert r.quality == "disturbed" and r.settings.to_dict()["gpu_watch"]["other_processes"] == [4242]
     assert any("other processes on the GPU" in x for x in r.quality_reasons) and nvml.inited == 0
     assert set(nvml.asked) == {"nvmlDeviceGetComputeRunningProcesses_v3"}
@@ -138,15 +140,15 @@ def test_gpu_other_processes_disturb_through_the_newest_process_query():
 ])
 def test_an_older_driver_falls_back_to_the_older_process_queries(queries, asked):
     nvml = FakeNvml(pids=[7], queries=queries)
-    probe = quality.GpuProbe(nvml, ("handle", 0), {1})
+    probe = quiet.GpuProbe(nvml, ("handle", 0), {1})
     assert probe.other_processes() == [7]
     assert nvml.asked == [f"nvmlDeviceGetComputeRunningProcesses{a}" for a in asked]
 
 
 def test_no_process_query_answers_means_unknown_not_quiet():
-    probe = quality.GpuProbe(FakeNvml(pids=[7], queries=()), ("handle", 0), {1})
+    probe = quiet.GpuProbe(FakeNvml(pids=[7], queries=()), ("handle", 0), {1})
     assert probe.other_processes() is None
-    check = quality.system_check("cuda:0", window_s=0.0, probe=probe)
+    check = quiet.system_check("cuda:0", window_s=0.0, probe=probe)
     assert "gpu_other_processes" not in check
 
 
@@ -187,9 +189,9 @@ def test_gpu_power_cap_makes_noisy_and_unsupported_counters_are_left_out():
     assert q.quality == "noisy" and any("power cap" in x for x in q.reasons)
     assert _window(FakeNvml(supported=False))["violation_ns"] == {}
     nvml = FakeNvml(reasons=0x40)  # hardware thermal slowdown right after the measurement
-    r = quality.measure_with_retries(measurer(rec(foreign=None))[0], "cuda:0", retries=0, nvml=nvml)
+    r = quiet.measure_with_retries(measurer(rec(foreign=None))[0], "cuda:0", retries=0, nvml=nvml)
     assert r.quality == "disturbed" and any("thermal (hardware)" in x for x in r.quality_reasons)
-    clean = quality.measure_with_retries(measurer(rec(foreign=None))[0], "cuda:0", retries=0, nvml=FakeNvml())
+    clean = quiet.measure_with_retries(measurer(rec(foreign=None))[0], "cuda:0", retries=0, nvml=FakeNvml())
     assert clean.quality == "clean"
 
 
@@ -199,8 +201,8 @@ def test_records_from_before_the_timed_window_are_still_graded_on_their_whole_wi
 
 
 def test_no_nvml_on_cpu_or_without_the_binding():
-    assert quality.GpuProbe.open("cpu", FakeNvml()) is None
-    r = quality.measure_with_retries(measurer(rec())[0], "cpu", retries=0)
+    assert quiet.GpuProbe.open("cpu", FakeNvml()) is None
+    r = quiet.measure_with_retries(measurer(rec())[0], "cpu", retries=0)
     assert "gpu_watch" not in r.settings
 
 
@@ -212,11 +214,11 @@ def test_system_check_reads_the_load_of_other_processes():
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
-        check = quality.system_check("cpu", window_s=0.5)
+        check = quiet.system_check("cpu", window_s=0.5)
     finally:
         hog.kill()
         hog.wait()
-    assert check["cpu_other_cores"] >= 0.5 and not quality.is_quiet(check)
+    assert check["cpu_other_cores"] >= 0.5 and not quiet.is_quiet(check)
 
 
 def test_summary_line_and_remeasure_selection(tmp_path):
@@ -249,7 +251,7 @@ def test_docs_state_the_thresholds_the_code_uses():
     inline = re.findall(r"`([A-Z_]+)` = (\d+(?:\.\d+)?)(?![\d%])", text)
     assert len(inline) >= 9
     for name, value in inline:
-        module = next(m for m in (quality, analysis, regression, design, roofline) if hasattr(m, name))
+        module = next(m for m in (quality, quiet, analysis, regression, design, roofline) if hasattr(m, name))
         assert float(getattr(module, name)) == float(value), name
     assert "`NEAR_ROOF` = 50%" in text and roofline.NEAR_ROOF == 0.5
     assert "`CONFIDENCE` = 95%" in text and analysis.CONFIDENCE == 0.95

@@ -214,5 +214,7 @@ def test_records_are_compared_with_peaks_at_their_thread_count():
 
 
 def test_measure_peaks_reports_a_failure_instead_of_raising(monkeypatch):
-    monkeypatch.setattr(roofline.sys, "executable", "/nonexistent/python")
-    assert "could not be measured" in roofline.measure_peaks("cpu")["error"]
+    from hwprofile.measure import core
+
+    monkeypatch.setattr(core.sys, "executable", "/nonexistent/python")
+    assert "could not be measured" in core.measure_peaks("cpu")["error"]

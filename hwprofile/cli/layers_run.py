@@ -15,7 +15,8 @@ from exporters import to_onnx, to_tensorrt
 from ..atomic import check_writable, write_json
 from ..errors import ConfigError, InputFileError, MeasurementError
 from ..layer_file import header
-from ..layers import from_raw, measure_layers, report
+from ..layers import from_raw, report
+from ..measure.core import measure_layers
 from ..measure import Workload
 from ..onnx_complexity import count_onnx
 from ..runners import check_runner_name, resolve_device, runner_class

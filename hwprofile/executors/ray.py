@@ -16,7 +16,7 @@ How it schedules (Ray places the tasks; the driver picks each one's node, :mod:`
   ``max_nodes`` caps the nodes of each kind measuring at once.
 - **Same measurement, same rules.** The task measures the item as a local run does, on the node: the
   system check before each measurement, the quality grading, the re-measuring of disturbed records
-  (:func:`hwprofile.quality.measure_with_retries`, in hwprofile's isolated child processes), with the
+  (:func:`hwprofile.measure.quiet.measure_with_retries`, in hwprofile's isolated child processes), with the
   environment a local run on that node would have (:func:`.ray_cluster.node_environment`). Each kind's
   device peaks are measured once per profile, on one of its nodes.
 - **The driver keeps the profile** and saves it after each record, in whatever order they finish, so
@@ -45,7 +45,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import errors, quality
+from .. import errors
+from ..measure import quiet
 from .. import runners as registry
 from .._lazy import heavy
 from ..datatypes import Device
@@ -56,7 +57,7 @@ from ..locks import profile_lock
 from ..measure import TimingConfig, Workload
 from ..measure.core import measure
 from ..profile import Profile, utc_now
-from ..roofline import measure_peaks
+from ..measure.core import measure_peaks
 from ..runners import runner_class
 from ..runners.prepare import Artifacts
 from ..sweep import (
@@ -91,7 +92,7 @@ from .ray_schedule import KindSweep, NodeSlots, Scheduler
 
 TASK_NAME = "hwprofile-measure"
 PEAKS_TASK_NAME = "hwprofile-peaks"
-#: seconds a node's peaks may take (hwprofile.roofline.measure_peaks's own timeout)
+#: seconds a node's peaks may take (hwprofile.measure.core.measure_peaks's own timeout)
 PEAKS_TIMEOUT_S = 600.0
 
 
@@ -118,7 +119,7 @@ def _remote_item(ready: ReadyItem, timing: TimingConfig, blob: bytes | None, sha
             def once():
                 return ready.measure(timing, measure, settings)
 
-            record = quality.measure_with_retries(once, ready.device, retries=ready.config.retries,
+            record = quiet.measure_with_retries(once, ready.device, retries=ready.config.retries,
                                                   backoff_s=ready.config.retry_backoff_s)
             return {"node": node, "record": record.to_dict()}
         except HwprofileError as exc:  # bad input / unavailable runner: raised again by the driver
@@ -127,7 +128,7 @@ def _remote_item(ready: ReadyItem, timing: TimingConfig, blob: bytes | None, sha
 
 
 def _remote_peaks(device: str) -> dict:
-    """On the node: its device's peaks (hwprofile.roofline.measure_peaks)."""
+    """On the node: its device's peaks (hwprofile.measure.core.measure_peaks)."""
     ray = heavy("ray")
 
     with node_environment():

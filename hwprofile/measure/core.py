@@ -1,13 +1,21 @@
-"""``measure()``: one runner on one workload, isolated in child process(es), never raising for a child."""
+"""``measure()``: one runner on one workload, isolated in child process(es), never raising for a child; and
+``measure_peaks()``: the device's peaks, measured in a child process; ``measure_layers()``: a model end to end and
+per layer (:mod:`hwprofile.layers` reads what it measured)."""
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
 from .. import bounds, runners
 from ..errors import RunnerUnavailable
+from ..lifetime import preamble
+from ..profile import utc_now
 from ..runners.base import check_options
 from . import clocks, energy
 from .isolation import child_status, get_launcher, memory_cap_mb
@@ -145,3 +153,42 @@ def _memory(runs: list, baseline: dict | None) -> dict:
                                                 "cpu_baseline_rss_mb: what the model, its inputs and running "
                                                 "it added (on GPU including the CUDA context's host memory)")
     return out
+
+
+#: seconds each peak test runs
+PEAKS_SECONDS = 0.5
+
+
+def measure_peaks(device: str, seconds: float = PEAKS_SECONDS, timeout_s: float = 600.0,
+                  threads: int | None = None) -> dict:
+    """``hwprofile.measure.peaks.peaks(device)`` in a child process (torch stays out of the sweep's own
+    process), with ``threads`` CPU threads (default: torch's), re-measured while other processes keep the CPU
+    busy; ``{"error": ...}`` when it fails. The child dies with this process (hwprofile.lifetime)."""
+    code = (preamble(os.getpid()) + "import json, sys\nfrom hwprofile.measure.peaks import peaks\n"
+            "t = int(sys.argv[3]) or None\n"
+            "print(json.dumps(peaks(sys.argv[1], seconds=float(sys.argv[2]), threads=t)))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, device, str(seconds), str(threads or 0)],
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"error": f"peaks could not be measured: {exc}"}
+    if done.returncode != 0 or not done.stdout.strip():
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:240]
+        return {"error": f"peaks could not be measured: {tail}"}
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["measured_utc"] = utc_now()
+    return out
+
+
+def measure_layers(runner: str, workload, *, device: str = "cpu", onnx_path: str | None = None,
+                   iterations: int = 30, timing=None, timeout_s: float = 600.0, peaks: dict | None = None,
+                   peak_seconds: float = 0.5, matmul_n: int | None = None):
+    """Measure ``workload`` end to end and per layer (see the module docstring); returns the Measurement
+    (``.layers`` holds the breakdown and the peaks measured in the per-layer child)."""
+    spec = {"iterations": iterations, "onnx_path": onnx_path,
+            "peaks": None if peaks is not None else {"seconds": peak_seconds, "matmul_n": matmul_n}}
+    m = measure(runner, workload, timing or TimingConfig(budget_s=2.0, throughput_window_s=0.0), timeout_s=timeout_s,
+                device=device, layers=spec)
+    if m.ok and m.layers is not None and peaks is not None:
+        m.layers["peaks"] = peaks
+    return m
