@@ -8,7 +8,8 @@ from __future__ import annotations
 import platform
 import time
 
-from hwprofile import complexity, get_spec, model_names, scale
+from hwprofile.zoo import get_spec, model_names, scale
+from hwprofile.zoo import complexity
 
 STRATEGIES = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "wg", "dwgr")
 SCALES = (2.0, 4.0, 16.0)

@@ -37,7 +37,7 @@ def specs(args: argparse.Namespace) -> list:
 def bench_one(spec, cache: Path, fp16: bool) -> dict:
     import exporters
     import hwprofile as hp
-    from hwprofile.onnx_complexity import count_onnx
+    from hwprofile.graph import count_onnx
 
     from hwprofile.errors import MeasurementError
 

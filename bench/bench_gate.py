@@ -42,7 +42,7 @@ SLOW_RUNNER = "ort:cpu-slow"
 
 
 def _slow_runner_class():
-    from hwprofile.runners.ort_runner import OrtCpuRunner
+    from hwprofile.runners._ort import OrtCpuRunner
 
     class SlowOrtCpuRunner(OrtCpuRunner):
         """ORT CPU, then a busy wait of ``HWPROFILE_BENCH_SLOWDOWN`` x the inference's own time."""
@@ -86,7 +86,7 @@ def relabel(profile):
 
 
 def _register_slow_runner(args: argparse.Namespace) -> None:
-    from hwprofile.runners import register_runner
+    from hwprofile.runners._registry import register_runner
 
     os.environ["HWPROFILE_BENCH_SLOWDOWN"] = str(args.slowdown)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -95,8 +95,8 @@ def _register_slow_runner(args: argparse.Namespace) -> None:
 
 def measure_interleaved(args: argparse.Namespace, out: Path) -> None:
     """Trials of A, A' and B measured in the same rounds, one process per record and round."""
-    from hwprofile.compare import identity
-    from hwprofile.gate import pool_all
+    from hwprofile.analysis import identity
+    from hwprofile.analysis import pool_all
     from hwprofile.profile import Profile
 
     _register_slow_runner(args)
@@ -125,7 +125,7 @@ def measure_interleaved(args: argparse.Namespace, out: Path) -> None:
 
 
 def evaluate_interleaved(out: Path, config) -> dict:
-    from hwprofile.gate import evaluate as gate
+    from hwprofile.gate._decide import evaluate as gate
     from hwprofile.profile import Profile
 
     aa, ab = [], []
@@ -171,7 +171,7 @@ def load_sessions(out: Path):
 
 def between_process_sd(profiles) -> float:
     """Pooled sd of log per-process medians around each record's mean (drift inside a session)."""
-    from hwprofile.compare import process_medians_ms
+    from hwprofile.analysis._compare import process_medians_ms
 
     dev, dof = 0.0, 0
     for p in profiles:
@@ -184,7 +184,7 @@ def between_process_sd(profiles) -> float:
 
 
 def evaluate(a, b, config) -> dict:
-    from hwprofile.gate import evaluate as gate
+    from hwprofile.gate._decide import evaluate as gate
 
     aa = [gate(x.records, y.records, config) for x, y in itertools.combinations(a, 2)]
     ab = [gate(x.records, y.records, config) for x in a for y in b]
@@ -211,7 +211,8 @@ def _rates(aa, ab) -> dict:
 
 
 def report(a, b, args: argparse.Namespace) -> dict:
-    from hwprofile.gate import DEFAULT_THRESHOLDS, DRIFT_FLOOR, GateConfig
+    from hwprofile.gate._decide import DEFAULT_THRESHOLDS, GateConfig
+    from hwprofile.gate import DRIFT_FLOOR
 
     config = GateConfig(confidence=args.confidence)
     if args.interleave:
@@ -251,8 +252,8 @@ def evaluate_calibrated(a, b, k: int, confidence: float) -> dict:
     """What ``check --calibrate`` achieves on these sessions, cross-validated: every A session in
     turn is the baseline, k of the other A sessions (each cyclic window in turn) calibrate its
     thresholds, the remaining A sessions are gated against it (A/A) and so are the B sessions (A/B)."""
-    from hwprofile.gate_calibration import observe, thresholds
-    from hwprofile.gate import GateConfig, evaluate as gate
+    from hwprofile.gate._calibration import observe, thresholds
+    from hwprofile.gate._decide import GateConfig, evaluate as gate
 
     if len(a) < k + 2:
         raise SystemExit(f"--calibrate {k} needs at least {k + 2} A sessions (have {len(a)})")
@@ -291,8 +292,8 @@ def report_calibrated(a, b, args: argparse.Namespace) -> dict:
 
 def simulate(args: argparse.Namespace) -> list[dict]:
     """Rates on synthetic data (tests/data/profiles/make_profiles.py) over drift, processes, re-measuring."""
-    from hwprofile.compare import identity
-    from hwprofile.gate import GateConfig, evaluate_with_remeasure
+    from hwprofile.analysis import identity
+    from hwprofile.gate._decide import GateConfig, evaluate_with_remeasure
     from hwprofile.profile import Record
 
     spec = importlib.util.spec_from_file_location("make_profiles", ROOT / "tests/data/profiles/make_profiles.py")

@@ -31,7 +31,8 @@ def export_effnet_b0(batch: int = 1) -> Path:
         return path
     import torch
 
-    from hwprofile import build_model, get_spec
+    from hwprofile import build_model
+    from hwprofile.zoo import get_spec
 
     CACHE.mkdir(parents=True, exist_ok=True)
     spec = get_spec("EfficientNet-B0")
@@ -46,7 +47,7 @@ def export_effnet_b0(batch: int = 1) -> Path:
 
 
 def machine() -> dict:
-    from hwprofile.measure.fingerprint import fingerprint
+    from hwprofile.measure import fingerprint
 
     fp = fingerprint("cpu")
     return {"id": fp["id"], "cpu": fp["cpu"]["model"], "cores": fp["cpu"]["logical_cores"], "ram_gb": fp["ram_gb"],
@@ -107,9 +108,9 @@ def main() -> None:
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args()
 
-    from hwprofile.measure import TimingConfig, Workload
-    from hwprofile.measure.timing import sample, warm_up
-    from hwprofile.runners.ort_runner import OrtCpuRunner
+    from hwprofile.profile import TimingConfig, Workload
+    from hwprofile.trackers.timing import sample, warm_up
+    from hwprofile.runners._ort import OrtCpuRunner
 
     info = machine()
     path = export_effnet_b0(1)

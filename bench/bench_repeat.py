@@ -90,8 +90,8 @@ class OneProcess:
 
 
 def hwprofile(path: Path, threads: int, repeats: int, warmup_s: float, budget_s: float) -> dict:
-    from hwprofile.measure import TimingConfig, Workload
-    from hwprofile.measure.core import measure
+    from hwprofile.profile import TimingConfig, Workload
+    from hwprofile.measure import measure
 
     cfg = TimingConfig(warmup_iters=10, warmup_s=warmup_s, min_iters=10, budget_s=budget_s, repeats=repeats,
                        throughput_window_s=0.0)
@@ -110,10 +110,10 @@ def main() -> None:
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args()
 
-    from hwprofile.measure import TimingConfig, Workload
+    from hwprofile.profile import TimingConfig, Workload
 
-    from hwprofile.measure.core import measure
-    from hwprofile.runners.ort_runner import default_threads
+    from hwprofile.measure import measure
+    from hwprofile.runners._ort import default_threads
 
     threads = args.threads or default_threads()
     info = machine()

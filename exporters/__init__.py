@@ -6,8 +6,8 @@ functions that need them.
 
 from __future__ import annotations
 
-from .artifacts import EngineArtifact, OnnxArtifact, Verification
-from .to_onnx import to_onnx
-from .to_tensorrt import to_tensorrt
+from exporters.artifacts import EngineArtifact, OnnxArtifact, Verification
+from exporters.to_onnx import to_onnx
+from exporters.to_tensorrt import to_tensorrt
 
 __all__ = ["EngineArtifact", "OnnxArtifact", "Verification", "to_onnx", "to_tensorrt"]

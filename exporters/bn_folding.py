@@ -3,7 +3,7 @@
 torch's exporter folds each BatchNorm into the preceding conv. :func:`conv_layers` records, in
 execution order, every Conv2d/Linear and the BatchNorm applied to its output; :func:`annotate`
 writes that into the ONNX model's ``hwprofile.folded_bn`` metadata (with ``hwprofile.spec``), which
-the counter (:mod:`hwprofile.onnx_complexity`) reads to count each folded node as conv plus BN, so
+the counter (:mod:`hwprofile.graph._count`) reads to count each folded node as conv plus BN, so
 ONNX counts equal the analytic ones. :func:`fold_bn` fuses the pairs in fp32 before an fp16 export.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from hwprofile._lazy import heavy
 from hwprofile._version import __version__
-from hwprofile.onnx_complexity import FOLDED_BN_KEY, SPEC_KEY
+from hwprofile.graph import FOLDED_BN_KEY, SPEC_KEY
 
 
 def conv_layers(model: Any, input_shape: tuple[int, ...]) -> list[dict]:

@@ -28,23 +28,16 @@ from typing import Any
 from hwprofile._lazy import heavy
 from hwprofile.atomic import copy_file
 from hwprofile.errors import ConfigError, InputFileError, MeasurementError
-from hwprofile.scaling import MAX_BATCH
-from hwprofile.specs import AnyNetSpec, EffNetSpec, spec_to_dict
+from hwprofile.zoo import MAX_BATCH
+from hwprofile.zoo import AnyNetSpec, EffNetSpec, spec_to_dict
 from hwprofile.zoo import get_spec
 
-from .artifacts import (
-    EXPORT_RECIPE,
-    OnnxArtifact,
-    cache_root,
-    cached_artifact,
-    key_of,
-    library_versions,
-    sha256_file,
-    write_json_atomic,
+from exporters.artifacts import (
+    EXPORT_RECIPE, OnnxArtifact, cache_root, cached_artifact, key_of, library_versions, sha256_file, write_json_atomic,
 )
-from .bn_calibration import calibrate_bn
-from .bn_folding import annotate, conv_layers, fold_bn
-from .verify import verify_onnx
+from exporters.bn_calibration import calibrate_bn
+from exporters.bn_folding import annotate, conv_layers, fold_bn
+from exporters.verify import verify_onnx
 
 #: Models whose weights exceed this many bytes are saved with external data (protobuf: 2 GiB).
 EXTERNAL_DATA_BYTES = 2_000_000_000

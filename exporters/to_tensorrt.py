@@ -20,16 +20,10 @@ from typing import Any
 
 from hwprofile._lazy import heavy
 from hwprofile.errors import ConfigError, InputFileError, RunnerUnavailable
-from hwprofile.onnx_graph import load_model
+from hwprofile.graph import load_model
 
-from .artifacts import (
-    EngineArtifact,
-    OnnxArtifact,
-    cache_root,
-    cached_artifact,
-    key_of,
-    sha256_file,
-    write_bytes_atomic,
+from exporters.artifacts import (
+    EngineArtifact, OnnxArtifact, cache_root, cached_artifact, key_of, sha256_file, write_bytes_atomic,
     write_json_atomic,
 )
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from hwprofile._lazy import heavy
 
-from .artifacts import Verification
+from exporters.artifacts import Verification
 
 #: fp32 bounds. Deep random nets amplify rounding differences between ONNX Runtime's fused
 #: kernels and PyTorch's (ResNet-152: rms_err 4e-4), yet one weight of a mid-network conv of

@@ -12,17 +12,10 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from ._lazy import heavy
-from ._version import __version__
-from .complexity import Complexity, complexity  # light; and the module's name is also this function's
-from .errors import (
-    ConfigError,
-    EnvironmentProblem,
-    HwprofileError,
-    InputFileError,
-    SchemaError,
-    StrategyError,
-    UnknownModelError,
+from hwprofile._lazy import heavy
+from hwprofile._version import __version__
+from hwprofile.errors import (
+    ConfigError, EnvironmentProblem, HwprofileError, InputFileError, SchemaError, StrategyError, UnknownModelError,
 )
 
 __all__ = [
@@ -36,31 +29,31 @@ __all__ = [
 #: ``import hwprofile.x`` and every ``hwprofile`` command load only what they need (``hwprofile layers
 #: --batch 5000`` is refused without loading profiles, fits or the gate)
 _LAZY = {
-    "GateOptions": ".gate", "GateResult": ".gate",
-    "Profile": ".profile", "Record": ".profile",
-    "scale": ".scaling", "scaling_factors": ".scaling",
-    "AnyNetSpec": ".specs", "EffNetSpec": ".specs", "ModelSpec": ".specs",
-    "ImportResult": ".table_import", "TableFilter": ".table_import", "import_table": ".table_import",
-    "get_spec": ".zoo", "model_names": ".zoo", "resolve": ".zoo",
+    "GateOptions": "hwprofile.gate", "GateResult": "hwprofile.gate",
+    "Profile": "hwprofile.profile", "Record": "hwprofile.profile",
+    "ImportResult": "hwprofile.profile", "TableFilter": "hwprofile.profile", "import_table": "hwprofile.profile",
+    "AnyNetSpec": "hwprofile.zoo", "EffNetSpec": "hwprofile.zoo", "ModelSpec": "hwprofile.zoo",
+    "Complexity": "hwprofile.zoo", "complexity": "hwprofile.zoo", "get_spec": "hwprofile.zoo",
+    "model_names": "hwprofile.zoo", "resolve": "hwprofile.zoo", "scale": "hwprofile.zoo",
+    "scaling_factors": "hwprofile.zoo",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from .gate import GateOptions, GateResult
-    from .gate_session import CalibrationResult
-    from .profile import Profile, Record
-    from .scaling import scale, scaling_factors
-    from .specs import AnyNetSpec, EffNetSpec, ModelSpec
-    from .table_import import ImportResult, TableFilter, import_table
-    from .zoo import get_spec, model_names, resolve
+    from hwprofile.gate import CalibrationResult, GateOptions, GateResult
+    from hwprofile.profile import ImportResult, Profile, Record, TableFilter, import_table
+    from hwprofile.zoo import (
+        AnyNetSpec, Complexity, EffNetSpec, ModelSpec, complexity, get_spec, model_names, resolve, scale,
+        scaling_factors,
+    )
 
 
 def __getattr__(name: str) -> Any:
     where = _LAZY.get(name)
     if where is None:
         raise AttributeError(f"module 'hwprofile' has no attribute {name!r}")
-    value = getattr(importlib.import_module(where, __name__), name)
+    value = getattr(importlib.import_module(where), name)
     globals()[name] = value
     return value
 
@@ -74,7 +67,7 @@ def __dir__() -> list[str]:
 
 def build_model(spec: ModelSpec | str) -> "torch.nn.Module":
     """A PyTorch module for a spec or zoo name (imports torch)."""
-    from .zoo import get_spec
+    from hwprofile.zoo import get_spec
 
     return heavy("hwprofile.models").build(get_spec(spec) if isinstance(spec, str) else spec)
 
@@ -85,14 +78,14 @@ def run(*, out: str | os.PathLike | None = None, resume: bool = False, quiet: bo
 
     >>> profile = hwprofile.run(device="cpu", strategies=("w", "dWr"), scales=(1, 4), batch_sizes=(1,))
     """
-    from .sweep import run as run_sweep
+    from hwprofile.sweep import run as run_sweep
 
     return run_sweep(out=out, resume=resume, quiet=quiet, **options)
 
 
 def check(baseline: "str | os.PathLike | Profile", current: "str | os.PathLike | Profile | None" = None,
           gate: GateOptions | None = None, **kwargs: Any) -> GateResult:
-    """The regression gate; mirrors ``hwprofile check`` (:func:`hwprofile.gate_session.check`).
+    """The regression gate; mirrors ``hwprofile check`` (:func:`hwprofile.gate.check`).
 
     ``baseline`` / ``current``: profile paths or loaded Profiles; ``current=None`` measures now with
     run options as for :func:`run`. Gate options are the fields of :class:`GateOptions`, as keyword
@@ -103,7 +96,7 @@ def check(baseline: "str | os.PathLike | Profile", current: "str | os.PathLike |
     >>> result.passed, result.exit_code, result.counts()
     (False, 1, {'regression': 8})
     """
-    from .gate_session import check as check_profiles
+    from hwprofile.gate import check as check_profiles
 
     return check_profiles(baseline, current, gate, **kwargs)
 
@@ -111,7 +104,7 @@ def check(baseline: "str | os.PathLike | Profile", current: "str | os.PathLike |
 def calibrate_gate(baseline: "str | os.PathLike", current: "str | os.PathLike | Profile | None" = None,
                    **kwargs: Any) -> "CalibrationResult":
     """One A/A session stored in ``baseline`` and this device's thresholds from all of them; mirrors
-    ``hwprofile check --calibrate`` (:func:`hwprofile.gate_session.calibrate_gate`)."""
-    from .gate_session import calibrate_gate as calibrate
+    ``hwprofile check --calibrate`` (:func:`hwprofile.gate.calibrate_gate`)."""
+    from hwprofile.gate import calibrate_gate as calibrate
 
     return calibrate(baseline, current, **kwargs)

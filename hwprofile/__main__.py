@@ -1,5 +1,5 @@
 """``python -m hwprofile``."""
 
-from .cli import entry
+from hwprofile.cli import entry
 
 entry()

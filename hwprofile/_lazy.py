@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from .errors import EnvironmentProblem
+from hwprofile.errors import EnvironmentProblem
 
 #: how to install torch: pinned and first (a bare ``torch>=2.4`` can resolve to a multi-GB CUDA build), then an extra
 _TORCH = ('pip install "torch==2.13.0" (a CPU or a CUDA build: docs/install.md), then pip install -e ".[cpu]" '

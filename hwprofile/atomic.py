@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ConfigError, EnvironmentProblem, HwprofileError, InputFileError, InternalError
+from hwprofile.errors import ConfigError, EnvironmentProblem, HwprofileError, InputFileError, InternalError
 
 STALE_AGE_S = 3600.0
 _TMP = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+\.tmp$")

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from hwprofile.errors import ConfigError
 
 
 def shown(value, limit: int = 60) -> str:

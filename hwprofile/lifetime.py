@@ -9,7 +9,7 @@ killed (``kill -9``, ``timeout -s KILL``, a CI job's time limit), none of them m
   (``prctl(PR_SET_PDEATHSIG)``), and exits at once if the parent is already gone (it died between the
   fork and the request). The kernel sends the signal when the *thread* that started the child exits,
   so it is used where that thread outlives the child (it waits for it) or is the main thread.
-- The fork server also watches its parent's pid while it waits for a child (hwprofile.measure.forkserver)
+- The fork server also watches its parent's pid while it waits for a child (hwprofile.measure._forkserver)
   and reads EOF on its request pipe when the parent is gone.
 
 :func:`interrupt_once` is the SIGINT handler of the ``hwprofile`` command: the first SIGINT raises

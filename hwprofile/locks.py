@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .atomic import make_folder, write_error
-from .errors import EnvironmentProblem
+from hwprofile.atomic import make_folder, write_error
+from hwprofile.errors import EnvironmentProblem
 
 _HELD: dict[str, int] = {}  # lock file (real path) -> nesting depth, in this process
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 from hwprofile.analysis import CONFIDENCE
 from hwprofile.analysis import answer as answer_groups
-from hwprofile.datatypes import Record
-from hwprofile.table_import import ImportResult, TableFilter, count_rows, import_table, timm_file_settings
+from hwprofile.profile import Record
+from hwprofile.profile import ImportResult, TableFilter, count_rows, import_table
+from hwprofile.profile._table_import import timm_file_settings
 
 PATTERN = re.compile(r"benchmark-infer-(?P<prec>[a-z0-9_]+)-(?P<layout>nchw|nhwc)-pt(?P<torch>\d+)-"
                      r"(?P<where>cu\d+|cpu)-(?P<device>[a-z0-9_]+?)(?P<dynamo>-dynamo)?(?:\.\w+)*\.csv$")

@@ -6,7 +6,7 @@
 
 A model's family is the file of ``timm/models/`` whose ``@register_model`` function defines it
 (``resnet50`` -> ``resnet``). hwprofile's CNN filter (``hwprofile import --family cnn``) is a list of
-these families (hwprofile/timm_models.py), so the filter can be re-derived from timm's own source.
+these families (hwprofile/zoo/_timm.py), so the filter can be re-derived from timm's own source.
 The file records the commit it was read from.
 """
 

@@ -4,7 +4,7 @@
 For each design (EfficientNet-B0 scaled by some strategies at some scales, the real counts) and noise sigma,
 ``--seeds`` synthetic sweeps per truth (latency exactly ∝ acts, ∝ flops, ∝ flops^0.5·acts^0.5, constant;
 times lognormal noise), each with 4 rows (ort:cpu and torch:cpu at batch 1 and 8), are answered by
-``hwprofile.analysis.answer`` (hwprofile.power.simulate). Simulated numbers, not measurements; seeded, so
+``hwprofile.analysis.answer`` (hwprofile.analysis._power.simulate). Simulated numbers, not measurements; seeded, so
 the table is the same every run. ``est. s`` is ``run --plan``'s rough wall-time estimate on CPU with both
 CPU runners (a planning figure, not a measurement).
 
@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 
-from hwprofile.design import design_se
-from hwprofile.power import design_points, simulate
-from hwprofile.sweep_config import DEFAULT_SCALES, DEFAULT_STRATEGIES, SweepConfig
-from hwprofile.sweep_plan import make_plan
+from hwprofile.analysis import design_se
+from hwprofile.analysis._power import design_points, simulate
+from hwprofile.sweep._config import DEFAULT_SCALES, DEFAULT_STRATEGIES
+from hwprofile.sweep import SweepConfig
+from hwprofile.sweep import make_plan
 
 DESIGNS = {
     "previous default: d, w, r, dw, dwr, dWr x {1, 4}": (("d", "w", "r", "dw", "dwr", "dWr"), (1, 4)),

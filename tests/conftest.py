@@ -9,19 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from helpers import has_cuda
+
 DATA = Path(__file__).parent / "data"
 
 
-def _has_cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    has_gpu = _has_cuda()
+    has_gpu = has_cuda()
     has_trt = importlib.util.find_spec("tensorrt") is not None
     rehearse = os.environ.get("HWPROFILE_GPU_IMAGE") == "1"
     for item in items:

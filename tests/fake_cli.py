@@ -1,12 +1,12 @@
 """``python tests/fake_cli.py ARGS``: the ``hwprofile`` command with the scripted fake runner registered as
-``fake`` (hwprofile.runners.fake), for tests that must run hwprofile as a real process (signals, kills,
+``fake`` (hwprofile.runners._fake), for tests that must run hwprofile as a real process (signals, kills,
 a full disk) without measuring a real model."""
 
 import sys
 
 from hwprofile.cli import main
-from hwprofile.runners import register_runner
-from hwprofile.runners.fake import PATH
+from hwprofile.runners._registry import register_runner
+from hwprofile.runners._fake import PATH
 
 if __name__ == "__main__":
     register_runner("fake", PATH)

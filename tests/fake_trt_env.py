@@ -35,7 +35,7 @@ def install(which: str = "common") -> types.ModuleType:
     """Install the stand-in as ``tensorrt`` in this process and put TrtRunner's CUDA parts on the CPU."""
     import fake_tensorrt
 
-    from hwprofile.runners.trt_runner import TrtRunner
+    from hwprofile.runners._trt import TrtRunner
 
     fake = fake_tensorrt.make(which)
     sys.modules["tensorrt"] = fake

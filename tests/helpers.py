@@ -1,10 +1,30 @@
-"""Small assertions shared by the CLI tests."""
+"""Small helpers shared by the tests: fixture paths, the fixture generator, whether CUDA is here, one-line errors."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 PROFILE_FIXTURES = Path(__file__).resolve().parent / "data" / "profiles"
+
+
+def make_profiles() -> ModuleType:
+    """tests/data/profiles/make_profiles.py (the synthetic fixtures' generator), loaded as a module."""
+    spec = importlib.util.spec_from_file_location("make_profiles", PROFILE_FIXTURES / "make_profiles.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def has_cuda() -> bool:
+    """Whether torch is installed and sees a CUDA GPU."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def fixture_profile(name: str) -> str:

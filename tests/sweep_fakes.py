@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import time
 
-from hwprofile.complexity import complexity
-from hwprofile.specs import spec_from_dict
+from hwprofile.zoo import complexity
+from hwprofile.zoo import spec_from_dict
 
 CALLS: list[tuple] = []
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from hwprofile import complexity, get_spec, scale
+from hwprofile.zoo import get_spec, scale
+from hwprofile.zoo import complexity
 from hwprofile.profile import Profile, Record
 
 STRATEGIES = ("d", "w", "r", "dw", "dwr", "dWr")

@@ -49,7 +49,7 @@ def test_threads_are_bounded_by_this_machines_cores(monkeypatch):
 
 
 def test_the_scaling_limits_are_the_tables():
-    from hwprofile import scaling
+    from hwprofile.zoo import _scaling as scaling
 
     assert scaling.MAX_BATCH == BOUNDS["batch"].upper == 4096
     assert scaling.MAX_RESOLUTION == BOUNDS["resolution"].upper == 4096
@@ -107,8 +107,8 @@ def test_layers_refuses_out_of_bounds_at_once(cli, tmp_path, monkeypatch, nothin
 
 
 #: what refusing ``layers`` arguments must not load: the science, the measuring, the exporters, numpy
-HEAVY_FOR_A_REFUSAL = ("numpy", "pydantic", "exporters", "hwprofile.layers", "hwprofile.measure", "hwprofile.profile",
-                       "hwprofile.analysis", "hwprofile.gate", "hwprofile.zoo", "torch", "onnx", "onnxruntime")
+HEAVY_FOR_A_REFUSAL = ("numpy", "pydantic", "exporters", "hwprofile.analysis", "hwprofile.measure", "hwprofile.profile",
+                       "hwprofile.gate", "hwprofile.zoo", "hwprofile.sweep", "torch", "onnx", "onnxruntime")
 
 
 @pytest.mark.parametrize("flag,value", [("--batch", "5000"), ("--resolution", "5000"), ("--iterations", "1000000000")])
@@ -173,7 +173,7 @@ RUN_BAD = [
 @pytest.mark.parametrize("command", ["run", "run --plan", "check"])
 def test_run_plan_and_check_refuse_out_of_bounds(cli, tmp_path, monkeypatch, command, argv, needle):
     from helpers import fixture_profile
-    from hwprofile import sweep
+    from hwprofile.sweep import _run as sweep
 
     monkeypatch.chdir(tmp_path)
 
@@ -231,7 +231,7 @@ def test_zero_is_a_value_not_a_default(cli, nothing_runs):
 ])
 def test_the_api_uses_the_same_bounds_and_names_its_parameters(kwargs, needle, tmp_path, monkeypatch):
     import hwprofile
-    from hwprofile import sweep
+    from hwprofile.sweep import _run as sweep
 
     monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: pytest.fail("measured"))
     with pytest.raises(ConfigError) as info:
@@ -285,7 +285,7 @@ def test_the_api_raises_hwprofile_errors_naming_its_parameters(call, cls, needle
     (["run", "--plan", "--models", "{onnx}", "--strategies", "w", "--scales", "4"], "--strategies and --scales"),
 ])
 def test_run_refuses_flags_that_do_not_apply(cli, tmp_path, monkeypatch, argv, needle):
-    from hwprofile import sweep
+    from hwprofile.sweep import _run as sweep
     from layer_fixtures import tiny_cnn
 
     pytest.importorskip("onnx")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import has_cuda
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "gpu-profile.yml"
 SCRIPT = ROOT / "scripts" / "gpu-validate.sh"
@@ -130,9 +132,9 @@ def test_gpu_validate_script_on_a_machine_without_gpu(tmp_path):
     text = SCRIPT.read_text()
     installs = [line for line in text.splitlines() if "pip install" in line and not line.lstrip().startswith("#")]
     assert installs and all("--no-index" in line for line in installs) and "apt" not in text
-    from hwprofile.runners import env
+    from hwprofile import env
 
-    if env.gpu_count() > 0 or _has_cuda():
+    if env.gpu_count() > 0 or has_cuda():
         pytest.skip("this machine has a GPU: the script would run the real validation")
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run(["bash", str(SCRIPT), "--dry-run"], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -144,18 +146,12 @@ def test_gpu_validate_script_on_a_machine_without_gpu(tmp_path):
     assert not list(ROOT.glob("profiles/*validate*"))
 
 
-def _has_cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
 
 
 def _no_gpu_here() -> None:
-    from hwprofile.runners import env
+    from hwprofile import env
 
-    if env.gpu_count() > 0 or _has_cuda():
+    if env.gpu_count() > 0 or has_cuda():
         pytest.skip("this machine has a GPU: the script would run the real validation")
 
 

@@ -1,30 +1,23 @@
 """compare.py and merge.py: joins, seeded ratio intervals, the comparability guard, merging."""
 
-import importlib.util
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hwprofile.comparability import comparability
-from hwprofile.compare import (compare_sides, cross_identity, identity, join, latency_ratio, memory_ratios,
-                               process_medians_ms, sides, throughput_ratio)
+from hwprofile.analysis import comparability
+from hwprofile.analysis import compare_sides, identity, join, latency_ratio, memory_ratios, sides, throughput_ratio
+from hwprofile.analysis._compare import cross_identity, process_medians_ms
 from hwprofile.errors import ConfigError
-from hwprofile.merge import merge
+from hwprofile.report import merge
+from helpers import make_profiles
 from hwprofile.profile import Profile, Record
 
 DATA = Path(__file__).parent / "data" / "profiles"
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("make_profiles", DATA / "make_profiles.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mp = _load_generator()
+mp = make_profiles()
 
 
 def profile(seed, **kw) -> Profile:

@@ -6,24 +6,24 @@ drift of the 2-core box), samples inside a process scatter with a 5% CV, 1% of t
 outliers. Each comparison holds 8 records (4 models x batch 1, 8) measured in 3 processes.
 """
 
-import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import make_profiles
+
 from hwprofile.cli._check_tables import junit_xml
-from hwprofile.compare import identity
+from hwprofile.analysis import identity
 from hwprofile.errors import ConfigError
-from hwprofile.gate import DEFAULT_THRESHOLDS, GateConfig, device_type, evaluate, evaluate_with_remeasure, suspects
-from hwprofile.pooling import pool
+from hwprofile.gate._decide import DEFAULT_THRESHOLDS, GateConfig, evaluate, evaluate_with_remeasure, suspects
+from hwprofile.gate import device_type
+from hwprofile.analysis import pool
 from hwprofile.profile import Record
 
 DATA = Path(__file__).parent / "data" / "profiles"
-_spec = importlib.util.spec_from_file_location("make_profiles", DATA / "make_profiles.py")
-mp = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mp)
+mp = make_profiles()
 
 PROCESSES = 3
 
@@ -150,7 +150,7 @@ def test_junit_xml():
 
 def test_pool_recomputes_every_statistic_with_the_measurement_function():
     """After pooling, median/max/noisy/repeat_spread are those latency_stats gives for all processes (issue 11)."""
-    from hwprofile.measure.stats import latency_stats
+    from hwprofile.profile import latency_stats
 
     first, extra = records(1)[0], records(2, slowdown=1.5)[0]
     p = pool(first, extra)

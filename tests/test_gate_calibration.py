@@ -1,28 +1,28 @@
-"""A/A calibration of the gate's thresholds (hwprofile.gate_calibration), on seeded synthetic sessions.
+"""A/A calibration of the gate's thresholds (hwprofile.gate._calibration), on seeded synthetic sessions.
 
 A session is a profile from tests/data/profiles/make_profiles.py whose every record is slowed by one
 common factor drawn per session (``slowdown``): the drift *between sessions* that a stored baseline
 cannot see (other jobs, clocks, thermals), on top of the drift between processes inside a session.
 """
 
-import importlib.util
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hwprofile.gate_calibration import (MIN_SESSIONS_TO_TIGHTEN, Observation, Session, drift, merge_gates,
-                                        needed_threshold, observe, round_threshold, sessions_of, thresholds,
-                                        with_session)
+from helpers import make_profiles
+
+from hwprofile.gate import MIN_SESSIONS_TO_TIGHTEN, merge_gates
+from hwprofile.gate._calibration import (
+    Observation, Session, drift, needed_threshold, observe, round_threshold, sessions_of, thresholds, with_session,
+)
 from hwprofile.errors import ConfigError, SchemaError
-from hwprofile.gate import DEFAULT_THRESHOLDS, GateConfig, evaluate
+from hwprofile.gate._decide import DEFAULT_THRESHOLDS, GateConfig, evaluate
 from hwprofile.profile import Profile, Record
 
 DATA = Path(__file__).parent / "data" / "profiles"
-_spec = importlib.util.spec_from_file_location("make_profiles", DATA / "make_profiles.py")
-mp = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mp)
+mp = make_profiles()
 
 
 def session(seed: int, factor: float = 1.0) -> list[Record]:

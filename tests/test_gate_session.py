@@ -8,8 +8,8 @@ import pytest
 
 import hwprofile
 from hwprofile.errors import ConfigError
-from hwprofile.gate import DEFAULT_THRESHOLDS
-from hwprofile.gate_session import GateOptions, calibrate_gate
+from hwprofile.gate._decide import DEFAULT_THRESHOLDS
+from hwprofile.gate import GateOptions, calibrate_gate
 from hwprofile.profile import Profile
 
 from helpers import fixture_profile as p
@@ -83,7 +83,7 @@ def test_update_baseline_creates_then_replaces_only_after_a_pass(tmp_path):
 
 def test_without_a_current_profile_check_measures_now_with_one_thread_on_cpu(tmp_path, monkeypatch):
     """current=None: run options as SweepConfig fields; the sweep is faked with the cpu-a2 fixture."""
-    import hwprofile.sweep
+    import hwprofile.sweep._run
 
     seen = []
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hwprofile import plot
+from hwprofile.analysis import _plot as plot
 from hwprofile._lazy import extra_hint, install_hint
 from hwprofile.errors import EnvironmentProblem
 

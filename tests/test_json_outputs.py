@@ -1,5 +1,5 @@
 """``show --json`` and ``check --json``: typed, free of Python reprs, and valid against the published schemas
-(docs/schemas/, generated from hwprofile.outputs)."""
+(docs/schemas/, generated from hwprofile.report._outputs)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from hwprofile.cli import main
-from hwprofile.outputs import SCHEMA_DIR, SCHEMAS, render
+from hwprofile.report._outputs import SCHEMA_DIR, SCHEMAS, render
 from hwprofile.profile import Profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def _strings(value):
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 def test_published_schemas_are_current(name):
     assert (SCHEMA_DIR / name).read_text() == render(name), \
-        f"docs/schemas/{name} is stale: run python -m hwprofile.outputs"
+        f"docs/schemas/{name} is stale: run python -m hwprofile.report._outputs"
 
 
 def test_there_are_committed_profiles():

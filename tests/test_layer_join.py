@@ -1,8 +1,9 @@
-"""Joining measured layers to ONNX nodes and their counts (hwprofile.layer_join)."""
+"""Joining measured layers to ONNX nodes and their counts (hwprofile.runners._layer_join)."""
 
 import pytest
 
-from hwprofile.layer_join import map_optimized, onnx_layers, trt_nodes
+from hwprofile.runners._layer_join import map_optimized, trt_nodes
+from hwprofile.runners import onnx_layers
 
 from layer_fixtures import tiny_cnn
 

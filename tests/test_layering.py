@@ -1,22 +1,24 @@
-"""The package's layers, read from the source with ``ast`` (issue 14).
+"""The package's layers, read from the source with ``ast`` (issues 14 and 21).
 
-- No import cycle among hwprofile/ and exporters/ modules, counting every import statement
-  wherever it stands (inside functions, under ``if TYPE_CHECKING``) and every
-  ``heavy("hwprofile.x")`` call.
-- Only hwprofile/cli/ (and ``hwprofile/__main__``) imports hwprofile.cli: the library never
-  imports rendering.
-- exporters/ imports only hwprofile's science modules, never the package facade or the sweep.
-- No import inside a function (except the facade's ``run``, ``check`` and ``calibrate_gate``,
-  which load the sweep and the gate session when called: those reach exporters/, whose imports of
-  the science modules run the facade first): hwprofile's own modules and light libraries at the
-  top; heavy third-party libraries (and hwprofile.models, whose networks need torch) only through
-  ``hwprofile._lazy.heavy`` with a literal name, never at module level.
+- Concepts by package: each of hwprofile's packages has a layer (:data:`LAYERS`, the table of docs/api.md), and
+  an import between two packages points to a lower layer: no cycle between packages, none between modules
+  (counting every import statement wherever it stands, inside functions and under ``if TYPE_CHECKING``, and every
+  ``heavy("hwprofile.x")`` call).
+- A package's ``__init__`` is its API and its ``_modules`` are private: no module imports another package's
+  private module, no module imports its own package's ``__init__``, and an ``__init__`` imports only its own
+  modules and lists in ``__all__`` exactly what it imports.
+- Only hwprofile/cli/ (and ``hwprofile/__main__``) imports hwprofile.cli: the library never imports rendering.
+- exporters/ imports only hwprofile's science packages, never the package facade or the sweep.
+- No import inside a function (except the facade's ``build_model``, ``run``, ``check`` and ``calibrate_gate``):
+  hwprofile's own modules and light libraries at the top; heavy third-party libraries (and hwprofile.models,
+  whose networks need torch) only through ``hwprofile._lazy.heavy`` with a literal name, never at module level.
 - Every module imports on its own in a fresh interpreter (import order cannot matter).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +29,9 @@ from hwprofile._lazy import HEAVY
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("hwprofile", "exporters")
-#: modules exporters/ may import: the science layer and leaf utilities
-SCIENCE = {"hwprofile.specs", "hwprofile.zoo", "hwprofile.scaling", "hwprofile.regnet", "hwprofile.complexity",
-           "hwprofile.onnx_complexity", "hwprofile.onnx_graph", "hwprofile.models", "hwprofile.errors",
-           "hwprofile.atomic", "hwprofile._version", "hwprofile._lazy"}
+#: what exporters/ may import: the science packages and leaf utilities
+SCIENCE = {"hwprofile.zoo", "hwprofile.graph", "hwprofile.models", "hwprofile.errors", "hwprofile.atomic",
+           "hwprofile._version", "hwprofile._lazy"}
 #: modules that are themselves heavy (defining them needs torch)
 HEAVY_MODULES = ("hwprofile.models",)
 FACADE = "hwprofile"
@@ -236,56 +237,121 @@ def test_importing_the_package_imports_no_heavy_library(statement):
     assert out.stdout.strip() == "[]"
 
 
-#: The layers of docs/api.md ("How the package is layered"): a module imports only its own layer and lower
-#: numbers. Prefixes name packages; the longest matching prefix decides.
+#: The layers of docs/api.md ("How the package is layered"), lowest first: an import between two packages points
+#: to a strictly lower layer. The leaves are hwprofile's top-level modules; the facade is ``hwprofile`` itself.
 LAYERS = {
-    "hwprofile._lazy": 0, "hwprofile._version": 0, "hwprofile.errors": 0, "hwprofile.atomic": 0,
-    "hwprofile.bounds": 0, "hwprofile.lifetime": 0, "hwprofile.locks": 0,
-    "hwprofile.specs": 1, "hwprofile.regnet": 1, "hwprofile.zoo": 1, "hwprofile.scaling": 1, "hwprofile.complexity": 1,
-    "hwprofile.onnx_graph": 1, "hwprofile.onnx_complexity": 1, "hwprofile.models": 1, "hwprofile.timm_models": 1,
-    "exporters": 1.5,
-    "hwprofile.datatypes": 2, "hwprofile.profile": 2, "hwprofile.schema": 2, "hwprofile.measure": 2,
-    "hwprofile.layer_file": 2, "hwprofile.measure.records": 2, "hwprofile.measure.stats": 2,
-    "hwprofile.runners": 3, "hwprofile.measure.core": 3, "hwprofile.measure.isolation": 3,
-    "hwprofile.measure.child": 3, "hwprofile.measure.fingerprint": 3, "hwprofile.measure.peaks": 3,
-    "hwprofile.measure.memory": 3, "hwprofile.measure.timing": 3, "hwprofile.measure.forkserver": 3,
-    "hwprofile.measure.energy": 3, "hwprofile.measure.clocks": 3,
-    "hwprofile.layer_join": 3, "hwprofile.quality": 3,
-    "hwprofile.analysis": 4, "hwprofile.comparability": 4, "hwprofile.compare": 4, "hwprofile.layers": 4,
-    "hwprofile.roofline": 4, "hwprofile.plot": 4, "hwprofile.fitting": 4, "hwprofile.predict": 4,
-    "hwprofile.merge": 4, "hwprofile.regression": 4, "hwprofile.design": 4, "hwprofile.contrast": 4,
-    "hwprofile.power": 4, "hwprofile.table_import": 4, "hwprofile.gate": 4, "hwprofile.pooling": 4,
-    "hwprofile.gate_calibration": 4, "hwprofile.outputs": 4, "hwprofile.summary": 4,
-    FACADE: 4.5,
-    "hwprofile.sweep_config": 5, "hwprofile.sweep": 5, "hwprofile.sweep_plan": 5, "hwprofile.sweep_decide": 5,
-    "hwprofile.executors": 5,
-    "hwprofile.gate_measure": 5, "hwprofile.gate_session": 5,
-    "hwprofile.cli": 6, "hwprofile.__main__": 6,
+    "leaves": 0,
+    "hwprofile.zoo": 1,
+    "hwprofile.graph": 2,
+    "hwprofile.models": 3,
+    "exporters": 4,
+    "hwprofile.profile": 5,
+    "hwprofile.trackers": 6,
+    "hwprofile.runners": 7,
+    "hwprofile.measure": 8,
+    "hwprofile.analysis": 9,
+    "hwprofile.sweep": 10,
+    "hwprofile.fleet": 11,
+    "hwprofile.gate": 11,
+    "hwprofile.report": 12,
+    FACADE: 13,
+    "hwprofile.cli": 14,
 }
-#: the facade's own run / check / calibrate_gate, which load layer 5 when called (see the module docstring)
-FACADE_CALLS = {"hwprofile.sweep", "hwprofile.gate_session"}
+SUBPACKAGES = sorted(p for p in LAYERS if p.startswith("hwprofile."))
 
 
-def _layer(module: str) -> float:
-    parts = module.split(".")
-    for i in range(len(parts), 0, -1):
-        if ".".join(parts[:i]) in LAYERS:
-            return LAYERS[".".join(parts[:i])]
-    raise KeyError(module)
+def _package(module: str) -> str:
+    """The package a module belongs to: a key of LAYERS ("leaves" for hwprofile's top-level modules)."""
+    if module.split(".")[0] == "exporters":
+        return "exporters"
+    if module == FACADE:
+        return FACADE
+    if module == "hwprofile.__main__":
+        return "hwprofile.cli"
+    top = ".".join(module.split(".")[:2])
+    return top if top in LAYERS else "leaves"
 
 
-def test_every_module_has_a_layer():
-    missing = []
-    for m in MODULES:
-        try:
-            _layer(m)
-        except KeyError:
-            missing.append(m)
-    assert not missing, f"give these modules a layer in LAYERS and docs/api.md: {missing}"
+def _private(module: str) -> bool:
+    """Whether ``module`` is a package's private module (a ``_name`` below a subpackage)."""
+    return module.startswith(tuple(p + "." for p in SUBPACKAGES)) and any(
+        part.startswith("_") for part in module.split(".")[2:])
 
 
-def test_layers_point_one_way():
-    up = [f"{_where(m, t)}: {m} (layer {_layer(m)}) imports {t} (layer {_layer(t)})"
+def test_every_package_has_a_layer_and_every_module_a_package():
+    packages = {p for p, path in MODULES.items() if path.name == "__init__.py" and p.count(".") == 1}
+    assert packages == set(SUBPACKAGES), "give each package a layer in LAYERS and docs/api.md"
+    leaves = sorted(m for m in MODULES if _package(m) == "leaves")
+    assert all(m.count(".") == 1 and not _is_package(m) for m in leaves), leaves
+
+
+def test_packages_import_only_lower_layers():
+    up = [f"{_where(m, t)}: {m} ({_package(m)}, layer {LAYERS[_package(m)]}) imports {t} ({_package(t)}, layer "
+          f"{LAYERS[_package(t)]})"
           for m, edges in GRAPH.items() for t in edges
-          if _layer(t) > _layer(m) and not (m == FACADE and t in FACADE_CALLS)]
+          if _package(t) != _package(m) and LAYERS[_package(t)] >= LAYERS[_package(m)]
+          and not (m == FACADE and _package(t) in ("hwprofile.sweep", "hwprofile.gate"))]
     assert not up, up
+
+
+def test_no_module_imports_another_packages_private_module():
+    bad = [f"{_where(m, t)}: {m} imports {t}" for m, edges in GRAPH.items() for t in edges
+           if _private(t) and _package(t) != _package(m)]
+    assert not bad, f"import the package (its __init__ is its API): {bad}"
+
+
+def test_no_module_imports_its_own_package():
+    """Inside a package, modules import their siblings: the package's __init__ may still be loading."""
+    bad = [_where(m, t) for m, edges in GRAPH.items() for t in edges
+           if t in SUBPACKAGES and _package(m) == t and m not in (t, "hwprofile.__main__")]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("package", [p for p in SUBPACKAGES if p != "hwprofile.cli"])
+def test_an_init_imports_its_own_modules_and_exports_them(package):
+    tree = ast.parse(MODULES[package].read_text())
+    imported, exported = set(), None
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            # its private modules, or (trackers) its public submodules by name
+            assert node.module and (node.module.startswith(package + ".") or node.module == package and all(
+                f"{package}.{a.name}" in MODULES for a in node.names)), f"{package}: imports {node.module}"
+            imported |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, (ast.Import,)):
+            pytest.fail(f"{package}: plain import in __init__")
+        elif isinstance(node, ast.Assign) and any(isinstance(x, ast.Name) and x.id == "__all__" for x in node.targets):
+            exported = set(ast.literal_eval(node.value))
+    assert exported == imported, package
+
+
+def test_docs_api_lists_the_layers():
+    """docs/api.md's table of packages is LAYERS, in order."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| `([\w.]+)`", text, flags=re.M)
+    assert [(int(n), name) for n, name in rows] == [(n, p) for p, n in LAYERS.items() if p != "leaves"], rows
+
+
+#: packages that read (profiles, records, reports) and what a reading module never imports: the measuring packages,
+#: process control and the libraries that run a network or read the machine
+READING = ("hwprofile.profile", "hwprofile.analysis", "hwprofile.report")
+MEASURING = ("hwprofile.measure", "hwprofile.trackers", "subprocess", "multiprocessing", "psutil", "pynvml", "torch",
+             "onnxruntime", "tensorrt", "ray")
+
+
+def _imported_names(path: Path) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found += [(node.module, node.lineno)] + [(f"{node.module}.{a.name}", node.lineno) for a in node.names]
+        elif (lit := _heavy_literal(node)) is not None:
+            found.append((lit, node.lineno))
+    return found
+
+
+def test_reading_modules_never_measure():
+    bad = [f"{path.relative_to(ROOT)}:{line}: {name}" for module, path in MODULES.items()
+           if _package(module) in READING for name, line in _imported_names(path)
+           if name == MEASURING or name.startswith(tuple(m + "." for m in MEASURING)) or name in MEASURING]
+    assert not bad, bad

@@ -4,21 +4,11 @@ import math
 
 import pytest
 
-from hwprofile.datatypes import LayerBreakdown
+from hwprofile.profile import LayerBreakdown
 from hwprofile.errors import SchemaError
-from hwprofile.layers import (
-    GAP,
-    breakdown_of,
-    changed_layers,
-    compact,
-    device_peaks,
-    diff,
-    expand,
-    report,
-    select_peaks,
-    unavailable,
-)
-from hwprofile.measure.stats import typical_times
+from hwprofile.analysis._layers import GAP, breakdown_of, device_peaks, diff, expand
+from hwprofile.analysis import changed_layers, compact, report, select_peaks, unavailable
+from hwprofile.profile import typical_times
 
 PEAKS = {"matmul_fp32": {"flops_per_s": 90e9, "flops_per_s_best": 100e9},
          "copy": {"gb_per_s": 9.0, "gb_per_s_best": 10.0}}
@@ -181,7 +171,7 @@ def test_typical_runs_drop_disturbed_ones():
 
 
 def test_growth_by_strategy_and_scale():
-    from hwprofile.layers import growth
+    from hwprofile.analysis import growth
     from hwprofile.profile import Profile, Record
 
     def rec(strategy, s, dw_ms, layers=True):

@@ -32,7 +32,7 @@ GOLDEN = ROOT / "tests" / "data" / "golden"
 INFER = "profiles/cpu-intel-xeon-2c__torch-ort__fp32__infer.json"
 TRAIN = "profiles/cpu-intel-xeon-2c__torch__fp32__train.json"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-#: the core install's own dependency among HEAVY (hwprofile.regression's t quantiles)
+#: the core install's own dependency among HEAVY (hwprofile.analysis._regression's t quantiles)
 IN_CORE = {"scipy"}
 #: what the light core lacks: every heavy library but scipy (hwprofile.models is hwprofile's own)
 BLOCKED = tuple(sorted(set(HEAVY) - IN_CORE - {"hwprofile.models"}))

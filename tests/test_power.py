@@ -2,14 +2,14 @@
 
 Every truth (latency ∝ acts, ∝ flops, ∝ flops^0.5·acts^0.5, constant) times lognormal noise of σ = 0.10,
 20 seeds each, 4 rows (ort:cpu and torch:cpu at batch 1 and 8) per sweep: 80 answered rows per truth. The
-design is the default sweep's (hwprofile.sweep_config.DEFAULT_*), its counts the real EfficientNet-B0 counts
+design is the default sweep's (hwprofile.sweep._config.DEFAULT_*), its counts the real EfficientNet-B0 counts
 computed analytically. Seeded: the same cases every run, no timing involved.
 """
 
 import pytest
 
-from hwprofile.power import RIGHT, TRUTHS, design_points, simulate
-from hwprofile.sweep_config import DEFAULT_MODELS, DEFAULT_SCALES, DEFAULT_STRATEGIES
+from hwprofile.analysis._power import RIGHT, TRUTHS, design_points, simulate
+from hwprofile.sweep._config import DEFAULT_MODELS, DEFAULT_SCALES, DEFAULT_STRATEGIES
 
 SIGMA = 0.10
 SEEDS = 20

@@ -7,9 +7,9 @@ import itertools
 import json
 from pathlib import Path
 
-from hwprofile.analysis import groups
-from hwprofile.predict import (LOO_LIMIT_PCT, MeasuredRange, caveats, candidates, model_family, predict,
-                               record_family, select)
+from hwprofile.analysis._follows import groups
+from hwprofile.analysis import LOO_LIMIT_PCT, model_family, predict, select
+from hwprofile.analysis._predict import MeasuredRange, caveats, candidates, record_family
 from hwprofile.profile import Profile
 from synthetic import synthetic_profile
 

@@ -292,7 +292,7 @@ def mutate_graph(mutations):
 @settings(max_examples=300, **SETTINGS)
 @given(st.lists(graph_mutation, min_size=1, max_size=3), st.booleans())
 def test_count_onnx_of_a_mutated_graph_is_a_result_or_one_line(mutations, from_file):
-    from hwprofile.onnx_complexity import count_onnx
+    from hwprofile.graph import count_onnx
 
     model = mutate_graph(mutations)
     with workspace() as ws:

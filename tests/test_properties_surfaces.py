@@ -71,7 +71,7 @@ class Measured(BaseException):
 @pytest.fixture(scope="module")
 def guarded():
     """Nothing can be measured, exported or swept in this module: each stand-in raises Measured."""
-    from hwprofile import sweep
+    from hwprofile.sweep import _run as sweep
     from hwprofile.cli import layers_run as layers_cli
 
     def stop(*_a, **_k):
@@ -81,7 +81,7 @@ def guarded():
     for module, name in ((sweep, "run_sweep"), (sweep, "measure_items"), (sweep, "measure_peaks"),
                          (layers_cli, "measure_layers"), (layers_cli, "to_onnx"), (layers_cli, "to_tensorrt")):
         mp.setattr(module, name, stop)
-    import hwprofile.gate_session as gs
+    import hwprofile.gate._session as gs
     mp.setattr(gs, "measure_in_rounds", stop)
     yield
     mp.undo()
@@ -167,7 +167,7 @@ SPECS = [hwprofile.get_spec("RegNetX-200MF"), hwprofile.get_spec("EfficientNet-B
 def test_the_science_api_returns_or_raises_a_hwprofile_error(func, a, b, c):
     call = {"get_spec": lambda: hwprofile.get_spec(a), "resolve": lambda: hwprofile.resolve(a, b, c),
             "scale": lambda: hwprofile.scale(a, b, c), "scaling_factors": lambda: hwprofile.scaling_factors(b, c),
-            "complexity": lambda: hwprofile.complexity(a, b)}[func]
+            "complexity": lambda: hwprofile.zoo.complexity(a, b)}[func]
     try:
         out = call()
     except HwprofileError as exc:

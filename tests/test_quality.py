@@ -1,4 +1,4 @@
-"""Record quality (hwprofile.quality) and re-measuring (hwprofile.measure.quiet), with a stand-in NVML
+"""Record quality (hwprofile.profile._quality) and re-measuring (hwprofile.measure._quiet), with a stand-in NVML
 for the GPU readings."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from fake_nvml import StrictNvml, nvml_error, real
-from hwprofile import quality
-from hwprofile.measure import quiet
-from hwprofile.measure import clocks
+from hwprofile.profile import _quality as quality
+from hwprofile.measure import _quiet as quiet
+from hwprofile.trackers import clocks
 from hwprofile.profile import Record
 
 
@@ -47,7 +47,7 @@ def test_recorded_quality_wins_over_assessment_and_failed_records_have_none():
 
 
 class FakeNvml(StrictNvml):
-    """The slice of nvidia-ml-py hwprofile.quality and hwprofile.measure.clocks use (names from the real
+    """The slice of nvidia-ml-py hwprofile.profile._quality and hwprofile.trackers.clocks use (names from the real
     module: tests/fake_nvml.py); counters advance on every reading. ``queries`` names the compute-process
     queries this driver has (the others raise NVMLError_FunctionNotFound, as on an older driver)."""
 
@@ -239,7 +239,10 @@ def test_docs_state_the_thresholds_the_code_uses():
     import re
     from pathlib import Path
 
-    from hwprofile import analysis, design, regression, roofline
+    from hwprofile.analysis import _follows as analysis
+    from hwprofile.analysis import _design as design
+    from hwprofile.analysis import _regression as regression
+    from hwprofile.analysis import _roofline as roofline
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "measurement.md").read_text()
     rows = [ln.split("|")[1:-1] for ln in text.splitlines() if ln.startswith("| ") and "`" in ln.split("|")[-2]]

@@ -1,5 +1,5 @@
 """One quality policy for every reader (issue 23): show, predict, select, plot, compare, merge and the per-strategy
-table use the clean and noisy records (hwprofile.analysis.usable) and visibly mark what they leave out."""
+table use the clean and noisy records (hwprofile.analysis._follows.usable) and visibly mark what they leave out."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import json
 
 import pytest
 
-from hwprofile.analysis import by_group, groups, is_used, left_out_text, state, strategy_growth, usable
-from hwprofile.compare import compare_sides, sides
-from hwprofile.plot import LEFT_OUT_MARKER, figure, plot_groups, pyplot
-from hwprofile.predict import candidates, predict, select
+from hwprofile.analysis import by_group, left_out_text, strategy_growth, usable
+from hwprofile.analysis._follows import groups, is_used, state
+from hwprofile.analysis import compare_sides, sides
+from hwprofile.analysis._plot import LEFT_OUT_MARKER, figure, plot_groups, pyplot
+from hwprofile.analysis._predict import candidates
+from hwprofile.analysis import predict, select
 from hwprofile.profile import Profile
 from synthetic import synthetic_profile
 

@@ -7,9 +7,9 @@ import pytest
 from scipy import stats
 from scipy.optimize import nnls
 
-from hwprofile.design import design_se
-from hwprofile.power import design_points
-from hwprofile.regression import additive_fit, loglog_fit, nnls3, t_quantile
+from hwprofile.analysis import design_se
+from hwprofile.analysis._power import design_points
+from hwprofile.analysis._regression import additive_fit, loglog_fit, nnls3, t_quantile
 
 
 def test_nnls3_matches_scipy_on_random_problems():

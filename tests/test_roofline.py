@@ -1,4 +1,4 @@
-"""hwprofile.roofline: every record's share of the peaks (flagged above 100% and when the peaks were measured under
+"""Roofline shares: every record's share of the peaks (flagged above 100% and when the peaks were measured under
 load, at the record's thread count); ``plot --roofline``: one figure per model and runner, names sanitised,
 nothing replaced, its input read through the typed, guarded parsers."""
 
@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from hwprofile import roofline
-from hwprofile.layer_file import header
-from hwprofile.layers import report
+from hwprofile.analysis import _roofline as roofline
+from hwprofile.profile import header
+from hwprofile.analysis import report
 from synthetic import synthetic_profile
 
 pytest.importorskip("matplotlib")
@@ -214,7 +214,7 @@ def test_records_are_compared_with_peaks_at_their_thread_count():
 
 
 def test_measure_peaks_reports_a_failure_instead_of_raising(monkeypatch):
-    from hwprofile.measure import core
+    from hwprofile.measure import _core as core
 
     monkeypatch.setattr(core.sys, "executable", "/nonexistent/python")
     assert "could not be measured" in core.measure_peaks("cpu")["error"]

@@ -2,9 +2,10 @@ import math
 
 import pytest
 
-from hwprofile import complexity, get_spec, scale, scaling_factors
+from hwprofile.zoo import get_spec, scale, scaling_factors
+from hwprofile.zoo import complexity
 from hwprofile.errors import StrategyError
-from hwprofile.scaling import pycls_type
+from hwprofile.zoo import pycls_type
 
 
 def test_fast_compound_factors():

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from hwprofile.profile import Profile
-from hwprofile.schema import SCHEMA_PATH, render
+from hwprofile.profile._schema import SCHEMA_PATH, render
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = sorted(p for p in [*(ROOT / "profiles").glob("*.json"), *(ROOT / "tests/data/profiles").glob("*.json")]
@@ -24,7 +24,7 @@ def validator():
 
 
 def test_schema_file_is_current():
-    assert SCHEMA_PATH.read_text() == render(), "profiles/schema.json is stale: run python -m hwprofile.schema"
+    assert SCHEMA_PATH.read_text() == render(), "profiles/schema.json is stale: run python -m hwprofile.profile._schema"
 
 
 def test_there_are_committed_v1_profiles_to_check():

@@ -10,7 +10,8 @@ import pytest
 
 from hwprofile.errors import ConfigError
 from hwprofile.profile import Profile
-from hwprofile.sweep import SweepConfig, plan, run_sweep
+from hwprofile.sweep import SweepConfig, run_sweep
+from hwprofile.sweep._config import plan
 import sweep_fakes
 from sweep_fakes import fake_measure
 
@@ -131,7 +132,7 @@ import signal, sys, time
 # script); the hwprofile command installs its own handler the same way (hwprofile.lifetime.interrupt_once)
 signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
-from hwprofile.sweep import SweepConfig, run_sweep
+from hwprofile.sweep._run import SweepConfig, run_sweep
 from sweep_fakes import fake_measure
 calls = []
 
@@ -270,10 +271,10 @@ def test_records_get_a_quality_and_disturbed_ones_are_remeasured_on_resume(tmp_p
 
 
 def test_peaks_are_measured_once_and_stored_in_the_device_entry(tmp_path, monkeypatch):
-    import hwprofile.sweep
+    import hwprofile.sweep._run
 
     calls = []
-    monkeypatch.setattr(hwprofile.sweep, "measure_peaks",
+    monkeypatch.setattr(hwprofile.sweep._run, "measure_peaks",
                         lambda device: calls.append(device) or {"device": device, "copy": {"gb_per_s": 10.0},
                                                                 "matmul_fp32": {"flops_per_s": 1e11}})
     out = tmp_path / "p.json"
@@ -300,7 +301,7 @@ def test_a_record_at_the_tail_of_the_budget_is_skipped_not_killed(tmp_path, monk
     does not start one that its child's timeout would kill halfway (issue 26): it is 'skipped'."""
     import types
 
-    import hwprofile.sweep as sweep_mod
+    import hwprofile.sweep._run as sweep_mod
 
     clock = {"now": 1000.0}
     monkeypatch.setattr(sweep_mod, "time", types.SimpleNamespace(monotonic=lambda: clock["now"],

@@ -19,10 +19,10 @@ pytest.importorskip("torch")
 
 import fake_trt_env  # noqa: E402
 
-from hwprofile.profile import Profile  # noqa: E402
-from hwprofile.runners import env  # noqa: E402
-from hwprofile.runners.trt_runner import TrtRunner  # noqa: E402
-from hwprofile.sweep import SweepConfig, run_sweep  # noqa: E402
+from hwprofile.profile import Profile
+from hwprofile import env
+from hwprofile.runners._trt import TrtRunner
+from hwprofile.sweep import SweepConfig, run_sweep
 
 FAST = {"warmup_iters": 2, "warmup_s": 0.0, "min_iters": 5, "budget_s": 0.1, "throughput_window_s": 0.05}
 

@@ -14,25 +14,20 @@ from pathlib import Path
 import pytest
 
 import hwprofile
-from hwprofile import complexity, get_spec
+from hwprofile.zoo import get_spec
+from hwprofile.zoo import complexity
 from hwprofile.analysis import Verdict, answer
 from hwprofile.cli import main
-from hwprofile.comparability import comparability, origin_mismatch
-from hwprofile.compare import Side, identity, join
+from hwprofile.analysis import comparability
+from hwprofile.analysis._comparability import origin_mismatch
+from hwprofile.analysis import Side, identity, join
 from hwprofile.errors import ConfigError, InputFileError, SchemaError
 from hwprofile.profile import Profile, Record
-from hwprofile.quality import of
-from hwprofile.table_import import (
-    MAX_ROWS,
-    TableFilter,
-    count_rows,
-    import_table,
-    imported_settings,
-    main_batch,
-    parse,
-    timm_file_settings,
-)
-from hwprofile.timm_models import CNN_FAMILIES, ZOO, family, is_cnn, registry, source, zoo_name
+from hwprofile.profile import of
+from hwprofile.profile._table_import import MAX_ROWS, imported_settings, main_batch, parse, timm_file_settings
+from hwprofile.profile import TableFilter, count_rows, import_table
+from hwprofile.zoo import CNN_FAMILIES, family, is_cnn, source, zoo_name
+from hwprofile.zoo._timm import ZOO, registry
 from hwprofile.zoo import model_names
 
 from helpers import one_line_error

@@ -1,6 +1,7 @@
 import pytest
 
-from hwprofile import complexity, get_spec, model_names
+from hwprofile.zoo import get_spec, model_names
+from hwprofile.zoo import complexity
 from hwprofile.errors import UnknownModelError
 
 

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from .._version import __version__
-from ..errors import HwprofileError
-from ..lifetime import interrupt_once
+from hwprofile._version import __version__
+from hwprofile.errors import HwprofileError
+from hwprofile.lifetime import interrupt_once
 
 #: each subcommand and the module of hwprofile/cli/ that defines it, in the order ``--help`` lists them. A
 #: command loads its own module only (``main``), so it pays for nothing it does not use; ``--help`` loads all.

@@ -1,4 +1,4 @@
-"""Rendering of the caveats ``predict`` and ``select`` say beside a predicted number (hwprofile.predict.Caveat):
+"""Rendering of the caveats ``predict`` and ``select`` say beside a predicted number (analysis' Caveat):
 a short mark in a table cell, each full text once as a warning under the table (on stderr with --format csv,
 which has no room for notes; in each row's ``caveats`` with --json)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ..predict import LOO_LIMIT_PCT
-from ._output import View
+from hwprofile.analysis import LOO_LIMIT_PCT
+from hwprofile.cli._output import View
 
 CAVEAT_KINDS = ("range", "family", "loo")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from ..gate import DRIFT_FLOOR, GateResult, Verdict
-from ..gate_calibration import MIN_SESSIONS_TO_TIGHTEN
-from ..gate_session import CalibrationResult
-from ..layers import changes_table_rows
-from ._output import ALWAYS, Column, Table, sig
+from hwprofile.gate import DRIFT_FLOOR, GateResult, Verdict
+from hwprofile.gate import MIN_SESSIONS_TO_TIGHTEN
+from hwprofile.gate import CalibrationResult
+from hwprofile.analysis import changes_table_rows
+from hwprofile.cli._output import ALWAYS, Column, Table, sig
 
 
 def _r(v: float | None) -> str:

@@ -6,8 +6,7 @@ import argparse
 import importlib
 from typing import Any
 
-from ..errors import ConfigError
-from ..runners import register_plugin
+from hwprofile.errors import ConfigError
 
 
 def csv_list(text: str) -> list[str]:
@@ -44,18 +43,6 @@ def int_in(lo: int, hi: int, what: str):
 
 #: bootstrap seeds: what numpy's default generator accepts as one 32-bit word
 seed_arg = int_in(0, 2**32 - 1, "--seed")
-
-
-def add_plugin_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runner-plugin", action="append", metavar="NAME=MODULE:CLASS", dest="runner_plugin",
-                   help="also offer a runner of your own, repeatable: a hwprofile.runners.Runner subclass "
-                        "importable here (on a Ray cluster it is shipped to the nodes); then name it in "
-                        "--runners (docs/fleet.md)")
-
-
-def register_plugins(args: argparse.Namespace) -> None:
-    for text in getattr(args, "runner_plugin", None) or []:
-        register_plugin(text)
 
 
 class Deferred:

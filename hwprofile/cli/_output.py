@@ -26,7 +26,7 @@ from typing import Any
 import tabulate as _tabulate
 from tabulate import tabulate
 
-from ..errors import ConfigError
+from hwprofile.errors import ConfigError
 
 FORMATS = ("table", "json", "markdown", "csv")
 #: the width of terminal tables when neither $COLUMNS nor a terminal says

@@ -1,4 +1,4 @@
-"""Rendering of a profile (CLI layer): the answer first (hwprofile.summary), then its records, whether runtime
+"""Rendering of a profile (CLI layer): the answer first (hwprofile.report._summary), then its records, whether runtime
 follows activations or flops, the equal-flops contrast, growth per strategy."""
 
 from __future__ import annotations
@@ -6,15 +6,17 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from .. import outputs
-from ..analysis import (CONFIDENCE, MIN_GROWTH, MIN_MODELS, GroupAnswer, answer, by_group, left_out_text,
-                        strategy_growth)
-from ..contrast import equal_flops
-from ..profile import Profile
-from ..roofline import BYTE_MODEL, NEAR_ROOF
-from ..summary import summarize
-from ..table_import import count_rows
-from ._output import ALWAYS, Column, Table, View, emit, factor, interval, ms, num, ratio, si
+from hwprofile.report import record_rows as typed_record_rows
+from hwprofile.report import show_json as typed_show_json
+from hwprofile.analysis import (
+    CONFIDENCE, MIN_GROWTH, MIN_MODELS, GroupAnswer, answer, by_group, left_out_text, strategy_growth,
+)
+from hwprofile.analysis import equal_flops
+from hwprofile.profile import Profile
+from hwprofile.analysis import BYTE_MODEL, NEAR_ROOF
+from hwprofile.report import summarize
+from hwprofile.profile import count_rows
+from hwprofile.cli._output import ALWAYS, Column, Table, View, emit, factor, interval, ms, num, ratio, si
 
 
 def _cores(v: float | None) -> str:
@@ -38,7 +40,7 @@ def _quality(row: dict) -> str:
 
 
 def record_rows(profile: Profile) -> list[dict]:
-    return [r.model_dump() for r in outputs.record_rows(profile)]
+    return [r.model_dump() for r in typed_record_rows(profile)]
 
 
 def records_table(profile: Profile) -> Table:
@@ -89,7 +91,7 @@ def energy_columns(rows: list[dict]) -> tuple[Column, ...]:
 
 
 def energy_notes(rows: list[dict]) -> list[str]:
-    """What the energy columns measured, or why no record has energy (hwprofile.measure.energy)."""
+    """What the energy columns measured, or why no record has energy (hwprofile.trackers.energy)."""
     meters = sorted({r["energy_meter"] for r in rows if r.get("energy_meter")})
     if meters:
         return [f"J/img, W: energy per image and mean power over the throughput window (at least 1 s), from "
@@ -272,8 +274,8 @@ def tables(profile: Profile, answers: Sequence[GroupAnswer] | None = None) -> li
 
 
 def payload(profile: Profile, path: str | None = None, answers: Sequence[GroupAnswer] | None = None) -> dict:
-    """``show --json`` (and ``run --json``): :class:`hwprofile.outputs.ShowOutput` as plain data."""
-    return outputs.show_json(profile, path, answers)
+    """``show --json`` (and ``run --json``): :class:`hwprofile.report._outputs.ShowOutput` as plain data."""
+    return typed_show_json(profile, path, answers)
 
 
 def report(profile: Profile, view: View, path: str | None = None, extra: dict | None = None) -> None:
@@ -344,7 +346,7 @@ def command_lines(command: Sequence[str], width: int | None, indent: int = 4) ->
 
 
 def summary_lines(summary: dict, width: int | None) -> list[str]:
-    """The answer first (``hwprofile.summary``): a title and a line per group (verdict, share of time with
+    """The answer first (``hwprofile.report._summary``): a title and a line per group (verdict, share of time with
     activations and its interval, the records used), what is expected to decide an undecided one, and the
     commands that get there; or one line for a profile without an answer."""
     if summary["kind"] != "answer":

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from .. import bounds
-from ..errors import ConfigError
-from ..quality import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
-from ..runners import check_runner_name
-from ..sweep_config import ORDERS, SweepConfig, validate
-from ._common import csv_list, float_list
+from hwprofile import bounds
+from hwprofile.errors import ConfigError
+from hwprofile.profile import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
+from hwprofile.runners import check_runner_name
+from hwprofile.sweep import ORDERS, SweepConfig, validate
+from hwprofile.cli._common import csv_list, float_list
 
 #: the parsed sweep options and their defaults: an option differs from its default when given
 RUN_DEFAULTS = {"device": "auto", "runners": None, "models": None, "strategies": None, "scales": None,
@@ -69,7 +69,7 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, local: bool = True):
-    """A SweepConfig from parsed options, checked (hwprofile.sweep_config.validate: types, hwprofile.bounds,
+    """A SweepConfig from parsed options, checked (hwprofile.sweep.validate: types, hwprofile.bounds,
     with the flags' names) before anything runs; unset options keep the library's defaults. ``local``: the
     sweep measures on this machine (its cores bound ``--threads``)."""
     kw: dict = {"device": args.device, "precision": args.precision, "mode": args.mode, "budget_s": args.budget,

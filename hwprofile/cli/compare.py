@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..comparability import ABSetting, ab_setting, ab_split, ab_text, summarize
-from ..compare import ab_sides, compare_sides, join, sides
-from ..datatypes import preferred_memory
-from ..errors import ConfigError
-from ..gate import DRIFT_FLOOR, device_type
-from ..layers import changed_layers
-from ..profile import Profile
-from ._common import seed_arg
-from ._output import ALWAYS, Column, Table, add_format_args, emit, sig, view_of
-from ._report import (CONTRAST_COLUMNS, CONTRAST_NOTE, FOLLOWS_COLUMNS, estimate_text, ratio_ci_text, reading_lines,
-                      verdict_text)
-from .check import layer_changes_table
+from hwprofile.analysis import ABSetting, ab_setting, ab_split, ab_text, summarize
+from hwprofile.analysis import ab_sides, compare_sides, join, sides
+from hwprofile.profile import preferred_memory
+from hwprofile.errors import ConfigError
+from hwprofile.gate import DRIFT_FLOOR, device_type
+from hwprofile.analysis import changed_layers
+from hwprofile.profile import Profile
+from hwprofile.cli._common import seed_arg
+from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, sig, view_of
+from hwprofile.cli._report import (
+    CONTRAST_COLUMNS, CONTRAST_NOTE, FOLLOWS_COLUMNS, estimate_text, ratio_ci_text, reading_lines, verdict_text,
+)
+from hwprofile.cli._check_tables import layer_changes_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..complexity import complexity
-from ..errors import ConfigError
-from ..scaling import check_scale
-from ..specs import ModelSpec
-from ..zoo import resolve
-from ._output import Column, Table, add_format_args, emit, ratio, si, view_of
-from .complexity_onnx import run_onnx
+from hwprofile.zoo import complexity
+from hwprofile.errors import ConfigError
+from hwprofile.zoo import check_scale
+from hwprofile.zoo import ModelSpec
+from hwprofile.zoo import resolve
+from hwprofile.cli._output import Column, Table, add_format_args, emit, ratio, si, view_of
+from hwprofile.cli.complexity_onnx import run_onnx
 
 
 def register(sub: argparse._SubParsersAction) -> None:

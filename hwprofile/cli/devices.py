@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import ConfigError
-from ..executors.ray import cluster_kinds
-from ..measure.fingerprint import fingerprint
-from ..measure.peaks import peaks
-from ..runners import RUNNER_NAMES, check_runner_name, env, get_runner, resolve_device, runner_class
-from ._common import add_plugin_args, csv_list, register_plugins
-from ._output import ALWAYS, Column, Table, add_format_args, emit, num, view_of
+from hwprofile.errors import ConfigError
+from hwprofile.fleet import cluster_kinds
+from hwprofile.measure import fingerprint
+from hwprofile.measure import peaks
+from hwprofile.runners import RUNNER_NAMES, check_runner_name, get_runner, resolve_device, runner_class
+from hwprofile import env
+from hwprofile.cli._common import csv_list
+from hwprofile.cli._plugins import add_plugin_args, register_plugins
+from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, num, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:

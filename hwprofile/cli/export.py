@@ -6,10 +6,10 @@ import argparse
 
 from exporters import to_onnx
 
-from ..errors import ConfigError
-from ..scaling import check_scale
-from ..zoo import resolve
-from ._output import Column, Table, add_format_args, emit, num, view_of
+from hwprofile.errors import ConfigError
+from hwprofile.zoo import check_scale
+from hwprofile.zoo import resolve
+from hwprofile.cli._output import Column, Table, add_format_args, emit, num, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:

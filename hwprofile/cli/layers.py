@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from .. import bounds
-from ._common import Deferred, int_in
-from ._output import add_format_args
+from hwprofile import bounds
+from hwprofile.cli._common import Deferred, int_in
+from hwprofile.cli._output import add_format_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,18 +12,18 @@ from pathlib import Path
 
 from exporters import to_onnx, to_tensorrt
 
-from ..atomic import check_writable, write_json
-from ..errors import ConfigError, InputFileError, MeasurementError
-from ..layer_file import header
-from ..layers import from_raw, report
-from ..measure.core import measure_layers
-from ..measure import Workload
-from ..onnx_complexity import count_onnx
-from ..runners import check_runner_name, resolve_device, runner_class
-from ..scaling import check_scale
-from ..specs import scaled_label
-from ..zoo import resolve
-from ._output import ALWAYS, Column, Table, emit, num, si, view_of
+from hwprofile.atomic import check_writable, write_json
+from hwprofile.errors import ConfigError, InputFileError, MeasurementError
+from hwprofile.profile import header
+from hwprofile.analysis import from_raw, report
+from hwprofile.measure import measure_layers
+from hwprofile.profile import Workload
+from hwprofile.graph import count_onnx
+from hwprofile.runners import check_runner_name, resolve_device, runner_class
+from hwprofile.zoo import check_scale
+from hwprofile.zoo import scaled_label
+from hwprofile.zoo import resolve
+from hwprofile.cli._output import ALWAYS, Column, Table, emit, num, si, view_of
 
 
 def _workload(args, runner: str):

@@ -7,11 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from ..analysis import left_out_counts, usable
-from ..errors import ConfigError
-from ..merge import PREFER, merge
-from ..profile import Profile
-from ._output import ALWAYS, Column, Table, add_format_args, emit, view_of
+from hwprofile.analysis import left_out_counts, usable
+from hwprofile.errors import ConfigError
+from hwprofile.report import PREFER, merge
+from hwprofile.profile import Profile
+from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, view_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:

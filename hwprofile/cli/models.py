@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..complexity import complexity
-from ..zoo import zoo
-from ._output import Column, Table, add_format_args, emit, si, view_of
+from hwprofile.zoo import complexity
+from hwprofile.zoo import zoo
+from hwprofile.cli._output import Column, Table, add_format_args, emit, si, view_of
 
 COLUMNS = (Column("model", "model"), Column("family", "family"),
            Column("resolution", "res"), Column("test_resolution", "test res"),

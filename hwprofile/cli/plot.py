@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..plot import plot_profile
-from ..profile import Profile
-from ..roofline import plot_roofline
+from hwprofile.analysis import plot_profile
+from hwprofile.profile import Profile
+from hwprofile.analysis import plot_roofline
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from ..complexity import complexity
-from ..errors import ConfigError
-from ..onnx_complexity import count_onnx
-from ..predict import LOO_LIMIT_PCT, model_family, predict
-from ..profile import Profile
-from ..scaling import check_scale
-from ..zoo import resolve
-from ._common import int_in
-from ._output import ALWAYS, Column, Table, add_format_args, emit, num, view_of
-from ._caveats import caveat_notes, caveats_cell, warn_on_stderr
+from hwprofile.zoo import complexity
+from hwprofile.errors import ConfigError
+from hwprofile.graph import count_onnx
+from hwprofile.analysis import LOO_LIMIT_PCT, model_family, predict
+from hwprofile.profile import Profile
+from hwprofile.zoo import check_scale
+from hwprofile.zoo import resolve
+from hwprofile.cli._common import int_in
+from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, num, view_of
+from hwprofile.cli._caveats import caveat_notes, caveats_cell, warn_on_stderr
 
 
 def register(sub: argparse._SubParsersAction) -> None:

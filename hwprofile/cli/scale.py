@@ -6,12 +6,12 @@ import argparse
 import math
 from typing import Any
 
-from ..complexity import complexity
-from ..fitting import growth_exponent
-from ..scaling import check_scale, scale, scaling_factors
-from ..zoo import get_spec
-from ._common import csv_list, float_list
-from ._output import Column, Table, add_format_args, emit, factor, num, ratio, si, view_of
+from hwprofile.zoo import complexity
+from hwprofile.analysis import growth_exponent
+from hwprofile.zoo import check_scale, scale, scaling_factors
+from hwprofile.zoo import get_spec
+from hwprofile.cli._common import csv_list, float_list
+from hwprofile.cli._output import Column, Table, add_format_args, emit, factor, num, ratio, si, view_of
 
 DEFAULT_STRATEGIES = "d,w,r,dw,dr,wr,dwr,dWr"
 DEFAULT_SCALES = "1,2,4,16"

@@ -1,17 +1,17 @@
-"""Measuring a workload: the records it is described by and the statistics of its samples.
+"""Measuring a workload on this machine: one runner in isolated child processes (``measure``), the device's
+peaks and fingerprint, per-layer times (``measure_layers``), and the machine check that re-measures a
+disturbed record (``measure_with_retries``). Everything that starts a measuring process lives here.
 
-The steps live in submodules, imported where they are used: :func:`hwprofile.measure.core.measure`
-runs a workload in child process(es) and returns a :class:`Measurement`;
-:func:`hwprofile.measure.fingerprint.fingerprint` / ``device_id`` describe the machine;
-:func:`hwprofile.measure.peaks.peaks` measures its dense matmul FLOP/s and copy bandwidth. This
-package itself exports only the data types and statistics every layer shares; it imports no heavy
-library.
+Modules: ``_core`` (measure, measure_peaks, measure_layers), ``_child`` (what runs in the child),
+``_forkserver`` and ``_isolation`` (process isolation, memory caps, other load), ``_peaks`` (matmul FLOP/s and
+copy bandwidth), ``_fingerprint`` (what identifies the device), ``_quiet`` (the system check and re-measuring).
 """
 
 from __future__ import annotations
 
-from .records import Measurement, TimingConfig, Workload, spec_from_dict, spec_to_dict
-from .stats import LatencyStats, latency_stats
+from hwprofile.measure._core import measure, measure_layers, measure_peaks
+from hwprofile.measure._fingerprint import device_id, fingerprint
+from hwprofile.measure._peaks import peaks
+from hwprofile.measure._quiet import measure_with_retries
 
-__all__ = ["LatencyStats", "Measurement", "TimingConfig", "Workload", "latency_stats", "spec_from_dict",
-           "spec_to_dict"]
+__all__ = ["device_id", "fingerprint", "measure", "measure_layers", "measure_peaks", "measure_with_retries", "peaks"]

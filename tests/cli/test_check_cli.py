@@ -9,7 +9,7 @@ import pytest
 
 from hwprofile.profile import Profile
 
-from helpers import PROFILE_FIXTURES as DATA, fixture_profile as p, one_line_error  # noqa: E402
+from helpers import fixture_profile as p, has_cuda, make_profiles, one_line_error  # noqa: E402
 
 
 def test_pass_on_another_run_of_the_same_configuration(cli):
@@ -125,9 +125,9 @@ def test_bad_options_one_line_exit_2(cli, extra, needle):
 def test_unavailable_device_exits_3(cli, tmp_path):
     """Measuring on a GPU that is not there is an environment failure, never a regression."""
     pytest.importorskip("hwprofile.measure")
-    from hwprofile.runners import env
+    from hwprofile import env
 
-    if env.gpu_count() > 0 or _has_cuda():
+    if env.gpu_count() > 0 or has_cuda():
         pytest.skip("this machine has a GPU")
     code, _, err = cli("check", "--baseline", p("cpu-a.json"), "--device", "cuda:0", "--runners", "ort:cuda",
                        "--models", "RegNetX-200MF", "--scales", "1", "--batch-sizes", "1", "--quiet",
@@ -135,24 +135,15 @@ def test_unavailable_device_exits_3(cli, tmp_path):
     assert code == 3 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
 
 
-def _has_cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
 
 
 def test_remeasure_interleaves_suspects_and_pools_processes(cli, tmp_path, monkeypatch):
     """--remeasure N: N rounds of one process per suspect, A B A B, pooled before deciding (sweeps faked)."""
-    import importlib.util
 
     import hwprofile.measure
-    import hwprofile.sweep
+    import hwprofile.sweep._run
 
-    spec = importlib.util.spec_from_file_location("make_profiles", DATA / "make_profiles.py")
-    mp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mp)
+    mp = make_profiles()
     current = tmp_path / "cur.json"
     current.write_text(json.dumps(mp.profile(77, slowdown=1.07, processes=3)))
     calls = []
@@ -168,8 +159,8 @@ def test_remeasure_interleaves_suspects_and_pools_processes(cli, tmp_path, monke
         return profile, Path(out), []
 
     monkeypatch.setattr(hwprofile.sweep, "run_sweep", fake_sweep)
-    monkeypatch.setattr("hwprofile.measure.fingerprint.fingerprint", lambda device: {})
-    monkeypatch.setattr("hwprofile.measure.fingerprint.device_id", lambda fp: "synthetic-cpu")
+    monkeypatch.setattr("hwprofile.gate._measure.fingerprint", lambda device: {})
+    monkeypatch.setattr("hwprofile.gate._measure.device_id", lambda fp: "synthetic-cpu")
     monkeypatch.chdir(tmp_path)
     code, out, err = cli("check", "--baseline", p("cpu-a.json"), str(current), "--remeasure", "2", "--json")
     data = json.loads(out)
@@ -260,8 +251,9 @@ def test_a_setting_only_the_newer_side_records_warns_instead_of_refusing(cli, tm
 
 
 def test_remeasure_narrows_the_runner_options_to_the_runner_measured_again():
-    from hwprofile.gate_measure import _config_for
-    from hwprofile.sweep import SweepConfig, check_runner_options
+    from hwprofile.gate._measure import _config_for
+    from hwprofile.sweep import SweepConfig
+    from hwprofile.sweep._config import check_runner_options
 
     base = SweepConfig(runners=("torch:cpu", "ort:cpu"),
                        options={"*": {"threads": 1, "iobinding": True}, "torch:cpu": {"channels_last": True}})
@@ -274,7 +266,7 @@ def test_remeasure_narrows_the_runner_options_to_the_runner_measured_again():
 
 def test_check_on_cpu_measures_with_one_thread_per_runner_and_says_so(cli, tmp_path, monkeypatch):
     """On CPU, check uses 1 thread per runner unless told otherwise, and its table says so (sweeps faked)."""
-    import hwprofile.sweep
+    import hwprofile.sweep._run
     from hwprofile.bounds import machine_cores
 
     seen = []

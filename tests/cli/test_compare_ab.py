@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hwprofile.comparability import AB_SETTINGS, Mismatch, ab_split, round3, summarize
+from hwprofile.analysis._comparability import AB_SETTINGS, Mismatch, round3
+from hwprofile.analysis import ab_split, summarize
 from hwprofile.profile import Profile
 
 from helpers import fixture_profile as p, one_line_error  # noqa: E402

@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from hwprofile.runners import RUNNER_NAMES, env
+from hwprofile.runners import RUNNER_NAMES
+from hwprofile import env
 
 
 def test_devices_lists_every_runner_with_reason(cli):
@@ -43,7 +44,7 @@ def test_devices_warns_when_both_onnxruntime_packages_are_installed(cli, monkeyp
 
 
 def test_devices_peak(cli, monkeypatch):
-    from hwprofile.measure.peaks import peaks as real
+    from hwprofile.measure import peaks as real
 
     monkeypatch.setattr("hwprofile.cli.devices.peaks", lambda d: real(d, seconds=0.05, matmul_n=256, copy_mb=8))
     code, out, _ = cli("devices", "--peak", "--json")

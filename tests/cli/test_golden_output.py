@@ -1,6 +1,6 @@
 """Golden output: every command that prints tables prints exactly what it printed before, at 100 columns.
 
-``show`` and ``run`` open with the answer (hwprofile.summary): a row per runner and batch, or one line for a
+``show`` and ``run`` open with the answer (hwprofile.report._summary): a row per runner and batch, or one line for a
 profile with one model per row (``show-one-model``) or no ok record (``show-failed``); ``predict`` and ``select``
 say their caveats beside each number (``predict``: another family and outside the measured range).
 
@@ -117,7 +117,7 @@ def _run_in(name: str, tmp: Path) -> tuple[int, str]:
     patches = contextlib.ExitStack()
     if argv[:2] == ["run", "--resume"]:  # resume as the machine that measured the profile, whatever this one is
         stored = json.loads((ROOT / argv[2]).read_text())["devices"]
-        patches.enter_context(mock.patch("hwprofile.executors.local.fingerprint",
+        patches.enter_context(mock.patch("hwprofile.sweep._local.fingerprint",
                                          lambda device: dict(next(iter(stored.values())))))
     out, err = io.StringIO(), io.StringIO()
     with patches, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -179,7 +179,7 @@ def _tiny(path: Path, *, conv_inputs=("input", "w", "b"), w_shape=(8, 3, 3, 3), 
 
 
 def _folded(channels) -> dict:
-    from hwprofile.onnx_complexity import FOLDED_BN_KEY
+    from hwprofile.graph import FOLDED_BN_KEY
 
     return {FOLDED_BN_KEY: json.dumps({"convs": [{"node": "conv0", "channels": channels, "bias": True,
                                                    "bn": True}]})}

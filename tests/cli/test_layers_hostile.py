@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hwprofile.layers import compact
+from hwprofile.analysis import compact
 from helpers import fixture_profile
 
 PEAKS = {"device": "cpu", "threads": 2, "matmul_fp32": {"flops_per_s": 1e11}, "copy": {"gb_per_s": 10.0}}

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers import error_lines, one_line
 
-from hwprofile.measure.records import Measurement
+from hwprofile.profile import Measurement
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "profiles"
 
@@ -155,12 +155,12 @@ def test_plot_roofline_on_a_full_disk_is_exit_3_and_leaves_nothing(cli, tmp_path
 @pytest.fixture
 def fake_sweep(monkeypatch):
     """``run`` measures with the scripted sweep measure, and no device peaks."""
-    import hwprofile.executors.local
-    import hwprofile.sweep
+    import hwprofile.sweep._local
+    import hwprofile.sweep._run
     from sweep_fakes import fake_measure
 
-    monkeypatch.setattr(hwprofile.executors.local, "measure", fake_measure)
-    monkeypatch.setattr(hwprofile.sweep, "measure_peaks", lambda device: {"error": "not measured in tests"})
+    monkeypatch.setattr(hwprofile.sweep._local, "measure", fake_measure)
+    monkeypatch.setattr(hwprofile.sweep._run, "measure_peaks", lambda device: {"error": "not measured in tests"})
 
 
 RUN = ("run", "--device", "cpu", "--runners", "torch:cpu", "--models", "RegNetX-200MF", "--strategies", "w",
@@ -323,12 +323,12 @@ def test_layers_reads_a_fixed_graphs_resolution_and_batch(cli, tmp_path, fake_la
 # ----------------------------------------------------------------------------- 15. SIGINT names the file
 
 def test_an_interrupted_run_names_the_file_to_resume(cli, tmp_path, fake_sweep, monkeypatch):
-    import hwprofile.sweep
+    import hwprofile.sweep._run
 
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hwprofile.sweep, "measure_items", interrupted)
+    monkeypatch.setattr(hwprofile.sweep._run, "measure_items", interrupted)
     out = tmp_path / "p.json"
     code, _, err = cli(*RUN, "--out", str(out))
     assert code == 130
@@ -338,12 +338,12 @@ def test_an_interrupted_run_names_the_file_to_resume(cli, tmp_path, fake_sweep, 
 
 
 def test_an_interrupt_before_the_first_save_says_so(cli, tmp_path, fake_sweep, monkeypatch):
-    import hwprofile.sweep
+    import hwprofile.sweep._run
 
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hwprofile.sweep, "measure_peaks", interrupted)
+    monkeypatch.setattr(hwprofile.sweep._run, "measure_peaks", interrupted)
     code, _, err = cli(*RUN, "--out", str(tmp_path / "p.json"))
     assert code == 130 and error_lines(err) == ["hwprofile: interrupted before anything was saved"]
     assert list(tmp_path.iterdir()) == []

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwprofile.cli._output import (ALWAYS, Column, Table, View, fit_columns, render, si, sig, terminal_width)
+from hwprofile.cli._output import ALWAYS, Column, Table, View, fit_columns, render, si, sig, terminal_width
 from hwprofile.errors import ConfigError
 
 ROWS = [{"name": f"model-{i}", "a": 1.5 * i, "b": "x" * 20, "c": 10 ** i, "d": "low priority"} for i in range(4)]

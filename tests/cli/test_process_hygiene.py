@@ -52,8 +52,8 @@ def measuring_child(mark: str):
     for proc in marked(mark):
         try:
             parent = proc.parent()
-            if parent is not None and "hwprofile.measure.forkserver" in " ".join(proc.cmdline()) \
-                    and "hwprofile.measure.forkserver" in " ".join(parent.cmdline()):
+            if parent is not None and "hwprofile.measure._forkserver" in " ".join(proc.cmdline()) \
+                    and "hwprofile.measure._forkserver" in " ".join(parent.cmdline()):
                 return proc
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -176,9 +176,9 @@ def test_a_signal_to_hwprofile_alone_leaves_no_process_behind(tmp_path, sig):
 WATCHER = r"""
 import os, sys, threading, json
 from hwprofile.runners import register_runner
-from hwprofile.runners.fake import PATH
-from hwprofile.measure import TimingConfig, Workload
-from hwprofile.measure.isolation import ForkServer, SpawnLauncher
+from hwprofile.runners._fake import PATH
+from hwprofile.profile import TimingConfig, Workload
+from hwprofile.measure._isolation import ForkServer, SpawnLauncher
 
 register_runner("fake", PATH)
 launcher = ForkServer([]) if sys.argv[1] == "forkserver" else SpawnLauncher()
@@ -199,7 +199,7 @@ threading.Event().wait()
 def spawned_child(mark: str):
     for proc in marked(mark):
         try:
-            if "hwprofile.measure.child" in " ".join(proc.cmdline()):
+            if "hwprofile.measure._child" in " ".join(proc.cmdline()):
                 return proc
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

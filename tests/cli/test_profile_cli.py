@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from hwprofile.profile import SCHEMA_VERSION, Profile
+from hwprofile.profile._profile import SCHEMA_VERSION
+from hwprofile.profile import Profile
 from synthetic import synthetic_profile
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hwprofile.runners import env
+from hwprofile import env
 
 NO_GPU = pytest.mark.skipif(env.gpu_count() > 0, reason="on a GPU machine this would start a GPU sweep")
 
@@ -242,8 +242,8 @@ def test_show_prints_verdicts_and_every_records_share_of_the_peaks(cli, tmp_path
 
 def test_resume_remeasure_disturbed_uses_the_files_own_sweep_options(cli, tmp_path, monkeypatch):
     """The command the run's last line prints works as printed (measurement faked)."""
-    import hwprofile.executors.local
-    import hwprofile.sweep
+    import hwprofile.sweep._local
+    import hwprofile.sweep._run
     from hwprofile.profile import Profile
     from sweep_fakes import fake_measure
 
@@ -254,8 +254,8 @@ def test_resume_remeasure_disturbed_uses_the_files_own_sweep_options(cli, tmp_pa
         out["settings"] = {"foreign_cpu_cores": [load["cores"]]}
         return out
 
-    monkeypatch.setattr(hwprofile.executors.local, "measure", measure)
-    monkeypatch.setattr(hwprofile.sweep, "measure_peaks", lambda device: {"error": "not measured in tests"})
+    monkeypatch.setattr(hwprofile.sweep._local, "measure", measure)
+    monkeypatch.setattr(hwprofile.sweep._run, "measure_peaks", lambda device: {"error": "not measured in tests"})
     out = tmp_path / "p.json"
     code, _, err = cli("run", "--device", "cpu", "--runners", "torch:cpu", "--strategies", "w", "--scales", "1,2",
                        "--batch-sizes", "1", "--mode", "train", "--retries", "0", "--out", str(out), "--quiet")

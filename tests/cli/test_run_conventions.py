@@ -7,17 +7,17 @@ import re
 
 import pytest
 
-import hwprofile.executors.local
-import hwprofile.sweep
+import hwprofile.sweep._local
+import hwprofile.sweep._run
 from hwprofile.cli import build_parser
 from hwprofile.cli._run_args import config_from_args
 from hwprofile.cli.run import duration
 from hwprofile.errors import ConfigError
-from hwprofile.measure import TimingConfig, Workload
-from hwprofile.measure.timing import run_timed, sample, warm_up
-from hwprofile.runners.fake import FakeRunner
+from hwprofile.profile import TimingConfig, Workload
+from hwprofile.trackers.timing import run_timed, sample, warm_up
+from hwprofile.runners._fake import FakeRunner
 from hwprofile.sweep import run_sweep
-from hwprofile.sweep_config import SweepConfig
+from hwprofile.sweep import SweepConfig
 from sweep_fakes import fake_measure
 
 
@@ -103,8 +103,8 @@ def test_duration_reads_like_a_person_would_say_it():
 
 
 def test_run_prints_the_plans_estimate_when_it_starts(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(hwprofile.executors.local, "measure", fake_measure)
-    monkeypatch.setattr(hwprofile.sweep, "measure_peaks", lambda device: {"error": "not measured in tests"})
+    monkeypatch.setattr(hwprofile.sweep._local, "measure", fake_measure)
+    monkeypatch.setattr(hwprofile.sweep._run, "measure_peaks", lambda device: {"error": "not measured in tests"})
     out = tmp_path / "p.json"
     argv = ("run", "--device", "cpu", "--runners", "torch:cpu", "--models", "RegNetX-200MF", "--strategies", "w",
             "--scales", "1,2", "--batch-sizes", "1,8", "--retries", "0", "--out", str(out), "--quiet")
@@ -142,7 +142,7 @@ def test_the_progress_bar_says_a_record_is_being_retried_and_why(tmp_path, monke
     import contextlib
 
     bar = _Bar()
-    monkeypatch.setattr(hwprofile.sweep, "progress", lambda total, quiet, initial=0: contextlib.nullcontext(bar))
+    monkeypatch.setattr(hwprofile.sweep._run, "progress", lambda total, quiet, initial=0: contextlib.nullcontext(bar))
 
     def loaded(*a, **kw):
         out = fake_measure(*a, **kw)

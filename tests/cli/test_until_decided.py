@@ -12,11 +12,11 @@ import json
 import numpy as np
 import pytest
 
-import hwprofile.executors.local
-import hwprofile.sweep
-from hwprofile.complexity import complexity
+import hwprofile.sweep._local
+import hwprofile.sweep._run
+from hwprofile.zoo import complexity
 from hwprofile.profile import Profile
-from hwprofile.specs import spec_from_dict
+from hwprofile.zoo import spec_from_dict
 
 STEP_S = 5.0
 SMALL = ["run", "--device", "cpu", "--runners", "torch:cpu", "--models", "EfficientNet-B0", "--strategies", "w,r",
@@ -41,9 +41,9 @@ def scripted(monkeypatch):
                 "throughput": {"samples_per_s": 1000 * workload.batch / ms}, "memory": {}, "settings": {},
                 "wall_s": 0.0}
 
-    monkeypatch.setattr(hwprofile.executors.local, "measure", measure)
-    monkeypatch.setattr(hwprofile.sweep, "measure_peaks", lambda device: {"error": "not measured in tests"})
-    monkeypatch.setattr(hwprofile.sweep, "clock", lambda: state["now"])
+    monkeypatch.setattr(hwprofile.sweep._local, "measure", measure)
+    monkeypatch.setattr(hwprofile.sweep._run, "measure_peaks", lambda device: {"error": "not measured in tests"})
+    monkeypatch.setattr(hwprofile.sweep._run, "clock", lambda: state["now"])
     return state
 
 

@@ -1,6 +1,6 @@
 import platform
 
-from hwprofile.executors.local import LocalExecutor
+from hwprofile.sweep._local import LocalExecutor
 from hwprofile.profile import Profile
 from hwprofile.sweep import SweepConfig, run_sweep
 from sweep_fakes import fake_measure

@@ -28,14 +28,16 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from hwprofile.comparability import comparability  # noqa: E402
-from hwprofile.executors import ray as rayx  # noqa: E402
-from hwprofile.executors.ray_cluster import plugin_modules  # noqa: E402
-from hwprofile.measure.fingerprint import fingerprint  # noqa: E402
+from hwprofile.analysis import comparability  # noqa: E402
+from hwprofile.fleet import _ray as rayx  # noqa: E402
+from hwprofile.fleet._cluster import plugin_modules  # noqa: E402
+from hwprofile.measure import fingerprint  # noqa: E402
 from hwprofile.profile import Profile  # noqa: E402
-from hwprofile.runners import fake, register_plugin, register_runner, unregister_runner  # noqa: E402
+from hwprofile.runners import register_plugin  # noqa: E402
+from hwprofile.runners._registry import register_runner, unregister_runner  # noqa: E402
+from hwprofile.runners import _fake as fake  # noqa: E402
 from hwprofile.sweep import SweepConfig, run_sweep  # noqa: E402
-from hwprofile.sweep_config import FINAL  # noqa: E402
+from hwprofile.sweep._config import FINAL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 #: a real local Ray cluster of three nodes (about 20 s to start) and multi-node sweeps: the slow part of the suite
@@ -217,7 +219,7 @@ def test_the_plugins_module_travels_with_the_tasks(cluster):
 
 def test_ray_tasks_get_the_thread_environment_of_a_local_run(cluster):
     """Ray sets OMP_NUM_THREADS to a task's CPUs; torch takes its thread count from it (issue 26, item 6)."""
-    from hwprofile.executors.ray_cluster import node_environment
+    from hwprofile.fleet._cluster import node_environment
 
     @ray.remote
     def inside() -> tuple:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 
 from hwprofile.errors import ConfigError
-from hwprofile.executors.ray import check_max_nodes
-from hwprofile.executors.ray_cluster import DeviceKind, Node
-from hwprofile.executors.ray_schedule import NodeSlots, lost_after_s
-from hwprofile.runners import register_plugin, runner_class, unregister_runner
-from hwprofile.sweep_config import SweepConfig
-from hwprofile.sweep_plan import PEAKS_S, START_S, fleet_plan, make_plan
+from hwprofile.fleet._ray import check_max_nodes
+from hwprofile.fleet._cluster import DeviceKind, Node
+from hwprofile.fleet._schedule import NodeSlots, lost_after_s
+from hwprofile.runners import register_plugin, runner_class
+from hwprofile.runners._registry import unregister_runner
+from hwprofile.sweep import SweepConfig
+from hwprofile.sweep._plan import PEAKS_S, START_S
+from hwprofile.sweep import fleet_plan, make_plan
 
 
 def _node(name: str, cpus: float = 4, gpus: float = 0) -> Node:
@@ -100,7 +102,7 @@ def test_plugin_runner_errors_name_what_was_expected():
         assert register_plugin(" Sleep = sleep_runner_plugin:SleepRunner ") == "sleep"
         assert runner_class("sleep").__name__ == "SleepRunner"
         with pytest.raises(ConfigError, match="already registered"):
-            register_plugin("sleep=hwprofile.runners.fake:FakeRunner")
+            register_plugin("sleep=hwprofile.runners._fake:FakeRunner")
     finally:
         unregister_runner("sleep")
 

@@ -38,7 +38,7 @@ def test_artifact_record(b0):
 @pytest.mark.slow
 def test_file_metadata_names_the_spec(b0):
     import hwprofile as hp
-    from hwprofile.specs import spec_from_dict
+    from hwprofile.zoo import spec_from_dict
 
     model = onnx.load(b0.path)
     meta = {p.key: p.value for p in model.metadata_props}
@@ -110,7 +110,7 @@ def test_cache_key_follows_settings_and_tampering(tiny_net, tmp_path, to_onnx_mo
 
 
 def test_module_export_counts_as_it_was_built(tiny_net, tmp_path):
-    from hwprofile.onnx_complexity import count_onnx
+    from hwprofile.graph import count_onnx
 
     art = to_onnx(tiny_net, input_shape=(3, 32, 32), cache_dir=tmp_path)
     assert art.spec is None and art.model == "Sequential" and art.verification.passed
@@ -122,7 +122,7 @@ def test_module_export_counts_as_it_was_built(tiny_net, tmp_path):
 
 
 def test_external_data_past_the_size_limit(tiny_net, tmp_path, to_onnx_module, monkeypatch):
-    from hwprofile.onnx_complexity import count_onnx
+    from hwprofile.graph import count_onnx
 
     monkeypatch.setattr(to_onnx_module, "EXTERNAL_DATA_BYTES", 1000)
     art = to_onnx(tiny_net, input_shape=(3, 32, 32), cache_dir=tmp_path / "cache")

@@ -1,10 +1,10 @@
-"""The fake runner (hwprofile.runners.fake) registered for a test module: ``pytestmark =
+"""The fake runner (hwprofile.runners._fake) registered for a test module: ``pytestmark =
 pytest.mark.usefixtures("fake_runner")``."""
 
 import pytest
 
-from hwprofile.runners import register_runner, unregister_runner
-from hwprofile.runners.fake import PATH
+from hwprofile.runners._registry import register_runner, unregister_runner
+from hwprofile.runners._fake import PATH
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Energy per inference (hwprofile.measure.energy): NVML through the stand-in, RAPL through a powercap tree
+"""Energy per inference (hwprofile.trackers.energy): NVML through the stand-in, RAPL through a powercap tree
 made in a temporary folder, and the readings carried from the timing loop to ``show`` and ``compare``.
 
 Time is a fake clock that the fake runner and the waits advance, so nothing here depends on how busy the
@@ -14,10 +14,14 @@ import pytest
 from fake_nvml import StrictNvml, nvml_error, real
 
 from hwprofile.cli import main
-from hwprofile.measure import child, clocks, core, energy, timing
-from hwprofile.measure.records import TimingConfig, Workload
+from hwprofile.measure import _child as child
+from hwprofile.trackers import clocks
+from hwprofile.measure import _core as core
+from hwprofile.trackers import energy
+from hwprofile.trackers import timing
+from hwprofile.profile import TimingConfig, Workload
 from hwprofile.profile import Profile, Record
-from hwprofile.runners.fake import FakeCudaRunner
+from hwprofile.runners._fake import FakeCudaRunner
 
 WATTS = 300.0
 TICK_S = 0.05  # the counter's update period (NVML: 20-100 ms)
@@ -164,7 +168,7 @@ def _gpu_record(monkeypatch, clock, tmp_path, watts=WATTS, ms=10.0) -> Record:
     monkeypatch.setattr(FakeCudaRunner, "infer", lambda self: Busy(clock, ms).infer())
     workload = Workload("onnx", None, str(tmp_path / "m.onnx"), 4, 224, options={"latencies_ms": [ms]})
     cfg = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=5, budget_s=0.1, throughput_window_s=0.5)
-    result = child.run_measure({"runner_path": "hwprofile.runners.fake:FakeCudaRunner", "device": "cuda:0",
+    result = child.run_measure({"runner_path": "hwprofile.runners._fake:FakeCudaRunner", "device": "cuda:0",
                                 "workload": workload.to_dict(), "timing": cfg.to_dict()})
     assert result["status"] == "ok", result
     exit = {"foreign_cpu_cores": 0.0, "maxrss_mb": 100.0}

@@ -4,10 +4,11 @@ import types
 
 import pytest
 
-from hwprofile.measure.fingerprint import device_id, fingerprint
+from hwprofile.measure import device_id
+from hwprofile.measure import fingerprint
 
-from hwprofile.measure.peaks import peaks
-from hwprofile.measure.fingerprint import gpu_info
+from hwprofile.measure import peaks
+from hwprofile.measure._fingerprint import gpu_info
 
 
 def test_cpu_fingerprint():

@@ -8,11 +8,11 @@ import time
 import pytest
 
 from hwprofile.errors import ConfigError, RunnerUnavailable
-from hwprofile.measure import TimingConfig, Workload
-from hwprofile.measure.core import measure
-from hwprofile.measure.isolation import child_status, get_launcher, shutdown, wait_child
-from hwprofile.runners import register_runner, unregister_runner
-from hwprofile.runners.fake import PATH
+from hwprofile.profile import TimingConfig, Workload
+from hwprofile.measure import measure
+from hwprofile.measure._isolation import child_status, get_launcher, shutdown, wait_child
+from hwprofile.runners._registry import register_runner, unregister_runner
+from hwprofile.runners._fake import PATH
 
 FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, budget_s=0.2, throughput_window_s=0.05)
 
@@ -104,7 +104,7 @@ def test_fork_server_is_preloaded_and_single_threaded():
     measure("fake", _fake(), FAST)
     info = launcher.info()
     assert info["isolation"] == "forkserver" and info["server_threads_at_fork"] is not None
-    assert any("torch_runner" in p for p in info["server_preloaded"])
+    assert any("runners._torch" in p for p in info["server_preloaded"])
     # onnxruntime's import starts one idle housekeeping thread; torch and numpy start none
     assert info["server_threads_at_fork"] <= 2
 
@@ -153,7 +153,7 @@ def test_other_work_on_the_machine_is_recorded():
 
 def _process_tree_busy_s() -> float:
     """CPU seconds spent by this process and its descendants (the reaped ones included): the machine's busy time
-    as :func:`hwprofile.measure.isolation.cpu_busy_s` would read it if nothing else ran on the machine."""
+    as :func:`hwprofile.measure._isolation.cpu_busy_s` would read it if nothing else ran on the machine."""
     import psutil
 
     total = 0.0
@@ -171,7 +171,7 @@ def test_the_fork_servers_own_start_is_not_other_load(monkeypatch):
     work before the child starts, not load beside the child. The machine's busy time is read from this
     process tree only, so other load on a shared machine does not enter the reading: a server start
     counted inside the child's window would show as about 2 foreign cores."""
-    from hwprofile.measure import isolation
+    from hwprofile.measure import _isolation as isolation
 
     monkeypatch.setattr(isolation, "cpu_busy_s", _process_tree_busy_s)
     shutdown()
@@ -183,9 +183,9 @@ def test_the_fork_servers_own_start_is_not_other_load(monkeypatch):
 
 def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
     """NVML (device-wide) is polled in the parent, so no sampling thread competes with the timed loop."""
-    from hwprofile.measure import isolation
-    from hwprofile.measure.core import _memory
-    from hwprofile.measure.isolation import SpawnLauncher
+    from hwprofile.measure import _isolation as isolation
+    from hwprofile.measure._core import _memory
+    from hwprofile.measure._isolation import SpawnLauncher
 
     started = []
 
@@ -217,7 +217,7 @@ def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
 def test_memory_cap_is_for_cpu_children_unless_given():
     """GPU children's RSS holds the CUDA context and the libraries' host copies: the CPU default cap is not
     theirs to be killed by; --memory-limit applies to both; 0 means none."""
-    from hwprofile.measure.isolation import default_memory_limit_mb, memory_cap_mb
+    from hwprofile.measure._isolation import default_memory_limit_mb, memory_cap_mb
 
     assert memory_cap_mb("cpu") == default_memory_limit_mb()
     assert memory_cap_mb("cuda:0") is None and memory_cap_mb("cuda:1") is None
@@ -226,7 +226,7 @@ def test_memory_cap_is_for_cpu_children_unless_given():
 
 
 def test_measure_passes_the_cap_for_the_device(monkeypatch):
-    from hwprofile.measure import isolation
+    from hwprofile.measure import _isolation as isolation
 
     caps = []
     real = isolation.get_launcher
@@ -242,14 +242,14 @@ def test_measure_passes_the_cap_for_the_device(monkeypatch):
             caps.append(cap)
             return self.inner.run(job, timeout_s, cap)
 
-    monkeypatch.setattr("hwprofile.measure.core.get_launcher",
+    monkeypatch.setattr("hwprofile.measure._core.get_launcher",
                         lambda device, isolation="auto": Spy(real(device, isolation)))
     assert measure("fake", _fake(), FAST).ok and caps[-1] == isolation.default_memory_limit_mb()
     assert measure("fake", _fake(), FAST, memory_limit_mb=0).ok and caps[-1] is None
     assert measure("fake", _fake(), FAST, memory_limit_mb=900).ok and caps[-1] == 900.0
     # a GPU runner's child is not killed by the CPU default cap, only by one given
-    from hwprofile.runners import env
-    from hwprofile.runners.fake import PATH_CUDA
+    from hwprofile import env
+    from hwprofile.runners._fake import PATH_CUDA
 
     monkeypatch.setattr(env, "gpu_names", lambda: ["Fake GPU"])
     register_runner("fake:cuda", PATH_CUDA)
@@ -263,7 +263,7 @@ def test_measure_passes_the_cap_for_the_device(monkeypatch):
 def test_the_parents_own_cpu_time_is_not_foreign_load(monkeypatch):
     """On GPU the parent samples NVML from a thread while the child runs: that CPU time is this process's
     own, not other load on the machine."""
-    from hwprofile.measure import isolation
+    from hwprofile.measure import _isolation as isolation
 
     busy = iter([100.0])
 
@@ -286,7 +286,7 @@ def test_the_parents_own_cpu_time_is_not_foreign_load(monkeypatch):
 def test_other_load_is_unknown_when_the_childs_cpu_time_is():
     """The fork server's fallback exit (a lost child) has no CPU time: counting the child's work as other load
     would grade the record disturbed, so the reading is None, not a guess."""
-    from hwprofile.measure.isolation import ChildExit, _foreign_cores, cpu_busy_s
+    from hwprofile.measure._isolation import ChildExit, _foreign_cores, cpu_busy_s
 
     lost = ChildExit(pid=None, exitcode=None, signal=None, maxrss_mb=0.0, cpu_s=None, killed="timeout",
                      rss_seen_mb=0.0, wall_s=1.0)

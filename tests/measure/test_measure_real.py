@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from hwprofile import get_spec  # noqa: E402
-from hwprofile.measure import Measurement, TimingConfig, Workload  # noqa: E402
-from hwprofile.measure.core import measure  # noqa: E402
+from hwprofile.zoo import get_spec
+from hwprofile.profile import Measurement, TimingConfig, Workload  # noqa: E402
+from hwprofile.measure import measure
 
 from onnx_model import tiny_onnx  # noqa: E402
 

@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from hwprofile import get_spec, scale
+from hwprofile.zoo import get_spec, scale
 from hwprofile.errors import ConfigError
-from hwprofile.measure import Measurement, TimingConfig, Workload, spec_from_dict, spec_to_dict
+from hwprofile.profile import Measurement, TimingConfig, Workload
+from hwprofile.zoo import spec_from_dict, spec_to_dict
 
 
 @pytest.mark.parametrize("name", ["RegNetY-400MF", "EfficientNet-B0", "ResNet-50"])

@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from hwprofile.measure.stats import LatencyStats, median_ci, quantile, rel_ci_halfwidth, latency_stats
+from hwprofile.profile import LatencyStats, rel_ci_halfwidth, latency_stats
+from hwprofile.profile._stats import median_ci, quantile
 
 
 def test_quantile_matches_numpy_linear():

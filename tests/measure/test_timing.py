@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from hwprofile.measure import TimingConfig, Workload
-from hwprofile.measure.timing import run_timed, sample, throughput, warm_up
-from hwprofile.runners.fake import FakeRunner
+from hwprofile.profile import TimingConfig, Workload
+from hwprofile.trackers.timing import run_timed, sample, throughput, warm_up
+from hwprofile.runners._fake import FakeRunner
 
 
 def _runner(latencies, sleep=False):

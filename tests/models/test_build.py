@@ -2,7 +2,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hwprofile import build_model, complexity, get_spec, model_names, scale  # noqa: E402
+from hwprofile import build_model  # noqa: E402
+from hwprofile.zoo import get_spec, model_names, scale  # noqa: E402
+from hwprofile.zoo import complexity  # noqa: E402
 
 
 @pytest.mark.slow

@@ -23,20 +23,21 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))
 from onnx_model import tiny_onnx  # noqa: E402
 from test_trt_runner import ENGINE_BYTES, CpuTrtRunner, fake_tensorrt  # noqa: E402
 
-from hwprofile import get_spec  # noqa: E402
-from hwprofile.comparability import (UNKNOWN, comparability, fingerprint_effect, flatten,  # noqa: E402
-                                     setting_effect, stable_fingerprint)
-from hwprofile.compare import Side  # noqa: E402
-from hwprofile.measure import Workload  # noqa: E402
-from hwprofile.measure.core import _settings, _timing_settings  # noqa: E402
-from hwprofile.measure.records import TimingConfig  # noqa: E402
+from hwprofile.zoo import get_spec  # noqa: E402
+from hwprofile.analysis._comparability import UNKNOWN, fingerprint_effect, flatten, setting_effect  # noqa: E402
+from hwprofile.analysis import comparability, stable_fingerprint  # noqa: E402
+from hwprofile.analysis import Side  # noqa: E402
+from hwprofile.profile import Workload  # noqa: E402
+from hwprofile.measure._core import _settings, _timing_settings  # noqa: E402
+from hwprofile.profile import TimingConfig  # noqa: E402
 from hwprofile.profile import Profile, Record  # noqa: E402
 from hwprofile.runners import RUNNER_NAMES, runner_class  # noqa: E402
-from hwprofile.runners.base import BOOKKEEPING, EFFECTS, OBSERVATION, RESULT, Runner  # noqa: E402
-from hwprofile.runners.fake import FakeRunner  # noqa: E402
-from hwprofile.runners.ort_gpu_runner import OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
-from hwprofile.runners.ort_runner import OrtCpuRunner  # noqa: E402
-from hwprofile.runners.torch_runner import TorchCpuRunner, TorchCudaRunner  # noqa: E402
+from hwprofile.runners import BOOKKEEPING, OBSERVATION, RESULT, Runner  # noqa: E402
+from hwprofile.runners._base import EFFECTS  # noqa: E402
+from hwprofile.runners._fake import FakeRunner  # noqa: E402
+from hwprofile.runners._ort_gpu import OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
+from hwprofile.runners._ort import OrtCpuRunner  # noqa: E402
+from hwprofile.runners._torch import TorchCpuRunner, TorchCudaRunner  # noqa: E402
 
 ROOT = Path(__file__).parents[2]
 
@@ -44,7 +45,7 @@ ROOT = Path(__file__).parents[2]
 # ------------------------------------------------------------------ what each runner writes
 
 def _common(runner: str, workload: Workload) -> dict:
-    """What hwprofile.measure.core, the executors and hwprofile.quality add to every measurement."""
+    """What hwprofile.measure._core, the executors and hwprofile.profile._quality add to every measurement."""
     launcher = types.SimpleNamespace(info=lambda: {"isolation": "forkserver", "server_threads_at_fork": 1,
                                                    "server_preloaded": ["torch"], "server_import_s": 0.5})
     one = {"warmup_iters": 10, "warmup_s": 0.2, "timed_s": 1.0, "stop_reason": "ci", "load_s": 0.1,
@@ -53,8 +54,8 @@ def _common(runner: str, workload: Workload) -> dict:
             "foreign_cpu_cores": [0.0], "executor": "ray", "node": "n1", "node_address": "10.0.0.1",
             "node_hostname": "h1", "ray_retried_after": ["node died"],  # executors/local.py, executors/ray.py
             "system_check": {"cpu_other_cores": 0.0, "window_s": 0.1}, "quality_attempts": [{"quality": "noisy"}],
-            "gpu_watch": {"window_s": 1.0, "other_processes": []},  # hwprofile.quality
-            "gpu_clocks": {"window_s": 1.0, "below_app_clocks_share": {}}}  # hwprofile.measure.clocks (child)
+            "gpu_watch": {"window_s": 1.0, "other_processes": []},  # hwprofile.profile._quality
+            "gpu_clocks": {"window_s": 1.0, "below_app_clocks_share": {}}}  # hwprofile.trackers.clocks (child)
 
 
 def _spec_workload(**options):
@@ -279,7 +280,7 @@ def test_compare_follows_every_declaration(name):
         assert [(k, s) for k, _, s in found] == want, field
 
 
-#: RunnerSettings types these fields (hwprofile.datatypes): two valid, different values
+#: RunnerSettings types these fields (hwprofile.profile._records): two valid, different values
 TYPED = {"threads": (1, 2), "executor": ("local", "ray"), "foreign_cpu_cores": ([0.1], [0.2])}
 
 

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from hwprofile.runners import availability, env
+from hwprofile.runners import availability
+from hwprofile import env
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from hwprofile import get_spec
-from hwprofile.measure import TimingConfig, Workload
-from hwprofile.measure.core import measure
+from hwprofile.zoo import get_spec
+from hwprofile.profile import TimingConfig, Workload
+from hwprofile.measure import measure
 from hwprofile.runners import availability
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))
@@ -120,8 +120,8 @@ def test_gpu_peaks_include_tf32_and_leave_the_flag_alone():
     _need("torch:cuda")
     import torch
 
-    from hwprofile.measure.peaks import peaks
-    from hwprofile.runners.torch_runner import tf32_settings
+    from hwprofile.measure import peaks
+    from hwprofile.runners import tf32_settings
 
     before = tf32_settings(torch)
     p = peaks("cuda:0", seconds=0.05, matmul_n=1024, copy_mb=64)

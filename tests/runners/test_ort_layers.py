@@ -13,11 +13,11 @@ pytest.importorskip("onnx")
 
 from layer_fixtures import tiny_cnn  # noqa: E402
 
-from hwprofile.layer_join import onnx_layers  # noqa: E402
-from hwprofile.layers import from_raw, report  # noqa: E402
-from hwprofile.measure import Workload  # noqa: E402
-from hwprofile.runners import ort_runner  # noqa: E402
-from hwprofile.runners.ort_runner import OrtCpuRunner  # noqa: E402
+from hwprofile.runners import onnx_layers  # noqa: E402
+from hwprofile.analysis import from_raw, report  # noqa: E402
+from hwprofile.profile import Workload  # noqa: E402
+from hwprofile.runners import _ort as ort_runner  # noqa: E402
+from hwprofile.runners._ort import OrtCpuRunner  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_a_compiled_subgraph_is_one_fused_row_off_the_roofline(tiny):
 
 
 def test_gpu_providers_mark_their_node_times_host_side():
-    from hwprofile.runners.ort_gpu_runner import OrtCudaRunner, OrtTensorrtRunner
+    from hwprofile.runners._ort_gpu import OrtCudaRunner, OrtTensorrtRunner
 
     assert OrtCpuRunner("cpu").time_source == "cpu"
     assert OrtCudaRunner("cuda:0").time_source == "host_launch" and not OrtCudaRunner.compiles_nodes

@@ -4,9 +4,13 @@ import sys
 import pytest
 
 from hwprofile.errors import ConfigError, DeviceUnavailable, RunnerUnavailable
-from hwprofile.runners import (RUNNER_NAMES, availability, available_runners, check_runner_name, env, get_runner,
-                               register_runner, resolve_device, runner_class, runner_names, unregister_runner)
-from hwprofile.runners.fake import PATH as FAKE
+from hwprofile.runners import (
+    RUNNER_NAMES, availability, available_runners, check_runner_name, get_runner, resolve_device, runner_class,
+    runner_names,
+)
+from hwprofile.runners._registry import register_runner, unregister_runner
+from hwprofile import env
+from hwprofile.runners._fake import PATH as FAKE
 
 
 def test_names_and_classes():
@@ -100,10 +104,10 @@ def test_registered_runner_is_not_listed():
 
 
 def test_registry_and_runner_modules_import_no_heavy_library():
-    code = ("import sys, hwprofile.runners as r, hwprofile.measure.fingerprint, hwprofile.runners.torch_runner, "
-            "hwprofile.runners.ort_runner, hwprofile.runners.ort_gpu_runner, hwprofile.runners.trt_runner; "
+    code = ("import sys, hwprofile.runners as r, hwprofile.measure._fingerprint, hwprofile.runners._torch, "
+            "hwprofile.runners._ort, hwprofile.runners._ort_gpu, hwprofile.runners._trt; "
             "[r.availability(n, d) for n in r.RUNNER_NAMES for d in ('cpu', 'cuda:0')]; "
-            "hwprofile.measure.fingerprint.fingerprint('cpu'); "
+            "hwprofile.measure._fingerprint.fingerprint('cpu'); "
             "bad = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'onnx') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -129,7 +133,7 @@ def test_cuda_index_maps_to_the_physical_gpu_nvml_counts(monkeypatch):
 
 def test_ort_tensorrt_says_which_libnvinfer_its_provider_needs(monkeypatch, tmp_path):
     """onnxruntime-gpu's TensorRT provider links one TensorRT major (libnvinfer.so.10 today)."""
-    from hwprofile.runners.ort_gpu_runner import OrtTensorrtRunner
+    from hwprofile.runners._ort_gpu import OrtTensorrtRunner
 
     capi = tmp_path / "onnxruntime" / "capi"
     capi.mkdir(parents=True)

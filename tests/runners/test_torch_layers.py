@@ -4,9 +4,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hwprofile import complexity, get_spec  # noqa: E402
-from hwprofile.measure import Workload  # noqa: E402
-from hwprofile.runners.torch_runner import TorchCpuRunner  # noqa: E402
+from hwprofile.zoo import get_spec  # noqa: E402
+from hwprofile.zoo import complexity  # noqa: E402
+from hwprofile.profile import Workload  # noqa: E402
+from hwprofile.runners._torch import TorchCpuRunner  # noqa: E402
 
 
 def test_module_counts_equal_the_analytic_counts():
@@ -28,7 +29,7 @@ def test_module_counts_equal_the_analytic_counts():
 
 
 def test_compiled_models_are_not_timed_by_layer():
-    from hwprofile.runners.base import Unsupported
+    from hwprofile.runners import Unsupported
 
     with TorchCpuRunner("cpu") as runner:
         runner.load(Workload.from_spec(get_spec("EfficientNet-B0"), batch=1, mode="train"))

@@ -15,9 +15,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fake_trt_env import CpuEvent  # noqa: E402
-from hwprofile.measure import Workload  # noqa: E402
-from hwprofile.runners.base import Unsupported  # noqa: E402
-from hwprofile.runners.trt_runner import TrtRunner  # noqa: E402
+from hwprofile.profile import Workload  # noqa: E402
+from hwprofile.runners import Unsupported  # noqa: E402
+from hwprofile.runners._trt import TrtRunner  # noqa: E402
 
 COMMON = set((Path(__file__).parents[1] / "data" / "tensorrt" / "identifiers-common.txt").read_text().split())
 ENGINE_BYTES = b"FAKE-ENGINE"
@@ -273,8 +273,8 @@ def test_a_shape_no_profile_accepts_is_unsupported(engine_file, batch, resolutio
 def test_layer_times_join_fused_layers_and_reformats(engine_file, tmp_path):
     """trt per-layer times through the strict stand-in: IProfiler reports, the engine inspector's
     metadata, fused/Myelin names joined to the ONNX nodes of the graph the engine came from."""
-    from hwprofile.layer_join import onnx_layers
-    from hwprofile.layers import from_raw, report
+    from hwprofile.runners import onnx_layers
+    from hwprofile.analysis import from_raw, report
 
     from layer_fixtures import tiny_cnn
 

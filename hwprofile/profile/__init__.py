@@ -1,0 +1,38 @@
+"""The data a profile holds, end to end: typed records (pydantic), the profile file and its schema, the
+measurement boundary (what a runner is asked to measure and what comes back), sample statistics, the
+standalone layers file, public benchmark tables as profiles, and record quality graded from what a record
+stores. Reading a profile never measures.
+
+Modules: ``_records`` (the typed fields and their ranges), ``_profile`` (versioned JSON, load and save),
+``_schema`` (profiles/schema.json), ``_measurement`` (TimingConfig, Workload, Measurement), ``_stats`` (latency
+statistics), ``_layer_file`` (``hwprofile layers --out``), ``_table_import`` (``hwprofile import``),
+``_quality`` (clean / noisy / disturbed).
+"""
+
+from __future__ import annotations
+
+from hwprofile.profile._layer_file import from_data as layers_file_from_data, header
+from hwprofile.profile._measurement import Measurement, TimingConfig, Workload
+from hwprofile.profile._profile import Profile, read_json, SCHEMA, utc_now
+from hwprofile.profile._quality import (
+    DEFAULT_BACKOFF_S, DEFAULT_RETRIES, FOREIGN_CORES_DISTURBED, needs_remeasure, of, QUALITIES, REMEASURE,
+    summary_line, with_quality,
+)
+from hwprofile.profile._records import (
+    check_peaks, describe_error, Device, Key, LatencyStats, LAYER_COLUMNS, LAYER_VERSION, LayerBreakdown,
+    MemoryReading, Mode, Precision, PRECISIONS, preferred_memory, Quality, Record, Status, Throughput,
+)
+from hwprofile.profile._stats import latency_stats, percentiles, rel_ci_halfwidth, typical_times
+from hwprofile.profile._table_import import (
+    count_rows, FIELDS, import_table, ImportResult, PRESETS, summary_text, TableFilter,
+)
+
+__all__ = [
+    "check_peaks", "count_rows", "DEFAULT_BACKOFF_S", "DEFAULT_RETRIES", "describe_error", "Device", "FIELDS",
+    "FOREIGN_CORES_DISTURBED", "header", "import_table", "ImportResult", "Key", "latency_stats", "LatencyStats",
+    "LAYER_COLUMNS", "LAYER_VERSION", "LayerBreakdown", "layers_file_from_data", "Measurement", "MemoryReading",
+    "Mode", "needs_remeasure", "of", "percentiles", "Precision", "PRECISIONS", "preferred_memory", "PRESETS",
+    "Profile", "QUALITIES", "Quality", "read_json", "Record", "rel_ci_halfwidth", "REMEASURE", "SCHEMA", "Status",
+    "summary_line", "summary_text", "TableFilter", "Throughput", "TimingConfig", "typical_times", "utc_now",
+    "with_quality", "Workload"
+]
