@@ -49,7 +49,7 @@ def identity(r: Record) -> Identity:
     alias = joins_as(r)
     if alias is not None:
         return (alias[0], None, 1.0, int(r.batch), alias[1], r.precision, r.mode)
-    return r.key()[1:]
+    return r.key().identity
 
 
 def joins_as(r: Record) -> tuple[str, str] | None:

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,11 +30,18 @@ from hwprofile.profile import of
 from hwprofile.analysis._regression import CONFIDENCE, AdditiveFit, Estimate, LogLogFit, additive_fit, loglog_fit
 
 METRICS = ("flops", "params", "acts")
-GroupKey = tuple[str, str, int, str, str]  # device_id, runner, batch, precision, mode
+class GroupKey(NamedTuple):
+    """One row of the answer: the records of one device, runner, batch, precision and mode."""
+
+    device_id: str
+    runner: str
+    batch: int
+    precision: str
+    mode: str
 
 
 def group_key(r: Record) -> GroupKey:
-    return (r.device_id, r.runner, r.batch, r.precision, r.mode)
+    return GroupKey(r.device_id, r.runner, r.batch, r.precision, r.mode)
 
 
 def groups(records: Iterable[Record]) -> dict[GroupKey, list[Record]]:
@@ -306,7 +313,7 @@ class GroupAnswer:
 
     @property
     def key(self) -> GroupKey:
-        return (self.device_id, self.runner, self.batch, self.precision, self.mode)
+        return GroupKey(self.device_id, self.runner, self.batch, self.precision, self.mode)
 
     @property
     def decided(self) -> bool:
@@ -397,7 +404,7 @@ def _base_model(records: Sequence[Record]) -> str | None:
 
 def _group_answer(key: GroupKey, records: Sequence[Record], confidence: float) -> GroupAnswer:
     u = usable(records)
-    head: dict[str, Any] = dict(device_id=key[0], runner=key[1], batch=key[2], precision=key[3], mode=key[4],
+    head: dict[str, Any] = dict(key._asdict(),
                                 n_used=len(u.used), n_total=len(records), excluded=u.excluded,
                                 equal_weights=u.equal_weights)
     if len(u.used) < MIN_MODELS:
@@ -482,7 +489,7 @@ def strategy_growth(records: Iterable[Record]) -> list[dict]:
             for u in sorted(used, key=lambda u: (u.record.strategy or "", u.record.scale)):
                 if u is base:
                     continue
-                rows.append({"device_id": gkey[0], "runner": gkey[1], "batch": gkey[2], "mode": gkey[4],
+                rows.append({"device_id": gkey.device_id, "runner": gkey.runner, "batch": gkey.batch, "mode": gkey.mode,
                              "model": model, "strategy": u.record.strategy, "scale": u.record.scale,
                              "flops_ratio": u.flops / base.flops, "acts_ratio": u.acts / base.acts,
                              "latency_ratio": u.latency_ms / base.latency_ms,

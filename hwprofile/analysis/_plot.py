@@ -78,10 +78,9 @@ def plot_profile(profile: Profile, out_dir: str | Path, *, replace: bool = False
     paths: list[Path] = []
     contrasts: dict = {}
     for c in equal_flops(profile.records):
-        contrasts.setdefault((c.device_id, c.runner, c.batch, c.precision, c.mode), []).append(c)
-    for (device, runner, batch, precision, mode), group in grouped.items():
-        fig = figure(plt, (device, runner, batch, precision, mode), group,
-                     contrasts.get((device, runner, batch, precision, mode), []))
+        contrasts.setdefault(GroupKey(c.device_id, c.runner, c.batch, c.precision, c.mode), []).append(c)
+    for key, group in grouped.items():
+        fig = figure(plt, key, group, contrasts.get(key, []))
         paths.append(write_bytes(names[len(paths)], figure_png(fig), replace=replace, what="plot"))
     return paths
 

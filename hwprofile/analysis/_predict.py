@@ -339,7 +339,8 @@ def select(profile: Profile, model: str, max_latency_ms: float, *, max_memory_mb
             mem = g.memory.predict(c) if g.memory is not None else None
             if lat <= max_latency_ms and (max_memory_mb is None or (mem is not None and mem <= max_memory_mb)):
                 found = caveats(c, g.measured, g.model.loo_pct(name), family=family, label=model)
-                rows.append({**c, "device_id": key[0], "runner": key[1], "batch": key[2], "mode": key[4],
+                rows.append({**c, "device_id": key.device_id, "runner": key.runner, "batch": key.batch,
+                             "mode": key.mode,
                              "predicted_ms": lat, "predicted_memory_mb": mem, "fit": name,
                              "loo_error_pct": g.model.loo_pct(name),
                              "extrapolated": any(x.kind in ("range", "family") for x in found),

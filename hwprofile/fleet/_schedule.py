@@ -319,7 +319,7 @@ class Scheduler:
         text = "; then ".join(work.faults)
         if len(work.faults) == 1 and status != "skipped":
             text += f" (no other alive node of kind {kid} to retry on)"
-        self._keep(work.prepared().record(status, text, {"settings": self.executor.where_settings(node)}))
+        self._keep(work.prepared().record(status, text, settings=self.executor.where_settings(node)))
 
     def _fail_unreachable(self) -> None:
         """Nothing in flight and nothing can start: every node of the waiting kinds is gone."""
@@ -344,7 +344,7 @@ class Scheduler:
             self.slots.release(flight.work.sweep.kind.id, flight.node)
             if flight.work.item is not None:
                 self._keep(flight.work.prepared().record("skipped", self.stop,
-                                                         {"settings": self.executor.where_settings(flight.node)}))
+                                                         settings=self.executor.where_settings(flight.node)))
 
     # -- the profile
     def _keep(self, record: Record) -> None:

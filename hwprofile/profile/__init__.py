@@ -19,7 +19,7 @@ from hwprofile.profile._quality import (
     summary_line, with_quality,
 )
 from hwprofile.profile._records import (
-    check_peaks, describe_error, Device, Key, LatencyStats, LAYER_COLUMNS, LAYER_VERSION, LayerBreakdown,
+    check_peaks, describe_error, Device, RecordKey, LatencyStats, LAYER_COLUMNS, LAYER_VERSION, LayerBreakdown,
     MemoryReading, Mode, Precision, PRECISIONS, preferred_memory, Quality, Record, Status, Throughput,
 )
 from hwprofile.profile._stats import latency_stats, percentiles, rel_ci_halfwidth, typical_times
@@ -29,7 +29,7 @@ from hwprofile.profile._table_import import (
 
 __all__ = [
     "check_peaks", "count_rows", "DEFAULT_BACKOFF_S", "DEFAULT_RETRIES", "describe_error", "Device", "FIELDS",
-    "FOREIGN_CORES_DISTURBED", "header", "import_table", "ImportResult", "Key", "latency_stats", "LatencyStats",
+    "FOREIGN_CORES_DISTURBED", "header", "import_table", "ImportResult", "RecordKey", "latency_stats", "LatencyStats",
     "LAYER_COLUMNS", "LAYER_VERSION", "LayerBreakdown", "layers_file_from_data", "Measurement", "MemoryReading",
     "Mode", "needs_remeasure", "of", "percentiles", "Precision", "PRECISIONS", "preferred_memory", "PRESETS",
     "Profile", "QUALITIES", "Quality", "read_json", "Record", "rel_ci_halfwidth", "REMEASURE", "SCHEMA", "Status",

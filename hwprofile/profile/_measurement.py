@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -169,3 +170,21 @@ class Measurement:
     def from_dict(cls, data: dict) -> "Measurement":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def of(cls, value: "Measurement | Mapping[str, Any]") -> "Measurement":
+        """``value`` as a Measurement: the one place a measuring function's plain dict (a plugin's, a test's
+        stand-in) is typed, where it enters a sweep; a field it lacks is an error naming the field."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"a measuring function returned {type(value).__name__}: expected a Measurement")
+        data = {"runner": "", "reason": None, "latency": None, "throughput": None, "memory": {}, "settings": {},
+                "wall_s": 0.0, **value}
+        if "status" not in data:
+            raise TypeError("a measuring function returned a dict without 'status': expected a Measurement")
+        return cls.from_dict(data)
+
+    def with_settings(self, **settings: Any) -> "Measurement":
+        """This measurement with ``settings`` added to its settings (where it ran: executor, node)."""
+        return dataclasses.replace(self, settings={**(self.settings or {}), **settings})

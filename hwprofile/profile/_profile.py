@@ -30,7 +30,7 @@ from hwprofile._lazy import extra_hint, heavy
 from hwprofile._version import __version__
 from hwprofile.atomic import write_json
 from hwprofile.profile._records import (
-    STATUSES, Device, Energy, Key, LatencyStats, MemoryReading, Record, RunnerSettings, Text, Throughput,
+    STATUSES, Device, Energy, RecordKey, LatencyStats, MemoryReading, Record, RunnerSettings, Text, Throughput,
     describe_error, describe_errors, record_where,
 )
 from hwprofile.errors import EnvironmentProblem, InputFileError, SchemaError, clip
@@ -66,7 +66,7 @@ class Profile(BaseModel):
     gate: dict[Text, dict[str, Any]] = Field(default_factory=dict)  # device_id -> A/A calibration
 
     # ------------------------------------------------------------------ access
-    def by_key(self) -> dict[Key, Record]:
+    def by_key(self) -> dict[RecordKey, Record]:
         return {r.key(): r for r in self.records}
 
     def ok_records(self) -> list[Record]:
@@ -269,5 +269,5 @@ def _migrate_record(r: Any) -> Any:
     return {**r, "latency": lat}
 
 
-__all__ = ["Device", "Energy", "Key", "LatencyStats", "MemoryReading", "Profile", "Record", "RunnerSettings", "SCHEMA",
-           "SCHEMA_VERSION", "STATUSES", "Throughput", "migrate", "parse_json", "utc_now"]
+__all__ = ["Device", "Energy", "LatencyStats", "MemoryReading", "Profile", "Record", "RecordKey", "RunnerSettings",
+           "SCHEMA", "SCHEMA_VERSION", "STATUSES", "Throughput", "migrate", "parse_json", "utc_now"]

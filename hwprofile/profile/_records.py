@@ -13,7 +13,7 @@ record (index and label) and the field (see :func:`describe_error`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
@@ -345,7 +345,25 @@ def _plain_cell(value: Any) -> Any:
     return round(value, 5) if isinstance(value, float) else list(value) if isinstance(value, (list, tuple)) else value
 
 
-Key = tuple[str, str, str | None, float, int, str, str, str]
+class RecordKey(NamedTuple):
+    """What identifies a record in a profile: the device it was measured on, then its configuration (the
+    :attr:`identity` two devices' records are joined on). A tuple: it compares and hashes as one."""
+
+    device_id: str
+    model: str
+    strategy: str | None
+    scale: float
+    batch: int
+    runner: str
+    precision: str
+    mode: str
+
+    @property
+    def identity(self) -> tuple[str, str | None, float, int, str, str, str]:
+        """The configuration without the device: model, strategy, scale, batch, runner, precision, mode."""
+        return (self.model, self.strategy, self.scale, self.batch, self.runner, self.precision, self.mode)
+
+
 #: Record fields shared between branches that are left out of the file when unset.
 OPTIONAL_FIELDS = ("quality", "quality_reasons", "layers", "prepare", "energy")
 
@@ -395,9 +413,9 @@ class Record(_Model):
         """True for a row of someone else's table (``hwprofile import``), False for hwprofile's own measurement."""
         return self.source == "imported"
 
-    def key(self) -> Key:
-        return (self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),
-                self.runner, self.precision, self.mode)
+    def key(self) -> RecordKey:
+        return RecordKey(self.device_id, self.model, self.strategy, float(self.scale), int(self.batch),
+                         self.runner, self.precision, self.mode)
 
     @property
     def ok(self) -> bool:

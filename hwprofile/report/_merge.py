@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from hwprofile.analysis import stable_fingerprint
 from hwprofile.errors import ConfigError
 from hwprofile.gate import merge_gates
-from hwprofile.profile import Device, Key, Profile, Record
+from hwprofile.profile import Device, RecordKey, Profile, Record
 from hwprofile.profile import of
 from hwprofile.zoo import scaled_label
 
@@ -67,7 +67,7 @@ def _cleaner(a: Record, b: Record) -> Record:
     return _newer(a, b)
 
 
-def _describe(key: Key) -> str:
+def _describe(key: RecordKey) -> str:
     dev, model, strategy, s, batch, runner, precision, mode = key
     label = scaled_label(model, strategy, s)
     return f"{dev} {label} b{batch} {runner} {precision} {mode}"
@@ -84,8 +84,8 @@ def merge(named: Sequence[tuple[str, Profile]], prefer: str | None = None) -> Me
     sources: dict[str, list[str]] = {}
     notes: list[str] = []
     kept_from: dict[str, str] = {}  # device id -> the input whose fingerprint is kept
-    records: dict[Key, Record] = {}
-    conflicts: list[Key] = []
+    records: dict[RecordKey, Record] = {}
+    conflicts: list[RecordKey] = []
     replaced = 0
     for name, p in named:
         stamp = p.updated_utc or p.created_utc or ""

@@ -93,20 +93,26 @@ def _jsonable(value):
 
 
 @dataclass(frozen=True)
-class Item:
-    """One configuration to measure."""
+class Configuration:
+    """One configuration of a sweep: a model (scaled by a strategy) at a batch size on a runner."""
 
     model: str
     strategy: str | None
     scale: float
     batch: int
     runner: str
-    spec: ModelSpec | None = None
-    onnx_path: str | None = None
 
     @property
     def label(self) -> str:
         return scaled_label(self.model, self.strategy, self.scale)
+
+
+@dataclass(frozen=True)
+class Item(Configuration):
+    """One configuration to measure, with what builds it: a zoo spec, or the user's ONNX file."""
+
+    spec: ModelSpec | None = None
+    onnx_path: str | None = None
 
 
 # ----------------------------------------------------------------------------- planning

@@ -18,6 +18,8 @@ Importing this package imports no heavy library (ray is imported when a Ray exec
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from hwprofile.profile import Measurement
 from typing import Protocol
 
 
@@ -39,8 +41,8 @@ class Executor(Protocol):
     def target(self, config) -> Target:
         """Resolve ``config.device`` and its runners where the measurements will run (raises on problems)."""
 
-    def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
-        """One prepared workload measured with ``timing``: a Measurement dict (status, reason, latency...).
+    def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> Measurement:
+        """One prepared workload measured with ``timing``: a Measurement (status, reason, latency...).
 
         ``kw`` are passed on to :func:`hwprofile.measure.measure` (e.g. ``layers``)."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from hwprofile.errors import RunnerUnavailable
 from hwprofile.measure import measure
@@ -19,18 +20,17 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, measure_fn: Callable[..., Measurement | dict] | None = None):
+    def __init__(self, measure_fn: Callable[..., Measurement | Mapping[str, Any]] | None = None):
         self.measure_fn = measure_fn
 
     def target(self, config) -> Target:
         device, runners, fp = resolve_target(config)
         return Target(device, runners, fp, fp.get("id") or _device_id(fp))
 
-    def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> dict:
-        m = (self.measure_fn or measure)(runner, workload, timing, timeout_s=timeout_s, device=device, **kw)
-        md = m.to_dict() if isinstance(m, Measurement) else dict(m)
-        md["settings"] = {**(md.get("settings") or {}), "executor": "local", "node": platform.node()}
-        return md
+    def measure(self, runner: str, workload, timing, timeout_s: float, device: str, **kw) -> Measurement:
+        m = Measurement.of((self.measure_fn or measure)(runner, workload, timing, timeout_s=timeout_s, device=device,
+                                                        **kw))
+        return m.with_settings(executor="local", node=platform.node())
 
     def stop_reason(self) -> str | None:
         return None

@@ -27,7 +27,7 @@ from hwprofile.trackers.timing import MIN_SAMPLES, WARMUP_CAP_S
 from hwprofile.profile import needs_remeasure
 from hwprofile.runners import RUNNER_NAMES, available_runners, check_runner_name, resolve_device, runner_class
 from hwprofile import env
-from hwprofile.sweep._config import FINAL, check_runner_options, plan, validate
+from hwprofile.sweep._config import FINAL, Configuration, check_runner_options, plan, validate
 
 #: Rough seconds to start one measuring process and import its libraries: a fork of the preloaded
 #: server on CPU, a fresh interpreter that initialises CUDA on GPU.
@@ -51,12 +51,9 @@ ENGINE_BUILD_S = (30.0, 15.0)
 
 
 @dataclass(frozen=True)
-class PlanItem:
-    model: str
-    strategy: str | None
-    scale: float
-    batch: int
-    runner: str
+class PlanItem(Configuration):
+    """One configuration as ``run --plan`` shows it: what it runs and about how long it takes."""
+
     precision: str
     mode: str
     input: str  # module | onnx | engine

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,7 @@ from hwprofile.locks import profile_lock
 from hwprofile.profile import Measurement, TimingConfig, Workload
 from hwprofile.graph import count_onnx
 from hwprofile.analysis import pool
-from hwprofile.profile import Profile, Record, utc_now
+from hwprofile.profile import Profile, Record, RecordKey, utc_now
 from hwprofile.measure import measure_peaks
 from hwprofile.runners import RUNNER_NAMES, availability, runner_class
 from hwprofile.runners import Artifacts, prepare_input
@@ -50,15 +50,17 @@ def clock() -> float:
 
 
 def _record(item: Item, device_id: str, config: SweepConfig, counts: dict, status: str,
-            reason: str | None, m: dict | None = None, prepared: dict | None = None) -> Record:
-    m = m or {}
+            reason: str | None, m: Measurement | None = None, prepared: dict | None = None,
+            settings: dict | None = None) -> Record:
+    """The record of ``item``: measured (``m``), or not (its status and reason; ``settings``: where it ran)."""
     fields = dict(device_id=device_id, model=item.model, strategy=item.strategy, scale=item.scale,
                   batch=item.batch, runner=item.runner, precision=config.precision, mode=config.mode,
                   resolution=counts.get("resolution", 0), flops=counts.get("flops"), params=counts.get("params"),
-                  acts=counts.get("acts"), status=status, reason=reason, latency=m.get("latency"),
-                  throughput=m.get("throughput"), memory=m.get("memory") or {}, settings=m.get("settings") or {},
+                  acts=counts.get("acts"), status=status, reason=reason,
+                  latency=m.latency if m else None, throughput=m.throughput if m else None,
+                  memory=(m.memory if m else None) or {}, settings=(m.settings if m else settings) or {},
                   source="onnx" if item.onnx_path else "zoo", measured_utc=utc_now(),
-                  layers=_compact_layers(m.get("layers")), prepare=prepared, energy=m.get("energy"))
+                  layers=_compact_layers(m.layers if m else None), prepare=prepared, energy=m.energy if m else None)
     try:
         return Record.from_dict(fields, where="measured record")
     except SchemaError as exc:  # a runner reported something no profile may hold (NaN, a zero median...)
@@ -94,8 +96,9 @@ def prepare_item(item: Item, config: SweepConfig, device: str, artifacts, resolu
     return prepare_input(runner_class(item.runner).input, item, config, device, artifacts, resolution)
 
 
-#: hwprofile.measure.measure's signature: a Measurement, or its dict (an executor's measure)
-MeasureFn = Callable[..., "Measurement | dict"]
+#: hwprofile.measure.measure's signature: returns a Measurement (a plain dict with its fields, from a plugin or a
+#: test's stand-in, is typed where it enters: Measurement.of)
+MeasureFn = Callable[..., "Measurement | Mapping[str, Any]"]
 
 
 @contextmanager
@@ -177,10 +180,10 @@ def target_items(config: SweepConfig, target) -> tuple[list[Item], list[str]]:
     return items, notes
 
 
-def item_key(dev_id: str, item: Item, config: SweepConfig) -> tuple:
-    """The identity of the record ``item`` makes (Record.key())."""
-    return (dev_id, item.model, item.strategy, float(item.scale), int(item.batch), item.runner, config.precision,
-            config.mode)
+def item_key(dev_id: str, item: Item, config: SweepConfig) -> RecordKey:
+    """The key of the record ``item`` makes (Record.key())."""
+    return RecordKey(dev_id, item.model, item.strategy, float(item.scale), int(item.batch), item.runner,
+                     config.precision, config.mode)
 
 
 def done_keys(profile: Profile, remeasure: str | None) -> set:
@@ -295,7 +298,7 @@ class Session:
             if _store_peaks(self.profile, self.dev_id, self.device, counts):
                 self.profile.save(self.path)
 
-    def key(self, item: Item) -> tuple:
+    def key(self, item: Item) -> RecordKey:
         """The identity of the record ``item`` makes (Record.key)."""
         return item_key(self.dev_id, item, self.config)
 
@@ -458,15 +461,16 @@ class ReadyItem:
     def measure(self, timing, measure_fn: MeasureFn, settings: dict | None = None) -> Record:
         """Measure once with ``measure_fn`` (hwprofile.measure.measure's signature); ``settings`` are added to
         the measurement's settings (where it ran)."""
-        m = measure_fn(self.item.runner, self.workload, timing, timeout_s=self.timeout_s, device=self.device,
-                       **self.extra)
-        md = m.to_dict() if isinstance(m, Measurement) else dict(m)
+        m = Measurement.of(measure_fn(self.item.runner, self.workload, timing, timeout_s=self.timeout_s,
+                                      device=self.device, **self.extra))
         if settings:
-            md["settings"] = {**(md.get("settings") or {}), **settings}
-        return self.record(md["status"], md.get("reason"), md)
+            m = m.with_settings(**settings)
+        return self.record(m.status, m.reason, m)
 
-    def record(self, status: str, reason: str | None, m: dict | None = None) -> Record:
-        return _record(self.item, self.device_id, self.config, self.counts, status, reason, m, self.prepared)
+    def record(self, status: str, reason: str | None, m: Measurement | None = None,
+               settings: dict | None = None) -> Record:
+        return _record(self.item, self.device_id, self.config, self.counts, status, reason, m, self.prepared,
+                       settings)
 
 
 def ready_item(item: Item, config: SweepConfig, dev_id: str, device: str, artifacts, started: float,
