@@ -8,8 +8,7 @@ from __future__ import annotations
 import platform
 import time
 
-from hwprofile.zoo import get_spec, model_names, scale
-from hwprofile.zoo import complexity
+from hwprofile.zoo import complexity, get_spec, model_names, scale
 
 STRATEGIES = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "wg", "dwgr")
 SCALES = (2.0, 4.0, 16.0)

@@ -37,9 +37,8 @@ def specs(args: argparse.Namespace) -> list:
 def bench_one(spec, cache: Path, fp16: bool) -> dict:
     import exporters
     import hwprofile as hp
-    from hwprofile.graph import count_onnx
-
     from hwprofile.errors import MeasurementError
+    from hwprofile.graph import count_onnx
 
     t = time.perf_counter()
     try:

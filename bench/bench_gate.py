@@ -95,8 +95,7 @@ def _register_slow_runner(args: argparse.Namespace) -> None:
 
 def measure_interleaved(args: argparse.Namespace, out: Path) -> None:
     """Trials of A, A' and B measured in the same rounds, one process per record and round."""
-    from hwprofile.analysis import identity
-    from hwprofile.analysis import pool_all
+    from hwprofile.analysis import identity, pool_all
     from hwprofile.profile import Profile
 
     _register_slow_runner(args)
@@ -211,8 +210,8 @@ def _rates(aa, ab) -> dict:
 
 
 def report(a, b, args: argparse.Namespace) -> dict:
-    from hwprofile.gate._decide import DEFAULT_THRESHOLDS, GateConfig
     from hwprofile.gate import DRIFT_FLOOR
+    from hwprofile.gate._decide import DEFAULT_THRESHOLDS, GateConfig
 
     config = GateConfig(confidence=args.confidence)
     if args.interleave:
@@ -253,7 +252,8 @@ def evaluate_calibrated(a, b, k: int, confidence: float) -> dict:
     turn is the baseline, k of the other A sessions (each cyclic window in turn) calibrate its
     thresholds, the remaining A sessions are gated against it (A/A) and so are the B sessions (A/B)."""
     from hwprofile.gate._calibration import observe, thresholds
-    from hwprofile.gate._decide import GateConfig, evaluate as gate
+    from hwprofile.gate._decide import GateConfig
+    from hwprofile.gate._decide import evaluate as gate
 
     if len(a) < k + 2:
         raise SystemExit(f"--calibrate {k} needs at least {k + 2} A sessions (have {len(a)})")

@@ -109,8 +109,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from hwprofile.profile import TimingConfig, Workload
-    from hwprofile.trackers.timing import sample, warm_up
     from hwprofile.runners._ort import OrtCpuRunner
+    from hwprofile.trackers.timing import sample, warm_up
 
     info = machine()
     path = export_effnet_b0(1)

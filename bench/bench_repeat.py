@@ -90,8 +90,8 @@ class OneProcess:
 
 
 def hwprofile(path: Path, threads: int, repeats: int, warmup_s: float, budget_s: float) -> dict:
-    from hwprofile.profile import TimingConfig, Workload
     from hwprofile.measure import measure
+    from hwprofile.profile import TimingConfig, Workload
 
     cfg = TimingConfig(warmup_iters=10, warmup_s=warmup_s, min_iters=10, budget_s=budget_s, repeats=repeats,
                        throughput_window_s=0.0)
@@ -110,9 +110,8 @@ def main() -> None:
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args()
 
-    from hwprofile.profile import TimingConfig, Workload
-
     from hwprofile.measure import measure
+    from hwprofile.profile import TimingConfig, Workload
     from hwprofile.runners._ort import default_threads
 
     threads = args.threads or default_threads()

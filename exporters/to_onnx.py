@@ -25,19 +25,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hwprofile._lazy import heavy
-from hwprofile.atomic import copy_file
-from hwprofile.errors import ConfigError, InputFileError, MeasurementError
-from hwprofile.zoo import MAX_BATCH
-from hwprofile.zoo import AnyNetSpec, EffNetSpec, spec_to_dict
-from hwprofile.zoo import get_spec
-
 from exporters.artifacts import (
-    EXPORT_RECIPE, OnnxArtifact, cache_root, cached_artifact, key_of, library_versions, sha256_file, write_json_atomic,
+    EXPORT_RECIPE,
+    OnnxArtifact,
+    cache_root,
+    cached_artifact,
+    key_of,
+    library_versions,
+    sha256_file,
+    write_json_atomic,
 )
 from exporters.bn_calibration import calibrate_bn
 from exporters.bn_folding import annotate, conv_layers, fold_bn
 from exporters.verify import verify_onnx
+from hwprofile._lazy import heavy
+from hwprofile.atomic import copy_file
+from hwprofile.errors import ConfigError, InputFileError, MeasurementError
+from hwprofile.zoo import MAX_BATCH, AnyNetSpec, EffNetSpec, get_spec, spec_to_dict
 
 #: Models whose weights exceed this many bytes are saved with external data (protobuf: 2 GiB).
 EXTERNAL_DATA_BYTES = 2_000_000_000

@@ -18,14 +18,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from exporters.artifacts import (
+    EngineArtifact,
+    OnnxArtifact,
+    cache_root,
+    cached_artifact,
+    key_of,
+    sha256_file,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from hwprofile._lazy import heavy
 from hwprofile.errors import ConfigError, InputFileError, RunnerUnavailable
 from hwprofile.graph import load_model
-
-from exporters.artifacts import (
-    EngineArtifact, OnnxArtifact, cache_root, cached_artifact, key_of, sha256_file, write_bytes_atomic,
-    write_json_atomic,
-)
 
 INSTALL_HINT = ("TensorRT is not installed: run `pip install tensorrt-cu13` (or tensorrt-cu12) on a machine "
                 "with an NVIDIA GPU that reaches NVIDIA's package index (pypi.nvidia.com); PyPI alone serves "

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hwprofile._lazy import heavy
-
 from exporters.artifacts import Verification
+from hwprofile._lazy import heavy
 
 #: fp32 bounds. Deep random nets amplify rounding differences between ONNX Runtime's fused
 #: kernels and PyTorch's (ResNet-152: rms_err 4e-4), yet one weight of a mid-network conv of

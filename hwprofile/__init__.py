@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from hwprofile._lazy import heavy
 from hwprofile._version import __version__
 from hwprofile.errors import (
-    ConfigError, EnvironmentProblem, HwprofileError, InputFileError, SchemaError, StrategyError, UnknownModelError,
+    ConfigError,
+    EnvironmentProblem,
+    HwprofileError,
+    InputFileError,
+    SchemaError,
+    StrategyError,
+    UnknownModelError,
 )
 
 __all__ = [
@@ -44,7 +50,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from hwprofile.gate import CalibrationResult, GateOptions, GateResult
     from hwprofile.profile import ImportResult, Profile, Record, TableFilter, import_table
     from hwprofile.zoo import (
-        AnyNetSpec, Complexity, EffNetSpec, ModelSpec, complexity, get_spec, model_names, resolve, scale,
+        AnyNetSpec,
+        Complexity,
+        EffNetSpec,
+        ModelSpec,
+        complexity,
+        get_spec,
+        model_names,
+        resolve,
+        scale,
         scaling_factors,
     )
 

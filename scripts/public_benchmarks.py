@@ -22,8 +22,7 @@ from pathlib import Path
 
 from hwprofile.analysis import CONFIDENCE
 from hwprofile.analysis import answer as answer_groups
-from hwprofile.profile import Record
-from hwprofile.profile import ImportResult, TableFilter, count_rows, import_table
+from hwprofile.profile import ImportResult, Record, TableFilter, count_rows, import_table
 from hwprofile.profile._table_import import timm_file_settings
 
 PATTERN = re.compile(r"benchmark-infer-(?P<prec>[a-z0-9_]+)-(?P<layout>nchw|nhwc)-pt(?P<torch>\d+)-"

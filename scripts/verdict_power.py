@@ -17,9 +17,8 @@ import argparse
 
 from hwprofile.analysis import design_se
 from hwprofile.analysis._power import design_points, simulate
+from hwprofile.sweep import SweepConfig, make_plan
 from hwprofile.sweep._config import DEFAULT_SCALES, DEFAULT_STRATEGIES
-from hwprofile.sweep import SweepConfig
-from hwprofile.sweep import make_plan
 
 DESIGNS = {
     "previous default: d, w, r, dw, dwr, dWr x {1, 4}": (("d", "w", "r", "dw", "dwr", "dWr"), (1, 4)),

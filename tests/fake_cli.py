@@ -5,8 +5,8 @@ a full disk) without measuring a real model."""
 import sys
 
 from hwprofile.cli import main
-from hwprofile.runners._registry import register_runner
 from hwprofile.runners._fake import PATH
+from hwprofile.runners._registry import register_runner
 
 if __name__ == "__main__":
     register_runner("fake", PATH)

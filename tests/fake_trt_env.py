@@ -34,7 +34,6 @@ class CpuEvent:
 def install(which: str = "common") -> types.ModuleType:
     """Install the stand-in as ``tensorrt`` in this process and put TrtRunner's CUDA parts on the CPU."""
     import fake_tensorrt
-
     from hwprofile.runners._trt import TrtRunner
 
     fake = fake_tensorrt.make(which)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hwprofile.runners._base import COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS
 from hwprofile.runners import Runner
+from hwprofile.runners._base import COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS
 
 PATH = "sleep_runner_plugin:SleepRunner"
 

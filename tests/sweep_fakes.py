@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from hwprofile.zoo import complexity
-from hwprofile.zoo import spec_from_dict
+from hwprofile.zoo import complexity, spec_from_dict
 
 CALLS: list[tuple] = []
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 
-from hwprofile.zoo import get_spec, scale
-from hwprofile.zoo import complexity
 from hwprofile.profile import Profile, Record
+from hwprofile.zoo import complexity, get_spec, scale
 
 STRATEGIES = ("d", "w", "r", "dw", "dwr", "dWr")
 

@@ -6,14 +6,12 @@ import math
 
 import pytest
 
-from hwprofile.analysis import MIN_MODELS, Verdict, answer, strategy_growth, usable
+from hwprofile.analysis import MIN_MODELS, Verdict, answer, equal_flops, predict, select, strategy_growth, usable
 from hwprofile.analysis._follows import SIGMA_FLOOR, fit, follows_table, rule
-from hwprofile.analysis import equal_flops
 from hwprofile.analysis._power import design_points, synthetic_records
 from hwprofile.analysis._predict import candidates, latency_model
-from hwprofile.analysis import predict, select
-from hwprofile.profile import Profile
 from hwprofile.analysis._regression import Estimate
+from hwprofile.profile import Profile
 from hwprofile.sweep._config import DEFAULT_SCALES, DEFAULT_STRATEGIES
 from synthetic import synthetic_profile
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from helpers import one_line
-
 from hwprofile import bounds
 from hwprofile.bounds import BOUNDS
 from hwprofile.errors import ConfigError

@@ -6,13 +6,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwprofile.analysis import comparability
-from hwprofile.analysis import compare_sides, identity, join, latency_ratio, memory_ratios, sides, throughput_ratio
+from helpers import make_profiles
+from hwprofile.analysis import (
+    comparability,
+    compare_sides,
+    identity,
+    join,
+    latency_ratio,
+    memory_ratios,
+    sides,
+    throughput_ratio,
+)
 from hwprofile.analysis._compare import cross_identity, process_medians_ms
 from hwprofile.errors import ConfigError
-from hwprofile.report import merge
-from helpers import make_profiles
 from hwprofile.profile import Profile, Record
+from hwprofile.report import merge
 
 DATA = Path(__file__).parent / "data" / "profiles"
 

@@ -13,13 +13,11 @@ import numpy as np
 import pytest
 
 from helpers import make_profiles
-
+from hwprofile.analysis import identity, pool
 from hwprofile.cli._check_tables import junit_xml
-from hwprofile.analysis import identity
 from hwprofile.errors import ConfigError
-from hwprofile.gate._decide import DEFAULT_THRESHOLDS, GateConfig, evaluate, evaluate_with_remeasure, suspects
 from hwprofile.gate import device_type
-from hwprofile.analysis import pool
+from hwprofile.gate._decide import DEFAULT_THRESHOLDS, GateConfig, evaluate, evaluate_with_remeasure, suspects
 from hwprofile.profile import Record
 
 DATA = Path(__file__).parent / "data" / "profiles"

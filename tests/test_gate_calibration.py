@@ -12,12 +12,19 @@ import numpy as np
 import pytest
 
 from helpers import make_profiles
-
+from hwprofile.errors import ConfigError, SchemaError
 from hwprofile.gate import MIN_SESSIONS_TO_TIGHTEN, merge_gates
 from hwprofile.gate._calibration import (
-    Observation, Session, drift, needed_threshold, observe, round_threshold, sessions_of, thresholds, with_session,
+    Observation,
+    Session,
+    drift,
+    needed_threshold,
+    observe,
+    round_threshold,
+    sessions_of,
+    thresholds,
+    with_session,
 )
-from hwprofile.errors import ConfigError, SchemaError
 from hwprofile.gate._decide import DEFAULT_THRESHOLDS, GateConfig, evaluate
 from hwprofile.profile import Profile, Record
 

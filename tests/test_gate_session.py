@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 import hwprofile
-from hwprofile.errors import ConfigError
-from hwprofile.gate._decide import DEFAULT_THRESHOLDS
-from hwprofile.gate import GateOptions, calibrate_gate
-from hwprofile.profile import Profile
-
 from helpers import fixture_profile as p
+from hwprofile.errors import ConfigError
+from hwprofile.gate import GateOptions, calibrate_gate
+from hwprofile.gate._decide import DEFAULT_THRESHOLDS
+from hwprofile.profile import Profile
 
 
 def test_a_slower_profile_is_a_regression_with_exit_code_1(capsys):

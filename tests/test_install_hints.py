@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hwprofile.analysis import _plot as plot
 from hwprofile._lazy import extra_hint, install_hint
+from hwprofile.analysis import _plot as plot
 from hwprofile.errors import EnvironmentProblem
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 
 from hwprofile.cli import main
-from hwprofile.report._outputs import SCHEMA_DIR, SCHEMAS, render
 from hwprofile.profile import Profile
+from hwprofile.report._outputs import SCHEMA_DIR, SCHEMAS, render
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "data" / "profiles"

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 pytest.importorskip("onnxruntime")
 pytest.importorskip("matplotlib")
 
-from layer_fixtures import tiny_cnn  # noqa: E402
 from test_properties import SETTINGS, assert_clean, files, json_value, mutate, run_cli, workspace  # noqa: E402
+
+from layer_fixtures import tiny_cnn  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a real run --layers profile, then hundreds of CLI calls (about 65 s)
 

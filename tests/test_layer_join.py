@@ -2,9 +2,8 @@
 
 import pytest
 
-from hwprofile.runners._layer_join import map_optimized, trt_nodes
 from hwprofile.runners import onnx_layers
-
+from hwprofile.runners._layer_join import map_optimized, trt_nodes
 from layer_fixtures import tiny_cnn
 
 C, RES, B = 16, 32, 2

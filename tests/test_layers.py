@@ -4,11 +4,10 @@ import math
 
 import pytest
 
-from hwprofile.profile import LayerBreakdown
-from hwprofile.errors import SchemaError
-from hwprofile.analysis._layers import GAP, breakdown_of, device_peaks, diff, expand
 from hwprofile.analysis import changed_layers, compact, report, select_peaks, unavailable
-from hwprofile.profile import typical_times
+from hwprofile.analysis._layers import GAP, breakdown_of, device_peaks, diff, expand
+from hwprofile.errors import SchemaError
+from hwprofile.profile import LayerBreakdown, typical_times
 
 PEAKS = {"matmul_fp32": {"flops_per_s": 90e9, "flops_per_s_best": 100e9},
          "copy": {"gb_per_s": 9.0, "gb_per_s_best": 10.0}}

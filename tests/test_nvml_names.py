@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from fake_nvml import StrictNvml, real
 
 ROOT = Path(__file__).resolve().parents[1]

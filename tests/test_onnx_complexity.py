@@ -11,9 +11,9 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import hwprofile as hp  # noqa: E402
-from hwprofile.zoo._complexity import Cx, conv2d, gap2d, linear, norm2d, pool2d  # noqa: E402
 from hwprofile.errors import ConfigError, InputFileError  # noqa: E402
 from hwprofile.graph import FOLDED_BN_KEY, count_onnx  # noqa: E402
+from hwprofile.zoo._complexity import Cx, conv2d, gap2d, linear, norm2d, pool2d  # noqa: E402
 
 
 def _export(spec, cache, **kw):

@@ -7,9 +7,9 @@ import itertools
 import json
 from pathlib import Path
 
-from hwprofile.analysis._follows import groups
 from hwprofile.analysis import LOO_LIMIT_PCT, model_family, predict, select
-from hwprofile.analysis._predict import MeasuredRange, caveats, candidates, record_family
+from hwprofile.analysis._follows import groups
+from hwprofile.analysis._predict import MeasuredRange, candidates, caveats, record_family
 from hwprofile.profile import Profile
 from synthetic import synthetic_profile
 

@@ -71,8 +71,8 @@ class Measured(BaseException):
 @pytest.fixture(scope="module")
 def guarded():
     """Nothing can be measured, exported or swept in this module: each stand-in raises Measured."""
-    from hwprofile.sweep import _run as sweep
     from hwprofile.cli import layers_run as layers_cli
+    from hwprofile.sweep import _run as sweep
 
     def stop(*_a, **_k):
         raise Measured

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 
 from fake_nvml import StrictNvml, nvml_error, real
-from hwprofile.profile import _quality as quality
 from hwprofile.measure import _quiet as quiet
-from hwprofile.trackers import clocks
 from hwprofile.profile import Record
+from hwprofile.profile import _quality as quality
+from hwprofile.trackers import clocks
 
 
 def rec(foreign=(0.0,), cv=0.02, medians=(10.0,), status="ok", **kw) -> Record:
@@ -239,8 +239,8 @@ def test_docs_state_the_thresholds_the_code_uses():
     import re
     from pathlib import Path
 
-    from hwprofile.analysis import _follows as analysis
     from hwprofile.analysis import _design as design
+    from hwprofile.analysis import _follows as analysis
     from hwprofile.analysis import _regression as regression
     from hwprofile.analysis import _roofline as roofline
 

@@ -7,12 +7,10 @@ import json
 
 import pytest
 
-from hwprofile.analysis import by_group, left_out_text, strategy_growth, usable
+from hwprofile.analysis import by_group, compare_sides, left_out_text, predict, select, sides, strategy_growth, usable
 from hwprofile.analysis._follows import groups, is_used, state
-from hwprofile.analysis import compare_sides, sides
 from hwprofile.analysis._plot import LEFT_OUT_MARKER, figure, plot_groups, pyplot
 from hwprofile.analysis._predict import candidates
-from hwprofile.analysis import predict, select
 from hwprofile.profile import Profile
 from synthetic import synthetic_profile
 

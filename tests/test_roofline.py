@@ -8,8 +8,8 @@ import re
 import pytest
 
 from hwprofile.analysis import _roofline as roofline
-from hwprofile.profile import header
 from hwprofile.analysis import report
+from hwprofile.profile import header
 from synthetic import synthetic_profile
 
 pytest.importorskip("matplotlib")

@@ -2,10 +2,8 @@ import math
 
 import pytest
 
-from hwprofile.zoo import get_spec, scale, scaling_factors
-from hwprofile.zoo import complexity
 from hwprofile.errors import StrategyError
-from hwprofile.zoo import pycls_type
+from hwprofile.zoo import complexity, get_spec, pycls_type, scale, scaling_factors
 
 
 def test_fast_compound_factors():

@@ -13,8 +13,8 @@ import pytest
 from hwprofile.analysis import answer
 from hwprofile.cli._report import SUMMARY_TITLE, command_lines, summary_lines
 from hwprofile.profile import Profile
-from hwprofile.report._summary import DECIDE_BUDGET_S
 from hwprofile.report import summarize
+from hwprofile.report._summary import DECIDE_BUDGET_S
 from synthetic import synthetic_profile
 
 ROOT = Path(__file__).resolve().parents[1]

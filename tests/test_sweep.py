@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+import sweep_fakes
 from hwprofile.errors import ConfigError
 from hwprofile.profile import Profile
 from hwprofile.sweep import SweepConfig, run_sweep
 from hwprofile.sweep._config import plan
-import sweep_fakes
 from sweep_fakes import fake_measure
 
 SMALL = dict(device="cpu", runners=("torch:cpu",), strategies=("w", "d"), scales=(1.0, 2.0), batch_sizes=(1, 2))

@@ -18,9 +18,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
 import fake_trt_env  # noqa: E402
-
-from hwprofile.profile import Profile
 from hwprofile import env
+from hwprofile.profile import Profile
 from hwprofile.runners._trt import TrtRunner
 from hwprofile.sweep import SweepConfig, run_sweep
 

@@ -14,23 +14,15 @@ from pathlib import Path
 import pytest
 
 import hwprofile
-from hwprofile.zoo import get_spec
-from hwprofile.zoo import complexity
-from hwprofile.analysis import Verdict, answer
-from hwprofile.cli import main
-from hwprofile.analysis import comparability
-from hwprofile.analysis._comparability import origin_mismatch
-from hwprofile.analysis import Side, identity, join
-from hwprofile.errors import ConfigError, InputFileError, SchemaError
-from hwprofile.profile import Profile, Record
-from hwprofile.profile import of
-from hwprofile.profile._table_import import MAX_ROWS, imported_settings, main_batch, parse, timm_file_settings
-from hwprofile.profile import TableFilter, count_rows, import_table
-from hwprofile.zoo import CNN_FAMILIES, family, is_cnn, source, zoo_name
-from hwprofile.zoo._timm import ZOO, registry
-from hwprofile.zoo import model_names
-
 from helpers import one_line_error
+from hwprofile.analysis import Side, Verdict, answer, comparability, identity, join
+from hwprofile.analysis._comparability import origin_mismatch
+from hwprofile.cli import main
+from hwprofile.errors import ConfigError, InputFileError, SchemaError
+from hwprofile.profile import Profile, Record, TableFilter, count_rows, import_table, of
+from hwprofile.profile._table_import import MAX_ROWS, imported_settings, main_batch, parse, timm_file_settings
+from hwprofile.zoo import CNN_FAMILIES, complexity, family, get_spec, is_cnn, model_names, source, zoo_name
+from hwprofile.zoo._timm import ZOO, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "timm"

@@ -1,8 +1,7 @@
 import pytest
 
-from hwprofile.zoo import get_spec, model_names
-from hwprofile.zoo import complexity
 from hwprofile.errors import UnknownModelError
+from hwprofile.zoo import complexity, get_spec, model_names
 
 
 def test_zoo_has_36_pycls_models_plus_two_regnetz(pycls_golden):

@@ -11,22 +11,57 @@ between profiles), ``_pooling`` (one record from several processes), ``_predict`
 from __future__ import annotations
 
 from hwprofile.analysis._comparability import (
-    ab_setting, ab_split, ab_text, ABSetting, comparability, stable_fingerprint, summarize,
+    ABSetting,
+    ab_setting,
+    ab_split,
+    ab_text,
+    comparability,
+    stable_fingerprint,
+    summarize,
 )
 from hwprofile.analysis._compare import (
-    ab_sides, compare_sides, DEFAULT_BOOT, Identity, identity, identity_dict, IDENTITY_FIELDS, join, latency_ratio,
-    memory_ratios, Ratio, Side, sides, throughput_ratio,
+    DEFAULT_BOOT,
+    IDENTITY_FIELDS,
+    Identity,
+    Ratio,
+    Side,
+    ab_sides,
+    compare_sides,
+    identity,
+    identity_dict,
+    join,
+    latency_ratio,
+    memory_ratios,
+    sides,
+    throughput_ratio,
 )
 from hwprofile.analysis._contrast import equal_flops
 from hwprofile.analysis._design import counts_of, design_se
 from hwprofile.analysis._fitting import growth_exponent
 from hwprofile.analysis._follows import (
-    answer, by_group, group_key, GroupAnswer, left_out_counts, left_out_text, MIN_GROWTH, MIN_MODELS,
-    strategy_growth, usable, Verdict,
+    MIN_GROWTH,
+    MIN_MODELS,
+    GroupAnswer,
+    Verdict,
+    answer,
+    by_group,
+    group_key,
+    left_out_counts,
+    left_out_text,
+    strategy_growth,
+    usable,
 )
 from hwprofile.analysis._layers import (
-    changed_layers, changes_table_rows, compact, from_raw, growth, regression_layers, report, select_peaks,
-    unavailable, unavailable_layers,
+    changed_layers,
+    changes_table_rows,
+    compact,
+    from_raw,
+    growth,
+    regression_layers,
+    report,
+    select_peaks,
+    unavailable,
+    unavailable_layers,
 )
 from hwprofile.analysis._plot import plot_profile
 from hwprofile.analysis._pooling import pool, pool_all

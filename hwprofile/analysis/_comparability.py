@@ -26,8 +26,7 @@ from typing import Any, Protocol
 
 from hwprofile.errors import ConfigError, clip
 from hwprofile.profile import Record
-from hwprofile.runners import runner_class
-from hwprofile.runners import BOOKKEEPING, OBSERVATION, RESULT, Runner, longest_prefix
+from hwprofile.runners import BOOKKEEPING, OBSERVATION, RESULT, Runner, longest_prefix, runner_class
 
 #: The effect of a field nobody declared: a difference warns (it may matter; hwprofile cannot say).
 UNKNOWN = "unknown"

@@ -26,13 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from hwprofile.analysis._follows import follows_table, is_used
 from hwprofile.analysis._comparability import ABSetting, Mismatch, comparability
 from hwprofile.analysis._contrast import equal_flops
-from hwprofile.profile import preferred_memory
+from hwprofile.analysis._follows import follows_table, is_used
 from hwprofile.errors import ConfigError
-from hwprofile.profile import Profile, Record
-from hwprofile.profile import of
+from hwprofile.profile import Profile, Record, of, preferred_memory
 
 Identity = tuple[str, str | None, float, int, str, str, str]  # model, strategy, scale, batch, runner, precision, mode
 IDENTITY_FIELDS = ("model", "strategy", "scale", "batch", "runner", "precision", "mode")

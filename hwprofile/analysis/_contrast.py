@@ -19,8 +19,8 @@ import numpy as np
 
 from hwprofile._lazy import heavy
 from hwprofile.analysis._follows import GroupKey, group_key, joint_fit, usable
-from hwprofile.profile import Record
 from hwprofile.analysis._regression import CONFIDENCE, Estimate, t_quantile
+from hwprofile.profile import Record
 
 REFERENCE = "w"  # the strategy every other is compared with: the fewest activations for its flops
 

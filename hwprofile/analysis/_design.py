@@ -21,11 +21,9 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hwprofile.zoo import complexity
-from hwprofile.errors import HwprofileError
 from hwprofile.analysis._regression import CONFIDENCE, t_quantile
-from hwprofile.zoo import scale
-from hwprofile.zoo import get_spec
+from hwprofile.errors import HwprofileError
+from hwprofile.zoo import complexity, get_spec, scale
 
 #: models considered when asking what to add: cheap-to-export strategies first (deep ``d`` exports slowly)
 CANDIDATE_STRATEGIES = ("w", "r", "dWr", "wr", "dw", "d")

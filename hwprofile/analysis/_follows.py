@@ -25,9 +25,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hwprofile.analysis._design import Decider, what_would_decide
-from hwprofile.profile import LatencyStats, Record
-from hwprofile.profile import of
 from hwprofile.analysis._regression import CONFIDENCE, AdditiveFit, Estimate, LogLogFit, additive_fit, loglog_fit
+from hwprofile.profile import LatencyStats, Record, of
 
 METRICS = ("flops", "params", "acts")
 class GroupKey(NamedTuple):

@@ -33,8 +33,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from hwprofile.analysis._compare import identity, identity_dict
-from hwprofile.profile import LAYER_COLUMNS, LAYER_VERSION, LayerBreakdown, check_peaks, describe_error
 from hwprofile.errors import SchemaError
+from hwprofile.profile import LAYER_COLUMNS, LAYER_VERSION, LayerBreakdown, check_peaks, describe_error
 
 BYTES_MODEL = ("bytes = inputs + weights + outputs of the layer at the element size (tensors that stay inside a "
                "fused layer are not counted); intensity = 2 flops per multiply-add / bytes; bound = memory when "

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hwprofile._lazy import extra_hint, heavy
+from hwprofile.analysis._contrast import REFERENCE, equal_flops
 from hwprofile.analysis._follows import Excluded, GroupKey, by_group, left_out_text, pearson
 from hwprofile.atomic import TargetExists, inside, make_folder, write_bytes
-from hwprofile.analysis._contrast import REFERENCE, equal_flops
 from hwprofile.errors import ConfigError, EnvironmentProblem
 from hwprofile.profile import Profile, Record
 

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hwprofile.profile import latency_stats
-from hwprofile.profile import LatencyStats, MemoryReading, Record, Throughput
+from hwprofile.profile import LatencyStats, MemoryReading, Record, Throughput, latency_stats
 
 
 def pool(first: Record, extra: Record) -> Record:

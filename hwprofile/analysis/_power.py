@@ -17,10 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwprofile.analysis._follows import Verdict, answer
-from hwprofile.zoo import complexity
 from hwprofile.profile import Record
-from hwprofile.zoo import scale
-from hwprofile.zoo import get_spec
+from hwprofile.zoo import complexity, get_spec, scale
 
 #: truth name -> (beta_flops, beta_acts)
 TRUTHS: dict[str, tuple[float, float]] = {"acts": (0.0, 1.0), "flops": (1.0, 0.0), "both": (0.5, 0.5),

@@ -21,16 +21,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwprofile.analysis._follows import Fit, GroupKey, best_fit, by_group, left_out_text, usable
 from hwprofile.analysis._compare import joins_as
-from hwprofile.zoo import complexity
+from hwprofile.analysis._follows import Fit, GroupKey, best_fit, by_group, left_out_text, usable
+from hwprofile.analysis._regression import AdditiveFit, LogLogFit, additive_fit, loglog_fit
 from hwprofile.errors import ConfigError, HwprofileError
 from hwprofile.profile import Profile, Record
-from hwprofile.analysis._regression import AdditiveFit, LogLogFit, additive_fit, loglog_fit
-from hwprofile.zoo import PAPER_STRATEGIES, scale
+from hwprofile.zoo import PAPER_STRATEGIES, complexity, get_spec, scale, zoo_name
 from hwprofile.zoo import family as timm_family
-from hwprofile.zoo import zoo_name
-from hwprofile.zoo import get_spec
 
 DEFAULT_SELECT_SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 #: a prediction whose fit misses the measured models by more than this (median leave-one-out error, %) is

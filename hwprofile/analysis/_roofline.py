@@ -27,11 +27,10 @@ import math
 import re
 from pathlib import Path
 
-from hwprofile.profile import layers_file_from_data
-from hwprofile.errors import ConfigError
 from hwprofile.analysis._layers import file_report, record_report, select_peaks
 from hwprofile.analysis._plot import out_folder, pyplot, save_new_figure
-from hwprofile.profile import SCHEMA, Profile, read_json
+from hwprofile.errors import ConfigError
+from hwprofile.profile import SCHEMA, Profile, layers_file_from_data, read_json
 
 
 def _safe(text: str) -> str:

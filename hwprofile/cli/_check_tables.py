@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from hwprofile.gate import DRIFT_FLOOR, GateResult, Verdict
-from hwprofile.gate import MIN_SESSIONS_TO_TIGHTEN
-from hwprofile.gate import CalibrationResult
 from hwprofile.analysis import changes_table_rows
 from hwprofile.cli._output import ALWAYS, Column, Table, sig
+from hwprofile.gate import DRIFT_FLOOR, MIN_SESSIONS_TO_TIGHTEN, CalibrationResult, GateResult, Verdict
 
 
 def _r(v: float | None) -> str:

@@ -7,6 +7,7 @@ import argparse
 
 from hwprofile.runners import register_plugin
 
+
 def add_plugin_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runner-plugin", action="append", metavar="NAME=MODULE:CLASS", dest="runner_plugin",
                    help="also offer a runner of your own, repeatable: a hwprofile.runners.Runner subclass "

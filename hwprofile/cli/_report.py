@@ -6,17 +6,24 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
+from hwprofile.analysis import (
+    BYTE_MODEL,
+    CONFIDENCE,
+    MIN_GROWTH,
+    MIN_MODELS,
+    NEAR_ROOF,
+    GroupAnswer,
+    answer,
+    by_group,
+    equal_flops,
+    left_out_text,
+    strategy_growth,
+)
+from hwprofile.cli._output import ALWAYS, Column, Table, View, emit, factor, interval, ms, num, ratio, si
+from hwprofile.profile import Profile, count_rows
 from hwprofile.report import record_rows as typed_record_rows
 from hwprofile.report import show_json as typed_show_json
-from hwprofile.analysis import (
-    CONFIDENCE, MIN_GROWTH, MIN_MODELS, GroupAnswer, answer, by_group, left_out_text, strategy_growth,
-)
-from hwprofile.analysis import equal_flops
-from hwprofile.profile import Profile
-from hwprofile.analysis import BYTE_MODEL, NEAR_ROOF
 from hwprofile.report import summarize
-from hwprofile.profile import count_rows
-from hwprofile.cli._output import ALWAYS, Column, Table, View, emit, factor, interval, ms, num, ratio, si
 
 
 def _cores(v: float | None) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from hwprofile import bounds
+from hwprofile.cli._common import csv_list, float_list
 from hwprofile.errors import ConfigError
 from hwprofile.profile import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from hwprofile.runners import check_runner_name
 from hwprofile.sweep import ORDERS, SweepConfig, validate
-from hwprofile.cli._common import csv_list, float_list
 
 #: the parsed sweep options and their defaults: an option differs from its default when given
 RUN_DEFAULTS = {"device": "auto", "runners": None, "models": None, "strategies": None, "scales": None,

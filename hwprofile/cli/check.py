@@ -14,17 +14,20 @@ import sys
 from pathlib import Path
 
 import hwprofile
-
 from hwprofile.atomic import write_text
-from hwprofile.errors import ConfigError
-from hwprofile.gate import GateOptions, GateResult
-from hwprofile.report import check_json
 from hwprofile.cli._check_tables import (
-    baseline_created_table, calibration_table, junit_xml, layer_changes_table, verdict_table,
+    baseline_created_table,
+    calibration_table,
+    junit_xml,
+    layer_changes_table,
+    verdict_table,
 )
 from hwprofile.cli._common import csv_list, seed_arg
 from hwprofile.cli._output import Table, add_format_args, emit, render, view_of
 from hwprofile.cli._run_args import add_run_args, config_from_args, run_options_given
+from hwprofile.errors import ConfigError
+from hwprofile.gate import GateOptions, GateResult
+from hwprofile.report import check_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:

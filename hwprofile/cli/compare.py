@@ -5,19 +5,33 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwprofile.analysis import ABSetting, ab_setting, ab_split, ab_text, summarize
-from hwprofile.analysis import ab_sides, compare_sides, join, sides
-from hwprofile.profile import preferred_memory
-from hwprofile.errors import ConfigError
-from hwprofile.gate import DRIFT_FLOOR, device_type
-from hwprofile.analysis import changed_layers
-from hwprofile.profile import Profile
+from hwprofile.analysis import (
+    ABSetting,
+    ab_setting,
+    ab_sides,
+    ab_split,
+    ab_text,
+    changed_layers,
+    compare_sides,
+    join,
+    sides,
+    summarize,
+)
+from hwprofile.cli._check_tables import layer_changes_table
 from hwprofile.cli._common import seed_arg
 from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, sig, view_of
 from hwprofile.cli._report import (
-    CONTRAST_COLUMNS, CONTRAST_NOTE, FOLLOWS_COLUMNS, estimate_text, ratio_ci_text, reading_lines, verdict_text,
+    CONTRAST_COLUMNS,
+    CONTRAST_NOTE,
+    FOLLOWS_COLUMNS,
+    estimate_text,
+    ratio_ci_text,
+    reading_lines,
+    verdict_text,
 )
-from hwprofile.cli._check_tables import layer_changes_table
+from hwprofile.errors import ConfigError
+from hwprofile.gate import DRIFT_FLOOR, device_type
+from hwprofile.profile import Profile, preferred_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from hwprofile.zoo import complexity
-from hwprofile.errors import ConfigError
-from hwprofile.zoo import check_scale
-from hwprofile.zoo import ModelSpec
-from hwprofile.zoo import resolve
 from hwprofile.cli._output import Column, Table, add_format_args, emit, ratio, si, view_of
 from hwprofile.cli.complexity_onnx import run_onnx
+from hwprofile.errors import ConfigError
+from hwprofile.zoo import ModelSpec, check_scale, complexity, resolve
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from hwprofile.cli._output import Column, Table, emit, si, view_of
 from hwprofile.errors import ConfigError
 from hwprofile.graph import count_onnx
-from hwprofile.cli._output import Column, Table, emit, si, view_of
 
 #: Keys of the zoo record that mean nothing for a file: always null here.
 _NULL_KEYS = ("strategy", "scale", "test_resolution", "depths", "widths", "group_widths", "stem_width",

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwprofile.errors import ConfigError
-from hwprofile.fleet import cluster_kinds
-from hwprofile.measure import fingerprint
-from hwprofile.measure import peaks
-from hwprofile.runners import RUNNER_NAMES, check_runner_name, get_runner, resolve_device, runner_class
 from hwprofile import env
 from hwprofile.cli._common import csv_list
-from hwprofile.cli._plugins import add_plugin_args, register_plugins
 from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, num, view_of
+from hwprofile.cli._plugins import add_plugin_args, register_plugins
+from hwprofile.errors import ConfigError
+from hwprofile.fleet import cluster_kinds
+from hwprofile.measure import fingerprint, peaks
+from hwprofile.runners import RUNNER_NAMES, check_runner_name, get_runner, resolve_device, runner_class
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 
 from exporters import to_onnx
-
-from hwprofile.errors import ConfigError
-from hwprofile.zoo import check_scale
-from hwprofile.zoo import resolve
 from hwprofile.cli._output import Column, Table, add_format_args, emit, num, view_of
+from hwprofile.errors import ConfigError
+from hwprofile.zoo import check_scale, resolve
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,12 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from hwprofile.profile import PRECISIONS
-from hwprofile.errors import ConfigError
-from hwprofile.runners import check_runner_name
-from hwprofile.profile import FIELDS, PRESETS, TableFilter, import_table, summary_text
 from hwprofile.cli._common import csv_list, int_in
 from hwprofile.cli._output import Column, Table, add_format_args, emit, si, view_of
+from hwprofile.errors import ConfigError
+from hwprofile.profile import FIELDS, PRECISIONS, PRESETS, TableFilter, import_table, summary_text
+from hwprofile.runners import check_runner_name
 
 EPILOG = """examples:
   hwprofile import benchmark-infer-amp-nchw-pt291-cu128-4090.csv --preset timm --device-name rtx4090 \\

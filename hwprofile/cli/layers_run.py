@@ -11,19 +11,15 @@ import sys
 from pathlib import Path
 
 from exporters import to_onnx, to_tensorrt
-
-from hwprofile.atomic import check_writable, write_json
-from hwprofile.errors import ConfigError, InputFileError, MeasurementError
-from hwprofile.profile import header
 from hwprofile.analysis import from_raw, report
-from hwprofile.measure import measure_layers
-from hwprofile.profile import Workload
-from hwprofile.graph import count_onnx
-from hwprofile.runners import check_runner_name, resolve_device, runner_class
-from hwprofile.zoo import check_scale
-from hwprofile.zoo import scaled_label
-from hwprofile.zoo import resolve
+from hwprofile.atomic import check_writable, write_json
 from hwprofile.cli._output import ALWAYS, Column, Table, emit, num, si, view_of
+from hwprofile.errors import ConfigError, InputFileError, MeasurementError
+from hwprofile.graph import count_onnx
+from hwprofile.measure import measure_layers
+from hwprofile.profile import Workload, header
+from hwprofile.runners import check_runner_name, resolve_device, runner_class
+from hwprofile.zoo import check_scale, resolve, scaled_label
 
 
 def _workload(args, runner: str):

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from hwprofile.analysis import left_out_counts, usable
-from hwprofile.errors import ConfigError
-from hwprofile.report import PREFER, merge
-from hwprofile.profile import Profile
 from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, view_of
+from hwprofile.errors import ConfigError
+from hwprofile.profile import Profile
+from hwprofile.report import PREFER, merge
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from hwprofile.zoo import complexity
-from hwprofile.zoo import zoo
 from hwprofile.cli._output import Column, Table, add_format_args, emit, si, view_of
+from hwprofile.zoo import complexity, zoo
 
 COLUMNS = (Column("model", "model"), Column("family", "family"),
            Column("resolution", "res"), Column("test_resolution", "test res"),

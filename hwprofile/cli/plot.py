@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwprofile.analysis import plot_profile
+from hwprofile.analysis import plot_profile, plot_roofline
 from hwprofile.profile import Profile
-from hwprofile.analysis import plot_roofline
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from hwprofile.zoo import complexity
-from hwprofile.errors import ConfigError
-from hwprofile.graph import count_onnx
 from hwprofile.analysis import LOO_LIMIT_PCT, model_family, predict
-from hwprofile.profile import Profile
-from hwprofile.zoo import check_scale
-from hwprofile.zoo import resolve
+from hwprofile.cli._caveats import caveat_notes, caveats_cell, warn_on_stderr
 from hwprofile.cli._common import int_in
 from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, num, view_of
-from hwprofile.cli._caveats import caveat_notes, caveats_cell, warn_on_stderr
+from hwprofile.errors import ConfigError
+from hwprofile.graph import count_onnx
+from hwprofile.profile import Profile
+from hwprofile.zoo import check_scale, complexity, resolve
 
 
 def register(sub: argparse._SubParsersAction) -> None:

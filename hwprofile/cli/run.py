@@ -8,21 +8,18 @@ import sys
 import time
 from pathlib import Path
 
+from hwprofile.analysis import summary_lines
+from hwprofile.cli._common import int_in
+from hwprofile.cli._output import ALWAYS, Column, Table, View, add_format_args, emit, num, view_of
+from hwprofile.cli._plugins import add_plugin_args, register_plugins
+from hwprofile.cli._report import report as show_profile
+from hwprofile.cli._run_args import add_run_args, config_from_args, run_options_given
 from hwprofile.errors import ConfigError
 from hwprofile.fleet import plan_on_cluster, run_ray
 from hwprofile.gate import sweep_config_of
-from hwprofile.profile import Profile
-from hwprofile.profile import summary_line
-from hwprofile.analysis import summary_lines
+from hwprofile.profile import Profile, summary_line
+from hwprofile.sweep import make_plan, run_sweep, run_until_decided, still_to_measure
 from hwprofile.zoo import scaled_label
-from hwprofile.sweep import run_sweep
-from hwprofile.sweep import run_until_decided
-from hwprofile.sweep import make_plan, still_to_measure
-from hwprofile.cli._common import int_in
-from hwprofile.cli._plugins import add_plugin_args, register_plugins
-from hwprofile.cli._output import ALWAYS, Column, Table, View, add_format_args, emit, num, view_of
-from hwprofile.cli._report import report as show_profile
-from hwprofile.cli._run_args import add_run_args, config_from_args, run_options_given
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,12 +6,10 @@ import argparse
 import math
 from typing import Any
 
-from hwprofile.zoo import complexity
 from hwprofile.analysis import growth_exponent
-from hwprofile.zoo import check_scale, scale, scaling_factors
-from hwprofile.zoo import get_spec
 from hwprofile.cli._common import csv_list, float_list
 from hwprofile.cli._output import Column, Table, add_format_args, emit, factor, num, ratio, si, view_of
+from hwprofile.zoo import check_scale, complexity, get_spec, scale, scaling_factors
 
 DEFAULT_STRATEGIES = "d,w,r,dw,dr,wr,dwr,dWr"
 DEFAULT_SCALES = "1,2,4,16"

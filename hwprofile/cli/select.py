@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from hwprofile.errors import ConfigError
 from hwprofile.analysis import DEFAULT_SELECT_SCALES, LOO_LIMIT_PCT, select
-from hwprofile.profile import Profile
-from hwprofile.zoo import PAPER_STRATEGIES, check_scale
-from hwprofile.zoo import get_spec
 from hwprofile.cli._caveats import caveats_cell, select_notes, warn_on_stderr
 from hwprofile.cli._common import csv_list, float_list, int_in
 from hwprofile.cli._output import ALWAYS, Column, Table, add_format_args, emit, factor, num, si, view_of
+from hwprofile.errors import ConfigError
+from hwprofile.profile import Profile
+from hwprofile.zoo import PAPER_STRATEGIES, check_scale, get_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from hwprofile.errors import ConfigError
 from hwprofile.analysis import growth, unavailable_layers
-from hwprofile.profile import Profile
 from hwprofile.cli._output import Column, Table, add_format_args, emit, factor, num, si, view_of
 from hwprofile.cli._report import report
+from hwprofile.errors import ConfigError
+from hwprofile.profile import Profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:

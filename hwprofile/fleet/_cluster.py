@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import exporters
-
-from hwprofile import runners
+from hwprofile import env, runners
 from hwprofile._lazy import extra_hint, heavy
 from hwprofile.errors import EnvironmentProblem, HwprofileError
 from hwprofile.measure import fingerprint
 from hwprofile.runners import availability, available_runners, runner_class
-from hwprofile import env
 
 LABEL_PREFIX = "hwprofile:"
 #: seconds the driver waits beyond the measurement's own timeouts (queueing, fork-server start)

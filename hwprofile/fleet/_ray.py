@@ -46,33 +46,54 @@ import time
 from pathlib import Path
 
 from hwprofile import errors
-from hwprofile.measure import measure_with_retries
 from hwprofile import runners as registry
 from hwprofile._lazy import heavy
-from hwprofile.profile import Device
-from hwprofile.errors import (
-    ConfigError, DeviceUnavailable, EnvironmentProblem, HwprofileError, Interrupted, RunnerUnavailable,
-)
 from hwprofile.atomic import make_folder, write_bytes
-from hwprofile.locks import profile_lock
-from hwprofile.profile import TimingConfig, Workload
-from hwprofile.measure import measure
-from hwprofile.profile import Profile, utc_now
-from hwprofile.measure import measure_peaks
-from hwprofile.runners import runner_class
-from hwprofile.runners import Artifacts
-from hwprofile.sweep import (
-    ReadyItem, check_remeasure, check_new_profile, check_resumable, default_out, done_keys, needs_peaks,
-    open_profile, sigterm_as_interrupt, target_items,
+from hwprofile.errors import (
+    ConfigError,
+    DeviceUnavailable,
+    EnvironmentProblem,
+    HwprofileError,
+    Interrupted,
+    RunnerUnavailable,
 )
-from hwprofile.sweep import SweepConfig, timing_config, validate
-from hwprofile.sweep import FleetPlan, fleet_plan, make_plan
-from hwprofile.sweep import Target
 from hwprofile.fleet._cluster import (
-    GRACE_S, DeviceKind, Node, alive_nodes, answers, connect, discover, import_ray, node_environment,
-    register_runners, remote,
+    GRACE_S,
+    DeviceKind,
+    Node,
+    alive_nodes,
+    answers,
+    connect,
+    discover,
+    import_ray,
+    node_environment,
+    register_runners,
+    remote,
 )
 from hwprofile.fleet._schedule import KindSweep, NodeSlots, Scheduler
+from hwprofile.locks import profile_lock
+from hwprofile.measure import measure, measure_peaks, measure_with_retries
+from hwprofile.profile import Device, Profile, TimingConfig, Workload, utc_now
+from hwprofile.runners import Artifacts, runner_class
+from hwprofile.sweep import (
+    FleetPlan,
+    ReadyItem,
+    SweepConfig,
+    Target,
+    check_new_profile,
+    check_remeasure,
+    check_resumable,
+    default_out,
+    done_keys,
+    fleet_plan,
+    make_plan,
+    needs_peaks,
+    open_profile,
+    sigterm_as_interrupt,
+    target_items,
+    timing_config,
+    validate,
+)
 
 TASK_NAME = "hwprofile-measure"
 PEAKS_TASK_NAME = "hwprofile-peaks"

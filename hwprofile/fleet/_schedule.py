@@ -31,12 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hwprofile.errors import MeasurementError
-from hwprofile.profile import TimingConfig
-from hwprofile.profile import Profile, Record
-from hwprofile.runners import Artifacts
-from hwprofile.sweep import ReadyItem, item_key, progress, ready_item, set_peaks, unmeasured
-from hwprofile.sweep import Item, SweepConfig
 from hwprofile.fleet._cluster import DeviceKind, Node
+from hwprofile.profile import Profile, Record, TimingConfig
+from hwprofile.runners import Artifacts
+from hwprofile.sweep import Item, ReadyItem, SweepConfig, item_key, progress, ready_item, set_peaks, unmeasured
 
 #: seconds without an answer from the cluster's GCS after which the driver stops (Ray itself ends a driver
 #: whose GCS stays away for ``RAY_gcs_rpc_server_reconnect_timeout_s``, 60 s by default: this comes first)

@@ -7,10 +7,10 @@ Modules: ``_decide`` (verdicts), ``_calibration`` (A/A thresholds), ``_measure``
 
 from __future__ import annotations
 
-from hwprofile.gate._calibration import merge_gates, MIN_SESSIONS_TO_TIGHTEN
-from hwprofile.gate._decide import device_type, DRIFT_FLOOR, GateOptions, GateResult, Verdict
+from hwprofile.gate._calibration import MIN_SESSIONS_TO_TIGHTEN, merge_gates
+from hwprofile.gate._decide import DRIFT_FLOOR, GateOptions, GateResult, Verdict, device_type
 from hwprofile.gate._measure import sweep_config_of
-from hwprofile.gate._session import calibrate_gate, CalibrationResult, check
+from hwprofile.gate._session import CalibrationResult, calibrate_gate, check
 
 __all__ = [
     "calibrate_gate", "CalibrationResult", "check", "device_type", "DRIFT_FLOOR", "GateOptions", "GateResult",

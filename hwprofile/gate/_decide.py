@@ -17,16 +17,23 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hwprofile import bounds
 from hwprofile.analysis import (
-    DEFAULT_BOOT, IDENTITY_FIELDS, Identity, Ratio, identity, identity_dict, join, latency_ratio, memory_ratios,
+    DEFAULT_BOOT,
+    IDENTITY_FIELDS,
+    Identity,
+    Ratio,
+    identity,
+    identity_dict,
+    join,
+    latency_ratio,
+    memory_ratios,
+    pool,
     throughput_ratio,
 )
-from hwprofile import bounds
 from hwprofile.bounds import shown
-from hwprofile.profile import preferred_memory
 from hwprofile.errors import ConfigError
-from hwprofile.analysis import pool
-from hwprofile.profile import Record
+from hwprofile.profile import Record, preferred_memory
 from hwprofile.runners import runner_class
 
 METRICS = ("latency", "throughput", "memory")

@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from hwprofile import sweep
-from hwprofile.analysis import Identity, identity
+from hwprofile.analysis import Identity, identity, pool_all
 from hwprofile.errors import ConfigError, SchemaError
 from hwprofile.gate._decide import Remeasure
 from hwprofile.measure import device_id, fingerprint
-from hwprofile.analysis import pool_all
 from hwprofile.profile import Profile, Record
 from hwprofile.runners import resolve_device
-from hwprofile.sweep import SweepConfig
-from hwprofile.sweep import PARAMS, check_types
+from hwprofile.sweep import PARAMS, SweepConfig, check_types
 
 
 def sweep_config_of(profile: Profile, where: str = "the profile") -> SweepConfig:

@@ -19,17 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from hwprofile.analysis import comparability, summarize
-from hwprofile.analysis import Side, join, sides
-from hwprofile.errors import ConfigError, MeasurementError
-from hwprofile.gate._decide import (
-    DEFAULT_THRESHOLDS, GateConfig, GateOptions, GateResult, device_type, evaluate_with_remeasure,
-)
-from hwprofile.gate._calibration import Session, observe, sessions_of, thresholds, with_session
-from hwprofile.gate._measure import measure_in_rounds, one_thread_on_cpu, remeasurer, save_remeasured, threads_note
-from hwprofile.analysis import regression_layers
-from hwprofile.profile import Profile
+from hwprofile.analysis import Side, comparability, join, regression_layers, sides, summarize
 from hwprofile.bounds import shown
+from hwprofile.errors import ConfigError, MeasurementError
+from hwprofile.gate._calibration import Session, observe, sessions_of, thresholds, with_session
+from hwprofile.gate._decide import (
+    DEFAULT_THRESHOLDS,
+    GateConfig,
+    GateOptions,
+    GateResult,
+    device_type,
+    evaluate_with_remeasure,
+)
+from hwprofile.gate._measure import measure_in_rounds, one_thread_on_cpu, remeasurer, save_remeasured, threads_note
+from hwprofile.profile import Profile
 from hwprofile.sweep import SweepConfig, api_config, api_path
 
 PathLike = Union[str, os.PathLike]

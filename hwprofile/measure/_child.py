@@ -16,15 +16,13 @@ import time
 import traceback
 
 from hwprofile.atomic import write_text
-from hwprofile.runners import onnx_layers
 from hwprofile.lifetime import die_with_parent
-from hwprofile.runners import load_path
-from hwprofile.runners import Unsupported
+from hwprofile.measure._peaks import peaks
+from hwprofile.profile import TimingConfig, Workload
+from hwprofile.runners import Unsupported, load_path, onnx_layers
 from hwprofile.trackers import clocks as gpu_clocks
 from hwprofile.trackers import energy
 from hwprofile.trackers import memory as mem
-from hwprofile.measure._peaks import peaks
-from hwprofile.profile import TimingConfig, Workload
 from hwprofile.trackers.timing import run_timed, sample, warm_up
 
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc",

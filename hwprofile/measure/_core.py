@@ -12,18 +12,14 @@ import sys
 import time
 from typing import Any
 
-from hwprofile import bounds
-from hwprofile import runners
+from hwprofile import bounds, runners
 from hwprofile.errors import RunnerUnavailable
 from hwprofile.lifetime import preamble
-from hwprofile.profile import utc_now
-from hwprofile.runners import check_options
-from hwprofile.trackers import clocks
-from hwprofile.trackers import energy
 from hwprofile.measure._isolation import child_status, get_launcher, memory_cap_mb
+from hwprofile.profile import Measurement, TimingConfig, Workload, latency_stats, utc_now
+from hwprofile.runners import check_options
+from hwprofile.trackers import clocks, energy
 from hwprofile.trackers.memory import entry
-from hwprofile.profile import Measurement, TimingConfig, Workload
-from hwprofile.profile import latency_stats
 
 
 def _settings(name: str, device: str, workload: Workload, timing: TimingConfig, launcher) -> dict:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import psutil
 
+from hwprofile import env
 from hwprofile._lazy import heavy
 from hwprofile._version import __version__
 from hwprofile.runners import resolve_device
-from hwprofile import env
 from hwprofile.trackers.memory import total_ram_mb
 
 

@@ -20,9 +20,9 @@ import time
 import traceback
 
 from hwprofile.lifetime import die_with_parent, parent_from_env
-from hwprofile.runners import load_path
 from hwprofile.measure._child import execute
 from hwprofile.measure._isolation import wait_child
+from hwprofile.runners import load_path
 
 
 def _preload(paths: list[str]) -> list[str]:

@@ -20,9 +20,8 @@ import time
 from typing import Any
 
 from hwprofile._lazy import heavy
-from hwprofile.runners import resolve_device
-from hwprofile.runners import tf32_settings
 from hwprofile.measure._isolation import cpu_busy_s
+from hwprofile.runners import resolve_device, tf32_settings
 
 #: CPU cores other processes may keep busy while peaks are measured before they are measured again / flagged
 BUSY_CORES = 0.25

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwprofile._lazy import heavy
-from hwprofile.profile import Record
-from hwprofile.profile import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, FOREIGN_CORES_DISTURBED, with_quality
 from hwprofile.env import nvml_compute_processes, nvml_handle
 from hwprofile.measure._isolation import cpu_busy_s
+from hwprofile.profile import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, FOREIGN_CORES_DISTURBED, Record, with_quality
 
 #: the pre-measurement system check: window over /proc/stat, and the load that counts as busy
 CHECK_WINDOW_S = 0.1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hwprofile.zoo import AnyNetSpec
 from hwprofile.models._blocks import SE, activation, conv2d, init_weights, norm2d
+from hwprofile.zoo import AnyNetSpec
 
 
 class BottleneckTransform(nn.Module):

@@ -11,20 +11,49 @@ statistics), ``_layer_file`` (``hwprofile layers --out``), ``_table_import`` (``
 
 from __future__ import annotations
 
-from hwprofile.profile._layer_file import from_data as layers_file_from_data, header
+from hwprofile.profile._layer_file import from_data as layers_file_from_data
+from hwprofile.profile._layer_file import header
 from hwprofile.profile._measurement import Measurement, TimingConfig, Workload
-from hwprofile.profile._profile import Profile, read_json, SCHEMA, utc_now
+from hwprofile.profile._profile import SCHEMA, Profile, read_json, utc_now
 from hwprofile.profile._quality import (
-    DEFAULT_BACKOFF_S, DEFAULT_RETRIES, FOREIGN_CORES_DISTURBED, needs_remeasure, of, QUALITIES, REMEASURE,
-    summary_line, with_quality,
+    DEFAULT_BACKOFF_S,
+    DEFAULT_RETRIES,
+    FOREIGN_CORES_DISTURBED,
+    QUALITIES,
+    REMEASURE,
+    needs_remeasure,
+    of,
+    summary_line,
+    with_quality,
 )
 from hwprofile.profile._records import (
-    check_peaks, describe_error, Device, RecordKey, LatencyStats, LAYER_COLUMNS, LAYER_VERSION, LayerBreakdown,
-    MemoryReading, Mode, Precision, PRECISIONS, preferred_memory, Quality, Record, Status, Throughput,
+    LAYER_COLUMNS,
+    LAYER_VERSION,
+    PRECISIONS,
+    Device,
+    LatencyStats,
+    LayerBreakdown,
+    MemoryReading,
+    Mode,
+    Precision,
+    Quality,
+    Record,
+    RecordKey,
+    Status,
+    Throughput,
+    check_peaks,
+    describe_error,
+    preferred_memory,
 )
 from hwprofile.profile._stats import latency_stats, percentiles, rel_ci_halfwidth, typical_times
 from hwprofile.profile._table_import import (
-    count_rows, FIELDS, import_table, ImportResult, PRESETS, summary_text, TableFilter,
+    FIELDS,
+    PRESETS,
+    ImportResult,
+    TableFilter,
+    count_rows,
+    import_table,
+    summary_text,
 )
 
 __all__ = [

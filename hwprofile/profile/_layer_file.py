@@ -23,12 +23,24 @@ from typing import Any, Final, Literal
 from pydantic import ConfigDict, Field, ValidationError
 
 from hwprofile._version import __version__
-from hwprofile.profile._records import (
-    LAYER_VERSION, Count, LayerBreakdown, LayerRow, Name, NonNegative, PeaksDict, Positive, PositiveInt, Precision,
-    Text, TimeSource, _Model, describe_error,
-)
 from hwprofile.errors import SchemaError
 from hwprofile.profile._profile import check_header, read_json
+from hwprofile.profile._records import (
+    LAYER_VERSION,
+    Count,
+    LayerBreakdown,
+    LayerRow,
+    Name,
+    NonNegative,
+    PeaksDict,
+    Positive,
+    PositiveInt,
+    Precision,
+    Text,
+    TimeSource,
+    _Model,
+    describe_error,
+)
 
 SCHEMA: Final = "hwprofile.layers"
 SCHEMA_VERSION: Final = 1

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hwprofile import bounds
+from hwprofile.errors import ConfigError
 from hwprofile.profile._records import MEASURED_STATUSES as STATUSES  # noqa: F401
 from hwprofile.profile._records import MODES, PRECISIONS, Mode, PositiveInt, Precision, describe_error
-from hwprofile.errors import ConfigError
 from hwprofile.zoo import ModelSpec, spec_from_dict, spec_to_dict  # noqa: F401
 
 KINDS = ("spec", "onnx", "engine")

@@ -29,11 +29,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hwprofile._lazy import extra_hint, heavy
 from hwprofile._version import __version__
 from hwprofile.atomic import write_json
-from hwprofile.profile._records import (
-    STATUSES, Device, Energy, RecordKey, LatencyStats, MemoryReading, Record, RunnerSettings, Text, Throughput,
-    describe_error, describe_errors, record_where,
-)
 from hwprofile.errors import EnvironmentProblem, InputFileError, SchemaError, clip
+from hwprofile.profile._records import (
+    STATUSES,
+    Device,
+    Energy,
+    LatencyStats,
+    MemoryReading,
+    Record,
+    RecordKey,
+    RunnerSettings,
+    Text,
+    Throughput,
+    describe_error,
+    describe_errors,
+    record_where,
+)
 from hwprofile.profile._stats import latency_stats
 
 SCHEMA: Final = "hwprofile.profile"

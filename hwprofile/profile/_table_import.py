@@ -34,11 +34,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hwprofile.profile._records import (
-    INT64_MAX, IMPORTED_RUNNER_PREFIX, PRECISIONS, Device, LatencyStats, Record, Throughput,
-)
 from hwprofile.errors import ConfigError, InputFileError, clip
 from hwprofile.profile._profile import Profile
+from hwprofile.profile._records import (
+    IMPORTED_RUNNER_PREFIX,
+    INT64_MAX,
+    PRECISIONS,
+    Device,
+    LatencyStats,
+    Record,
+    Throughput,
+)
 from hwprofile.zoo import CNN_FAMILIES, families, family, is_cnn, zoo_counts
 from hwprofile.zoo import source as timm_source
 

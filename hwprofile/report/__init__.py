@@ -6,7 +6,7 @@ Modules: ``_summary``, ``_outputs``, ``_merge``.
 
 from __future__ import annotations
 
-from hwprofile.report._merge import merge, PREFER
+from hwprofile.report._merge import PREFER, merge
 from hwprofile.report._outputs import check_json, record_rows, show_json
 from hwprofile.report._summary import summarize
 

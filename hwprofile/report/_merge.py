@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from hwprofile.analysis import stable_fingerprint
 from hwprofile.errors import ConfigError
 from hwprofile.gate import merge_gates
-from hwprofile.profile import Device, RecordKey, Profile, Record
-from hwprofile.profile import of
+from hwprofile.profile import Device, Profile, Record, RecordKey, of
 from hwprofile.zoo import scaled_label
 
 PREFER = ("newer", "cleaner")

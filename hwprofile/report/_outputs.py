@@ -20,17 +20,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from hwprofile.analysis import GroupAnswer, Verdict, answer, strategy_growth
-from hwprofile.analysis import equal_flops
+from hwprofile.analysis import GroupAnswer, Verdict, answer, equal_flops, record_peaks, roof, shares, strategy_growth
 from hwprofile.atomic import write_text
-from hwprofile.profile import Device, Mode, Precision, Quality, Status
 from hwprofile.gate import GateResult
-from hwprofile.profile import percentiles
-from hwprofile.profile import Profile, Record
-from hwprofile.profile import of
-from hwprofile.analysis import record_peaks, roof, shares
+from hwprofile.profile import Device, Mode, Precision, Profile, Quality, Record, Status, count_rows, of, percentiles
 from hwprofile.report._summary import summarize
-from hwprofile.profile import count_rows
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 

@@ -9,12 +9,24 @@ Modules: ``_registry`` (names, availability, device resolution), ``_base`` (the 
 
 from __future__ import annotations
 
-from hwprofile.runners._base import BOOKKEEPING, check_options, longest_prefix, OBSERVATION, RESULT, Runner, Unsupported
+from hwprofile.runners._base import BOOKKEEPING, OBSERVATION, RESULT, Runner, Unsupported, check_options, longest_prefix
 from hwprofile.runners._layer_join import onnx_layers
 from hwprofile.runners._prepare import Artifacts, prepare_input
 from hwprofile.runners._registry import (
-    availability, available_runners, check_runner_name, get_runner, load_path, register_plugin, register_runner,
-    registered_runners, resolve_device, runner_class, RUNNER_NAMES, runner_names, runner_path, unavailable_text,
+    RUNNER_NAMES,
+    availability,
+    available_runners,
+    check_runner_name,
+    get_runner,
+    load_path,
+    register_plugin,
+    register_runner,
+    registered_runners,
+    resolve_device,
+    runner_class,
+    runner_names,
+    runner_path,
+    unavailable_text,
     unregister_runner,
 )
 from hwprofile.runners._torch import tf32_settings

@@ -10,8 +10,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hwprofile.errors import ConfigError
 from hwprofile import env
+from hwprofile.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hwprofile.profile import Workload

@@ -21,7 +21,10 @@ import time
 from typing import Any
 
 from hwprofile.runners._base import (
-    COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner,
+    COMMON_BOOKKEEPING_SETTINGS,
+    COMMON_OBSERVED_SETTINGS,
+    COMMON_RESULT_SETTINGS,
+    Runner,
 )
 
 PATH = "hwprofile.runners._fake:FakeRunner"

@@ -20,8 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwprofile.graph import count_onnx
-from hwprofile.graph import image_input, inferred_shapes, load_model, pin_batch
+from hwprofile.graph import count_onnx, image_input, inferred_shapes, load_model, pin_batch
 
 #: optimized-graph op types that change layout only: overhead rows, never layers
 LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput", "MemcpyToHost", "MemcpyFromHost", "Reformat",

@@ -24,13 +24,17 @@ from typing import Any, ClassVar
 import numpy as np
 import psutil
 
-from hwprofile._lazy import heavy, not_installed
-from hwprofile.runners._layer_join import LAYOUT_OPS, map_optimized, onnx_layers, primary_node
-from hwprofile.profile import typical_times
 from hwprofile import env
+from hwprofile._lazy import heavy, not_installed
+from hwprofile.profile import typical_times
 from hwprofile.runners._base import (
-    COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported,
+    COMMON_BOOKKEEPING_SETTINGS,
+    COMMON_OBSERVED_SETTINGS,
+    COMMON_RESULT_SETTINGS,
+    Runner,
+    Unsupported,
 )
+from hwprofile.runners._layer_join import LAYOUT_OPS, map_optimized, onnx_layers, primary_node
 
 _NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
 

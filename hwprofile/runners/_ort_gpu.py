@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from hwprofile._lazy import heavy
 from hwprofile import env
+from hwprofile._lazy import heavy
 from hwprofile.runners._base import Unsupported, cuda_event_ms
 from hwprofile.runners._ort import OrtRunner
 

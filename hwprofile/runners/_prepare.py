@@ -22,14 +22,13 @@ import tempfile
 from pathlib import Path
 
 from exporters import to_onnx, to_tensorrt
-
+from hwprofile import env
 from hwprofile._lazy import heavy
 from hwprofile.atomic import write_text
-from hwprofile.lifetime import die_with_parent, guarded
 from hwprofile.errors import ConfigError, MeasurementError
+from hwprofile.lifetime import die_with_parent, guarded
 from hwprofile.profile import Workload
 from hwprofile.zoo import spec_to_dict
-from hwprofile import env
 
 INPUTS = ("module", "onnx", "engine")
 WORKLOAD_KIND = {"module": "spec", "onnx": "onnx", "engine": "engine"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-from hwprofile.errors import ConfigError, DeviceUnavailable, RunnerUnavailable
 from hwprofile import env
+from hwprofile.errors import ConfigError, DeviceUnavailable, RunnerUnavailable
 from hwprofile.runners._base import Runner, Unsupported
 
 __all__ = ["RUNNER_NAMES", "Runner", "Unsupported", "availability", "available_runners", "check_runner_name",

@@ -11,14 +11,18 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
+from hwprofile import env
 from hwprofile._lazy import heavy, not_installed
+from hwprofile.profile import typical_times
+from hwprofile.runners._base import (
+    COMMON_BOOKKEEPING_SETTINGS,
+    COMMON_OBSERVED_SETTINGS,
+    COMMON_RESULT_SETTINGS,
+    Runner,
+    Unsupported,
+)
 from hwprofile.trackers.memory import MB, entry
 from hwprofile.zoo import spec_from_dict
-from hwprofile.profile import typical_times
-from hwprofile import env
-from hwprofile.runners._base import (
-    COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported,
-)
 
 
 class TorchRunner(Runner):

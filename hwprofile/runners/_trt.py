@@ -11,15 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hwprofile._lazy import heavy
-from hwprofile.runners._layer_join import trt_nodes
-from hwprofile.trackers.memory import MB, entry
-from hwprofile.profile import typical_times
 from hwprofile import env
+from hwprofile._lazy import heavy
+from hwprofile.profile import typical_times
 from hwprofile.runners._base import (
-    COMMON_BOOKKEEPING_SETTINGS, COMMON_OBSERVED_SETTINGS, COMMON_RESULT_SETTINGS, Runner, Unsupported,
+    COMMON_BOOKKEEPING_SETTINGS,
+    COMMON_OBSERVED_SETTINGS,
+    COMMON_RESULT_SETTINGS,
+    Runner,
+    Unsupported,
     cuda_event_ms,
 )
+from hwprofile.runners._layer_join import trt_nodes
+from hwprofile.trackers.memory import MB, entry
 
 _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32",
                  "INT64": "int64", "INT8": "int8", "UINT8": "uint8", "BOOL": "bool"}

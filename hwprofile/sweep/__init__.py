@@ -8,14 +8,31 @@ protocol and its Target), ``_local`` (this machine's executor), ``_run`` (the sw
 
 from __future__ import annotations
 
-from hwprofile.sweep._config import check_types, Item, ORDERS, PARAMS, SweepConfig, timing_config, validate
+from hwprofile.sweep._config import ORDERS, PARAMS, Item, SweepConfig, check_types, timing_config, validate
 from hwprofile.sweep._decide import run_until_decided
 from hwprofile.sweep._executor import Target
-from hwprofile.sweep._plan import fleet_plan, FleetPlan, make_plan, still_to_measure
+from hwprofile.sweep._plan import FleetPlan, fleet_plan, make_plan, still_to_measure
 from hwprofile.sweep._run import (
-    api_config, api_path, check_new_profile, check_remeasure, check_resumable, check_writable, default_out,
-    done_keys, item_key, needs_peaks, open_profile, progress, ready_item, ReadyItem, run, run_sweep, set_peaks,
-    sigterm_as_interrupt, target_items, unmeasured,
+    ReadyItem,
+    api_config,
+    api_path,
+    check_new_profile,
+    check_remeasure,
+    check_resumable,
+    check_writable,
+    default_out,
+    done_keys,
+    item_key,
+    needs_peaks,
+    open_profile,
+    progress,
+    ready_item,
+    run,
+    run_sweep,
+    set_peaks,
+    sigterm_as_interrupt,
+    target_items,
+    unmeasured,
 )
 
 __all__ = [

@@ -14,14 +14,10 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 from hwprofile import bounds
 from hwprofile.errors import ConfigError, InputFileError
-from hwprofile.profile import TimingConfig
 from hwprofile.graph import load_model
-from hwprofile.profile import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
-from hwprofile.runners import check_runner_name, runner_class, runner_names
-from hwprofile.runners import check_options
-from hwprofile.zoo import check_scale, pycls_type, scale
-from hwprofile.zoo import ModelSpec, scaled_label
-from hwprofile.zoo import get_spec
+from hwprofile.profile import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, TimingConfig
+from hwprofile.runners import check_options, check_runner_name, runner_class, runner_names
+from hwprofile.zoo import ModelSpec, check_scale, get_spec, pycls_type, scale, scaled_label
 
 # The default sweep, designed for the question (docs/measurement.md, "The default sweep"): at each s, w and r
 # have about the same flops and acts differing by sqrt(s), so they carry the acts elasticity, whose standard

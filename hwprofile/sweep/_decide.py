@@ -21,14 +21,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hwprofile.analysis import MIN_MODELS, GroupAnswer, answer, usable
-from hwprofile.analysis import counts_of
+from hwprofile.analysis import MIN_MODELS, GroupAnswer, answer, counts_of, usable
 from hwprofile.errors import ConfigError
 from hwprofile.profile import Profile, Record, utc_now
-from hwprofile.zoo import scale
-from hwprofile.sweep._run import MeasureFn, Session, measure_items, sweep_session
 from hwprofile.sweep._config import Item, SweepConfig
-from hwprofile.zoo import get_spec
+from hwprofile.sweep._run import MeasureFn, Session, measure_items, sweep_session
+from hwprofile.zoo import get_spec, scale
 
 MAX_ROUNDS = 12
 #: models added, in this order, to a row with too few usable records to fit at all

@@ -18,9 +18,9 @@ Importing this package imports no heavy library (ray is imported when a Ray exec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from hwprofile.profile import Measurement
-from typing import Protocol
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hwprofile.errors import RunnerUnavailable
-from hwprofile.measure import measure
-from hwprofile.measure import device_id, fingerprint
+from hwprofile.measure import device_id, fingerprint, measure
 from hwprofile.profile import Measurement
 from hwprofile.runners import availability, available_runners, resolve_device, runner_class
 from hwprofile.sweep._config import SweepConfig

@@ -18,16 +18,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from hwprofile.zoo import complexity
+from hwprofile import env
 from hwprofile.analysis import design_se
 from hwprofile.errors import ConfigError, DeviceUnavailable
-from hwprofile.profile import TimingConfig
+from hwprofile.profile import TimingConfig, needs_remeasure
+from hwprofile.runners import RUNNER_NAMES, available_runners, check_runner_name, resolve_device, runner_class
+from hwprofile.sweep._config import FINAL, Configuration, check_runner_options, plan, validate
 from hwprofile.trackers.energy import MIN_WINDOW_S as ENERGY_MIN_WINDOW_S
 from hwprofile.trackers.timing import MIN_SAMPLES, WARMUP_CAP_S
-from hwprofile.profile import needs_remeasure
-from hwprofile.runners import RUNNER_NAMES, available_runners, check_runner_name, resolve_device, runner_class
-from hwprofile import env
-from hwprofile.sweep._config import FINAL, Configuration, check_runner_options, plan, validate
+from hwprofile.zoo import complexity
 
 #: Rough seconds to start one measuring process and import its libraries: a fork of the preloaded
 #: server on CPU, a fresh interpreter that initialises CUDA on GPU.

@@ -19,28 +19,41 @@ from typing import Any
 from tqdm import tqdm
 
 from exporters.artifacts import cache_root
-
 from hwprofile import atomic
-from hwprofile.profile import QUALITIES, REMEASURE, needs_remeasure, with_quality
-from hwprofile.measure import measure_with_retries
+from hwprofile.analysis import compact, pool, select_peaks, unavailable
 from hwprofile.atomic import safe_name
 from hwprofile.bounds import shown
-from hwprofile.zoo import complexity
 from hwprofile.errors import ConfigError, Interrupted, MeasurementError, RunnerUnavailable, SchemaError
+from hwprofile.graph import count_onnx
+from hwprofile.locks import profile_lock
+from hwprofile.measure import measure_peaks, measure_with_retries
+from hwprofile.profile import (
+    QUALITIES,
+    REMEASURE,
+    Measurement,
+    Profile,
+    Record,
+    RecordKey,
+    TimingConfig,
+    Workload,
+    needs_remeasure,
+    utc_now,
+    with_quality,
+)
+from hwprofile.runners import RUNNER_NAMES, Artifacts, availability, prepare_input, runner_class
+from hwprofile.sweep._config import (
+    FINAL,
+    PARAMS,
+    Item,
+    SweepConfig,
+    check_runner_options,
+    plan,
+    timing_config,
+    validate,
+)
 from hwprofile.sweep._executor import Executor
 from hwprofile.sweep._local import LocalExecutor
-from hwprofile.analysis import compact, select_peaks, unavailable
-from hwprofile.locks import profile_lock
-from hwprofile.profile import Measurement, TimingConfig, Workload
-from hwprofile.graph import count_onnx
-from hwprofile.analysis import pool
-from hwprofile.profile import Profile, Record, RecordKey, utc_now
-from hwprofile.measure import measure_peaks
-from hwprofile.runners import RUNNER_NAMES, availability, runner_class
-from hwprofile.runners import Artifacts, prepare_input
-from hwprofile.sweep._config import (
-    FINAL, PARAMS, Item, SweepConfig, check_runner_options, plan, timing_config, validate,
-)
+from hwprofile.zoo import complexity
 
 # --------------------------------------------------------------------------- execution
 

@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hwprofile.profile import TimingConfig, rel_ci_halfwidth
 from hwprofile.trackers import energy
-from hwprofile.profile import TimingConfig
-from hwprofile.profile import rel_ci_halfwidth
 
 MIN_SAMPLES = 3  # never stop on the budget with fewer samples than this
 #: a time-based warm-up of a slow unit (over 0.1 s a run) stops after its first run once this many seconds (or the

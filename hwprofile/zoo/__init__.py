@@ -9,7 +9,7 @@ resolution), ``_timm`` (timm's model families, for ``hwprofile import``).
 from __future__ import annotations
 
 from hwprofile.zoo._complexity import Complexity, complexity
-from hwprofile.zoo._scaling import check_scale, MAX_BATCH, PAPER_STRATEGIES, pycls_type, scale, scaling_factors
+from hwprofile.zoo._scaling import MAX_BATCH, PAPER_STRATEGIES, check_scale, pycls_type, scale, scaling_factors
 from hwprofile.zoo._specs import AnyNetSpec, EffNetSpec, ModelSpec, scaled_label, spec_from_dict, spec_to_dict
 from hwprofile.zoo._table import get_spec, model_names, resolve, zoo
 from hwprofile.zoo._timm import CNN_FAMILIES, families, family, is_cnn, source, zoo_counts, zoo_name

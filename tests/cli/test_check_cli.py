@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import fixture_profile as p  # noqa: E402
+from helpers import has_cuda, make_profiles, one_line_error
 from hwprofile.profile import Profile
-
-from helpers import fixture_profile as p, has_cuda, make_profiles, one_line_error  # noqa: E402
 
 
 def test_pass_on_another_run_of_the_same_configuration(cli):

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hwprofile.analysis._comparability import AB_SETTINGS, Mismatch, round3
+from helpers import fixture_profile as p  # noqa: E402
+from helpers import one_line_error
 from hwprofile.analysis import ab_split, summarize
+from hwprofile.analysis._comparability import AB_SETTINGS, Mismatch, round3
 from hwprofile.profile import Profile
-
-from helpers import fixture_profile as p, one_line_error  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TWO = str(ROOT / "profiles" / "cpu-intel-xeon-2c__torch-ort__fp32__infer.json")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import fixture_profile as p  # noqa: E402
+from helpers import one_line_error
 from hwprofile.profile import Profile
-
-from helpers import fixture_profile as p, one_line_error  # noqa: E402
 
 
 def test_compare_with_itself(cli):

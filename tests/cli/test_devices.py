@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from hwprofile.runners import RUNNER_NAMES
 from hwprofile import env
+from hwprofile.runners import RUNNER_NAMES
 
 
 def test_devices_lists_every_runner_with_reason(cli):

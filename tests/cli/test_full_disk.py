@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from helpers import error_lines
 
 FAKE_CLI = str(Path(__file__).resolve().parents[1] / "fake_cli.py")

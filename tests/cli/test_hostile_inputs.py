@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from helpers import one_line
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "profiles"

@@ -86,8 +86,8 @@ def test_formats_and_out_file(cli, tiny, tmp_path, monkeypatch):
     saved = json.loads(out.read_text())
     assert {"end_to_end_ms", "layer_sum_ms", "memory_bound_time_fraction", "summary", "rows"} <= set(saved)
     assert (saved["schema"], saved["schema_version"]) == ("hwprofile.layers", 1)
-    from hwprofile.profile._layer_file import load
     from hwprofile.analysis._layers import file_report
+    from hwprofile.profile._layer_file import load
 
     again = file_report(load(out)).to_dict()  # read back through the typed loader: the same report
     assert again["end_to_end_ms"] == saved["end_to_end_ms"] and len(again["rows"]) == len(saved["rows"])

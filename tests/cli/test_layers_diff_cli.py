@@ -5,9 +5,8 @@ import shutil
 
 import pytest
 
-from layer_fixtures import tiny_cnn
-
 from helpers import fixture_profile as p
+from layer_fixtures import tiny_cnn
 
 SLOWED = "stage2.dw"
 

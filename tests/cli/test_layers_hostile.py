@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from hwprofile.analysis import compact
 from helpers import fixture_profile
+from hwprofile.analysis import compact
 
 PEAKS = {"device": "cpu", "threads": 2, "matmul_fp32": {"flops_per_s": 1e11}, "copy": {"gb_per_s": 10.0}}
 

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import error_lines, one_line
 
+from helpers import error_lines, one_line
 from hwprofile.profile import Measurement
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "profiles"
@@ -305,6 +305,7 @@ def test_layers_on_an_onnx_graph_without_an_image_input_is_exit_2(cli, tmp_path,
 def test_layers_reads_a_fixed_graphs_resolution_and_batch(cli, tmp_path, fake_layers):
     pytest.importorskip("onnx")
     import onnx
+
     from layer_fixtures import tiny_cnn
 
     path = tiny_cnn(tmp_path / "fixed.onnx", res=160)

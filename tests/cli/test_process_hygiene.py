@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-
 psutil = pytest.importorskip("psutil")
 
 FAKE_CLI = str(Path(__file__).resolve().parents[1] / "fake_cli.py")

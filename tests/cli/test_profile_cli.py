@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from hwprofile.profile._profile import SCHEMA_VERSION
 from hwprofile.profile import Profile
+from hwprofile.profile._profile import SCHEMA_VERSION
 from synthetic import synthetic_profile
 
 

@@ -14,10 +14,9 @@ from hwprofile.cli._run_args import config_from_args
 from hwprofile.cli.run import duration
 from hwprofile.errors import ConfigError
 from hwprofile.profile import TimingConfig, Workload
-from hwprofile.trackers.timing import run_timed, sample, warm_up
 from hwprofile.runners._fake import FakeRunner
-from hwprofile.sweep import run_sweep
-from hwprofile.sweep import SweepConfig
+from hwprofile.sweep import SweepConfig, run_sweep
+from hwprofile.trackers.timing import run_timed, sample, warm_up
 from sweep_fakes import fake_measure
 
 

@@ -14,9 +14,8 @@ import pytest
 
 import hwprofile.sweep._local
 import hwprofile.sweep._run
-from hwprofile.zoo import complexity
 from hwprofile.profile import Profile
-from hwprofile.zoo import spec_from_dict
+from hwprofile.zoo import complexity, spec_from_dict
 
 STEP_S = 5.0
 SMALL = ["run", "--device", "cpu", "--runners", "torch:cpu", "--models", "EfficientNet-B0", "--strategies", "w,r",

@@ -1,8 +1,8 @@
 import platform
 
-from hwprofile.sweep._local import LocalExecutor
 from hwprofile.profile import Profile
 from hwprofile.sweep import SweepConfig, run_sweep
+from hwprofile.sweep._local import LocalExecutor
 from sweep_fakes import fake_measure
 
 SMALL = dict(device="cpu", runners=("torch:cpu",), strategies=("w",), scales=(1.0, 2.0), batch_sizes=(1,))

@@ -33,9 +33,9 @@ from hwprofile.fleet import _ray as rayx  # noqa: E402
 from hwprofile.fleet._cluster import plugin_modules  # noqa: E402
 from hwprofile.measure import fingerprint  # noqa: E402
 from hwprofile.profile import Profile  # noqa: E402
+from hwprofile.runners import _fake as fake  # noqa: E402
 from hwprofile.runners import register_plugin  # noqa: E402
 from hwprofile.runners._registry import register_runner, unregister_runner  # noqa: E402
-from hwprofile.runners import _fake as fake  # noqa: E402
 from hwprofile.sweep import SweepConfig, run_sweep  # noqa: E402
 from hwprofile.sweep._config import FINAL  # noqa: E402
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import pytest
 
 from hwprofile.errors import ConfigError
-from hwprofile.fleet._ray import check_max_nodes
 from hwprofile.fleet._cluster import DeviceKind, Node
+from hwprofile.fleet._ray import check_max_nodes
 from hwprofile.fleet._schedule import NodeSlots, lost_after_s
 from hwprofile.runners import register_plugin, runner_class
 from hwprofile.runners._registry import unregister_runner
-from hwprofile.sweep import SweepConfig
+from hwprofile.sweep import SweepConfig, fleet_plan, make_plan
 from hwprofile.sweep._plan import PEAKS_S, START_S
-from hwprofile.sweep import fleet_plan, make_plan
 
 
 def _node(name: str, cpus: float = 4, gpus: float = 0) -> Node:

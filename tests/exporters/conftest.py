@@ -50,9 +50,8 @@ def tiny_net():
 def install_trt(monkeypatch):
     """``install_trt(which)`` installs a strict TensorRT stand-in as ``tensorrt`` and returns it;
     ``which`` picks the identifier list (common, 10.16.1.11 or 11.4.0.106)."""
-    import fake_tensorrt
-
     import exporters  # noqa: F401
+    import fake_tensorrt
 
     def install(which: str = "common"):
         fake = fake_tensorrt.make(which)

@@ -3,8 +3,8 @@ pytest.mark.usefixtures("fake_runner")``."""
 
 import pytest
 
-from hwprofile.runners._registry import register_runner, unregister_runner
 from hwprofile.runners._fake import PATH
+from hwprofile.runners._registry import register_runner, unregister_runner
 
 
 @pytest.fixture

@@ -11,17 +11,14 @@ import sys
 import types
 
 import pytest
-from fake_nvml import StrictNvml, nvml_error, real
 
+from fake_nvml import StrictNvml, nvml_error, real
 from hwprofile.cli import main
 from hwprofile.measure import _child as child
-from hwprofile.trackers import clocks
 from hwprofile.measure import _core as core
-from hwprofile.trackers import energy
-from hwprofile.trackers import timing
-from hwprofile.profile import TimingConfig, Workload
-from hwprofile.profile import Profile, Record
+from hwprofile.profile import Profile, Record, TimingConfig, Workload
 from hwprofile.runners._fake import FakeCudaRunner
+from hwprofile.trackers import clocks, energy, timing
 
 WATTS = 300.0
 TICK_S = 0.05  # the counter's update period (NVML: 20-100 ms)

@@ -4,10 +4,7 @@ import types
 
 import pytest
 
-from hwprofile.measure import device_id
-from hwprofile.measure import fingerprint
-
-from hwprofile.measure import peaks
+from hwprofile.measure import device_id, fingerprint, peaks
 from hwprofile.measure._fingerprint import gpu_info
 
 

@@ -8,11 +8,11 @@ import time
 import pytest
 
 from hwprofile.errors import ConfigError, RunnerUnavailable
-from hwprofile.profile import TimingConfig, Workload
 from hwprofile.measure import measure
 from hwprofile.measure._isolation import child_status, get_launcher, shutdown, wait_child
-from hwprofile.runners._registry import register_runner, unregister_runner
+from hwprofile.profile import TimingConfig, Workload
 from hwprofile.runners._fake import PATH
+from hwprofile.runners._registry import register_runner, unregister_runner
 
 FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, budget_s=0.2, throughput_window_s=0.05)
 

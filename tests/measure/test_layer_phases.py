@@ -6,8 +6,8 @@ profiler, and profiling never reaches the record's timing or memory reading."""
 import pytest
 
 from hwprofile.analysis import from_raw, report
-from hwprofile.profile import TimingConfig, Workload
 from hwprofile.measure import measure
+from hwprofile.profile import TimingConfig, Workload
 
 FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, budget_s=0.2, throughput_window_s=0.0)
 LAYERS = {"iterations": 6, "onnx_path": None, "peaks": None}

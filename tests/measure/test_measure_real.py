@@ -8,11 +8,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from hwprofile.zoo import get_spec
-from hwprofile.profile import Measurement, TimingConfig, Workload  # noqa: E402
-from hwprofile.measure import measure
-
 from onnx_model import tiny_onnx  # noqa: E402
+
+from hwprofile.measure import measure
+from hwprofile.profile import Measurement, TimingConfig, Workload  # noqa: E402
+from hwprofile.zoo import get_spec
 
 FAST = TimingConfig(warmup_iters=3, warmup_s=0.02, min_iters=8, budget_s=0.4, throughput_window_s=0.1)
 LATENCY_KEYS = {"median_ms", "mean_ms", "p90_ms", "p99_ms", "min_ms", "std_ms", "iqr_ms", "cv", "noisy",

@@ -2,10 +2,9 @@ import json
 
 import pytest
 
-from hwprofile.zoo import get_spec, scale
 from hwprofile.errors import ConfigError
 from hwprofile.profile import Measurement, TimingConfig, Workload
-from hwprofile.zoo import spec_from_dict, spec_to_dict
+from hwprofile.zoo import get_spec, scale, spec_from_dict, spec_to_dict
 
 
 @pytest.mark.parametrize("name", ["RegNetY-400MF", "EfficientNet-B0", "ResNet-50"])

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from hwprofile.profile import LatencyStats, rel_ci_halfwidth, latency_stats
+from hwprofile.profile import LatencyStats, latency_stats, rel_ci_halfwidth
 from hwprofile.profile._stats import median_ci, quantile
 
 

@@ -5,8 +5,8 @@ import random
 import pytest
 
 from hwprofile.profile import TimingConfig, Workload
-from hwprofile.trackers.timing import run_timed, sample, throughput, warm_up
 from hwprofile.runners._fake import FakeRunner
+from hwprofile.trackers.timing import run_timed, sample, throughput, warm_up
 
 
 def _runner(latencies, sleep=False):

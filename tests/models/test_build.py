@@ -3,8 +3,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hwprofile import build_model  # noqa: E402
-from hwprofile.zoo import get_spec, model_names, scale  # noqa: E402
-from hwprofile.zoo import complexity  # noqa: E402
+from hwprofile.zoo import (  # noqa: E402
+    complexity,
+    get_spec,
+    model_names,
+    scale,
+)
 
 
 @pytest.mark.slow

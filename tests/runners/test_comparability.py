@@ -23,21 +23,26 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))
 from onnx_model import tiny_onnx  # noqa: E402
 from test_trt_runner import ENGINE_BYTES, CpuTrtRunner, fake_tensorrt  # noqa: E402
 
-from hwprofile.zoo import get_spec  # noqa: E402
+from hwprofile.analysis import (  # noqa: E402
+    Side,
+    comparability,
+    stable_fingerprint,
+)
 from hwprofile.analysis._comparability import UNKNOWN, fingerprint_effect, flatten, setting_effect  # noqa: E402
-from hwprofile.analysis import comparability, stable_fingerprint  # noqa: E402
-from hwprofile.analysis import Side  # noqa: E402
-from hwprofile.profile import Workload  # noqa: E402
 from hwprofile.measure._core import _settings, _timing_settings  # noqa: E402
-from hwprofile.profile import TimingConfig  # noqa: E402
-from hwprofile.profile import Profile, Record  # noqa: E402
-from hwprofile.runners import RUNNER_NAMES, runner_class  # noqa: E402
-from hwprofile.runners import BOOKKEEPING, OBSERVATION, RESULT, Runner  # noqa: E402
+from hwprofile.profile import (  # noqa: E402
+    Profile,
+    Record,
+    TimingConfig,
+    Workload,
+)
+from hwprofile.runners import BOOKKEEPING, OBSERVATION, RESULT, RUNNER_NAMES, Runner, runner_class  # noqa: E402
 from hwprofile.runners._base import EFFECTS  # noqa: E402
 from hwprofile.runners._fake import FakeRunner  # noqa: E402
-from hwprofile.runners._ort_gpu import OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
 from hwprofile.runners._ort import OrtCpuRunner  # noqa: E402
+from hwprofile.runners._ort_gpu import OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
 from hwprofile.runners._torch import TorchCpuRunner, TorchCudaRunner  # noqa: E402
+from hwprofile.zoo import get_spec  # noqa: E402
 
 ROOT = Path(__file__).parents[2]
 

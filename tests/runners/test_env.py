@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from hwprofile.runners import availability
 from hwprofile import env
+from hwprofile.runners import availability
 
 
 @pytest.fixture

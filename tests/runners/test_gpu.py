@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from hwprofile.zoo import get_spec
-from hwprofile.profile import TimingConfig, Workload
 from hwprofile.measure import measure
+from hwprofile.profile import TimingConfig, Workload
 from hwprofile.runners import availability
+from hwprofile.zoo import get_spec
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))
 from onnx_model import tiny_onnx  # noqa: E402

@@ -11,13 +11,12 @@ import pytest
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from layer_fixtures import tiny_cnn  # noqa: E402
-
-from hwprofile.runners import onnx_layers  # noqa: E402
 from hwprofile.analysis import from_raw, report  # noqa: E402
 from hwprofile.profile import Workload  # noqa: E402
 from hwprofile.runners import _ort as ort_runner  # noqa: E402
+from hwprofile.runners import onnx_layers  # noqa: E402
 from hwprofile.runners._ort import OrtCpuRunner  # noqa: E402
+from layer_fixtures import tiny_cnn  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "measure"))
 
 from onnx_model import tiny_onnx  # noqa: E402
 
-from hwprofile.profile import Workload  # noqa: E402
 from hwprofile import env  # noqa: E402
-from hwprofile.runners import _ort as ort_runner  # noqa: E402
+from hwprofile.profile import Workload  # noqa: E402
 from hwprofile.runners import Unsupported  # noqa: E402
-from hwprofile.runners._ort_gpu import OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
+from hwprofile.runners import _ort as ort_runner  # noqa: E402
 from hwprofile.runners._ort import OrtCpuRunner, ProviderFallback, check_provider  # noqa: E402
+from hwprofile.runners._ort_gpu import OrtCudaRunner, OrtTensorrtRunner  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,20 @@ import sys
 
 import pytest
 
+from hwprofile import env
 from hwprofile.errors import ConfigError, DeviceUnavailable, RunnerUnavailable
 from hwprofile.runners import (
-    RUNNER_NAMES, availability, available_runners, check_runner_name, get_runner, resolve_device, runner_class,
+    RUNNER_NAMES,
+    availability,
+    available_runners,
+    check_runner_name,
+    get_runner,
+    resolve_device,
+    runner_class,
     runner_names,
 )
-from hwprofile.runners._registry import register_runner, unregister_runner
-from hwprofile import env
 from hwprofile.runners._fake import PATH as FAKE
+from hwprofile.runners._registry import register_runner, unregister_runner
 
 
 def test_names_and_classes():

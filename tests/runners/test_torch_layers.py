@@ -4,10 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hwprofile.zoo import get_spec  # noqa: E402
-from hwprofile.zoo import complexity  # noqa: E402
 from hwprofile.profile import Workload  # noqa: E402
 from hwprofile.runners._torch import TorchCpuRunner  # noqa: E402
+from hwprofile.zoo import complexity, get_spec  # noqa: E402
 
 
 def test_module_counts_equal_the_analytic_counts():

@@ -4,9 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hwprofile.zoo import get_spec  # noqa: E402
 from hwprofile.profile import Workload  # noqa: E402
 from hwprofile.runners._torch import TorchCpuRunner, TorchCudaRunner  # noqa: E402
+from hwprofile.zoo import get_spec  # noqa: E402
 
 
 def _workload(options=None, **kw):
@@ -72,8 +72,8 @@ def new_tf32_api():
 
 
 def test_cuda_settings_read_tf32_without_failing(new_tf32_api, monkeypatch):
-    from hwprofile.runners._torch import TorchCudaRunner
     from hwprofile.runners import tf32_settings
+    from hwprofile.runners._torch import TorchCudaRunner
 
     assert tf32_settings(torch)["matmul_fp32_precision"] == "tf32"
     assert tf32_settings(torch)["matmul_allow_tf32"] is True  # derived: torch refuses the legacy read
@@ -88,9 +88,8 @@ def test_cuda_settings_read_tf32_without_failing(new_tf32_api, monkeypatch):
 
 
 def test_tf32_peak_uses_the_new_api_and_restores_it(new_tf32_api):
-    import time
-
     import importlib
+    import time
 
     peaks_module = importlib.import_module("hwprofile.measure._peaks")  # the package attribute is the function
 

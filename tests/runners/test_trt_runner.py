@@ -273,9 +273,8 @@ def test_a_shape_no_profile_accepts_is_unsupported(engine_file, batch, resolutio
 def test_layer_times_join_fused_layers_and_reformats(engine_file, tmp_path):
     """trt per-layer times through the strict stand-in: IProfiler reports, the engine inspector's
     metadata, fused/Myelin names joined to the ONNX nodes of the graph the engine came from."""
-    from hwprofile.runners import onnx_layers
     from hwprofile.analysis import from_raw, report
-
+    from hwprofile.runners import onnx_layers
     from layer_fixtures import tiny_cnn
 
     info = onnx_layers(tiny_cnn(tmp_path / "tiny.onnx", res=16), 1)

@@ -25,8 +25,7 @@ GPU_FP = {"synthetic": True, "gpu": {"name": "Synthetic GPU (not a measurement)"
 
 
 def counts(model: str, strategy: str | None, s: float) -> dict:
-    from hwprofile.zoo import resolve
-    from hwprofile.zoo import complexity
+    from hwprofile.zoo import complexity, resolve
 
     cx = complexity(resolve(model, strategy, s) if strategy else resolve(model))
     return {"flops": cx.flops, "params": cx.params, "acts": cx.acts, "resolution": cx.resolution}
