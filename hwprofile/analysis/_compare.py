@@ -31,8 +31,10 @@ from hwprofile.analysis._contrast import equal_flops
 from hwprofile.analysis._follows import follows_table, is_used
 from hwprofile.errors import ConfigError
 from hwprofile.profile import Profile, Record, of, preferred_memory
+from hwprofile.vocabulary import Mode, Precision
 
-Identity = tuple[str, str | None, float, int, str, str, str]  # model, strategy, scale, batch, runner, precision, mode
+#: a record's configuration without its device (RecordKey.identity): the fields of IDENTITY_FIELDS
+Identity = tuple[str, str | None, float, int, str, Precision, Mode]
 IDENTITY_FIELDS = ("model", "strategy", "scale", "batch", "runner", "precision", "mode")
 DEFAULT_BOOT = 2000
 

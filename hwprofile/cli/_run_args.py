@@ -10,6 +10,7 @@ from hwprofile.errors import ConfigError
 from hwprofile.profile import DEFAULT_BACKOFF_S, DEFAULT_RETRIES
 from hwprofile.runners import check_runner_name
 from hwprofile.sweep import ORDERS, SweepConfig, validate
+from hwprofile.vocabulary import MODES, PRECISIONS
 
 #: the parsed sweep options and their defaults: an option differs from its default when given
 RUN_DEFAULTS = {"device": "auto", "runners": None, "models": None, "strategies": None, "scales": None,
@@ -32,8 +33,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategies", help="default: w,r,dWr")
     p.add_argument("--scales", help="flops factors (default: 1,4,16)")
     p.add_argument("--batch-sizes", help="default: 1,8 on CPU; 1,8,32,128 on GPU")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
-    p.add_argument("--mode", choices=("infer", "train"), default="infer",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    p.add_argument("--mode", choices=MODES, default="infer",
                    help="train = forward + backward, no optimizer step (pycls's timing protocol)")
     p.add_argument("--budget", type=float, help="seconds for the whole sweep; configurations not reached are 'skipped'")
     p.add_argument("--memory-limit", type=float, dest="memory_limit", metavar="MIB",

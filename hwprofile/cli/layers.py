@@ -8,6 +8,7 @@ import argparse
 from hwprofile import bounds
 from hwprofile.cli._common import Deferred, int_in
 from hwprofile.cli._output import add_format_args
+from hwprofile.vocabulary import PRECISIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=bounds.arg("resolution", "--resolution"),
                    help="image size (default: the spec's training resolution; an .onnx file runs at its "
                         "graph's own input size)")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--threads", type=bounds.arg("threads", "--threads"),
                    help="CPU threads of the runner (up to this machine's cores)")
     p.add_argument("--iterations", type=bounds.arg("layer_runs", "--iterations"), default=30,

@@ -16,12 +16,8 @@ re-measuring a disturbed record are :mod:`hwprofile.measure._quiet`'s.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import get_args
 
-from hwprofile.profile._records import Quality
-
-#: the grades, best first (the one source: :data:`hwprofile.profile.Quality`)
-QUALITIES: tuple[str, ...] = get_args(Quality)
+from hwprofile.vocabulary import QUALITIES
 
 # ----------------------------------------------------------------------------------------------------------
 # Thresholds: the one place they are set (docs/measurement.md, "Record quality", explains each)

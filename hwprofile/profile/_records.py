@@ -18,18 +18,17 @@ from typing import Annotated, Any, Literal, NamedTuple, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from hwprofile.errors import SchemaError, clip
+from hwprofile.vocabulary import (  # noqa: F401  (the one source of each enumeration; re-exported)
+    MEASURED_STATUSES,
+    MODES,
+    PRECISIONS,
+    STATUSES,
+    Mode,
+    Precision,
+    Quality,
+    Status,
+)
 from hwprofile.zoo import scaled_label
-
-#: The one list of record statuses: "ok" or why not ("skipped": not attempted by this sweep).
-Status = Literal["ok", "oom", "crashed", "timeout", "unsupported", "failed", "skipped"]
-STATUSES: tuple[str, ...] = get_args(Status)
-#: Statuses a measurement can end in (a sweep adds "skipped" for configurations it did not attempt).
-MEASURED_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s != "skipped")
-Precision = Literal["fp32", "fp16"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
-Mode = Literal["infer", "train"]
-MODES: tuple[str, ...] = get_args(Mode)
-Quality = Literal["clean", "noisy", "disturbed"]
 
 INT64_MAX = 2**63 - 1
 
@@ -355,11 +354,11 @@ class RecordKey(NamedTuple):
     scale: float
     batch: int
     runner: str
-    precision: str
-    mode: str
+    precision: Precision
+    mode: Mode
 
     @property
-    def identity(self) -> tuple[str, str | None, float, int, str, str, str]:
+    def identity(self) -> tuple[str, str | None, float, int, str, Precision, Mode]:
         """The configuration without the device: model, strategy, scale, batch, runner, precision, mode."""
         return (self.model, self.strategy, self.scale, self.batch, self.runner, self.precision, self.mode)
 

@@ -26,6 +26,7 @@ from hwprofile.runners._base import (
     COMMON_RESULT_SETTINGS,
     Runner,
 )
+from hwprofile.vocabulary import MODES
 
 PATH = "hwprofile.runners._fake:FakeRunner"
 
@@ -33,7 +34,7 @@ PATH = "hwprofile.runners._fake:FakeRunner"
 class FakeRunner(Runner):
     name = "fake"
     timing_method = "scripted"
-    modes = ("infer", "train")
+    modes = MODES
     kinds = ("spec", "onnx", "engine")
     input = "module"
     option_names = ("latencies_ms", "sleep", "fault", "fault_at", "alloc_mb", "unsupported",

@@ -22,13 +22,14 @@ from hwprofile.runners._base import (
     Unsupported,
 )
 from hwprofile.trackers.memory import MB, entry
+from hwprofile.vocabulary import MODES
 from hwprofile.zoo import spec_from_dict
 
 
 class TorchRunner(Runner):
     kinds = ("spec",)
     input = "module"
-    modes = ("infer", "train")
+    modes = MODES
     option_names = ("threads", "channels_last", "compile", "cuda_graphs", "seed")
     result_settings = {
         **COMMON_RESULT_SETTINGS, "library": "backend", "torch_version": "backend version",

@@ -17,6 +17,7 @@ from hwprofile.errors import ConfigError, InputFileError
 from hwprofile.graph import load_model
 from hwprofile.profile import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, TimingConfig
 from hwprofile.runners import check_options, check_runner_name, runner_class, runner_names
+from hwprofile.vocabulary import MEASURED_STATUSES, MODES, PRECISIONS, Mode, Precision
 from hwprofile.zoo import ModelSpec, check_scale, get_spec, pycls_type, scale, scaled_label
 
 # The default sweep, designed for the question (docs/measurement.md, "The default sweep"): at each s, w and r
@@ -34,7 +35,8 @@ DEFAULT_BATCHES = {"cpu": (1, 8), "cuda": (1, 8, 32, 128)}
 #: with scale or strategy
 ORDER_SEED = 0
 ORDERS = ("shuffled", "planned")
-FINAL = ("ok", "oom", "crashed", "timeout", "unsupported", "failed")
+#: statuses a sweep does not measure again (hwprofile.vocabulary.MEASURED_STATUSES)
+FINAL = MEASURED_STATUSES
 
 
 @with_config(ConfigDict(strict=True, revalidate_instances="always"))
@@ -48,8 +50,8 @@ class SweepConfig:
     strategies: tuple[str, ...] = DEFAULT_STRATEGIES
     scales: tuple[float, ...] = DEFAULT_SCALES
     batch_sizes: tuple[int, ...] | None = None
-    precision: str = "fp32"
-    mode: str = "infer"
+    precision: Precision = "fp32"
+    mode: Mode = "infer"
     budget_s: float | None = None
     timing: dict = field(default_factory=dict)  # TimingConfig overrides
     options: dict = field(default_factory=dict)  # runner options: {"*": {...} for every runner that takes
@@ -195,10 +197,10 @@ def validate(config: SweepConfig, *, names: Mapping[str, str] = FLAGS, local: bo
             bounds.check("batch", b, names["batch_sizes"])
     if config.order not in ORDERS:
         raise ConfigError(f"{names['order']} {config.order!r}: expected {' or '.join(ORDERS)}")
-    if config.precision not in ("fp32", "fp16"):
-        raise ConfigError(f"{names['precision']} {config.precision!r}: expected fp32 or fp16")
-    if config.mode not in ("infer", "train"):
-        raise ConfigError(f"{names['mode']} {config.mode!r}: expected infer or train")
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"{names['precision']} {config.precision!r}: expected {' or '.join(PRECISIONS)}")
+    if config.mode not in MODES:
+        raise ConfigError(f"{names['mode']} {config.mode!r}: expected {' or '.join(MODES)}")
     if config.budget_s is not None:
         bounds.check("budget", config.budget_s, names["budget_s"])
     if config.memory_limit_mb is not None and not (math.isfinite(config.memory_limit_mb)
