@@ -126,6 +126,7 @@ def test_template_commands_run_on_cpu(tmp_path):
     assert "hwprofile check: PASS" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
 
 
+@pytest.mark.slow
 def test_gpu_validate_script_on_a_machine_without_gpu(tmp_path):
     """scripts/gpu-validate.sh downloads nothing (its one pip install takes carried wheels, --no-index) and,
     without a GPU, says what it could not try (exit 3)."""
@@ -159,6 +160,7 @@ def test_gpu_validate_script_parses():
     assert subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 def test_gpu_validate_quick_dry_run_writes_its_log_and_plan(tmp_path):
     """--quick --out-dir DIR: the log and the sweep's plan (which needs no GPU) land in DIR; without a GPU
     every runner is reported as not tried, with why."""
@@ -179,6 +181,7 @@ def test_gpu_validate_quick_dry_run_writes_its_log_and_plan(tmp_path):
     assert not (out_dir / "sweep.json").exists()
 
 
+@pytest.mark.slow
 def test_gpu_validate_runs_from_a_checkout_where_hwprofile_is_not_installed(tmp_path):
     """It changes to the repository root before checking that hwprofile imports: an interpreter without
     hwprofile installed still finds the checkout (and so do the children it starts)."""

@@ -72,6 +72,7 @@ def test_the_calibrated_sessions_themselves_pass_and_nothing_is_even_suspect():
         assert result.exit_code == 0 and not result.having("suspect")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [3, 5])
 def test_on_a_drifting_machine_calibration_bounds_later_aa_alarms_by_one_in_k_plus_1(k):
     """Session drift sd 8%: the 5% default fails 30% of A/A gates. Sessions are exchangeable, so a

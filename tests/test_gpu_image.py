@@ -132,6 +132,7 @@ def _script(*args: str, env: dict | None = None, timeout: float = 240) -> subpro
                           env={**os.environ, "PYTHON": sys.executable, **(env or {})})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,limit", [("--quick", 240), ("", 600)])
 def test_gpu_validate_stays_within_its_time_limit_and_says_so(mode, limit, tmp_path):
     wheels, chunks = tmp_path / "w", tmp_path / "c"

@@ -175,6 +175,7 @@ def test_exporters_depend_only_on_the_science_modules():
     assert not bad, sorted(bad)
 
 
+@pytest.mark.slow
 def test_no_import_inside_a_function_and_heavy_libraries_only_through_the_helper():
     inner, top_heavy = [], []
     for module, path in MODULES.items():

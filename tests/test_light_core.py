@@ -89,6 +89,7 @@ def _golden(name: str) -> str:
     return json.loads((GOLDEN / f"{name}.json").read_text())["stdout"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv,golden", [
     (["show", INFER], "show-infer"),
     (["compare", INFER, INFER], "compare-infer-self"),
@@ -104,6 +105,7 @@ def test_reading_commands_print_what_they_print_with_everything_installed(argv, 
     assert res.stdout.splitlines() == _golden(golden).splitlines()
 
 
+@pytest.mark.slow
 def test_show_json_and_complexity_run_without_the_heavy_libraries():
     shown = _hwprofile("show", INFER, "--json")
     assert shown.returncode == 0, shown.stderr[-2000:]
@@ -133,6 +135,7 @@ TORCH_HINT = ('torch is not installed: pip install "torch==2.13.0" (a CPU or a C
               'then pip install -e ".[cpu]" (pip install -e ".[gpu]" on a GPU machine)')
 
 
+@pytest.mark.slow
 def test_commands_that_need_torch_say_how_to_install_it(tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "out"
     out.mkdir()
@@ -144,6 +147,7 @@ def test_commands_that_need_torch_say_how_to_install_it(tmp_path):
     assert not any(out.iterdir())  # nothing written
 
 
+@pytest.mark.slow
 def test_commands_that_need_onnx_or_onnxruntime_say_which_extra(tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "out"
     out.mkdir()

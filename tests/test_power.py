@@ -21,6 +21,7 @@ def power():
     return simulate(points, sigma=SIGMA, seeds=SEEDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("truth,least", [("acts", 0.90), ("flops", 0.90), ("both", 0.80), ("constant", 0.90)])
 def test_the_default_design_decides_right(power, truth, least):
     p = power[truth]

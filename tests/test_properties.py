@@ -110,6 +110,7 @@ def files(folder: Path) -> set[str]:
 # ----------------------------------------------------------------------------- Profile.load
 
 #: 300 derandomized examples of up to 3 mutated paths in one profile (1000, the count before, cost 3x as long)
+@pytest.mark.slow
 @settings(max_examples=300, **SETTINGS)
 @given(st.lists(mutation, min_size=1, max_size=3))
 def test_profile_load_of_a_mutated_profile_is_a_profile_or_a_schema_error(mutations):
@@ -129,6 +130,7 @@ def test_profile_load_of_a_mutated_profile_is_a_profile_or_a_schema_error(mutati
 
 # ----------------------------------------------------------------------------- the CLI on them
 
+@pytest.mark.slow
 @settings(max_examples=120, **SETTINGS)
 @given(st.lists(mutation, min_size=1, max_size=3), st.booleans())
 def test_show_compare_check_merge_on_a_mutated_profile(mutations, as_baseline):
@@ -188,6 +190,7 @@ def _consistent(r: dict) -> dict:
     return r
 
 
+@pytest.mark.slow
 @settings(max_examples=120, **SETTINGS)
 @given(st.lists(record.map(_consistent), min_size=1, max_size=8))
 def test_generated_profiles_round_trip_and_show(records):
@@ -289,6 +292,7 @@ def mutate_graph(mutations):
 
 
 #: 300 derandomized examples over 8 mutation kinds of a 7-node graph (1000, the count before, cost 3x as long)
+@pytest.mark.slow
 @settings(max_examples=300, **SETTINGS)
 @given(st.lists(graph_mutation, min_size=1, max_size=3), st.booleans())
 def test_count_onnx_of_a_mutated_graph_is_a_result_or_one_line(mutations, from_file):

@@ -123,6 +123,7 @@ RUN_FIELDS = ["device", "runners", "models", "strategies", "scales", "batch_size
               "memory_limit_mb", "out", "resume", "quiet", "bogus"]
 
 
+@pytest.mark.slow
 @settings(max_examples=400, **SETTINGS)
 @given(st.dictionaries(st.sampled_from(RUN_FIELDS), value, min_size=1, max_size=4))
 def test_run_takes_its_arguments_or_names_the_bad_one(guarded, kwargs):
@@ -140,6 +141,7 @@ def test_run_takes_its_arguments_or_names_the_bad_one(guarded, kwargs):
         assert list(ws.iterdir()) == []
 
 
+@pytest.mark.slow
 @settings(max_examples=200, **SETTINGS)
 @given(value, value, st.dictionaries(st.sampled_from(["metrics", "thresholds", "confidence", "seed", "remeasure",
                                                       "allow_mismatch", "update_baseline", "out", "quiet",
@@ -161,6 +163,7 @@ def test_check_takes_its_arguments_or_names_the_bad_one(guarded, baseline, curre
 SPECS = [hwprofile.get_spec("RegNetX-200MF"), hwprofile.get_spec("EfficientNet-B0")]
 
 
+@pytest.mark.slow
 @settings(max_examples=400, **SETTINGS)
 @given(st.sampled_from(["get_spec", "resolve", "scale", "scaling_factors", "complexity"]),
        st.one_of(value, st.sampled_from(SPECS)), value, value)
@@ -195,6 +198,7 @@ number_text = st.one_of(st.integers(min_value=-10, max_value=10**12).map(str),
 LAYERS_FLAGS = ["--batch", "--resolution", "--iterations", "--threads", "--top", "--scale"]
 
 
+@pytest.mark.slow
 @settings(max_examples=250, **SETTINGS)
 @given(st.dictionaries(st.sampled_from(LAYERS_FLAGS), number_text, min_size=1, max_size=3), st.booleans())
 def test_layers_flags_start_work_or_are_one_line(guarded, flags, scaled):
@@ -221,6 +225,7 @@ PLAN_FLAGS = ["--batch-sizes", "--scales", "--repeats", "--layers", "--threads",
               "--retries", "--retry-backoff"]
 
 
+@pytest.mark.slow
 @settings(max_examples=250, **SETTINGS)
 @given(st.dictionaries(st.sampled_from(PLAN_FLAGS), number_text, min_size=1, max_size=3),
        st.sampled_from(["run --plan", "run", "check"]))

@@ -62,6 +62,7 @@ def test_budget_marks_unreached_configurations_skipped(tmp_path, monkeypatch):
     assert all("budget" in r.reason for r in prof.records if r.status == "skipped")
 
 
+@pytest.mark.slow
 def test_resume_redoes_only_unfinished_records(tmp_path, monkeypatch):
     out = tmp_path / "p.json"
     monkeypatch.setenv("HWPROFILE_FAKE_SLEEP", "0.3")
@@ -159,6 +160,7 @@ def _read_line(proc: subprocess.Popen, timeout_s: float) -> str:
     return proc.stdout.readline() if ready else ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_killed_sweep_leaves_a_valid_file_that_resume_completes(tmp_path, sig, monkeypatch):
     """A sweep killed while it measures its third item (of 7): the two records it finished are in a valid file,
@@ -223,6 +225,7 @@ def test_invalid_runner_options(tmp_path, options, needle):
     assert not (tmp_path / "p.json").exists()
 
 
+@pytest.mark.slow
 def test_memory_limit_reaches_each_measurement_and_is_not_identity(tmp_path):
     seen = []
 
@@ -248,6 +251,7 @@ def _loaded(foreign):
     return measure
 
 
+@pytest.mark.slow
 def test_records_get_a_quality_and_disturbed_ones_are_remeasured_on_resume(tmp_path):
     out = tmp_path / "p.json"
     config = SweepConfig(**SMALL, retries=1, retry_backoff_s=0.0)
@@ -284,6 +288,7 @@ def test_peaks_are_measured_once_and_stored_in_the_device_entry(tmp_path, monkey
     assert calls == ["cpu"]  # kept from the first sweep
 
 
+@pytest.mark.slow
 def test_a_retried_record_keeps_the_input_its_first_attempt_made(tmp_path):
     """A disturbed record measured again reuses the ONNX export its first attempt made: its ``prepare`` still
     says the export was made for it (not taken from a cache), with the export's time."""

@@ -210,6 +210,7 @@ def test_import_then_show_on_the_cli(tmp_path, capsys):
     assert data["follows"][0]["verdict"] and data["imported_counts"]
 
 
+@pytest.mark.slow
 def test_the_import_path_loads_no_torch_or_onnx(tmp_path):
     out = tmp_path / "p.json"
     code = ("import sys; from hwprofile.cli import main; "
@@ -304,6 +305,7 @@ def test_malformed_tables_are_one_line_errors(tmp_path, capsys, case, make, need
     assert not (tmp_path / "o.json").exists()
 
 
+@pytest.mark.slow
 def test_a_million_rows_is_refused_in_one_line(tmp_path, capsys):
     path = tmp_path / "big.csv"
     with path.open("w") as f:

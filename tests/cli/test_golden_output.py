@@ -167,6 +167,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--update"]:
         print(case, code, len(out.splitlines()), "lines")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [["devices"], ["complexity", "{tiny}", "--by-node"],
                                   ["layers", "{tiny}", "--runner", "ort:cpu", "--device", "cpu", "--resolution", "32",
                                    "--iterations", "6"]], ids=lambda a: a[0])

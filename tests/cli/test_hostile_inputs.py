@@ -277,6 +277,7 @@ def test_select_top_one_shows_rows(cli):
 
 # ----------------------------------------------------------------------------- outputs
 
+@pytest.mark.slow
 def test_plot_file_names_from_device_id_stay_inside_out(cli, tmp_path):
     pytest.importorskip("matplotlib")
     data = good()

@@ -64,6 +64,7 @@ def tiny(tmp_path_factory):
     return tiny_cnn(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 
 
+@pytest.mark.slow
 def test_formats_and_out_file(cli, tiny, tmp_path, monkeypatch):
     """One real measurement, printed as a table and saved; the csv and markdown calls print that same measurement
     (the formats are the renderer's: a fresh measurement would only cost time)."""

@@ -88,6 +88,7 @@ def test_damaged_layer_data_is_one_line(cli, tmp_path, name, command):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "base.json"]
 
 
+@pytest.mark.slow
 def test_the_undamaged_profile_goes_through_every_command(cli, tmp_path):
     base, slow = tmp_path / "base.json", tmp_path / "slow.json"
     base.write_text(json.dumps(_profile()))

@@ -98,6 +98,7 @@ def full_disk_after(monkeypatch, calls: int = 0) -> dict:
 
 # ----------------------------------------------------------------------------- 1. symlinks
 
+@pytest.mark.slow
 def test_plot_roofline_never_writes_through_a_dangling_link(cli, tmp_path, tiny, fake_layers):
     pytest.importorskip("matplotlib")
     src = layers_file(cli, tiny, tmp_path / "layers.json")
@@ -139,6 +140,7 @@ def test_layers_out_on_a_full_disk_is_exit_3_and_leaves_nothing(cli, tmp_path, t
     assert json.loads(layers_file(cli, tiny, out).read_text())["rows"]  # nothing blocks the rerun
 
 
+@pytest.mark.slow
 def test_plot_roofline_on_a_full_disk_is_exit_3_and_leaves_nothing(cli, tmp_path, tiny, fake_layers, monkeypatch):
     pytest.importorskip("matplotlib")
     src = layers_file(cli, tiny, tmp_path / "layers.json")

@@ -42,6 +42,7 @@ def test_predict_and_select_cli(cli, saved):
     assert all(r["predicted_ms"] <= 5 for r in json.loads(out))
 
 
+@pytest.mark.slow
 def test_plot_writes_pngs(cli, saved, tmp_path):
     code, out, err = cli("plot", str(saved), "--out", str(tmp_path / "plots"))
     assert code == 0, err

@@ -46,6 +46,7 @@ def scripted(monkeypatch):
     return state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma,seed,repeats", [(0.15, 7, False), (0.5, 3, True)])
 def test_until_decided_adds_models_and_repeats_until_the_row_is_decided(cli, tmp_path, scripted, sigma, seed,
                                                                         repeats):

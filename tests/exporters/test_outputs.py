@@ -16,6 +16,7 @@ def _one_line(code, err, expected=2):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.slow
 def test_planted_temporary_links_are_not_followed(cli, onnx_cache, tmp_path, b0):
     out_dir, victim = tmp_path / "out", tmp_path / "victim.txt"
     out_dir.mkdir()
@@ -45,6 +46,7 @@ def test_export_refuses_a_symlink_at_the_target(cli, onnx_cache, tmp_path, b0):
         assert victim.read_bytes() == b"precious"
 
 
+@pytest.mark.slow
 def test_a_cache_record_pointing_elsewhere_is_not_trusted(cli, onnx_cache, tmp_path, y200_fp16):
     """A writable shared cache: its record names a secret file (with that file's sha256). (RegNetY-200MF in fp16:
     the session's quickest export to make again.)"""

@@ -121,6 +121,7 @@ def test_module_export_counts_as_it_was_built(tiny_net, tmp_path):
     assert tiny_net.training and tiny_net[1].running_var.eq(1).all()  # the caller's module is untouched
 
 
+@pytest.mark.slow
 def test_external_data_past_the_size_limit(tiny_net, tmp_path, to_onnx_module, monkeypatch):
     from hwprofile.graph import count_onnx
 

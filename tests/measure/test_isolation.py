@@ -30,6 +30,7 @@ def _ok_after(isolation="auto"):
     assert m.status == "ok" and m.latency["median_ms"] in (2.0, 2.5, 3.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isolation", ["forkserver", "spawn"])
 def test_segfault_is_crashed(isolation):
     m = measure("fake", _fake(fault="segfault"), FAST, isolation=isolation)
@@ -56,6 +57,7 @@ def test_memory_error_is_oom():
     assert (m.status, m.reason) == ("oom", "MemoryError: injected allocation failure")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isolation", ["forkserver", "spawn"])
 def test_hang_is_timeout_and_killed(isolation):
     start = time.monotonic()
@@ -129,6 +131,7 @@ def test_classify_kernel_kill_and_peak_over_cap():
         "crashed", "the child exited with code 70 and no result: Traceback: boom")
 
 
+@pytest.mark.slow
 def test_a_dead_fork_server_is_replaced():
     launcher = get_launcher("cpu")
     measure("fake", _fake(), FAST)
@@ -166,6 +169,7 @@ def _process_tree_busy_s() -> float:
     return total
 
 
+@pytest.mark.slow
 def test_the_fork_servers_own_start_is_not_other_load(monkeypatch):
     """The first measurement starts the fork server (imports, ~1 s of CPU): that is hwprofile's own
     work before the child starts, not load beside the child. The machine's busy time is read from this
@@ -181,6 +185,7 @@ def test_the_fork_servers_own_start_is_not_other_load(monkeypatch):
     assert m.settings["foreign_cpu_cores"][0] < 0.5, m.settings
 
 
+@pytest.mark.slow
 def test_gpu_children_have_nvml_sampled_by_the_parent(monkeypatch, tmp_path):
     """NVML (device-wide) is polled in the parent, so no sampling thread competes with the timed loop."""
     from hwprofile.measure import _isolation as isolation
@@ -225,6 +230,7 @@ def test_memory_cap_is_for_cpu_children_unless_given():
     assert memory_cap_mb("cpu", 0) is None
 
 
+@pytest.mark.slow
 def test_measure_passes_the_cap_for_the_device(monkeypatch):
     from hwprofile.measure import _isolation as isolation
 

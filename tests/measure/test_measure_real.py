@@ -61,6 +61,7 @@ def test_torch_cpu(mode):
     assert m.settings["mode"] == mode and m.settings["library"] == "torch"
 
 
+@pytest.mark.slow
 def test_torch_cpu_train_costs_more_memory_than_infer():
     spec = get_spec("RegNetX-200MF")
     runs = {mode: measure("torch:cpu", Workload.from_spec(spec, batch=8, resolution=96, mode=mode,
