@@ -191,7 +191,7 @@ except HwprofileError as exc:
         why = why.split(" - ", 1)[-1]
         print(f"NO\t{r}\tno usable CUDA device {requested}" + ("" if ok else f"; {why}"))
     sys.exit(0)
-from hwprofile.measure._fingerprint import device_id, fingerprint
+from hwprofile.measure import device_id, fingerprint
 print(f"DEVICE\t{device}\t{device_id(fingerprint(device))}")
 for r in runners:
     ok, why = availability(r, device)
@@ -278,7 +278,7 @@ RUN_RC=$?
 if [ -f "$OUT" ]; then
   small 4 "$PY" - "$OUT" <<'PYEOF'
 import sys
-from hwprofile.profile._profile import Profile
+from hwprofile.profile import Profile
 
 p = Profile.load(sys.argv[1])
 for runner in sorted({r.runner for r in p.records}):
