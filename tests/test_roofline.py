@@ -9,7 +9,7 @@ import pytest
 
 from hwprofile.analysis import _roofline as roofline
 from hwprofile.analysis import report
-from hwprofile.profile import header
+from hwprofile.profile import layers_file_header
 from synthetic import synthetic_profile
 
 pytest.importorskip("matplotlib")
@@ -23,7 +23,8 @@ def _report(model="Efficient/Net ../x", runner="ort:cpu", **extra) -> dict:
             for i, (op, dw, f) in enumerate([("Conv", False, 50_000_000), ("Conv", True, 1_000_000),
                                               ("Gemm", False, 2_000_000), ("Sigmoid+Mul", False, 0)])]
     data = {"rows": rows, "profiled_run_ms": 2.2, "end_to_end_ms": 2.0, **extra}
-    return {**header(), **report(data, model=model, runner=runner, device="cpu", batch=1, peaks=PEAKS).to_dict()}
+    rep = report(data, model=model, runner=runner, device="cpu", batch=1, peaks=PEAKS)
+    return {**layers_file_header(), **rep.to_dict()}
 
 
 def test_roofline_from_a_layers_file(cli, tmp_path):
@@ -41,7 +42,7 @@ def test_roofline_from_a_layers_file(cli, tmp_path):
 
 
 def test_a_layers_file_from_before_its_schema_is_still_read(cli, tmp_path):
-    old = {k: v for k, v in _report().items() if k not in header()}
+    old = {k: v for k, v in _report().items() if k not in layers_file_header()}
     src = tmp_path / "old.json"
     src.write_text(json.dumps(old, default=str))
     code, text, err = cli("plot", "--roofline", str(src), "--out", str(tmp_path / "figs"))

@@ -19,7 +19,7 @@ from hwprofile.analysis import Side, Verdict, answer, comparability, identity, j
 from hwprofile.analysis._comparability import origin_mismatch
 from hwprofile.cli import main
 from hwprofile.errors import ConfigError, InputFileError, SchemaError
-from hwprofile.profile import Profile, Record, TableFilter, count_rows, import_table, of
+from hwprofile.profile import Profile, Record, TableFilter, count_rows, import_table, quality_of
 from hwprofile.profile._table_import import MAX_ROWS, imported_settings, main_batch, parse, timm_file_settings
 from hwprofile.zoo import CNN_FAMILIES, complexity, family, get_spec, is_cnn, model_names, source, zoo_name
 from hwprofile.zoo._timm import ZOO, registry
@@ -95,7 +95,7 @@ def test_an_imported_record_cannot_pose_as_a_measurement():
 
 
 def test_imported_records_get_no_quality_grade():
-    assert all(of(r) is None for r in _cnn_main().records)
+    assert all(quality_of(r) is None for r in _cnn_main().records)
 
 
 # ------------------------------------------------------------------------------------------------ filters

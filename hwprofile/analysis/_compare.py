@@ -30,7 +30,7 @@ from hwprofile.analysis._comparability import ABSetting, Mismatch, comparability
 from hwprofile.analysis._contrast import equal_flops
 from hwprofile.analysis._follows import follows_table, is_used
 from hwprofile.errors import ConfigError
-from hwprofile.profile import Profile, Record, of, preferred_memory
+from hwprofile.profile import Profile, Record, preferred_memory, quality_of
 from hwprofile.vocabulary import Mode, Precision
 
 #: a record's configuration without its device (RecordKey.identity): the fields of IDENTITY_FIELDS
@@ -456,7 +456,7 @@ def compare_sides(base: Side, cur: Side, *, confidence: float = 0.95, n_boot: in
 
 
 def _quality(r: Record) -> str | None:
-    q = of(r)
+    q = quality_of(r)
     return None if q is None else q.quality
 
 

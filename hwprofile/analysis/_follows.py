@@ -26,7 +26,7 @@ import numpy as np
 
 from hwprofile.analysis._design import Decider, what_would_decide
 from hwprofile.analysis._regression import CONFIDENCE, AdditiveFit, Estimate, LogLogFit, additive_fit, loglog_fit
-from hwprofile.profile import LatencyStats, Record, of
+from hwprofile.profile import LatencyStats, Record, quality_of
 
 METRICS = ("flops", "params", "acts")
 class GroupKey(NamedTuple):
@@ -170,7 +170,7 @@ class Excluded:
         return "no latency" if self.why == "no latency" else "no counts"
 
     def to_dict(self) -> dict:
-        q = of(self.record)
+        q = quality_of(self.record)
         return {"model": self.record.label, "status": self.record.status,
                 "quality": None if q is None else q.quality, "why": self.why}
 
@@ -215,7 +215,7 @@ def usable(records: Iterable[Record]) -> Usable:
     """
     used, excluded = [], []
     for r in records:
-        q = of(r)
+        q = quality_of(r)
         if not r.ok:
             excluded.append(Excluded(r, f"{r.status}" + (f": {r.reason}" if r.reason else "")))
         elif r.latency is None or not r.latency.median_ms:
@@ -242,7 +242,7 @@ def state(r: Record) -> str:
     its status (``failed``, ``oom``, ``skipped``...)."""
     if not r.ok:
         return r.status
-    q = of(r)
+    q = quality_of(r)
     return "imported" if q is None else q.quality
 
 

@@ -17,7 +17,7 @@ from hwprofile.cli._output import ALWAYS, Column, Table, emit, num, si, view_of
 from hwprofile.errors import ConfigError, InputFileError, MeasurementError
 from hwprofile.graph import count_onnx
 from hwprofile.measure import measure_layers
-from hwprofile.profile import Workload, header
+from hwprofile.profile import Workload, layers_file_header
 from hwprofile.runners import check_runner_name, resolve_device, runner_class
 from hwprofile.zoo import check_scale, resolve, scaled_label
 
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise MeasurementError(f"{label} on {runner}: {m.layers['error']}")
     rep = report(from_raw(m.layers), model=label, runner=runner, device=device, batch=workload.batch,
                  precision=workload.precision)
-    data = {**header(), **rep.to_dict(), "latency_median_ms": (m.latency or {}).get("median_ms"),
+    data = {**layers_file_header(), **rep.to_dict(), "latency_median_ms": (m.latency or {}).get("median_ms"),
             "element_bytes": m.layers.get("element_bytes")}
     if out is not None:  # the atomic writer: never through a link, never replacing, no partial file
         write_json(out, _standard(json.loads(json.dumps(data, default=str))), what="layer breakdown")

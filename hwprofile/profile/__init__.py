@@ -12,7 +12,7 @@ statistics), ``_layer_file`` (``hwprofile layers --out``), ``_table_import`` (``
 from __future__ import annotations
 
 from hwprofile.profile._layer_file import from_data as layers_file_from_data
-from hwprofile.profile._layer_file import header
+from hwprofile.profile._layer_file import header as layers_file_header
 from hwprofile.profile._measurement import Measurement, TimingConfig, Workload
 from hwprofile.profile._profile import SCHEMA, Profile, read_json, utc_now
 from hwprofile.profile._quality import (
@@ -22,10 +22,10 @@ from hwprofile.profile._quality import (
     QUALITIES,
     REMEASURE,
     needs_remeasure,
-    of,
     summary_line,
     with_quality,
 )
+from hwprofile.profile._quality import of as quality_of
 from hwprofile.profile._records import (
     LAYER_COLUMNS,
     LAYER_VERSION,
@@ -58,10 +58,10 @@ from hwprofile.profile._table_import import (
 
 __all__ = [
     "check_peaks", "count_rows", "DEFAULT_BACKOFF_S", "DEFAULT_RETRIES", "describe_error", "Device", "FIELDS",
-    "FOREIGN_CORES_DISTURBED", "header", "import_table", "ImportResult", "RecordKey", "latency_stats", "LatencyStats",
-    "LAYER_COLUMNS", "LAYER_VERSION", "LayerBreakdown", "layers_file_from_data", "Measurement", "MemoryReading",
-    "Mode", "needs_remeasure", "of", "percentiles", "Precision", "PRECISIONS", "preferred_memory", "PRESETS",
-    "Profile", "QUALITIES", "Quality", "read_json", "Record", "rel_ci_halfwidth", "REMEASURE", "SCHEMA", "Status",
-    "summary_line", "summary_text", "TableFilter", "Throughput", "TimingConfig", "typical_times", "utc_now",
-    "with_quality", "Workload"
+    "FOREIGN_CORES_DISTURBED", "import_table", "ImportResult", "latency_stats", "LatencyStats", "LAYER_COLUMNS",
+    "LAYER_VERSION", "LayerBreakdown", "layers_file_from_data", "layers_file_header", "Measurement",
+    "MemoryReading", "Mode", "needs_remeasure", "percentiles", "Precision", "PRECISIONS", "preferred_memory",
+    "PRESETS", "Profile", "QUALITIES", "Quality", "quality_of", "read_json", "Record", "RecordKey",
+    "rel_ci_halfwidth", "REMEASURE", "SCHEMA", "Status", "summary_line", "summary_text", "TableFilter",
+    "Throughput", "TimingConfig", "typical_times", "utc_now", "with_quality", "Workload"
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from hwprofile.analysis import stable_fingerprint
 from hwprofile.errors import ConfigError
 from hwprofile.gate import merge_gates
-from hwprofile.profile import Device, Profile, Record, RecordKey, of
+from hwprofile.profile import Device, Profile, Record, RecordKey, quality_of
 from hwprofile.zoo import scaled_label
 
 PREFER = ("newer", "cleaner")
@@ -55,7 +55,7 @@ def _newer(a: Record, b: Record) -> Record:
 
 
 def _rank(r: Record) -> int:
-    q = of(r)
+    q = quality_of(r)
     return _RANK[None if q is None else q.quality]
 
 

@@ -23,7 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from hwprofile.analysis import GroupAnswer, Verdict, answer, equal_flops, record_peaks, roof, shares, strategy_growth
 from hwprofile.atomic import write_text
 from hwprofile.gate import GateResult
-from hwprofile.profile import Device, Mode, Precision, Profile, Quality, Record, Status, count_rows, of, percentiles
+from hwprofile.profile import (
+    Device,
+    Mode,
+    Precision,
+    Profile,
+    Quality,
+    Record,
+    Status,
+    count_rows,
+    percentiles,
+    quality_of,
+)
 from hwprofile.report._summary import summarize
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
@@ -89,7 +100,7 @@ class RecordRow(BaseModel):
 def record_row(r: Record, peaks: dict | None = None) -> RecordRow:
     lat = r.latency
     mem, mem_name = r.memory_mb()
-    q = of(r)
+    q = quality_of(r)
     share = shares(r, peaks)
     reasons = [] if q is None else list(q.reasons)
     return RecordRow(
