@@ -170,6 +170,8 @@ class LayerReport:
     iterations: int | None = None
     time_source: str | None = None
     clean_after_ms: float | None = None
+    rounds: int | None = None  # rounds of profiled runs, each between two clean blocks
+    clean_blocks_ms: list[float] | None = None  # each clean block's median, in order
     profiler_overhead: float | None = None  # profiled run / clean end-to-end - 1
     precision: str = "fp32"
     bytes_model: str = BYTES_MODEL
@@ -264,7 +266,8 @@ def report(raw: Any, *, model: str, runner: str, device: str, batch: int, end_to
     return LayerReport(model=model, runner=runner, device=device, batch=batch, end_to_end_ms=e2e,
                        layer_sum_ms=layer_sum, profiled_run_ms=bd.profiled_run_ms, memory_bound_time_fraction=frac,
                        peaks=pk, rows=rows, summary=summarize_ops(rows), method=bd.method, iterations=bd.iterations,
-                       time_source=bd.time_source, clean_after_ms=bd.clean_after_ms, profiler_overhead=overhead,
+                       time_source=bd.time_source, clean_after_ms=bd.clean_after_ms, rounds=bd.rounds,
+                       clean_blocks_ms=bd.clean_blocks_ms, profiler_overhead=overhead,
                        precision=precision, notes=_notes(bd, e2e, layer_sum, overhead, pk, rows, host_side))
 
 
@@ -288,7 +291,15 @@ def _notes(bd: LayerBreakdown, e2e: float | None, layer_sum: float, overhead: fl
         notes.append(f"profiler overhead: a profiled run took {bd.profiled_run_ms:.3g} ms against the clean "
                      f"{e2e:.3g} ms ({overhead:+.0%}); its rows add up to {layer_sum:.3g} ms ({layer_sum / e2e:.0%} "
                      "of the clean end-to-end) and the gap row holds the rest of the profiled run")
-    if e2e and bd.clean_after_ms:
+    blocks = bd.clean_blocks_ms or []
+    if len(blocks) >= 2:  # rounds between clean blocks: the clean latency of the rounds follows the drift
+        spread = max(blocks) / min(blocks) - 1
+        if spread > DRIFT:
+            notes.append(f"the clean latency moved between {min(blocks):.3g} and {max(blocks):.3g} ms over the "
+                         f"{len(blocks)} clean blocks ({spread:+.0%}): the machine's speed changed; the end-to-end "
+                         "is the clean latency around each profiled round, so the overhead above follows the drift, "
+                         "but single layers may be slowed")
+    elif e2e and bd.clean_after_ms:
         drift = bd.clean_after_ms / e2e - 1
         if abs(drift) > DRIFT:
             notes.append(f"the clean latency changed from {e2e:.3g} ms before profiling to {bd.clean_after_ms:.3g} ms "

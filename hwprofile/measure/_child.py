@@ -18,7 +18,7 @@ import traceback
 from hwprofile.atomic import write_text
 from hwprofile.lifetime import die_with_parent
 from hwprofile.measure._peaks import peaks
-from hwprofile.profile import TimingConfig, Workload
+from hwprofile.profile import TimingConfig, Workload, bracketed_clean, layer_rounds, merge_rounds
 from hwprofile.runners import Unsupported, load_path, onnx_layers
 from hwprofile.trackers import clocks as gpu_clocks
 from hwprofile.trackers import energy
@@ -82,13 +82,15 @@ def run_measure(job: dict) -> dict:
 
 def run_layers(job: dict) -> dict:
     """Per-layer times in a child of their own, so the profiler never touches a record's timing
-    or memory reading, in phases that never overlap: (1) the clean latency alone (``end_to_end_ms``); (2) the
-    profiled runs alone (``runner.layer_times``: ONNX Runtime closes its clean session first, so one session is
-    alive at a time); (3) the clean latency again (``clean_after_ms``, the machine's drift); (4) the device's
-    peaks at the runner's thread count, after the runner is closed."""
+    or memory reading, in phases that never overlap: the clean latency alone, then rounds of profiled runs
+    alone (``runner.layer_times``: ONNX Runtime closes its clean session first, so one session is alive at a
+    time), each followed by the clean latency again; then the device's peaks at the runner's thread count,
+    after the runner is closed. Each profiled round lies between two clean blocks, so a machine whose speed
+    drifts moves the clean latency (``end_to_end_ms``) as much as the profiled runs (:func:`layer_rounds`)."""
     cls = _load_runner(job["runner_path"])
     workload, cfg, device = Workload.from_dict(job["workload"]), TimingConfig.from_dict(job["timing"]), job["device"]
     spec = job["layers"]
+    iterations = int(spec.get("iterations") or 20)
     try:
         cls.preload()
         with cls(device) as runner:
@@ -98,11 +100,19 @@ def run_layers(job: dict) -> dict:
             clean = run_timed(runner, dataclasses.replace(cfg, throughput_window_s=0.0), workload.batch)
             path = spec.get("onnx_path") or (workload.path if workload.kind == "onnx" else None)
             info = onnx_layers(path, workload.batch) if path else None
-            out = runner.layer_times(int(spec.get("iterations") or 20), info)
-            after = _clean_after(runner, cfg, int(spec.get("iterations") or 20)) if out.pop("restored", True) else []
+            blocks, rounds = [clean.samples_ms], []
+            for k in layer_rounds(iterations):
+                out = runner.layer_times(k, info)
+                rounds.append(out)
+                if not out.pop("restored", True):  # the profiler stays attached: no clean runs any more
+                    break
+                blocks.append(_clean_block(runner, cfg, k))
             threads = runner.settings().get("threads") if cls.device_type == "cpu" else None
-        out.update(end_to_end_ms=statistics.median(clean.samples_ms), clean_samples_ms=clean.samples_ms,
-                   clean_after_ms=statistics.median(after) if after else None, timing_method=runner.timing_method)
+        out = merge_rounds(rounds)
+        medians = [statistics.median(b) for b in blocks]
+        out.update(end_to_end_ms=bracketed_clean(medians, len(rounds)), clean_blocks_ms=medians,
+                   clean_after_ms=medians[-1] if len(medians) > 1 else None, clean_samples_ms=clean.samples_ms,
+                   timing_method=runner.timing_method)
         if spec.get("peaks"):  # after every run, with the runner's threads, on the same device
             try:
                 out["peaks"] = peaks(device, seconds=float(spec["peaks"].get("seconds") or 0.5),
@@ -118,8 +128,8 @@ def run_layers(job: dict) -> dict:
         return {"status": "oom" if _is_oom(exc) else "failed", "reason": _one_line(exc)}
 
 
-def _clean_after(runner, cfg: TimingConfig, iterations: int) -> list[float]:
-    """A short clean timing after the profiled phase (a few warm-up runs: ORT re-created its session)."""
+def _clean_block(runner, cfg: TimingConfig, iterations: int) -> list[float]:
+    """A short clean timing after a profiled round (a few warm-up runs: ORT re-created its session)."""
     short = TimingConfig(warmup_iters=3, warmup_s=0.0, min_iters=min(10, max(3, iterations)),
                          max_iters=max(10, iterations), target_rel_ci=cfg.target_rel_ci,
                          budget_s=min(cfg.budget_s, 1.0), throughput_window_s=0.0)

@@ -62,6 +62,8 @@ class LayersFile(_Model):
     precision: Precision = "fp32"
     end_to_end_ms: Positive | None = None
     clean_after_ms: Positive | None = None
+    rounds: Count | None = None
+    clean_blocks_ms: list[Positive] | None = Field(None, max_length=64)
     profiled_run_ms: NonNegative | None = None
     latency_median_ms: Positive | None = None
     time_source: TimeSource | None = None
@@ -78,7 +80,8 @@ class LayersFile(_Model):
         return LayerBreakdown(version=1 if legacy else LAYER_VERSION, method=self.method, iterations=self.iterations,
                               time_source=self.time_source, end_to_end_ms=None if legacy else self.end_to_end_ms,
                               unprofiled_ms=self.end_to_end_ms if legacy else None,
-                              clean_after_ms=self.clean_after_ms, profiled_run_ms=self.profiled_run_ms,
+                              clean_after_ms=self.clean_after_ms, rounds=self.rounds,
+                              clean_blocks_ms=self.clean_blocks_ms, profiled_run_ms=self.profiled_run_ms,
                               element_bytes=self.element_bytes, peaks=self.peaks, rows=rows)
 
 

@@ -9,8 +9,9 @@ user can select it by accident. Options:
   triggered in ``fault_at``: ``load`` (default) or ``infer``.
 - per-layer times (``layer_times``, one scripted layer): ``profiled_latencies_ms`` (cycled, default [2.0]) are
   the profiled runs; ``layers_fault`` ``raise`` | ``segfault`` fails them; ``layers_alloc_mb`` touches that
-  much memory while profiling. The breakdown's ``phases`` is the runner's own log of its runs ("clean",
-  "profiled") in order, which later clean runs of the same process extend.
+  much memory while profiling; ``drift_ms_per_round`` slows the machine linearly: each call of ``layer_times``
+  adds that much to every later latency (its own profiled runs: half of it). The breakdown's ``phases`` is the
+  runner's own log of its runs ("clean", "profiled") in order, which later clean runs of the same process extend.
 """
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ class FakeRunner(Runner):
     kinds = ("spec", "onnx", "engine")
     input = "module"
     option_names = ("latencies_ms", "sleep", "fault", "fault_at", "alloc_mb", "unsupported",
-                    "profiled_latencies_ms", "layers_fault", "layers_alloc_mb")
+                    "profiled_latencies_ms", "layers_fault", "layers_alloc_mb", "drift_ms_per_round")
     result_settings = {**COMMON_RESULT_SETTINGS, "library": "backend"}
     #: the scripted latencies stand for the machine's speed: tests change them to make a regression
     observed_settings = (*COMMON_OBSERVED_SETTINGS, "options.latencies_ms", "options.sleep")
     bookkeeping_settings = (*COMMON_BOOKKEEPING_SETTINGS, "calls", "options.fault", "options.fault_at",
                             "options.alloc_mb", "options.unsupported", "options.profiled_latencies_ms",
-                            "options.layers_fault", "options.layers_alloc_mb")
+                            "options.layers_fault", "options.layers_alloc_mb", "options.drift_ms_per_round")
 
     @classmethod
     def unsupported_reason(cls, workload) -> str | None:
@@ -57,6 +58,7 @@ class FakeRunner(Runner):
         self._calls = 0
         self._hold: list[bytearray] = []
         self._phases: list[str] = []
+        self._drift = 0.0  # added to every latency after each profiled round (drift_ms_per_round)
         if opts.get("fault_at", "load") == "load":
             self._fault()
 
@@ -86,7 +88,7 @@ class FakeRunner(Runner):
         if self.loaded.options.get("sleep"):
             return super().time_once()
         self.infer()
-        return next(self._lat)
+        return next(self._lat) + self._drift
 
     def layer_times(self, iterations: int, info=None) -> dict[str, Any]:
         """One scripted layer over ``iterations`` profiled runs (see the module docstring)."""
@@ -97,12 +99,14 @@ class FakeRunner(Runner):
             ctypes.string_at(0)
         hold = bytearray(b"\x01") * (int(opts.get("layers_alloc_mb", 0)) << 20)
         profiled = itertools.cycle([float(v) for v in opts.get("profiled_latencies_ms", [2.0])])
+        step = float(opts.get("drift_ms_per_round", 0.0))
         totals = []
         for _ in range(iterations):
             self._phases.append("profiled")
             self._calls += 1
-            totals.append(next(profiled))
+            totals.append(next(profiled) + self._drift + step / 2)  # halfway between the clean blocks around it
         del hold
+        self._drift += step
         total = sorted(totals)[len(totals) // 2]
         return {"method": "scripted", "iterations": iterations, "profiled_run_ms": total, "time_source": "cpu",
                 "rows": [{"name": "scripted layer", "kind": "layer", "op_type": "Fake", "time_ms": 0.75 * total,

@@ -51,3 +51,25 @@ def test_profiling_stays_out_of_the_records_memory_reading():
     assert profiled.ok and "error" not in profiled.layers
     for name in ("cpu_peak_rss_mb", "cpu_peak_rss_increase_mb"):
         assert profiled.memory[name]["value_mb"] < plain.memory[name]["value_mb"] + 100, name
+
+
+def test_rounds_alternate_with_clean_blocks_and_drift_moves_both_alike():
+    """20 profiled runs are two rounds of 10, each between two clean blocks (never a clean run inside a round). A
+    machine slowing linearly (0.2 ms per round) moves the clean latency of the rounds as much as the profiled runs:
+    the overhead stays the machine's 1.5 / 1.0 at the time of the rounds, where a clean latency taken once before
+    all profiled runs would read 1.7 / 1.0."""
+    spec = {**LAYERS, "iterations": 20}
+    m = measure("fake", _fake(profiled_latencies_ms=[1.5], drift_ms_per_round=0.2), FAST, layers=spec)
+    assert m.ok and m.latency["median_ms"] == 1.0  # the timing children: no drift there
+    phases = m.layers["phases"]
+    runs = [(p, len(list(g))) for p, g in __import__("itertools").groupby(phases)]
+    assert [p for p, _ in runs] == ["clean", "profiled", "clean", "profiled", "clean"]
+    assert runs[1][1] == runs[3][1] == 10
+    lay = m.layers
+    assert lay["rounds"] == 2 and lay["iterations"] == 20
+    assert lay["clean_blocks_ms"] == pytest.approx([1.0, 1.2, 1.4])
+    assert lay["end_to_end_ms"] == pytest.approx(1.2)  # mean of (1.0 + 1.2) / 2 and (1.2 + 1.4) / 2
+    assert lay["profiled_run_ms"] == pytest.approx(1.7)  # 1.6 and 1.8: each round halfway through its drift
+    rep = report(from_raw(lay), model="fake", runner="fake", device="cpu", batch=1)
+    assert rep.rounds == 2 and rep.profiler_overhead == pytest.approx(1.7 / 1.2 - 1)
+    assert any("between 1 and 1.4 ms over the 3 clean blocks (+40%)" in n for n in rep.notes), rep.notes
