@@ -49,10 +49,12 @@ def must_show(data: dict) -> None:
 @pytest.mark.parametrize("runner", ["ort:cpu", "torch:cpu"])
 def test_efficientnet_b0_must_show(cli, runner):
     code, out, err = cli("layers", "EfficientNet-B0", "--runner", runner, "--batch", "1", "--device", "cpu",
-                         "--iterations", "12", "--json")
+                         "--iterations", "20", "--json")
     assert code == 0, err
     data = json.loads(out)
     must_show(data)
+    assert data["rounds"] == 2 and data["iterations"] == 20  # two rounds of 10, between three clean blocks
+    assert len(data["clean_blocks_ms"]) == 3 and data["clean_after_ms"] == data["clean_blocks_ms"][-1]
     if runner == "ort:cpu":  # fused NCHWc layers say which ONNX nodes they contain; reorders are overhead
         assert any(len(r["onnx_nodes"]) > 1 for r in data["rows"] if r["kind"] == "layer")
         assert any(r["op_type"].startswith("Reorder") for r in data["rows"] if r["kind"] == "overhead")

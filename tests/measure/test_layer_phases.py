@@ -73,3 +73,4 @@ def test_rounds_alternate_with_clean_blocks_and_drift_moves_both_alike():
     rep = report(from_raw(lay), model="fake", runner="fake", device="cpu", batch=1)
     assert rep.rounds == 2 and rep.profiler_overhead == pytest.approx(1.7 / 1.2 - 1)
     assert any("between 1 and 1.4 ms over the 3 clean blocks (+40%)" in n for n in rep.notes), rep.notes
+    assert any(n.startswith("2 rounds of profiled runs") and "1, 1.2, 1.4 ms" in n for n in rep.notes), rep.notes
