@@ -292,9 +292,9 @@ def _notes(bd: LayerBreakdown, e2e: float | None, layer_sum: float, overhead: fl
                      f"{e2e:.3g} ms ({overhead:+.0%}); its rows add up to {layer_sum:.3g} ms ({layer_sum / e2e:.0%} "
                      "of the clean end-to-end) and the gap row holds the rest of the profiled run")
     if bd.rounds and bd.clean_blocks_ms and len(bd.clean_blocks_ms) > 1:
-        blocks = ", ".join(f"{b:.3g}" for b in bd.clean_blocks_ms)
+        medians = ", ".join(f"{b:.3g}" for b in bd.clean_blocks_ms)
         notes.append(f"{bd.rounds} round{'s' if bd.rounds > 1 else ''} of profiled runs, each between two blocks of "
-                     f"clean runs (their medians: {blocks} ms); the end-to-end is the clean latency around the "
+                     f"clean runs (their medians: {medians} ms); the end-to-end is the clean latency around the "
                      "rounds")
     blocks = bd.clean_blocks_ms or []
     if len(blocks) >= 2:  # rounds between clean blocks: the clean latency of the rounds follows the drift
