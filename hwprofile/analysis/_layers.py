@@ -2,9 +2,9 @@
 
 ``hwprofile.measure.measure_layers(runner, workload)`` measures a model in the usual isolated children
 (:func:`hwprofile.measure.measure` with ``layers=``): the ordinary timing, then one more child that
-measures in phases that never overlap -- the clean latency alone, then the profiled runs alone (ONNX
+measures in phases that never overlap -- a clean block, then rounds of profiled runs alone (ONNX
 Runtime's profiler on its own session, the clean one closed; forward hooks for torch; TensorRT's
-``IProfiler``), then the clean latency again, then the device's peaks at the runner's thread count.
+``IProfiler``), each followed by another clean block, then the device's peaks at the runner's thread count.
 :func:`report` turns that into a :class:`LayerReport`.
 
 The model behind every number:

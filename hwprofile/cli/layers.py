@@ -14,8 +14,8 @@ from hwprofile.vocabulary import PRECISIONS
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("layers", help="time every layer of a model on one runner and place it on the roofline",
                        description="Times the model end to end without a profiler, then layer by layer with the "
-                                   "runner's profiler in a child of its own (the clean latency alone, the profiled "
-                                   "runs alone, the clean latency again: never interleaved), joins every layer to "
+                                   "runner's profiler in a child of its own (rounds of profiled runs, each alone "
+                                   "between two blocks of clean runs: never interleaved), joins every layer to "
                                    "the ONNX nodes it runs and their counts, and classifies it memory- or "
                                    "compute-bound against this device's peaks measured at the runner's thread "
                                    "count.")

@@ -290,7 +290,7 @@ class LayerBreakdown(_Model):
     iterations: Count | None = None
     time_source: TimeSource | None = None
     end_to_end_ms: Positive | None = None  # the clean latency measured alone in the same child, around profiling
-    clean_after_ms: Positive | None = None  # the clean latency again after profiling (the machine's drift)
+    clean_after_ms: Positive | None = None  # the last clean block's median, after profiling
     rounds: Count | None = None  # rounds of profiled runs, each between two blocks of clean runs
     clean_blocks_ms: Annotated[list[Positive], Field(max_length=64)] | None = None  # each clean block's median
     profiled_run_ms: NonNegative | None = None  # a typical profiled run, profiler included
