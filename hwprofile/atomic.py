@@ -97,9 +97,14 @@ def make_folder(folder: str | os.PathLike, what: str = "folder") -> Path:
     return folder
 
 
+#: bytes written (and synced) by :func:`check_writable`'s probe: a full file system refuses them
+PROBE_BYTES = 4096
+
+
 def check_writable(path: str | os.PathLike, what: str = "file") -> None:
     """Fail before any work if ``path`` cannot be written: its folder is made (if missing) and a temporary file
-    is created and removed in it."""
+    is created in it, :data:`PROBE_BYTES` are written to it and synced (a full disk fails here, before minutes of
+    measuring, rather than at the end), and it is removed."""
     path = Path(path)
     parent = make_folder(path.parent if str(path.parent) else Path("."), f"the folder of {what} {str(path)!r}")
     probe = parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
@@ -107,8 +112,16 @@ def check_writable(path: str | os.PathLike, what: str = "file") -> None:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError as exc:
         raise write_error(exc, path, what) from None
-    os.close(fd)
-    probe.unlink(missing_ok=True)
+    try:
+        try:
+            os.write(fd, b"\0" * PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise write_error(exc, path, what) from None
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def write(path: str | os.PathLike, fill: Callable[[IO[bytes]], object], *, replace: bool = False,

@@ -10,8 +10,18 @@ import time
 
 import pytest
 
-from hwprofile.atomic import TargetExists, clean_stale, copy_file, inside, safe_name, write, write_json, write_text
-from hwprofile.errors import InputFileError, InternalError
+from hwprofile.atomic import (
+    TargetExists,
+    check_writable,
+    clean_stale,
+    copy_file,
+    inside,
+    safe_name,
+    write,
+    write_json,
+    write_text,
+)
+from hwprofile.errors import EnvironmentProblem, InputFileError, InternalError
 
 
 def test_writes_and_refuses_to_replace_without_consent(tmp_path):
@@ -51,6 +61,24 @@ def test_unwritable_places_are_one_line_errors(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(InputFileError):
         write_text(tmp_path / "f" / "below-a-file.txt", "x")
+
+
+@pytest.mark.parametrize("call", ["write", "fsync"])
+def test_a_full_disk_is_found_before_any_work(tmp_path, monkeypatch, call):
+    """check_writable writes and syncs a probe: a file system that refuses data (ENOSPC in write, or only in
+    fsync, as NFS and some tmpfs report it) is exit 3 now, and the probe is gone."""
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, call, full)
+    with pytest.raises(EnvironmentProblem, match="No space left on device") as info:
+        check_writable(tmp_path / "p.json", "the profile")
+    assert info.value.exit_code == 3 and os.listdir(tmp_path) == []
+    monkeypatch.undo()
+    check_writable(tmp_path / "p.json", "the profile")
+    assert os.listdir(tmp_path) == []
 
 
 def test_non_standard_json_is_never_written(tmp_path):

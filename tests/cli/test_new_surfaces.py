@@ -171,7 +171,9 @@ RUN = ("run", "--device", "cpu", "--runners", "torch:cpu", "--models", "RegNetX-
 
 def test_run_on_a_disk_that_fills_is_exit_3_and_keeps_the_last_save(cli, tmp_path, fake_sweep, monkeypatch):
     out = tmp_path / "p.json"
-    disk = full_disk_after(monkeypatch, calls=2)  # the opening save and the first record's save succeed
+    # the two probes before measuring (hwprofile.atomic.check_writable: the early check of the path and the
+    # opening of the profile), the opening save and the first record's save succeed
+    disk = full_disk_after(monkeypatch, calls=4)
     code, _, err = cli(*RUN, "--out", str(out))
     one_line(code, err, 3)
     assert "No space left on device" in err and str(out) in err

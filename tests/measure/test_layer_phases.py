@@ -1,7 +1,7 @@
 """Per-layer times are measured in a child of their own, in phases that never overlap (issue 20): the clean
-latency alone, the profiled runs alone (in rounds), the clean latency again after each round. Scripted latencies (the fake runner) make the
-checks exact on a loaded machine: the clean end-to-end is the clean runs' latency, not one disturbed by the
-profiler, and profiling never reaches the record's timing or memory reading."""
+latency alone, the profiled runs alone (in rounds), the clean latency again after each round. Scripted latencies
+(the fake runner) make the checks exact on a loaded machine: the clean end-to-end is the clean runs' latency, not
+one disturbed by the profiler, and profiling never reaches the record's timing or memory reading."""
 
 import pytest
 
