@@ -1,5 +1,6 @@
 """Per-layer reports: roofline classification, the gap row and the profiler's overhead, typed storage, diffs."""
 
+import json
 import math
 
 import pytest
@@ -121,6 +122,25 @@ def test_compact_round_trip_is_typed():
     assert [r["name"] for r in back["rows"]] == ["stem", "dw", "reorder"] and back["peaks"] == PEAKS
     assert isinstance(breakdown_of(c), LayerBreakdown) and LayerBreakdown.model_validate(c).to_dict() == c
     assert rep_of(c).rows[1]["bound"] == "memory"
+
+
+def test_the_rounds_and_clean_blocks_are_stored_and_read_back(tmp_path):
+    """A breakdown measured in rounds keeps its clean blocks through a profile record and a layers file."""
+    from hwprofile.profile import layers_file_from_data, layers_file_header
+
+    c = compact(raw(rounds=3, clean_blocks_ms=[4.0, 4.2, 3.9, 4.1], clean_after_ms=4.1))
+    assert c["rounds"] == 3 and c["clean_blocks_ms"] == [4.0, 4.2, 3.9, 4.1]
+    rep = rep_of(c)
+    assert rep.rounds == 3 and rep.clean_blocks_ms == [4.0, 4.2, 3.9, 4.1]
+    assert any(n.startswith("3 rounds of profiled runs") for n in rep.notes)
+    assert not any("moved between" in n for n in rep.notes)  # 4.2 / 3.9 - 1 = 8%: within the drift allowed
+    saved = json.loads(json.dumps({**layers_file_header(), **rep.to_dict(), "model": "m", "runner": "ort:cpu",
+                                   "device": "cpu", "batch": 1}))
+    back = layers_file_from_data(saved).breakdown()
+    assert back.rounds == 3 and back.clean_blocks_ms == [4.0, 4.2, 3.9, 4.1]
+    for bad in ([0.0], ["x"], [1.0] * 65, "4.0"):
+        with pytest.raises(SchemaError, match="clean_blocks_ms"):
+            breakdown_of({**c, "clean_blocks_ms": bad})
 
 
 @pytest.mark.parametrize("change,field", [
