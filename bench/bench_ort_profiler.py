@@ -21,21 +21,6 @@ import tempfile
 import time
 
 
-def other_load(before: tuple[list[int], float, float], after: tuple[list[int], float, float]) -> float:
-    """CPU cores other processes kept busy during the round: all busy CPU time (/proc/stat) minus this
-    process's own, over the wall time."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    busy = sum(b - a for i, (a, b) in enumerate(zip(before[0], after[0])) if i not in (3, 4)) / ticks
-    return max(0.0, (busy - (after[1] - before[1])) / max(after[2] - before[2], 1e-9))
-
-
-def cpu_ticks() -> tuple[list[int], float, float]:
-    with open("/proc/stat") as fh:
-        stat = [int(v) for v in fh.readline().split()[1:]]
-    t = os.times()
-    return stat, t.user + t.system, time.monotonic()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="EfficientNet-B0")
@@ -49,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import exporters
     import hwprofile as hp
+    from hwprofile.measure._isolation import cpu_busy_s
+    from hwprofile.measure._peaks import _own_cpu_s, foreign_cores
 
     art = exporters.to_onnx(hp.get_spec(args.model), batch=1, verify=False)
     shape = [d if isinstance(d, int) else 1 for d in ort.InferenceSession(art.path).get_inputs()[0].shape]
@@ -77,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.rounds} rounds of {args.runs} runs per session, {os.cpu_count()} CPUs")
     rows = []
     for r in range(args.rounds):
-        t0 = cpu_ticks()
+        busy0, own0, start = cpu_busy_s(), _own_cpu_s(), time.monotonic()
         sess = session(None)
         clean = statistics.median(timed(sess, 10))
         del sess
@@ -92,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         per_run = len(nodes) // max(1, len(runs))
         sums = [sum(e["dur"] for e in nodes[i * per_run:(i + 1) * per_run]) / 1e3 for i in range(len(runs))][3:]
         node_sum = statistics.median(sums)
-        load = other_load(t0, cpu_ticks())
+        load = foreign_cores(busy0, own0, time.monotonic() - start)  # hwprofile's own other-load reading
         rows.append((clean, profiled, node_sum, per_run))
         print(f"round {r + 1}: clean {clean:.2f} ms, profiled {profiled:.2f} ms ({profiled / clean - 1:+.1%}), "
               f"node sum {node_sum:.2f} ms ({node_sum / clean - 1:+.1%}), {per_run} nodes a run, "
-              f"other load {load:.2f} cores")
+              f"other load {load if load is not None else float('nan'):.2f} cores")
     clean, profiled, node_sum = (statistics.median(v[i] for v in rows) for i in range(3))
     nodes = rows[0][3]
     print(f"median over rounds: profiled / clean {profiled / clean:.3f}, node sum / clean {node_sum / clean:.3f}; "
